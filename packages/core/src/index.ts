@@ -1,0 +1,15 @@
+export { TIMEFRAMES, TIMEFRAME_MS, isTimeframe, alignToTimeframe, type Timeframe } from "./timeframes";
+export { REDACTED, isSecretKey, redactText, redactValue } from "./redact";
+export { createLogger, defaultLogFormat, silentLogger, type Logger, type LoggerOptions, type LogFormat, type LogLevel } from "./logger";
+export { UserFacingError, describeError } from "./errors";
+export {
+  sharedSettingsSchema,
+  symbolsSetting,
+  timeframesSetting,
+  parseSettings,
+  settingsProblems,
+  InvalidSettingsError,
+  SIM_DEFAULT_SYMBOLS,
+  type SharedSettings,
+  type SymbolSelection,
+} from "./settings";

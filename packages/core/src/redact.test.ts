@@ -1,0 +1,32 @@
+import { redactText, redactValue, REDACTED } from "./redact";
+
+describe("redactText", () => {
+  it("masks the password of a connection string and keeps the rest", () => {
+    expect(redactText("connect postgresql://bot:s3cr%40t@db.example.com:25060/app failed")).toBe(
+      `connect postgresql://bot:${REDACTED}@db.example.com:25060/app failed`,
+    );
+  });
+
+  it("masks a password that itself contains a colon", () => {
+    expect(redactText("postgres://u:a:b:c@h/d")).toBe(`postgres://u:${REDACTED}@h/d`);
+  });
+
+  it("leaves urls without credentials alone", () => {
+    expect(redactText("http://127.0.0.1:8080/healthz")).toBe("http://127.0.0.1:8080/healthz");
+  });
+});
+
+describe("redactValue", () => {
+  it("masks secret keys at any depth and redacts urls in other strings", () => {
+    const out = redactValue({
+      exchange: { apiKey: "AKIA123", secret: "shh", id: "binance" },
+      url: "postgresql://a:pw@h/db",
+      list: [{ password: "x" }],
+    });
+    expect(out).toEqual({
+      exchange: { apiKey: REDACTED, secret: REDACTED, id: "binance" },
+      url: `postgresql://a:${REDACTED}@h/db`,
+      list: [{ password: REDACTED }],
+    });
+  });
+});

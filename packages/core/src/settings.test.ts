@@ -1,0 +1,46 @@
+import { InvalidSettingsError, parseSettings, sharedSettingsSchema } from "./settings";
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    parseSettings(sharedSettingsSchema, env);
+  } catch (error) {
+    if (error instanceof InvalidSettingsError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe("shared settings", () => {
+  it("uses the documented defaults when nothing is set", () => {
+    const settings = parseSettings(sharedSettingsSchema, {});
+    expect(settings).toMatchObject({
+      DATABASE_POOL_MAX: 30,
+      CANDLEKEEP_DATA_DIR: "./.candlekeep",
+      AUTO_MIGRATE: true,
+      EXCHANGE: "sim",
+      TIMEFRAMES: ["15m", "1h", "4h", "1d"],
+      LOG_LEVEL: "info",
+    });
+    expect(settings.DATABASE_URL).toBeUndefined();
+    expect(settings.SYMBOLS).toBeUndefined();
+  });
+
+  it("parses symbol lists and top:N", () => {
+    expect(parseSettings(sharedSettingsSchema, { SYMBOLS: "btc/usdt, ETH/USDT,BTC/USDT" }).SYMBOLS).toEqual({ kind: "list", symbols: ["BTC/USDT", "ETH/USDT"] });
+    expect(parseSettings(sharedSettingsSchema, { SYMBOLS: "top:50" }).SYMBOLS).toEqual({ kind: "top", count: 50 });
+  });
+
+  it("names every bad setting on its own line", () => {
+    expect(problems({ SYMBOLS: " , ", TIMEFRAMES: "15m,5m", DATABASE_POOL_MAX: "lots", AUTO_MIGRATE: "maybe", EXCHANGE: "Bin ance!" })).toEqual([
+      "DATABASE_POOL_MAX must be a number",
+      "AUTO_MIGRATE must be true or false",
+      "EXCHANGE must be sim or a ccxt exchange id such as binance",
+      "SYMBOLS is empty; list coins like BTC/USDT,ETH/USDT or use top:20",
+      "TIMEFRAMES has unknown 5m; use a comma list of 15m, 1h, 4h, 1d",
+    ]);
+  });
+
+  it("rejects malformed symbols", () => {
+    expect(problems({ SYMBOLS: "BTCUSDT,ETH/USDT" })).toEqual(["SYMBOLS has invalid symbol(s) BTCUSDT; use BASE/QUOTE like BTC/USDT"]);
+  });
+});

@@ -1,0 +1,117 @@
+import { TIMEFRAME_MS } from "@candlekeep/core";
+import { saveCandles, recentCandles, latestCandlesPerSeries, type CandleInput } from "./candles";
+import { DATABASE_KINDS, openTestDatabase } from "./testing";
+import type { Database } from "./connect";
+
+const HOUR = TIMEFRAME_MS["1h"];
+const T0 = Date.UTC(2026, 0, 1);
+
+function candle(overrides: Partial<CandleInput> = {}): CandleInput {
+  return { exchange: "sim", symbol: "BTC/USDT", timeframe: "1h", openTime: T0, open: 100, high: 110, low: 90, close: 105, volume: 12.5, isClosed: true, ...overrides };
+}
+
+function series(symbols: number, timeframes: readonly string[], perSeries: number): CandleInput[] {
+  const rows: CandleInput[] = [];
+  for (let s = 0; s < symbols; s += 1) {
+    for (const timeframe of timeframes) {
+      const step = TIMEFRAME_MS[timeframe as "1h"];
+      for (let i = 0; i < perSeries; i += 1) {
+        const open = 100 + s + i * 0.5;
+        rows.push(candle({ symbol: `C${s}/USDT`, timeframe, openTime: T0 + i * step, open, close: open + 0.25, high: open + 1, low: open - 1, volume: i }));
+      }
+    }
+  }
+  return rows;
+}
+
+async function countCandles(db: Database): Promise<number> {
+  const result = await db.sql.query<{ n: string }>("SELECT count(*) AS n FROM candles");
+  return Number(result.rows[0]?.n);
+}
+
+describe.each(DATABASE_KINDS)("saveCandles on the %s engine", (kind) => {
+  let db: Awaited<ReturnType<typeof openTestDatabase>>;
+  beforeAll(async () => {
+    db = await openTestDatabase(kind);
+  });
+  afterAll(async () => {
+    await db.close();
+  });
+  beforeEach(async () => {
+    await db.sql.exec("TRUNCATE candles");
+  });
+
+  it("writes 20,000 candles of many series in one call and writes nothing when they are sent again", async () => {
+    const rows = series(500, ["15m", "1h", "4h", "1d"], 10);
+    expect(rows).toHaveLength(20_000);
+    const first = await saveCandles(db, rows);
+    expect(first).toMatchObject({ written: 20_000, accepted: 20_000, rejected: [] });
+    expect(await countCandles(db)).toBe(20_000);
+
+    const again = await saveCandles(db, rows);
+    expect(again.written).toBe(0);
+    expect(await countCandles(db)).toBe(20_000);
+  });
+
+  it("updates the still-forming candle only when its values change, and stores exact float values", async () => {
+    await saveCandles(db, [candle({ isClosed: false, close: 101.123456789012 })]);
+    expect((await saveCandles(db, [candle({ isClosed: false, close: 101.123456789012 })])).written).toBe(0);
+
+    const moved = await saveCandles(db, [candle({ isClosed: false, close: 107.5, high: 111 })]);
+    expect(moved.written).toBe(1);
+    const [stored] = await recentCandles(db, { exchange: "sim", symbol: "BTC/USDT", timeframe: "1h" }, 5);
+    expect(stored).toMatchObject({ close: 107.5, high: 111, isClosed: false, openTime: T0 });
+
+    await saveCandles(db, [candle({ isClosed: true, close: 108, high: 111 })]);
+    expect((await recentCandles(db, { exchange: "sim", symbol: "BTC/USDT", timeframe: "1h" }, 5))[0]).toMatchObject({ close: 108, isClosed: true });
+  });
+
+  it("never turns a closed candle back into a forming one", async () => {
+    await saveCandles(db, [candle({ isClosed: true, close: 105 })]);
+    const stale = await saveCandles(db, [candle({ isClosed: false, close: 99, low: 80 })]);
+    expect(stale.written).toBe(0);
+    expect((await recentCandles(db, { exchange: "sim", symbol: "BTC/USDT", timeframe: "1h" }, 1))[0]).toMatchObject({ close: 105, isClosed: true });
+  });
+
+  it("rejects invalid rows with a reason and saves the rest of the batch", async () => {
+    const good = candle();
+    const result = await saveCandles(db, [
+      good,
+      candle({ openTime: T0 + HOUR, open: Number.NaN }),
+      candle({ openTime: T0 + 2 * HOUR, low: -1 }),
+      candle({ openTime: T0 + 3 * HOUR, high: 95 }),
+      candle({ openTime: T0 + 4 * HOUR + 1 }),
+      candle({ openTime: T0 + 5 * HOUR, timeframe: "5m" }),
+      candle({ openTime: Date.UTC(2500, 0, 1) }),
+      candle({ openTime: 1_000 * HOUR }),
+      candle({ openTime: T0 + 6 * HOUR, volume: -3 }),
+    ]);
+    expect(result.accepted).toBe(1);
+    expect(result.rejected.map((r) => r.reason)).toEqual([
+      "open must be a finite positive price (got NaN)",
+      "low must be a finite positive price (got -1)",
+      "high 95 is below max(open, close) 105",
+      `open time ${new Date(T0 + 4 * HOUR + 1).toISOString()} is not aligned to 1h`,
+      'unknown timeframe "5m" (expected 15m, 1h, 4h or 1d)',
+      "open time 2500-01-01T00:00:00.000Z is in the future",
+      `open time ${new Date(1_000 * HOUR).toISOString()} is before 2009`,
+      "volume must be finite and ≥ 0 (got -3)",
+    ]);
+    expect(await countCandles(db)).toBe(1);
+  });
+
+  it("merges duplicate keys within one batch, keeping the last", async () => {
+    const result = await saveCandles(db, [candle({ close: 101 }), candle({ close: 102 }), candle({ close: 103 })]);
+    expect(result).toMatchObject({ accepted: 1, written: 1 });
+    expect((await recentCandles(db, { exchange: "sim", symbol: "BTC/USDT", timeframe: "1h" }, 1))[0]?.close).toBe(103);
+  });
+
+  it("reads the latest candles of every series in one query, oldest first", async () => {
+    await saveCandles(db, series(3, ["15m", "1h"], 6));
+    const latest = await latestCandlesPerSeries(db, { exchange: "sim", symbols: ["C0/USDT", "C2/USDT", "NONE/USDT"], timeframes: ["1h", "15m"], perSeries: 2 });
+    expect(latest.map((c) => `${c.symbol} ${c.timeframe} ${(c.openTime - T0) / TIMEFRAME_MS[c.timeframe]}`)).toEqual([
+      "C0/USDT 15m 4", "C0/USDT 15m 5", "C0/USDT 1h 4", "C0/USDT 1h 5",
+      "C2/USDT 15m 4", "C2/USDT 15m 5", "C2/USDT 1h 4", "C2/USDT 1h 5",
+    ]);
+  });
+});

@@ -1,0 +1,243 @@
+import fs from "node:fs";
+import path from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
+import { PrismaPGlite } from "pglite-prisma-adapter";
+import { describeError, type Logger } from "@candlekeep/core";
+import { PrismaClient } from "./generated/prisma/client";
+import { DatabaseUnreachableError } from "./errors";
+import { applyMigrations, assertNoPendingMigrations } from "./migrate";
+import { DEFAULT_RETRY, RetryExhaustedError, withRetry, type RetryPolicy } from "./retry";
+import type { SqlRunner } from "./sql";
+import { parseDatabaseUrl, type DatabaseUrl } from "./url";
+
+export type DatabaseKind = "server" | "embedded";
+
+/** An open database: Prisma for typed access, `sql` for the raw fast paths. */
+export interface Database {
+  readonly kind: DatabaseKind;
+  /** Where it points, safe to log (password redacted / data directory). */
+  readonly target: string;
+  readonly prisma: PrismaClient;
+  readonly sql: SqlRunner;
+  /** Runs `fn` on one dedicated connection (session locks, explicit transactions). */
+  session<T>(fn: (connection: SqlRunner) => Promise<T>): Promise<T>;
+  /** Where repository functions report what they log-and-swallow or log-and-raise. */
+  readonly logger: Logger;
+  /** The server pool, for COPY; undefined on the embedded engine. */
+  readonly pool: pg.Pool | undefined;
+  close(): Promise<void>;
+}
+
+export interface DbOptions {
+  /** Unset → embedded engine under `dataDir`. */
+  databaseUrl?: string | undefined;
+  /** PEM text of the server's CA (managed PostgreSQL). */
+  caCert?: string | undefined;
+  poolMax?: number;
+  /** Embedded database directory; the database lives in `<dataDir>/pgdata`. */
+  dataDir: string;
+  /** Apply pending migrations when opening (true), or refuse to open with pending ones (false). */
+  autoMigrate: boolean;
+  retry?: RetryPolicy;
+  logger: Logger;
+  /** Where migrations live; defaults to the repository's prisma/migrations. */
+  migrationsDir?: string;
+}
+
+export const DEFAULT_POOL_MAX = 30;
+
+function poolSsl(url: DatabaseUrl, caCert: string | undefined): pg.PoolConfig["ssl"] {
+  const mode = url.sslMode ?? (caCert ? "verify-full" : "disable");
+  if (mode === "disable") return false;
+  if (mode === "verify-ca" || mode === "verify-full" || caCert) {
+    return { rejectUnauthorized: true, ...(caCert ? { ca: caCert } : {}) };
+  }
+  // require / prefer / allow / no-verify: encrypted, certificate not checked (libpq's meaning).
+  return { rejectUnauthorized: false };
+}
+
+const RETRYABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "57P03", "53300", "08006", "08001"]);
+
+function errorCode(error: unknown): string | undefined {
+  if (typeof error === "object" && error !== null && "code" in error && typeof error.code === "string") return error.code;
+  return undefined;
+}
+
+function isRetryableConnectError(error: unknown): boolean {
+  const code = errorCode(error);
+  if (code !== undefined) return RETRYABLE_CODES.has(code);
+  return /timeout|terminated|Connection terminated/i.test(describeError(error));
+}
+
+/** Turns a failed first connection into one line the operator can act on. */
+function unreachableMessage(url: DatabaseUrl, error: unknown, attempts: number): string {
+  const where = `${url.host}:${url.port}`;
+  const code = errorCode(error);
+  const reason = describeError(error);
+  if (code === "28P01" || code === "28000") {
+    return `PostgreSQL at ${where} rejected user "${url.user}" (${reason.replace(/"[^"]*"/g, `"${url.user}"`)}). Check the user and password in DATABASE_URL; special characters in the password must be percent-encoded.`;
+  }
+  if (code === "3D000") {
+    return `Database "${url.database}" does not exist on ${where}. Create it (CREATE DATABASE "${url.database}") or fix the name in DATABASE_URL.`;
+  }
+  if (code === "ENOTFOUND") {
+    return `Cannot resolve host "${url.host}" from DATABASE_URL. Check the host name.`;
+  }
+  if (/certificate|self.signed|SSL/i.test(reason)) {
+    return `TLS to PostgreSQL at ${where} failed (${reason}). Set DATABASE_CA_CERT to the server's CA certificate, or adjust sslmode in DATABASE_URL.`;
+  }
+  return `Cannot reach PostgreSQL at ${where} (database "${url.database}") after ${attempts} attempt${attempts === 1 ? "" : "s"}: ${reason}. Check that the server is running and that DATABASE_URL's host and port are right.`;
+}
+
+class PoolRunner implements SqlRunner {
+  constructor(private readonly client: pg.Pool | pg.PoolClient) {}
+  async query<Row extends object>(text: string, params?: readonly unknown[]) {
+    const result = await this.client.query<Row>(text, params ? [...params] : undefined);
+    return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+  }
+  async exec(text: string) {
+    await this.client.query(text);
+  }
+}
+
+class PgliteRunner implements SqlRunner {
+  constructor(private readonly client: PGlite) {}
+  async query<Row extends object>(text: string, params?: readonly unknown[]) {
+    const result = await this.client.query<Row>(text, params ? [...params] : undefined);
+    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+  }
+  async exec(text: string) {
+    await this.client.exec(text);
+  }
+}
+
+async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Database> {
+  const pool = new pg.Pool({
+    host: url.host,
+    port: url.port,
+    user: url.user,
+    password: url.password,
+    database: url.database,
+    ssl: poolSsl(url, options.caCert),
+    max: options.poolMax ?? DEFAULT_POOL_MAX,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+    application_name: url.options.application_name ?? "candlekeep",
+  });
+  // An idle client losing its server (restart, failover) must not crash the process;
+  // the next query on the pool reconnects or fails where it can be handled.
+  pool.on("error", (error) => options.logger.warn("idle database connection lost", { error: describeError(error) }));
+  try {
+    await withRetry(
+      async () => {
+        const client = await pool.connect();
+        client.release();
+      },
+      options.retry ?? DEFAULT_RETRY,
+      { isRetryable: isRetryableConnectError, logger: options.logger, what: `connecting to ${url.redacted}` },
+    );
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    const cause = error instanceof RetryExhaustedError ? error.lastError : error;
+    const attempts = error instanceof RetryExhaustedError ? error.attempts : 1;
+    throw new DatabaseUnreachableError(unreachableMessage(url, cause, attempts));
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  return {
+    kind: "server",
+    target: url.redacted,
+    logger: options.logger,
+    prisma,
+    sql: new PoolRunner(pool),
+    pool,
+    async session(fn) {
+      const client = await pool.connect();
+      try {
+        return await fn(new PoolRunner(client));
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      await prisma.$disconnect();
+      await pool.end();
+    },
+  };
+}
+
+async function openEmbedded(options: DbOptions): Promise<Database> {
+  const dir = path.resolve(options.dataDir, "pgdata");
+  fs.mkdirSync(dir, { recursive: true });
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(dir);
+  } catch (error) {
+    throw new DatabaseUnreachableError(
+      `Cannot open the embedded database in ${dir}: ${describeError(error)}. Check that the directory is writable and not used by another running bot, or set CANDLEKEEP_DATA_DIR to another directory.`,
+    );
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  const runner = new PgliteRunner(pglite);
+  return {
+    kind: "embedded",
+    target: `embedded database in ${dir}`,
+    logger: options.logger,
+    prisma,
+    sql: runner,
+    pool: undefined,
+    // One connection only: the engine serialises statements itself.
+    session: (fn) => fn(runner),
+    async close() {
+      await prisma.$disconnect();
+      await pglite.close();
+    },
+  };
+}
+
+/**
+ * Opens the database named by the options: validates DATABASE_URL first, retries
+ * the first connection with backoff, then applies (or checks) migrations.
+ */
+export async function openDatabase(options: DbOptions): Promise<Database> {
+  const url = options.databaseUrl === undefined ? undefined : parseDatabaseUrl(options.databaseUrl);
+  const db = url ? await openServer(url, options) : await openEmbedded(options);
+  try {
+    if (options.autoMigrate) {
+      await applyMigrations(db, { logger: options.logger, migrationsDir: options.migrationsDir });
+    } else {
+      await assertNoPendingMigrations(db, { migrationsDir: options.migrationsDir });
+    }
+  } catch (error) {
+    await db.close().catch(() => undefined);
+    throw error;
+  }
+  options.logger.info("database ready", { target: db.target, kind: db.kind });
+  return db;
+}
+
+/** Lazy handle: nothing connects until the first `get()`; concurrent callers share one open. */
+export interface LazyDatabase {
+  get(): Promise<Database>;
+  close(): Promise<void>;
+}
+
+export function createDb(options: DbOptions): LazyDatabase {
+  if (options.databaseUrl !== undefined) parseDatabaseUrl(options.databaseUrl); // fail fast on a bad URL
+  let opening: Promise<Database> | undefined;
+  return {
+    get() {
+      opening ??= openDatabase(options).catch((error: unknown) => {
+        opening = undefined; // a later get() may try again
+        throw error;
+      });
+      return opening;
+    },
+    async close() {
+      const current = opening;
+      opening = undefined;
+      if (current) await (await current.catch(() => undefined))?.close();
+    },
+  };
+}

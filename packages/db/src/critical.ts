@@ -1,0 +1,16 @@
+import { describeError } from "@candlekeep/core";
+import type { Database } from "./connect";
+
+/**
+ * Critical writes (positions, trades, balances): a failure is logged with its
+ * context and re-raised, so the caller's unit of work (one coin's tick) fails
+ * visibly instead of continuing on state the database never saw.
+ */
+export async function critical<T>(db: Pick<Database, "logger">, operation: string, context: Record<string, unknown>, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    db.logger.error(`${operation} failed`, { ...context, error: describeError(error) });
+    throw error;
+  }
+}

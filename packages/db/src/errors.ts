@@ -1,0 +1,27 @@
+import { UserFacingError } from "@candlekeep/core";
+
+/** DATABASE_URL (or another connection string) is malformed. Never holds the password. */
+export class InvalidDatabaseUrlError extends UserFacingError {
+  override readonly name = "InvalidDatabaseUrlError";
+}
+
+/** The server could not be reached, or refused us, after the allowed attempts. */
+export class DatabaseUnreachableError extends UserFacingError {
+  override readonly name = "DatabaseUnreachableError";
+}
+
+/** Migrations exist on disk that the database has not applied, and we may not apply them. */
+export class MigrationsPendingError extends UserFacingError {
+  override readonly name = "MigrationsPendingError";
+  constructor(
+    readonly pending: readonly string[],
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** An applied migration's file changed since it was applied, or a migration failed. */
+export class MigrationError extends UserFacingError {
+  override readonly name = "MigrationError";
+}

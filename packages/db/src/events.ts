@@ -1,0 +1,126 @@
+import { describeError } from "@candlekeep/core";
+import type { Database } from "./connect";
+
+export type EventLevel = "debug" | "info" | "warn" | "error";
+
+/** Known event types; others are allowed (the audit trail grows with the bot). */
+export type EventType = "DECISION_TRACE" | "ORDER" | "ERROR" | "STARTUP" | "SHUTDOWN" | "POSITION_OPENED" | "POSITION_CLOSED" | (string & {});
+
+export interface EventInput {
+  type: EventType;
+  symbol?: string | null;
+  level?: EventLevel;
+  payload?: unknown;
+  /** When it happened (exchange/simulated time for decisions); defaults to now. */
+  time?: Date;
+  /** Idempotency key: a second write with the same key is ignored. */
+  eventKey?: string;
+}
+
+export interface StoredEvent {
+  id: string;
+  time: Date;
+  type: string;
+  symbol: string | null;
+  level: string;
+  payload: unknown;
+}
+
+/** Largest payload stored as is; larger ones are replaced by a marked preview. */
+export const MAX_EVENT_PAYLOAD_BYTES = 64 * 1024;
+const PREVIEW_CHARS = 2048;
+
+/**
+ * JSON text of a payload that PostgreSQL will store: NUL characters (which jsonb
+ * refuses) removed, unserialisable values (BigInt, cycles) described instead of
+ * thrown, and oversized payloads truncated with a marker.
+ */
+export function eventPayloadJson(payload: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(payload ?? {}, (_key, value: unknown) => (typeof value === "bigint" ? value.toString() : value)) ?? "{}";
+  } catch (error) {
+    text = JSON.stringify({ unserializable: describeError(error) });
+  }
+  text = text.replace(/\\u0000/g, "");
+  if (Buffer.byteLength(text) > MAX_EVENT_PAYLOAD_BYTES) {
+    text = JSON.stringify({ truncated: true, originalBytes: Buffer.byteLength(text), preview: text.slice(0, PREVIEW_CHARS) });
+  }
+  return text;
+}
+
+const INSERT_EVENTS = `
+INSERT INTO system_events (time, type, symbol, level, payload, event_key)
+SELECT (e->>'time')::timestamptz, e->>'type', e->>'symbol', e->>'level', (e->>'payload')::jsonb, e->>'eventKey'
+FROM jsonb_array_elements($1::jsonb) AS e
+ON CONFLICT (event_key) DO NOTHING`;
+
+function eventRow(event: EventInput, now: Date) {
+  return {
+    time: (event.time ?? now).toISOString(),
+    type: event.type,
+    symbol: event.symbol ?? null,
+    level: event.level ?? "info",
+    // Carried as text inside the array so each payload is parsed once, by jsonb.
+    payload: eventPayloadJson(event.payload),
+    eventKey: event.eventKey ?? null,
+  };
+}
+
+/**
+ * Writes events in one statement. Non-critical, as in the seed: a failure is
+ * logged and swallowed. Returns how many were dropped (0 on success).
+ */
+export async function recordEvents(db: Pick<Database, "sql" | "logger">, events: readonly EventInput[]): Promise<number> {
+  if (events.length === 0) return 0;
+  const now = new Date();
+  try {
+    await db.sql.query(INSERT_EVENTS, [JSON.stringify(events.map((event) => eventRow(event, now)))]);
+    return 0;
+  } catch (error) {
+    db.logger.warn("events not recorded", { dropped: events.length, types: [...new Set(events.map((e) => e.type))], error: describeError(error) });
+    return events.length;
+  }
+}
+
+/** Writes one event; non-critical (logged and swallowed). Returns true when stored. */
+export async function recordEvent(db: Pick<Database, "sql" | "logger">, event: EventInput): Promise<boolean> {
+  return (await recordEvents(db, [event])) === 0;
+}
+
+interface EventRow {
+  id: string;
+  time: Date;
+  type: string;
+  symbol: string | null;
+  level: string;
+  payload: unknown;
+}
+
+const toEvent = (row: EventRow): StoredEvent => ({ ...row, id: String(row.id), time: new Date(row.time) });
+
+export async function latestEvents(
+  db: Pick<Database, "sql">,
+  filter: { type?: string; symbol?: string; limit?: number } = {},
+): Promise<StoredEvent[]> {
+  const result = await db.sql.query<EventRow>(
+    `SELECT id, time, type, symbol, level, payload FROM system_events
+     WHERE ($1::text IS NULL OR type = $1) AND ($2::text IS NULL OR symbol = $2)
+     ORDER BY time DESC, id DESC LIMIT $3`,
+    [filter.type ?? null, filter.symbol ?? null, filter.limit ?? 50],
+  );
+  return result.rows.map(toEvent);
+}
+
+/** The newest event of `type` for each of `symbols` (symbols without one are absent), in one query. */
+export async function latestEventPerSymbol(db: Pick<Database, "sql">, type: string, symbols: readonly string[]): Promise<StoredEvent[]> {
+  const result = await db.sql.query<EventRow>(
+    `SELECT e.id, e.time, e.type, e.symbol, e.level, e.payload
+     FROM unnest($2::text[]) AS s(symbol)
+     CROSS JOIN LATERAL (
+       SELECT * FROM system_events WHERE symbol = s.symbol AND type = $1 ORDER BY time DESC, id DESC LIMIT 1
+     ) AS e`,
+    [type, [...symbols]],
+  );
+  return result.rows.map(toEvent);
+}

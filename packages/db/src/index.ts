@@ -1,0 +1,37 @@
+export { createDb, openDatabase, DEFAULT_POOL_MAX, type Database, type DatabaseKind, type DbOptions, type LazyDatabase } from "./connect";
+export { parseDatabaseUrl, redactDatabaseUrl, type DatabaseUrl, type SslMode } from "./url";
+export { InvalidDatabaseUrlError, DatabaseUnreachableError, MigrationsPendingError, MigrationError } from "./errors";
+export { applyMigrations, assertNoPendingMigrations, migrationStatus, readMigrationFiles, DEFAULT_MIGRATIONS_DIR, type MigrationFile, type MigrationStatus } from "./migrate";
+export { DEFAULT_RETRY, type RetryPolicy } from "./retry";
+export type { SqlRunner, SqlResult } from "./sql";
+export {
+  saveCandles,
+  validateCandles,
+  candleProblem,
+  candleKey,
+  recentCandles,
+  latestCandlesPerSeries,
+  CANDLE_CHUNK_ROWS,
+  type CandleInput,
+  type StoredCandle,
+  type RejectedCandle,
+  type SaveCandlesResult,
+} from "./candles";
+export {
+  savePosition,
+  deletePosition,
+  listOpenPositions,
+  closePositionWithTrade,
+  realizedPnl,
+  type PositionInput,
+  type OpenPosition,
+  type PositionSide,
+  type ExitReason,
+  type ClosePositionInput,
+  type TradeRecord,
+  type JsonObject,
+} from "./positions";
+export { listTrades } from "./trades";
+export { recordEvent, recordEvents, latestEvents, latestEventPerSymbol, eventPayloadJson, MAX_EVENT_PAYLOAD_BYTES, type EventInput, type EventLevel, type EventType, type StoredEvent } from "./events";
+export { saveAccountState, accountHistory, type AccountSnapshot } from "./account";
+export { candleCoverage, type SeriesCoverage, type CoverageQuery } from "./coverage";

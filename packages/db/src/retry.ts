@@ -1,0 +1,50 @@
+import type { Logger } from "@candlekeep/core";
+
+export interface RetryPolicy {
+  /** Retries after the first failed attempt (the seed: 5). */
+  retries: number;
+  /** Delay before the first retry; doubles each time (the seed: 1 s). */
+  initialDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { retries: 5, initialDelayMs: 1000 };
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs `attempt` until it succeeds, `isRetryable` says no, or the retries are used up.
+ * Resolves with the result; rejects with the last error and the number of attempts made.
+ */
+export async function withRetry<T>(
+  attempt: () => Promise<T>,
+  policy: RetryPolicy,
+  options: { isRetryable: (error: unknown) => boolean; logger: Logger; what: string },
+): Promise<T> {
+  let delay = policy.initialDelayMs;
+  for (let tried = 1; ; tried += 1) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (tried > policy.retries || !options.isRetryable(error)) {
+        throw new RetryExhaustedError(error, tried);
+      }
+      options.logger.warn(`${options.what} failed, retrying`, {
+        attempt: tried,
+        retryInMs: delay,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      await sleep(delay);
+      delay *= 2;
+    }
+  }
+}
+
+export class RetryExhaustedError extends Error {
+  override readonly name = "RetryExhaustedError";
+  constructor(
+    readonly lastError: unknown,
+    readonly attempts: number,
+  ) {
+    super(lastError instanceof Error ? lastError.message : String(lastError));
+  }
+}

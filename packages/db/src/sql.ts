@@ -1,0 +1,16 @@
+/**
+ * The smallest raw-SQL surface shared by the server pool and the embedded engine.
+ * Used for what Prisma cannot do fast or at all: bulk upserts, migrations,
+ * session-level advisory locks and catalogue queries.
+ */
+export interface SqlResult<Row> {
+  rows: Row[];
+  rowCount: number;
+}
+
+export interface SqlRunner {
+  /** One parameterised statement ($1, $2, …). */
+  query<Row extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<SqlResult<Row>>;
+  /** Several statements without parameters (migration files). */
+  exec(text: string): Promise<void>;
+}

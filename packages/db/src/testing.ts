@@ -1,0 +1,98 @@
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { silentLogger, type Logger } from "@candlekeep/core";
+import { openDatabase, type Database, type DatabaseKind } from "./connect";
+
+/**
+ * Test support: a fresh, uniquely named database on the local PostgreSQL server
+ * (or a fresh embedded data directory) per test file, dropped afterwards.
+ * Not used by production code.
+ */
+
+/** Admin connection used to create and drop test databases. */
+export const TEST_ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+
+export interface TestDatabase {
+  /** DATABASE_URL of the fresh server database, or undefined for the embedded engine. */
+  url: string | undefined;
+  /** Data directory (embedded: holds the database; server: scratch space). */
+  dataDir: string;
+  drop(): Promise<void>;
+}
+
+export async function createServerTestDatabase(prefix = "candlekeep_test"): Promise<TestDatabase> {
+  const name = `${prefix}_${randomBytes(5).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: TEST_ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(TEST_ADMIN_URL);
+  url.pathname = `/${name}`;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-test-"));
+  return {
+    url: url.toString(),
+    dataDir,
+    async drop() {
+      const client = new pg.Client({ connectionString: TEST_ADMIN_URL });
+      await client.connect();
+      try {
+        await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function createEmbeddedTestDatabase(): TestDatabase {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-test-"));
+  return {
+    url: undefined,
+    dataDir,
+    async drop() {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function createTestDatabase(kind: DatabaseKind): Promise<TestDatabase> {
+  return kind === "server" ? createServerTestDatabase() : Promise.resolve(createEmbeddedTestDatabase());
+}
+
+/** Fresh migrated database of the given kind; `close()` also drops it. */
+export async function openTestDatabase(kind: DatabaseKind, logger: Logger = silentLogger): Promise<Database & { testDb: TestDatabase }> {
+  const testDb = await createTestDatabase(kind);
+  const db = await openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: true, logger, retry: { retries: 0, initialDelayMs: 0 } });
+  return {
+    ...db,
+    testDb,
+    async close() {
+      await db.close();
+      await testDb.drop();
+    },
+  };
+}
+
+export const DATABASE_KINDS: readonly DatabaseKind[] = ["server", "embedded"];
+
+export interface CapturedLog {
+  level: "error" | "warn" | "info" | "debug";
+  message: string;
+  meta: Record<string, unknown> | undefined;
+}
+
+/** A Logger that keeps what it is told, for asserting on logging behaviour. */
+export function captureLogger(): Logger & { lines: CapturedLog[] } {
+  const lines: CapturedLog[] = [];
+  const at = (level: CapturedLog["level"]) => (message: string, meta?: Record<string, unknown>) => {
+    lines.push({ level, message, meta });
+  };
+  return { lines, error: at("error"), warn: at("warn"), info: at("info"), debug: at("debug") };
+}

@@ -1,0 +1,129 @@
+import { REDACTED } from "@candlekeep/core";
+import { InvalidDatabaseUrlError } from "./errors";
+
+export type SslMode = "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full" | "no-verify";
+const SSL_MODES: readonly SslMode[] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full", "no-verify"];
+
+/** A validated PostgreSQL connection target. `redacted` is safe to log. */
+export interface DatabaseUrl {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string | undefined;
+  sslMode: SslMode | undefined;
+  /** Other query parameters, kept as given (e.g. application_name). */
+  options: Readonly<Record<string, string>>;
+  redacted: string;
+}
+
+const EXAMPLE = "postgresql://user:password@host:5432/dbname";
+const ENCODING_HINT =
+  "percent-encode special characters in the user or password (@ → %40, : → %3A, / → %2F, # → %23, ? → %3F, % → %25)";
+
+function fail(problem: string): never {
+  throw new InvalidDatabaseUrlError(`Invalid DATABASE_URL: ${problem}.`);
+}
+
+/** The scheme://user:***@host… form of any string, even one that does not parse. */
+export function redactDatabaseUrl(raw: string): string {
+  const schemeEnd = raw.indexOf("://");
+  if (schemeEnd < 0) return raw.includes("@") ? `${REDACTED}@${raw.slice(raw.lastIndexOf("@") + 1)}` : raw;
+  const rest = raw.slice(schemeEnd + 3);
+  const at = rest.lastIndexOf("@");
+  if (at < 0) return raw;
+  const userInfo = rest.slice(0, at);
+  const colon = userInfo.indexOf(":");
+  const user = colon < 0 ? userInfo : userInfo.slice(0, colon);
+  return `${raw.slice(0, schemeEnd + 3)}${colon < 0 ? user : `${user}:${REDACTED}`}@${rest.slice(at + 1)}`;
+}
+
+function decode(component: string, what: string): string {
+  try {
+    return decodeURIComponent(component);
+  } catch {
+    return fail(`the ${what} has a malformed percent-escape; ${ENCODING_HINT}`);
+  }
+}
+
+/**
+ * Validates a PostgreSQL URL and returns its parts. Every rejection is one line
+ * that names the problem and the fix, and never contains the password.
+ */
+export function parseDatabaseUrl(raw: string): DatabaseUrl {
+  const text = raw.trim();
+  if (text === "") {
+    fail(`it is empty; unset it to use the embedded database, or set it to ${EXAMPLE}`);
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1];
+  if (scheme === undefined) fail(`it must start with postgresql:// or postgres:// (expected ${EXAMPLE})`);
+  if (!["postgres", "postgresql"].includes(scheme.toLowerCase())) {
+    fail(`scheme "${scheme}://" is not PostgreSQL; use postgresql:// or postgres:// (expected ${EXAMPLE})`);
+  }
+
+  // Split by hand instead of new URL(): WHATWG parsing silently reinterprets an
+  // unencoded '#', '?' or '/' in a password, and we want to name that mistake.
+  const afterScheme = text.slice(scheme.length + 3);
+  const authorityEnd = afterScheme.search(/[/?#]/);
+  const authority = authorityEnd < 0 ? afterScheme : afterScheme.slice(0, authorityEnd);
+  const tail = authorityEnd < 0 ? "" : afterScheme.slice(authorityEnd);
+  if (!authority.includes("@") && tail.includes("@")) {
+    // An '@' after a '/', '?' or '#': that character was part of the user or password.
+    fail(`the user or password contains an unencoded '/', '?' or '#'; ${ENCODING_HINT}`);
+  }
+  const at = authority.lastIndexOf("@");
+  const userInfo = at < 0 ? "" : authority.slice(0, at);
+  const hostPort = at < 0 ? authority : authority.slice(at + 1);
+  if (userInfo.includes("@")) fail(`the password contains an unencoded '@'; ${ENCODING_HINT}`);
+  const colon = userInfo.indexOf(":");
+  const rawUser = colon < 0 ? userInfo : userInfo.slice(0, colon);
+  const rawPassword = colon < 0 ? undefined : userInfo.slice(colon + 1);
+  if (rawPassword?.includes(":")) fail(`the password contains an unencoded ':'; ${ENCODING_HINT}`);
+
+  let host: string;
+  let portText: string | undefined;
+  const ipv6 = /^\[([^\]]+)\](?::(.*))?$/.exec(hostPort);
+  if (ipv6) {
+    host = ipv6[1] ?? "";
+    portText = ipv6[2];
+  } else {
+    const portColon = hostPort.lastIndexOf(":");
+    host = portColon < 0 ? hostPort : hostPort.slice(0, portColon);
+    portText = portColon < 0 ? undefined : hostPort.slice(portColon + 1);
+  }
+  if (host === "") fail(`it has no host; put the server name after '@' (expected ${EXAMPLE})`);
+  if (/[\s%]/.test(host)) fail(`host "${host}" is not a valid host name`);
+  let port = 5432;
+  if (portText !== undefined && portText !== "") {
+    if (!/^\d+$/.test(portText)) fail(`port "${portText}" is not a number; use e.g. :5432`);
+    port = Number(portText);
+    if (port < 1 || port > 65535) fail(`port ${port} is out of range (1-65535)`);
+  }
+
+  const queryStart = tail.indexOf("?");
+  const path = (queryStart < 0 ? tail : tail.slice(0, queryStart)).replace(/#.*$/, "");
+  const query = queryStart < 0 ? "" : tail.slice(queryStart + 1).replace(/#.*$/, "");
+  const database = decode(path.replace(/^\//, ""), "database name");
+  if (database === "") fail(`it names no database; add /dbname after the host (expected ${EXAMPLE})`);
+  if (database.includes("/")) fail(`database name "${database}" contains '/'`);
+
+  const options: Record<string, string> = {};
+  let sslMode: SslMode | undefined;
+  for (const [key, value] of new URLSearchParams(query)) {
+    if (key === "sslmode") {
+      if (!(SSL_MODES as readonly string[]).includes(value)) {
+        fail(`sslmode "${value}" is not one of ${SSL_MODES.join(", ")}`);
+      }
+      sslMode = value as SslMode;
+    } else {
+      options[key] = value;
+    }
+  }
+
+  const user = decode(rawUser, "user name");
+  if (user === "") fail(`it names no user; use ${EXAMPLE}`);
+  const password = rawPassword === undefined ? undefined : decode(rawPassword, "password");
+  const hostForDisplay = host.includes(":") ? `[${host}]` : host;
+  const redacted = `${scheme}://${rawUser}${password === undefined ? "" : `:${REDACTED}`}@${hostForDisplay}:${port}/${path.replace(/^\//, "")}${query ? `?${query}` : ""}`;
+  return { host, port, database, user, password, sslMode, options, redacted };
+}

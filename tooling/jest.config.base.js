@@ -1,0 +1,24 @@
+// Shared jest settings: ts-jest over CommonJS, workspace packages resolved to
+// their TypeScript sources (no build needed to test), ESM-only libraries
+// (trading-signals) transpiled to CommonJS for the test runtime.
+const path = require("node:path");
+
+/** @param {string} packageDir */
+module.exports = function jestConfig(packageDir) {
+  const root = path.resolve(__dirname, "..");
+  return {
+    rootDir: packageDir,
+    testEnvironment: "node",
+    testMatch: ["<rootDir>/src/**/*.test.ts"],
+    transform: {
+      "^.+\\.[tj]s$": ["ts-jest", { tsconfig: { ...require(path.join(root, "tsconfig.base.json")).compilerOptions, module: "commonjs", moduleResolution: "node10", allowJs: true, isolatedModules: true } }],
+    },
+    transformIgnorePatterns: ["/node_modules/(?!(\\.pnpm/trading-signals[^/]*/node_modules/)?trading-signals/)"],
+    moduleNameMapper: {
+      "^@candlekeep/db$": path.join(root, "packages/db/src/index.ts"),
+      "^@candlekeep/db/testing$": path.join(root, "packages/db/src/testing.ts"),
+      "^@candlekeep/core$": path.join(root, "packages/core/src/index.ts"),
+    },
+    testTimeout: 60000,
+  };
+};

@@ -15,6 +15,8 @@ module.exports = function jestConfig(packageDir) {
     },
     transformIgnorePatterns: ["/node_modules/(?!(\\.pnpm/trading-signals[^/]*/node_modules/)?trading-signals/)"],
     moduleNameMapper: {
+      // The generated Prisma client imports its siblings as "./x.js" (ESM style) while the files are .ts.
+      "^(\\.{1,2}/.*)\\.js$": "$1",
       "^@candlekeep/db$": path.join(root, "packages/db/src/index.ts"),
       "^@candlekeep/db/testing$": path.join(root, "packages/db/src/testing.ts"),
       "^@candlekeep/core$": path.join(root, "packages/core/src/index.ts"),

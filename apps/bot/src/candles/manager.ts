@@ -1,0 +1,192 @@
+import { candleKey, candleProblem, saveCandles, type CandleInput, type Database, type RejectedCandle, type StoredCandle } from "@candlekeep/db";
+import type { Logger, Timeframe } from "@candlekeep/core";
+import type { ExchangeCandle } from "../exchange/types";
+
+/**
+ * Holds, per series, the recent candles the strategy reads, and the candles not
+ * yet written to the database (the pending batch). The pending batch is only
+ * ever emptied by a successful write: a failed flush keeps every row for the
+ * next one, so nothing accepted is lost.
+ *
+ * Memory is bounded: when `maxPending` rows wait, `add` refuses new candles and
+ * the series' fetch cursor does not move, so they are fetched again once the
+ * database has caught up.
+ */
+
+export interface AddResult {
+  accepted: number;
+  rejected: RejectedCandle[];
+  /** Candles refused because the pending batch is full (fetched again later). */
+  deferred: number;
+}
+
+export interface FlushResult {
+  written: number;
+  rejected: RejectedCandle[];
+  flushed: number;
+}
+
+interface Series {
+  /** Oldest first; at most `historyCandles` long (trimmed lazily). */
+  candles: ExchangeCandle[];
+}
+
+const seriesKey = (symbol: string, timeframe: Timeframe) => `${symbol}\u0000${timeframe}`;
+
+export class CandleManager {
+  private readonly series = new Map<string, Series>();
+  private pending = new Map<string, CandleInput>();
+  private pendingFullLogged = false;
+
+  constructor(
+    private readonly options: {
+      exchange: string;
+      historyCandles: number;
+      maxPending: number;
+      logger: Logger;
+      /** The exchange's clock: candles opening in its future are rejected. */
+      now: () => number;
+    },
+  ) {}
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Seeds the in-memory history from stored candles (already in the database, not pending). */
+  restore(stored: readonly StoredCandle[]): void {
+    for (const candle of stored) this.merge(candle.symbol, candle.timeframe, [candle]);
+  }
+
+  /** openTime of the newest candle known for the series (stored or pending); fetches resume there. */
+  lastOpenTime(symbol: string, timeframe: Timeframe): number | undefined {
+    return this.series.get(seriesKey(symbol, timeframe))?.candles.at(-1)?.openTime;
+  }
+
+  /** The series' recent candles, oldest first (the last may be forming). */
+  candles(symbol: string, timeframe: Timeframe): readonly ExchangeCandle[] {
+    return this.series.get(seriesKey(symbol, timeframe))?.candles ?? [];
+  }
+
+  /** The series' closed candles, oldest first. */
+  closedCandles(symbol: string, timeframe: Timeframe): readonly ExchangeCandle[] {
+    const all = this.candles(symbol, timeframe);
+    return all.length > 0 && !all[all.length - 1]?.isClosed ? all.slice(0, -1) : all;
+  }
+
+  /**
+   * Validates fetched candles and queues the valid ones for the next flush.
+   * Unchanged candles (same values as held) are not queued again.
+   */
+  add(symbol: string, timeframe: Timeframe, fetched: readonly ExchangeCandle[]): AddResult {
+    const result: AddResult = { accepted: 0, rejected: [], deferred: 0 };
+    const now = this.options.now();
+    const held = this.series.get(seriesKey(symbol, timeframe))?.candles ?? [];
+    const accepted: ExchangeCandle[] = [];
+    let firstDeferredTime = Number.POSITIVE_INFINITY;
+    for (const candle of fetched) {
+      const input: CandleInput = { exchange: this.options.exchange, symbol, timeframe, ...candle };
+      const reason = candleProblem(input, now);
+      if (reason !== undefined) {
+        result.rejected.push({ candle: input, reason });
+        continue;
+      }
+      if (sameAsHeld(held, candle)) continue;
+      if (this.pending.size >= this.options.maxPending && !this.pending.has(candleKey(input))) {
+        result.deferred += 1;
+        firstDeferredTime = Math.min(firstDeferredTime, candle.openTime);
+        continue;
+      }
+      this.pending.set(candleKey(input), input);
+      accepted.push(candle);
+    }
+    if (result.deferred > 0 && !this.pendingFullLogged) {
+      this.pendingFullLogged = true;
+      this.options.logger.warn("pending candle limit reached; fetching pauses until the database catches up", {
+        maxPendingCandles: this.options.maxPending,
+      });
+    }
+    result.accepted = accepted.length;
+    // Deferred candles must be fetched again: only advance the series up to
+    // the last candle accepted before the first deferral.
+    if (accepted.length > 0) this.merge(symbol, timeframe, accepted.filter((c) => c.openTime < firstDeferredTime));
+    return result;
+  }
+
+  /**
+   * Writes every pending candle of every series in one bulk upsert. On failure
+   * the batch is put back (newer values queued meanwhile win) and the error raised.
+   */
+  async flushPending(db: Pick<Database, "sql">): Promise<FlushResult> {
+    if (this.pending.size === 0) return { written: 0, rejected: [], flushed: 0 };
+    const batch = this.pending;
+    this.pending = new Map();
+    try {
+      const result = await saveCandles(db, [...batch.values()], this.options.now());
+      if (this.pendingFullLogged && this.pending.size < this.options.maxPending) {
+        this.pendingFullLogged = false;
+        this.options.logger.info("pending candles written; fetching resumes", { written: result.written });
+      }
+      return { written: result.written, rejected: result.rejected, flushed: batch.size };
+    } catch (error) {
+      for (const [key, candle] of this.pending) batch.set(key, candle);
+      this.pending = batch;
+      throw error;
+    }
+  }
+
+  private merge(symbol: string, timeframe: Timeframe, incoming: readonly ExchangeCandle[]): void {
+    const key = seriesKey(symbol, timeframe);
+    let series = this.series.get(key);
+    if (!series) {
+      series = { candles: [] };
+      this.series.set(key, series);
+    }
+    const list = series.candles;
+    for (const candle of incoming) {
+      const plain: ExchangeCandle = {
+        openTime: candle.openTime,
+        open: candle.open,
+        high: candle.high,
+        low: candle.low,
+        close: candle.close,
+        volume: candle.volume,
+        isClosed: candle.isClosed,
+      };
+      const last = list.at(-1);
+      if (!last || candle.openTime > last.openTime) list.push(plain);
+      else {
+        const index = findIndex(list, candle.openTime);
+        if (index >= 0) list[index] = plain;
+        else list.splice(insertionPoint(list, candle.openTime), 0, plain);
+      }
+    }
+    // Trim in steps so the copy happens once per many candles, not per candle.
+    const limit = this.options.historyCandles;
+    if (list.length > limit + Math.max(16, limit >> 3)) list.splice(0, list.length - limit);
+  }
+}
+
+function sameAsHeld(held: readonly ExchangeCandle[], candle: ExchangeCandle): boolean {
+  const index = findIndex(held, candle.openTime);
+  if (index < 0) return false;
+  const h = held[index] as ExchangeCandle;
+  return h.isClosed === candle.isClosed && h.open === candle.open && h.high === candle.high && h.low === candle.low && h.close === candle.close && h.volume === candle.volume;
+}
+
+/** Binary search by openTime in an ascending list; -1 when absent. */
+function findIndex(list: readonly ExchangeCandle[], openTime: number): number {
+  const i = insertionPoint(list, openTime);
+  return list[i]?.openTime === openTime ? i : -1;
+}
+
+function insertionPoint(list: readonly ExchangeCandle[], openTime: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((list[mid] as ExchangeCandle).openTime < openTime) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

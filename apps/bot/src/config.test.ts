@@ -1,0 +1,69 @@
+import { InvalidSettingsError } from "@candlekeep/core";
+import { loadConfig } from "./config";
+
+function problemsOf(env: Record<string, string>, argv: string[] = []): string[] {
+  try {
+    loadConfig(env, argv, false);
+  } catch (error) {
+    if (error instanceof InvalidSettingsError) return error.problems;
+    throw error;
+  }
+  throw new Error("expected the configuration to be rejected");
+}
+
+describe("loadConfig", () => {
+  it("runs on the embedded database and the simulated exchange with no settings", () => {
+    const config = loadConfig({}, [], false);
+    expect(config.database.url).toBeUndefined();
+    expect(config.database.dataDir).toBe("./.candlekeep");
+    expect(config.exchange).toMatchObject({ id: "sim", timeframes: ["15m", "1h", "4h", "1d"] });
+    expect(config.trading.mode).toBe("paper");
+    expect(config.tick.intervalMs).toBe(1000);
+    expect(config.command).toEqual({ kind: "run", ticks: undefined });
+    expect(config.log.format).toBe("json");
+  });
+
+  it("uses a 60 s tick on a real exchange and pretty logs on a terminal", () => {
+    const config = loadConfig({ EXCHANGE: "binance" }, [], true);
+    expect(config.tick.intervalMs).toBe(60_000);
+    expect(config.log.format).toBe("pretty");
+    expect(loadConfig({ EXCHANGE: "binance", NODE_ENV: "production" }, [], true).log.format).toBe("json");
+  });
+
+  it("lets flags override the environment", () => {
+    const config = loadConfig({ SYMBOLS: "BTC/USDT", EXCHANGE: "sim" }, ["--", "--ticks", "50", "--symbols=ETH/USDT,SOL/USDT", "--tick-interval", "0"], false);
+    expect(config.command).toEqual({ kind: "run", ticks: 50 });
+    expect(config.exchange.symbols).toEqual({ kind: "list", symbols: ["ETH/USDT", "SOL/USDT"] });
+    expect(config.tick.intervalMs).toBe(0);
+  });
+
+  it("parses the backfill command", () => {
+    expect(loadConfig({}, ["backfill", "--days", "30"], false).command).toEqual({ kind: "backfill", days: 30 });
+    expect(problemsOf({}, ["backfill"])).toEqual(["backfill needs --days N (how many days of history to load)"]);
+  });
+
+  it("gives one line per problem, naming the setting", () => {
+    expect(problemsOf({ TIMEFRAMES: "15m,2h", RISK_PER_TRADE: "-0.5", SYMBOLS: ",", CONCURRENCY: "zero" }, ["--ticks", "x", "--bogus"])).toEqual([
+      'unknown argument "--bogus"',
+      "--ticks must be a whole number ≥ 1",
+      "SYMBOLS is empty; list coins like BTC/USDT,ETH/USDT or use top:20",
+      "TIMEFRAMES has unknown 2h; use a comma list of 15m, 1h, 4h, 1d",
+      "RISK_PER_TRADE must be greater than 0",
+      "CONCURRENCY must be a number",
+    ]);
+  });
+
+  it("requires keys and a real exchange for live trading, without echoing secrets", () => {
+    expect(problemsOf({ TRADING_MODE: "live" })).toEqual([
+      "TRADING_MODE=live needs a real exchange; set EXCHANGE to a ccxt exchange id",
+      "TRADING_MODE=live needs EXCHANGE_API_KEY and EXCHANGE_API_SECRET",
+    ]);
+    const problems = problemsOf({ TRADING_MODE: "live", EXCHANGE: "binance", EXCHANGE_API_KEY: "key-123", EXCHANGE_API_SECRET: "s3cret", RISK_PER_TRADE: "5" });
+    expect(problems).toEqual(["RISK_PER_TRADE must be at most 0.2"]);
+    expect(problems.join("\n")).not.toMatch(/key-123|s3cret/);
+  });
+
+  it("rejects a strategy timeframe that is not tracked", () => {
+    expect(problemsOf({ TIMEFRAMES: "1h,4h" })).toContain("STRATEGY_TIMEFRAME 15m must be one of the tracked TIMEFRAMES (1h, 4h)");
+  });
+});

@@ -1,0 +1,248 @@
+import { z } from "zod";
+import {
+  InvalidSettingsError,
+  TIMEFRAMES,
+  defaultLogFormat,
+  isTimeframe,
+  settingsProblems,
+  sharedSettingsSchema,
+  type LogFormat,
+  type LogLevel,
+  type SymbolSelection,
+  type Timeframe,
+} from "@candlekeep/core";
+import { DEFAULT_STRATEGY_PARAMS, validateStrategyParams } from "./strategy/decide";
+import type { StrategyParams } from "./strategy/types";
+
+/**
+ * The bot's configuration: DESIGN.md's shared settings plus the runner's own,
+ * read from the environment, overridden by command-line flags, validated once.
+ */
+
+export type Command = { kind: "run"; ticks: number | undefined } | { kind: "backfill"; days: number };
+
+export interface BotConfig {
+  command: Command;
+  database: {
+    url: string | undefined;
+    caCert: string | undefined;
+    poolMax: number;
+    dataDir: string;
+    autoMigrate: boolean;
+  };
+  exchange: {
+    id: string;
+    symbols: SymbolSelection | undefined;
+    timeframes: Timeframe[];
+    apiKey: string | undefined;
+    apiSecret: string | undefined;
+  };
+  sim: { seed: number; replayCandles: number };
+  trading: {
+    mode: "paper" | "live";
+    quoteCurrency: string;
+    paperStartingBalance: number;
+    feeRate: number;
+    /** Fraction of equity lost if a stop-loss is hit. */
+    riskPerTrade: number;
+    /** Largest fraction of equity one position may take. */
+    maxPositionFraction: number;
+  };
+  strategy: { timeframe: Timeframe; params: StrategyParams };
+  tick: {
+    intervalMs: number;
+    concurrency: number;
+    /** Candles per series kept in memory (and restored at start). */
+    historyCandles: number;
+    /** Largest number of candles waiting for the database before fetching pauses. */
+    maxPendingCandles: number;
+    decisionTraceIntervalMs: number;
+    accountSnapshotIntervalMs: number;
+  };
+  server: { port: number; host: string };
+  log: { level: LogLevel; format: LogFormat };
+}
+
+const positiveInt = (name: string, min = 1, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce
+    .number({ message: `${name} must be a number` })
+    .int(`${name} must be a whole number`)
+    .min(min, `${name} must be at least ${min}`)
+    .max(max, `${name} must be at most ${max}`);
+
+const fraction = (name: string, max = 1) =>
+  z.coerce
+    .number({ message: `${name} must be a number` })
+    .gt(0, `${name} must be greater than 0`)
+    .max(max, `${name} must be at most ${max}`);
+
+const botEnvSchema = sharedSettingsSchema.extend({
+  TICK_INTERVAL_MS: positiveInt("TICK_INTERVAL_MS", 0).optional(),
+  SIM_SEED: positiveInt("SIM_SEED", 0).default(1),
+  SIM_REPLAY_CANDLES: positiveInt("SIM_REPLAY_CANDLES", 0, 10_000).default(48),
+  TRADING_MODE: z.enum(["paper", "live"], { message: "TRADING_MODE must be paper or live" }).default("paper"),
+  EXCHANGE_API_KEY: z.string().trim().min(1).optional(),
+  EXCHANGE_API_SECRET: z.string().trim().min(1).optional(),
+  QUOTE_CURRENCY: z.string().trim().toUpperCase().regex(/^[A-Z0-9]{2,10}$/, "QUOTE_CURRENCY must be a currency code like USDT").default("USDT"),
+  PAPER_STARTING_BALANCE: z.coerce.number({ message: "PAPER_STARTING_BALANCE must be a number" }).positive("PAPER_STARTING_BALANCE must be greater than 0").default(10_000),
+  FEE_RATE: z.coerce.number({ message: "FEE_RATE must be a number" }).min(0, "FEE_RATE must be ≥ 0").max(0.05, "FEE_RATE must be at most 0.05").default(0.001),
+  RISK_PER_TRADE: fraction("RISK_PER_TRADE", 0.2).default(0.01),
+  MAX_POSITION_FRACTION: fraction("MAX_POSITION_FRACTION").default(0.1),
+  CONCURRENCY: positiveInt("CONCURRENCY", 1, 256).default(8),
+  HISTORY_CANDLES: positiveInt("HISTORY_CANDLES", 50, 5000).default(300),
+  MAX_PENDING_CANDLES: positiveInt("MAX_PENDING_CANDLES", 1000).default(500_000),
+  DECISION_TRACE_INTERVAL_MS: positiveInt("DECISION_TRACE_INTERVAL_MS", 0).default(5 * 60_000),
+  ACCOUNT_SNAPSHOT_INTERVAL_MS: positiveInt("ACCOUNT_SNAPSHOT_INTERVAL_MS", 0).default(60_000),
+  STRATEGY_TIMEFRAME: z.string().trim().refine(isTimeframe, { message: `STRATEGY_TIMEFRAME must be one of ${TIMEFRAMES.join(", ")}` }).default("15m"),
+  STRATEGY_EMA_FAST: positiveInt("STRATEGY_EMA_FAST", 2, 500).default(DEFAULT_STRATEGY_PARAMS.emaFast),
+  STRATEGY_EMA_SLOW: positiveInt("STRATEGY_EMA_SLOW", 2, 1000).default(DEFAULT_STRATEGY_PARAMS.emaSlow),
+  STRATEGY_RSI_PERIOD: positiveInt("STRATEGY_RSI_PERIOD", 2, 500).default(DEFAULT_STRATEGY_PARAMS.rsiPeriod),
+  STRATEGY_RSI_ENTRY_MIN: z.coerce.number({ message: "STRATEGY_RSI_ENTRY_MIN must be a number" }).default(DEFAULT_STRATEGY_PARAMS.rsiEntryMin),
+  STRATEGY_RSI_ENTRY_MAX: z.coerce.number({ message: "STRATEGY_RSI_ENTRY_MAX must be a number" }).default(DEFAULT_STRATEGY_PARAMS.rsiEntryMax),
+  STRATEGY_RSI_EXIT: z.coerce.number({ message: "STRATEGY_RSI_EXIT must be a number" }).default(DEFAULT_STRATEGY_PARAMS.rsiExit),
+  STRATEGY_ATR_PERIOD: positiveInt("STRATEGY_ATR_PERIOD", 2, 500).default(DEFAULT_STRATEGY_PARAMS.atrPeriod),
+  STRATEGY_TAKE_PROFIT_ATR: z.coerce.number({ message: "STRATEGY_TAKE_PROFIT_ATR must be a number" }).positive("STRATEGY_TAKE_PROFIT_ATR must be greater than 0").default(DEFAULT_STRATEGY_PARAMS.takeProfitAtr),
+  STRATEGY_STOP_LOSS_ATR: z.coerce.number({ message: "STRATEGY_STOP_LOSS_ATR must be a number" }).positive("STRATEGY_STOP_LOSS_ATR must be greater than 0").default(DEFAULT_STRATEGY_PARAMS.stopLossAtr),
+  PORT: positiveInt("PORT", 0, 65535).default(8080),
+  HOST: z.string().trim().min(1).default("0.0.0.0"),
+  NODE_ENV: z.string().optional(),
+});
+
+/** Command-line flags and the environment variable each overrides. */
+const FLAG_TO_ENV: Readonly<Record<string, string>> = {
+  "--exchange": "EXCHANGE",
+  "--symbols": "SYMBOLS",
+  "--timeframes": "TIMEFRAMES",
+  "--tick-interval": "TICK_INTERVAL_MS",
+  "--port": "PORT",
+  "--log-level": "LOG_LEVEL",
+  "--log-format": "LOG_FORMAT",
+  "--mode": "TRADING_MODE",
+  "--seed": "SIM_SEED",
+};
+
+export const USAGE = `Usage: pnpm --filter bot start -- [run] [--ticks N] [--exchange ID] [--symbols A/B,C/D|top:N] [--timeframes 15m,1h]
+                                 [--tick-interval MS] [--port N] [--mode paper|live] [--seed N] [--log-level L] [--log-format json|pretty]
+       pnpm --filter bot start -- backfill --days N [same options]
+Settings are read from the environment (see README); flags override them.`;
+
+interface ParsedArgs {
+  command: "run" | "backfill";
+  ticks: string | undefined;
+  days: string | undefined;
+  overrides: Record<string, string>;
+  problems: string[];
+}
+
+function parseArgs(argv: readonly string[]): ParsedArgs {
+  const parsed: ParsedArgs = { command: "run", ticks: undefined, days: undefined, overrides: {}, problems: [] };
+  const args = argv.filter((arg) => arg !== "--"); // pnpm passes a literal "--" through
+  for (let i = 0; i < args.length; i += 1) {
+    const arg = args[i] as string;
+    const [flag, inlineValue] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const value = () => {
+      if (inlineValue !== undefined) return inlineValue;
+      const next = args[i + 1];
+      if (next === undefined || next.startsWith("--")) {
+        parsed.problems.push(`${flag} needs a value`);
+        return undefined;
+      }
+      i += 1;
+      return next;
+    };
+    if (i === 0 && (flag === "run" || flag === "backfill")) parsed.command = flag;
+    else if (flag === "--ticks") parsed.ticks = value();
+    else if (flag === "--days") parsed.days = value();
+    else if (flag in FLAG_TO_ENV) {
+      const v = value();
+      if (v !== undefined) parsed.overrides[FLAG_TO_ENV[flag] as string] = v;
+    } else parsed.problems.push(`unknown argument "${arg}"`);
+  }
+  return parsed;
+}
+
+function parseCommand(args: ParsedArgs, problems: string[]): Command {
+  if (args.command === "backfill") {
+    if (args.ticks !== undefined) problems.push("--ticks does not apply to backfill");
+    const days = Number(args.days ?? "");
+    if (args.days === undefined) problems.push("backfill needs --days N (how many days of history to load)");
+    else if (!Number.isInteger(days) || days < 1 || days > 3650) problems.push("--days must be a whole number from 1 to 3650");
+    return { kind: "backfill", days };
+  }
+  if (args.days !== undefined) problems.push("--days applies only to the backfill command");
+  if (args.ticks === undefined) return { kind: "run", ticks: undefined };
+  const ticks = Number(args.ticks);
+  if (!Number.isInteger(ticks) || ticks < 1) problems.push("--ticks must be a whole number ≥ 1");
+  return { kind: "run", ticks };
+}
+
+/**
+ * Builds the configuration from the environment and command-line arguments.
+ * Throws InvalidSettingsError listing every problem, one per line; values of
+ * settings are never echoed (they may be secrets).
+ */
+export function loadConfig(env: Record<string, string | undefined>, argv: readonly string[], isTty: boolean): BotConfig {
+  const args = parseArgs(argv);
+  const problems = [...args.problems];
+  const command = parseCommand(args, problems);
+  const merged = Object.fromEntries(Object.entries({ ...env, ...args.overrides }).filter(([, v]) => v !== undefined && v !== ""));
+  const result = botEnvSchema.safeParse(merged);
+  if (!result.success) throw new InvalidSettingsError([...problems, ...settingsProblems(result.error)]);
+  const s = result.data;
+
+  const isSim = s.EXCHANGE === "sim";
+  if (s.TRADING_MODE === "live") {
+    if (isSim) problems.push("TRADING_MODE=live needs a real exchange; set EXCHANGE to a ccxt exchange id");
+    if (!s.EXCHANGE_API_KEY || !s.EXCHANGE_API_SECRET) problems.push("TRADING_MODE=live needs EXCHANGE_API_KEY and EXCHANGE_API_SECRET");
+  }
+  if (isSim && s.SYMBOLS?.kind === "top" && s.SYMBOLS.count > 5000) problems.push("SYMBOLS top:N is limited to 5000 on the simulated exchange");
+  const strategyTimeframe = s.STRATEGY_TIMEFRAME as Timeframe;
+  if (!s.TIMEFRAMES.includes(strategyTimeframe)) {
+    problems.push(`STRATEGY_TIMEFRAME ${strategyTimeframe} must be one of the tracked TIMEFRAMES (${s.TIMEFRAMES.join(", ")})`);
+  }
+  const params: StrategyParams = {
+    emaFast: s.STRATEGY_EMA_FAST,
+    emaSlow: s.STRATEGY_EMA_SLOW,
+    rsiPeriod: s.STRATEGY_RSI_PERIOD,
+    rsiEntryMin: s.STRATEGY_RSI_ENTRY_MIN,
+    rsiEntryMax: s.STRATEGY_RSI_ENTRY_MAX,
+    rsiExit: s.STRATEGY_RSI_EXIT,
+    atrPeriod: s.STRATEGY_ATR_PERIOD,
+    takeProfitAtr: s.STRATEGY_TAKE_PROFIT_ATR,
+    stopLossAtr: s.STRATEGY_STOP_LOSS_ATR,
+  };
+  problems.push(...validateStrategyParams(params));
+  if (problems.length > 0) throw new InvalidSettingsError(problems);
+
+  return {
+    command,
+    database: {
+      url: s.DATABASE_URL,
+      caCert: s.DATABASE_CA_CERT,
+      poolMax: s.DATABASE_POOL_MAX,
+      dataDir: s.CANDLEKEEP_DATA_DIR,
+      autoMigrate: s.AUTO_MIGRATE,
+    },
+    exchange: { id: s.EXCHANGE, symbols: s.SYMBOLS, timeframes: s.TIMEFRAMES, apiKey: s.EXCHANGE_API_KEY, apiSecret: s.EXCHANGE_API_SECRET },
+    sim: { seed: s.SIM_SEED, replayCandles: s.SIM_REPLAY_CANDLES },
+    trading: {
+      mode: s.TRADING_MODE,
+      quoteCurrency: s.QUOTE_CURRENCY,
+      paperStartingBalance: s.PAPER_STARTING_BALANCE,
+      feeRate: s.FEE_RATE,
+      riskPerTrade: s.RISK_PER_TRADE,
+      maxPositionFraction: s.MAX_POSITION_FRACTION,
+    },
+    strategy: { timeframe: strategyTimeframe, params },
+    tick: {
+      intervalMs: s.TICK_INTERVAL_MS ?? (isSim ? 1000 : 60_000),
+      concurrency: s.CONCURRENCY,
+      historyCandles: s.HISTORY_CANDLES,
+      maxPendingCandles: s.MAX_PENDING_CANDLES,
+      decisionTraceIntervalMs: s.DECISION_TRACE_INTERVAL_MS,
+      accountSnapshotIntervalMs: s.ACCOUNT_SNAPSHOT_INTERVAL_MS,
+    },
+    server: { port: s.PORT, host: s.HOST },
+    log: { level: s.LOG_LEVEL, format: s.LOG_FORMAT ?? defaultLogFormat({ NODE_ENV: s.NODE_ENV }, isTty) },
+  };
+}

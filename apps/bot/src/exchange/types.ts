@@ -1,0 +1,78 @@
+import type { Timeframe } from "@candlekeep/core";
+
+/** One OHLCV candle as an exchange reports it; times are epoch milliseconds (UTC). */
+export interface ExchangeCandle {
+  openTime: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  /** false for the candle still forming at the exchange's current time. */
+  isClosed: boolean;
+}
+
+export interface Ticker {
+  symbol: string;
+  last: number;
+  bid: number | undefined;
+  ask: number | undefined;
+  /** 24h volume in the quote currency, when the exchange reports it. */
+  quoteVolume: number | undefined;
+  timestamp: number;
+}
+
+/** Market data every exchange provides, real (ccxt) or simulated. */
+export interface MarketData {
+  /** "sim" or the ccxt exchange id; stored as `exchange` in every row. */
+  readonly id: string;
+  /** The exchange's current time: the simulated clock for sim, the wall clock otherwise. */
+  now(): number;
+  /** The `count` most traded symbols (24h quote volume), highest first. */
+  topSymbols(count: number): Promise<string[]>;
+  /** The given symbols that the exchange does not list. */
+  unknownSymbols(symbols: readonly string[]): Promise<string[]>;
+  /**
+   * Candles with openTime ≥ `since` (or the latest ones when undefined), oldest
+   * first, at most `limit`, the last possibly still forming (isClosed false).
+   */
+  fetchCandles(symbol: string, timeframe: Timeframe, since: number | undefined, limit: number): Promise<ExchangeCandle[]>;
+  fetchTicker(symbol: string): Promise<Ticker>;
+  close(): Promise<void>;
+}
+
+export type OrderSide = "buy" | "sell";
+
+export interface OrderRequest {
+  symbol: string;
+  side: OrderSide;
+  /** Base-currency amount. */
+  amount: number;
+  /** Our id for the order: a retried request with the same id must not fill twice. */
+  clientOrderId: string;
+}
+
+export interface Fill {
+  orderId: string;
+  symbol: string;
+  side: OrderSide;
+  amount: number;
+  price: number;
+  /** Fee in the quote currency. */
+  fee: number;
+  timestamp: number;
+}
+
+export interface Balance {
+  currency: string;
+  free: number;
+  used: number;
+  total: number;
+}
+
+/** Places orders and reports balances: paper (simulated fills at market prices) or live. */
+export interface Broker {
+  readonly mode: "paper" | "live";
+  marketOrder(request: OrderRequest): Promise<Fill>;
+  balances(): Promise<Balance[]>;
+}

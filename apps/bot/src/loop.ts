@@ -1,0 +1,66 @@
+import { describeError } from "@candlekeep/core";
+import { recordEvent } from "@candlekeep/db";
+import type { BotRuntime } from "./runtime";
+import { runTick } from "./tick";
+
+/** Waits `ms`, or less when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done);
+  });
+}
+
+/**
+ * Ticks until `ticks` have run or `signal` aborts; a tick in progress always
+ * finishes. The interval is measured from tick start, so a slow tick is not
+ * followed by a full extra wait.
+ */
+export async function runLoop(rt: BotRuntime, options: { ticks: number | undefined; signal: AbortSignal }): Promise<void> {
+  for (let done = 0; options.ticks === undefined || done < options.ticks; done += 1) {
+    if (options.signal.aborted) return;
+    const started = Date.now();
+    try {
+      const report = await runTick(rt);
+      rt.logger.info("tick", {
+        tick: rt.status.ticks,
+        exchangeTime: new Date(report.exchangeTime).toISOString(),
+        coins: report.coins,
+        failed: report.failed.length,
+        candles: report.candlesAccepted,
+        written: report.written,
+        pending: rt.candles.pendingCount,
+        opened: report.opened,
+        closed: report.closed,
+        openPositions: rt.positions.all().length,
+        ms: Math.round(report.durationMs),
+      });
+    } catch (error) {
+      // runTick contains per-coin and database failures itself; anything here is unexpected.
+      rt.logger.error("tick failed", { error: describeError(error) });
+    }
+    if (options.ticks !== undefined && done + 1 >= options.ticks) return;
+    await pause(Math.max(0, rt.config.tick.intervalMs - (Date.now() - started)), options.signal);
+  }
+}
+
+/** Final flush and SHUTDOWN event; reports what could not be written. */
+export async function shutdown(rt: BotRuntime, reason: string): Promise<void> {
+  try {
+    const db = await rt.db();
+    await rt.candles.flushPending(db);
+    await recordEvent(db, { type: "SHUTDOWN", payload: { reason, ticks: rt.status.ticks, openPositions: rt.positions.all().length } });
+  } catch (error) {
+    rt.logger.error("shutdown flush failed; candles not written will be fetched again at the next start", {
+      pendingCandles: rt.candles.pendingCount,
+      error: describeError(error),
+    });
+  }
+  await rt.market.close().catch(() => undefined);
+}

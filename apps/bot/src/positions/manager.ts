@@ -1,0 +1,175 @@
+import {
+  closePositionWithTrade,
+  deletePosition,
+  savePosition,
+  type Database,
+  type EventInput,
+  type ExitReason,
+  type JsonObject,
+  type OpenPosition,
+  type TradeRecord,
+} from "@candlekeep/db";
+import type { Logger } from "@candlekeep/core";
+import type { Broker, Fill } from "../exchange/types";
+import type { Decision } from "../strategy/types";
+
+export interface TradingRules {
+  quoteCurrency: string;
+  riskPerTrade: number;
+  maxPositionFraction: number;
+  feeRate: number;
+}
+
+/** What managing one coin did this tick. */
+export type PositionOutcome =
+  | { kind: "none"; reason?: string }
+  | { kind: "opened"; position: OpenPosition }
+  | { kind: "closed"; trade: TradeRecord }
+  | { kind: "held"; position: OpenPosition };
+
+/** Orders below this value are not worth their fees. */
+const MIN_ORDER_VALUE = 10;
+
+/**
+ * Entries, reconciliation and exits for open positions (long-only spot).
+ * Database writes here are critical: a failure raises, failing this coin's tick.
+ * Audit events are returned for the caller to record in its per-tick batch.
+ */
+export class PositionManager {
+  private readonly open = new Map<string, OpenPosition>();
+
+  constructor(
+    private readonly deps: {
+      db: () => Promise<Database>;
+      broker: Broker;
+      exchange: string;
+      rules: TradingRules;
+      logger: Logger;
+    },
+  ) {}
+
+  restore(positions: readonly OpenPosition[]): void {
+    for (const position of positions) this.open.set(position.symbol, position);
+  }
+
+  get(symbol: string): OpenPosition | undefined {
+    return this.open.get(symbol);
+  }
+
+  all(): OpenPosition[] {
+    return [...this.open.values()];
+  }
+
+  /**
+   * Acts on one coin: exits on stop-loss, take-profit or a SELL signal; enters
+   * on BUY when flat; otherwise holds. `price` is the coin's current price.
+   */
+  async manage(symbol: string, decision: Decision, price: number, equity: number, events: EventInput[]): Promise<PositionOutcome> {
+    const position = this.open.get(symbol);
+    if (position) {
+      const exitReason = exitReasonFor(position, decision, price);
+      if (exitReason) return this.exit(position, exitReason, events);
+      return { kind: "held", position };
+    }
+    if (decision.action !== "BUY") return { kind: "none" };
+    return this.enter(symbol, decision, price, equity, events);
+  }
+
+  private async enter(symbol: string, decision: Decision, price: number, equity: number, events: EventInput[]): Promise<PositionOutcome> {
+    const { rules, broker, exchange } = this.deps;
+    const stop = decision.stopLoss;
+    if (stop === null || stop >= price) return { kind: "none", reason: "no stop-loss below price" };
+    const riskAmount = equity * rules.riskPerTrade;
+    const byRisk = riskAmount / (price - stop);
+    const byCap = (equity * rules.maxPositionFraction) / price;
+    const free = (await broker.balances()).find((b) => b.currency === rules.quoteCurrency)?.free ?? 0;
+    const byCash = free / (price * (1 + rules.feeRate));
+    const amount = Math.min(byRisk, byCap, byCash);
+    if (!(amount * price >= MIN_ORDER_VALUE)) return { kind: "none", reason: `order value below ${MIN_ORDER_VALUE} ${rules.quoteCurrency}` };
+
+    const db = await this.deps.db();
+    // The client order id is derived from the decision: replaying the same
+    // decision after a crash cannot place a second order.
+    const clientOrderId = `ck-${symbol}-${decision.candleTime}-buy`;
+    const intent = await savePosition(db, {
+      exchange,
+      symbol,
+      side: "LONG",
+      quantity: amount,
+      entryPrice: price,
+      takeProfit: decision.takeProfit,
+      stopLoss: stop,
+      entryOrderId: clientOrderId,
+      openedAt: new Date(decision.candleTime),
+      metadata: { status: "ordering", decision: decisionMetadata(decision) },
+    });
+    this.open.set(symbol, intent);
+    let fill: Fill;
+    try {
+      fill = await broker.marketOrder({ symbol, side: "buy", amount, clientOrderId });
+    } catch (error) {
+      await deletePosition(db, { exchange, symbol });
+      this.open.delete(symbol);
+      throw error;
+    }
+    // Reconcile the saved intent with what the exchange actually filled.
+    const position = await savePosition(db, {
+      ...intent,
+      quantity: fill.amount,
+      entryPrice: fill.price,
+      entryOrderId: fill.orderId,
+      openedAt: new Date(fill.timestamp),
+      metadata: { status: "filled", entryFee: fill.fee, clientOrderId, decision: decisionMetadata(decision) },
+    });
+    this.open.set(symbol, position);
+    events.push({
+      type: "POSITION_OPENED",
+      symbol,
+      time: new Date(fill.timestamp),
+      eventKey: `${exchange}:open:${fill.orderId}`,
+      payload: { side: "LONG", quantity: fill.amount, price: fill.price, fee: fill.fee, takeProfit: position.takeProfit, stopLoss: position.stopLoss, orderId: fill.orderId },
+    });
+    return { kind: "opened", position };
+  }
+
+  private async exit(position: OpenPosition, reason: ExitReason, events: EventInput[]): Promise<PositionOutcome> {
+    const { broker, exchange } = this.deps;
+    const fill = await broker.marketOrder({
+      symbol: position.symbol,
+      side: "sell",
+      amount: position.quantity,
+      clientOrderId: `ck-${position.symbol}-${position.entryOrderId}-sell`,
+    });
+    const entryFee = typeof position.metadata.entryFee === "number" ? position.metadata.entryFee : 0;
+    const trade = await closePositionWithTrade(await this.deps.db(), {
+      exchange,
+      symbol: position.symbol,
+      exitPrice: fill.price,
+      exitTime: new Date(fill.timestamp),
+      exitReason: reason,
+      exitOrderId: fill.orderId,
+      fees: entryFee + fill.fee,
+    });
+    this.open.delete(position.symbol);
+    events.push({
+      type: "POSITION_CLOSED",
+      symbol: position.symbol,
+      time: trade.exitTime,
+      eventKey: `${exchange}:close:${trade.exitOrderId}`,
+      payload: { reason, entryPrice: trade.entryPrice, exitPrice: trade.exitPrice, quantity: trade.quantity, realizedPnl: trade.realizedPnl, fees: trade.fees },
+    });
+    return { kind: "closed", trade };
+  }
+}
+
+/** Stop-loss first (the conservative reading when a candle spans both levels). */
+export function exitReasonFor(position: Pick<OpenPosition, "stopLoss" | "takeProfit">, decision: Pick<Decision, "action">, price: number): ExitReason | undefined {
+  if (position.stopLoss !== null && price <= position.stopLoss) return "STOP_LOSS";
+  if (position.takeProfit !== null && price >= position.takeProfit) return "TAKE_PROFIT";
+  if (decision.action === "SELL") return "SIGNAL";
+  return undefined;
+}
+
+function decisionMetadata(decision: Decision): JsonObject {
+  return { action: decision.action, price: decision.price, candleTime: decision.candleTime, reasons: decision.reasons, indicators: { ...decision.indicators } };
+}

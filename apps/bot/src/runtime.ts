@@ -1,0 +1,55 @@
+import type { Database, EventInput } from "@candlekeep/db";
+import type { Logger, Timeframe } from "@candlekeep/core";
+import type { CandleManager } from "./candles/manager";
+import type { BotConfig } from "./config";
+import type { DecisionTraceThrottle } from "./decision-trace";
+import type { Broker, MarketData } from "./exchange/types";
+import type { Metrics } from "./metrics";
+import type { PositionManager } from "./positions/manager";
+
+/** Everything a running bot holds; built by startup.ts, driven by tick.ts. */
+export interface BotRuntime {
+  config: BotConfig;
+  logger: Logger;
+  metrics: Metrics;
+  market: MarketData;
+  /** Moves the simulated clock one step; undefined on real exchanges. */
+  advanceClock: (() => void) | undefined;
+  broker: Broker;
+  db: () => Promise<Database>;
+  symbols: string[];
+  timeframes: Timeframe[];
+  candles: CandleManager;
+  positions: PositionManager;
+  traces: DecisionTraceThrottle;
+  status: BotStatus;
+  /** Events waiting to be recorded (non-critical; dropped, counted, if the database is down). */
+  pendingEvents: EventInput[];
+}
+
+export interface BotStatus {
+  startedAt: Date;
+  ticks: number;
+  lastTickAt: Date | undefined;
+  lastTickMs: number | undefined;
+  lastFlushAt: Date | undefined;
+  lastAccountSnapshotAt: number | undefined;
+  /** Exchange time of the last tick. */
+  exchangeTime: number | undefined;
+  dbDownSince: Date | undefined;
+  lastOutageLogAt: number | undefined;
+}
+
+export function newStatus(): BotStatus {
+  return {
+    startedAt: new Date(),
+    ticks: 0,
+    lastTickAt: undefined,
+    lastTickMs: undefined,
+    lastFlushAt: undefined,
+    lastAccountSnapshotAt: undefined,
+    exchangeTime: undefined,
+    dbDownSince: undefined,
+    lastOutageLogAt: undefined,
+  };
+}

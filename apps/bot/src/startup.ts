@@ -1,0 +1,157 @@
+import { TIMEFRAME_MS, alignToTimeframe, SIM_DEFAULT_SYMBOLS, UserFacingError, type Logger, type Timeframe } from "@candlekeep/core";
+import {
+  accountHistory,
+  createDb,
+  latestCandlesPerSeries,
+  latestEventPerSymbol,
+  listOpenPositions,
+  recordEvent,
+  type Database,
+  type LazyDatabase,
+} from "@candlekeep/db";
+import { CandleManager } from "./candles/manager";
+import type { BotConfig } from "./config";
+import { DecisionTraceThrottle } from "./decision-trace";
+import { createCcxtMarketData } from "./exchange/ccxt";
+import { LiveBroker } from "./exchange/live";
+import { PaperBroker } from "./exchange/paper";
+import { SimExchange } from "./exchange/sim";
+import type { Broker, MarketData } from "./exchange/types";
+import { createMetrics } from "./metrics";
+import { PositionManager } from "./positions/manager";
+import { newStatus, type BotRuntime } from "./runtime";
+
+export interface StartedBot {
+  runtime: BotRuntime;
+  database: LazyDatabase;
+}
+
+/**
+ * Connects (with retry), restores what the database knows (open positions,
+ * recent candles, decision-trace throttle state, paper balance), resolves the
+ * tracked coins and records a STARTUP event.
+ */
+export async function startBot(config: BotConfig, logger: Logger): Promise<StartedBot> {
+  const database = createDb({
+    databaseUrl: config.database.url,
+    caCert: config.database.caCert,
+    poolMax: config.database.poolMax,
+    dataDir: config.database.dataDir,
+    autoMigrate: config.database.autoMigrate,
+    logger,
+  });
+  try {
+    const db = await database.get();
+    const runtime = await restore(config, logger, db, () => database.get());
+    await recordEvent(db, {
+      type: "STARTUP",
+      payload: {
+        exchange: runtime.market.id,
+        mode: config.trading.mode,
+        coins: runtime.symbols.length,
+        timeframes: runtime.timeframes,
+        openPositions: runtime.positions.all().length,
+        database: db.kind,
+        pid: process.pid,
+      },
+    });
+    return { runtime, database };
+  } catch (error) {
+    await database.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function restore(config: BotConfig, logger: Logger, db: Database, getDb: () => Promise<Database>): Promise<BotRuntime> {
+  const exchangeId = config.exchange.id;
+  const timeframes = config.exchange.timeframes;
+  const openPositions = await listOpenPositions(db, { exchange: exchangeId });
+
+  let market: MarketData;
+  let advanceClock: (() => void) | undefined;
+  let symbols: string[];
+  if (exchangeId === "sim") {
+    symbols = config.exchange.symbols?.kind === "list" ? config.exchange.symbols.symbols : [...SIM_DEFAULT_SYMBOLS];
+    if (config.exchange.symbols?.kind === "top") {
+      symbols = await new SimExchange({ seed: config.sim.seed, startTime: Date.now() }).topSymbols(config.exchange.symbols.count);
+    }
+    const sim = new SimExchange({ seed: config.sim.seed, startTime: await simStartTime(config, db, symbols) });
+    market = sim;
+    advanceClock = () => sim.advance();
+  } else {
+    market = await createCcxtMarketData({ exchangeId, apiKey: config.exchange.apiKey, secret: config.exchange.apiSecret, logger });
+    symbols = config.exchange.symbols?.kind === "list" ? config.exchange.symbols.symbols : await market.topSymbols(config.exchange.symbols?.count ?? 20);
+  }
+  const unknown = await market.unknownSymbols(symbols);
+  if (unknown.length > 0) {
+    throw new UserFacingError(`${exchangeId} does not list ${unknown.join(", ")}. Fix SYMBOLS (use the exchange's BASE/QUOTE names, e.g. BTC/USDT).`);
+  }
+  // A coin dropped from SYMBOLS while a position is open is still managed until that position closes.
+  for (const position of openPositions) {
+    if (!symbols.includes(position.symbol)) {
+      logger.warn("open position on an untracked coin; tracking it until it closes", { symbol: position.symbol });
+      symbols.push(position.symbol);
+    }
+  }
+
+  const broker = createBroker(config, market, logger);
+  if (broker instanceof PaperBroker) await restorePaperBalance(broker, config, db, exchangeId, openPositions);
+
+  const candles = new CandleManager({ exchange: exchangeId, historyCandles: config.tick.historyCandles, maxPending: config.tick.maxPendingCandles, logger, now: () => market.now() });
+  candles.restore(await latestCandlesPerSeries(db, { exchange: exchangeId, symbols, timeframes, perSeries: config.tick.historyCandles }));
+
+  const positions = new PositionManager({ db: getDb, broker, exchange: exchangeId, rules: config.trading, logger });
+  positions.restore(openPositions);
+
+  const traces = new DecisionTraceThrottle(exchangeId, config.tick.decisionTraceIntervalMs);
+  traces.restore(await latestEventPerSymbol(db, "DECISION_TRACE", symbols));
+
+  logger.info("bot state restored", { exchange: exchangeId, coins: symbols.length, timeframes, openPositions: openPositions.length, mode: config.trading.mode });
+  return {
+    config,
+    logger,
+    metrics: createMetrics(),
+    market,
+    advanceClock,
+    broker,
+    db: getDb,
+    symbols,
+    timeframes,
+    candles,
+    positions,
+    traces,
+    status: newStatus(),
+    pendingEvents: [],
+  };
+}
+
+/**
+ * The simulated clock starts SIM_REPLAY_CANDLES 15m candles in the past, so a
+ * short run replays recent history at one candle per tick and produces trades,
+ * but never before what is already stored (a restart continues where it stopped).
+ */
+async function simStartTime(config: BotConfig, db: Database, symbols: readonly string[]): Promise<number> {
+  const step = TIMEFRAME_MS["15m"];
+  const replayStart = alignToTimeframe(Date.now(), "15m") - config.sim.replayCandles * step;
+  const smallest = config.exchange.timeframes[0] as Timeframe;
+  const latest = await latestCandlesPerSeries(db, { exchange: "sim", symbols, timeframes: [smallest], perSeries: 1 });
+  const lastStored = Math.max(...latest.map((c) => c.openTime), Number.NEGATIVE_INFINITY);
+  return Math.max(replayStart, lastStored);
+}
+
+function createBroker(config: BotConfig, market: MarketData, logger: Logger): Broker {
+  if (config.trading.mode === "live") {
+    return new LiveBroker({ exchangeId: config.exchange.id, apiKey: config.exchange.apiKey ?? "", secret: config.exchange.apiSecret ?? "", logger });
+  }
+  return new PaperBroker({ market, quoteCurrency: config.trading.quoteCurrency, startingBalance: config.trading.paperStartingBalance, feeRate: config.trading.feeRate });
+}
+
+/** Paper money survives restarts: cash from the last snapshot, holdings from open positions. */
+async function restorePaperBalance(broker: PaperBroker, config: BotConfig, db: Database, exchange: string, positions: Awaited<ReturnType<typeof listOpenPositions>>) {
+  const [last] = await accountHistory(db, { exchange, currency: config.trading.quoteCurrency, limit: 1 });
+  if (!last) return;
+  broker.restore({
+    quote: { free: last.free, total: last.total },
+    holdings: Object.fromEntries(positions.map((p) => [p.symbol, p.quantity])),
+  });
+}

@@ -1,2 +1,42 @@
-// Placeholder entry until the runner lands (issue 3).
-console.log("candlekeep bot");
+import { InvalidSettingsError, createLogger, describeError, redactText } from "@candlekeep/core";
+import { loadConfig, USAGE, type VerifyConfig } from "./config";
+import { progressLine, renderJson, renderTable } from "./report";
+import { runVerify } from "./run";
+
+/**
+ * The post-deploy smoke test. The report goes to stdout (a table, or JSON with
+ * --json); progress and logs go to stderr. Exit codes: 0 no check failed
+ * (warnings allowed), 1 a check failed, 2 bad usage or settings.
+ */
+async function main(argv: readonly string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  let config: VerifyConfig;
+  try {
+    config = loadConfig(process.env, argv, Boolean(process.stderr.isTTY));
+  } catch (error) {
+    const message = error instanceof InvalidSettingsError ? error.message : describeError(error);
+    process.stderr.write(`${message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const logger = createLogger({ level: config.log.level, format: config.log.format, defaultMeta: { service: "verify" } });
+  const report = await runVerify(config, {
+    logger,
+    onCheck: (result) => logger.info(progressLine(result)),
+  });
+  process.stdout.write(config.output === "json" ? renderJson(report) : renderTable(report));
+  return report.exitCode;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    // Not expected (every check reports its own failure); still one line, no stack trace.
+    process.stderr.write(`verify: ${redactText(describeError(error))}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -40,6 +40,12 @@ export interface DbOptions {
   dataDir: string;
   /** Apply pending migrations when opening (true), or refuse to open with pending ones (false). */
   autoMigrate: boolean;
+  /**
+   * With autoMigrate false: refuse to open with pending, failed or modified
+   * migrations (true, the default), or open without looking (false), for tools
+   * that report migration status themselves (apps/verify).
+   */
+  checkMigrations?: boolean;
   retry?: RetryPolicy;
   logger: Logger;
   /** Where migrations live; defaults to the repository's prisma/migrations. */
@@ -206,7 +212,7 @@ export async function openDatabase(options: DbOptions): Promise<Database> {
   try {
     if (options.autoMigrate) {
       await applyMigrations(db, { logger: options.logger, migrationsDir: options.migrationsDir });
-    } else {
+    } else if (options.checkMigrations !== false) {
       await assertNoPendingMigrations(db, { migrationsDir: options.migrationsDir });
     }
   } catch (error) {

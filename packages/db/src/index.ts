@@ -35,3 +35,20 @@ export { listTrades } from "./trades";
 export { recordEvent, recordEvents, latestEvents, latestEventPerSymbol, eventPayloadJson, MAX_EVENT_PAYLOAD_BYTES, type EventInput, type EventLevel, type EventType, type StoredEvent } from "./events";
 export { saveAccountState, accountHistory, type AccountSnapshot } from "./account";
 export { candleCoverage, type SeriesCoverage, type CoverageQuery } from "./coverage";
+export { serverInfo, tableColumns, enumTypes, embeddedDatabaseExists, type ServerInfo, type ColumnInfo } from "./inspect";
+export {
+  compareSchemaWithDatabase,
+  parsePrismaSchema,
+  readPrismaSchema,
+  DEFAULT_SCHEMA_PATH,
+  type SchemaComparison,
+  type SchemaProblem,
+  type SchemaProblemKind,
+  type PrismaSchema,
+  type PrismaModel,
+  type PrismaField,
+  type PrismaEnum,
+  type NativeType,
+} from "./schema-check";
+export { roundTrip, ROUNDTRIP_EXCHANGE, ROUNDTRIP_KINDS, type RoundTripKind, type RoundTripResult } from "./roundtrip";
+export { storedCandleSymbols, type StoredSymbol } from "./candle-symbols";

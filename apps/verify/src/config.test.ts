@@ -1,0 +1,72 @@
+import { InvalidSettingsError, SIM_DEFAULT_SYMBOLS } from "@candlekeep/core";
+import { DEFAULT_RETRY } from "@candlekeep/db";
+import { loadConfig } from "./config";
+
+function problems(env: Record<string, string>, argv: string[]): string[] {
+  try {
+    loadConfig(env, argv, false);
+  } catch (error) {
+    if (error instanceof InvalidSettingsError) return error.problems;
+    throw error;
+  }
+  throw new Error("expected InvalidSettingsError");
+}
+
+describe("loadConfig", () => {
+  it("defaults to the embedded database, the simulated exchange, every check and the documented thresholds", () => {
+    const config = loadConfig({}, [], false);
+    expect(config).toEqual({
+      database: { url: undefined, caCert: undefined, dataDir: "./.candlekeep", retry: DEFAULT_RETRY, migrationsDir: undefined, schemaPath: undefined },
+      exchange: "sim",
+      symbols: undefined,
+      symbolsFromFlag: false,
+      timeframes: ["15m", "1h", "4h", "1d"],
+      checks: ["connection", "migrations", "schema", "roundtrip", "coverage", "activity"],
+      staleAfterPeriods: 2,
+      gapWindowCandles: 96,
+      activityMinutes: 15,
+      output: "table",
+      log: { level: "info", format: "json" },
+    });
+    expect(SIM_DEFAULT_SYMBOLS).toHaveLength(20);
+  });
+
+  it("reads the bot's shared settings and lets flags override SYMBOLS", () => {
+    const env = { DATABASE_URL: "postgresql://u:p@db:5432/ck", EXCHANGE: "Binance", SYMBOLS: "top:50", TIMEFRAMES: "1h,15m", LOG_FORMAT: "pretty" };
+    const fromEnv = loadConfig(env, [], true);
+    expect(fromEnv).toMatchObject({ exchange: "binance", symbols: { kind: "top", count: 50 }, symbolsFromFlag: false, timeframes: ["15m", "1h"], log: { format: "pretty" } });
+    expect(fromEnv.database.url).toBe("postgresql://u:p@db:5432/ck");
+
+    const argv = ["--", "--json", "--only", "coverage,schema", "--symbols", "btc/usdt, ETH/USDT", "--stale-after=3", "--gap-window", "10", "--activity-minutes", "30", "--retries", "0"];
+    expect(loadConfig(env, argv, false)).toMatchObject({
+      output: "json",
+      checks: ["connection", "schema", "coverage"],
+      symbols: { kind: "list", symbols: ["BTC/USDT", "ETH/USDT"] },
+      symbolsFromFlag: true,
+      staleAfterPeriods: 3,
+      gapWindowCandles: 10,
+      activityMinutes: 30,
+      database: { retry: { retries: 0, initialDelayMs: DEFAULT_RETRY.initialDelayMs } },
+    });
+  });
+
+  it("leaves DATABASE_URL to the connection check, which reports a malformed one as a failed check", () => {
+    expect(loadConfig({ DATABASE_URL: "mysql://nope" }, [], false).database.url).toBe("mysql://nope");
+  });
+
+  it("lists every bad setting and flag, one line each, without echoing values", () => {
+    expect(problems({ LOG_LEVEL: "loud", TIMEFRAMES: "2m" }, ["--only", "nope", "--stale-after", "x", "--gap-window", "0", "--bogus", "--symbols"])).toEqual([
+      'unknown argument "--bogus"',
+      "--symbols needs a value",
+      "TIMEFRAMES has unknown 2m; use a comma list of 15m, 1h, 4h, 1d",
+      "LOG_LEVEL must be one of error, warn, info, debug",
+      "--only has unknown check nope; use one or more of connection, migrations, schema, roundtrip, coverage, activity",
+      "--stale-after must be a number",
+      "--gap-window must be at least 1",
+    ]);
+  });
+
+  it("names --symbols when the flag holds a bad coin", () => {
+    expect(problems({}, ["--symbols", "BTCUSDT"])).toEqual(["--symbols (SYMBOLS) has invalid symbol(s) BTCUSDT; use BASE/QUOTE like BTC/USDT"]);
+  });
+});

@@ -1,0 +1,94 @@
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { TestDatabase } from "@candlekeep/db/testing";
+import { createMigratedDatabase, fillLikeTheBot } from "./test-helpers";
+
+/**
+ * The real CLI in a child process: exit codes, what goes to stdout and stderr,
+ * and that nothing prints a stack trace. It runs src/main.ts with tsx, which
+ * loads the workspace packages' built dist/ (turbo builds them before tests).
+ */
+
+const APP_DIR = path.resolve(__dirname, "..");
+const TSX = path.join(APP_DIR, "node_modules", ".bin", "tsx");
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(argv: string[], env: Record<string, string>): Promise<CliResult> {
+  // Only what a deployment would set: none of the test runner's own settings leak in.
+  const base = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? os.tmpdir() };
+  return new Promise((resolve) => {
+    execFile(TSX, ["src/main.ts", ...argv], { cwd: APP_DIR, env: { ...base, ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const STACK_LINE = /^\s+at .+[(:]\d+/m;
+
+describe("the verify command", () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-verify-cli-"));
+  let healthy: TestDatabase;
+  const coins = ["BTC/USDT", "ETH/USDT"];
+  const env = () => ({ DATABASE_URL: healthy.url ?? "", CANDLEKEEP_DATA_DIR: dataDir, EXCHANGE: "sim", SYMBOLS: coins.join(","), TIMEFRAMES: "15m,1h" });
+
+  beforeAll(async () => {
+    healthy = await createMigratedDatabase("server", (db) => fillLikeTheBot(db, { symbols: coins, timeframes: ["15m", "1h"], nowMs: Date.now() }));
+  });
+  afterAll(async () => {
+    await healthy.drop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("exits 1 with the URL validator's one line and no stack trace for a malformed DATABASE_URL", async () => {
+    const result = await cli([], { DATABASE_URL: "postgresql://candlekeep:p@ss@db.example.com/candlekeep", CANDLEKEEP_DATA_DIR: dataDir });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^connection +FAIL +Invalid DATABASE_URL: the password contains an unencoded '@'; percent-encode/m);
+    expect(result.stdout).toMatch(/^migrations +skip +skipped: no database connection$/m);
+    expect(result.stdout).toMatch(/^verify FAIL: 0 passed, 0 warned, 1 failed, 5 skipped in /m);
+    expect(`${result.stdout}${result.stderr}`).not.toMatch(STACK_LINE);
+    expect(`${result.stdout}${result.stderr}`).not.toContain("p@ss");
+  });
+
+  it("exits 1 for an unreachable server, after --retries attempts, with the redacted target", async () => {
+    const result = await cli(["--retries", "0"], { DATABASE_URL: "postgresql://candlekeep:s3cret@127.0.0.1:1/candlekeep", CANDLEKEEP_DATA_DIR: dataDir });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^connection +FAIL +Cannot reach PostgreSQL at 127\.0\.0\.1:1 \(database "candlekeep"\) after 1 attempt: /m);
+    expect(`${result.stdout}${result.stderr}`).not.toMatch(STACK_LINE);
+    expect(`${result.stdout}${result.stderr}`).not.toContain("s3cret");
+  });
+
+  it("exits 2 listing each bad flag and setting, with the usage, and prints no report", async () => {
+    const result = await cli(["--only", "nope", "--stale-after", "soon"], { LOG_LEVEL: "chatty" });
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toContain("Invalid configuration:\n  - LOG_LEVEL must be one of error, warn, info, debug\n  - --only has unknown check nope");
+    expect(result.stderr).toContain("  - --stale-after must be a number");
+    expect(result.stderr).toContain("Usage: pnpm --filter verify start");
+  });
+
+  it("prints one JSON document on stdout with --json and exits 0 on a healthy database, progress going to stderr", async () => {
+    const result = await cli(["--json"], env());
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as { status: string; exitCode: number; checks: { name: string; status: string }[] };
+    expect(report.status).toBe("pass");
+    expect(report.exitCode).toBe(0);
+    expect(report.checks.map((c) => `${c.name}:${c.status}`)).toEqual(["connection:pass", "migrations:pass", "schema:pass", "roundtrip:pass", "coverage:pass", "activity:pass"]);
+    const progress = result.stderr.split("\n").filter(Boolean).map((line) => (JSON.parse(line) as { message: string }).message);
+    expect(progress.filter((m) => /^\w+: pass \(\d+ ms\)/.test(m))).toHaveLength(6);
+  });
+
+  it("exits 1 when a check fails and says which coin in the table", async () => {
+    const result = await cli(["--symbols", "BTC/USDT,NEW/USDT", "--only", "coverage"], env());
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^coverage +FAIL +2 coins × 2 timeframes on sim: 2 with no candles of 4 series — no candles: NEW\/USDT \(all timeframes\)$/m);
+    expect(result.stdout).toMatch(/^verify FAIL: 1 passed, 0 warned, 1 failed, 0 skipped in /m);
+  });
+});

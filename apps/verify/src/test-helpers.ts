@@ -1,0 +1,113 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { TIMEFRAME_MS, alignToTimeframe, silentLogger, type Timeframe } from "@candlekeep/core";
+import {
+  DEFAULT_MIGRATIONS_DIR,
+  openDatabase,
+  recordEvents,
+  saveAccountState,
+  saveCandles,
+  savePosition,
+  type CandleInput,
+  type Database,
+  type DatabaseKind,
+} from "@candlekeep/db";
+import { createTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
+import { loadConfig, type VerifyConfig } from "./config";
+
+/**
+ * Test support for verify: real databases filled the way the bot fills them
+ * (through the db package's writers), and configurations pointing at them.
+ * Not part of the CLI bundle.
+ */
+
+export const NO_RETRY = { retries: 0, initialDelayMs: 0 };
+
+/** Opens `testDb` without touching migrations; the caller closes. */
+export function openExisting(testDb: TestDatabase, options: { autoMigrate?: boolean } = {}): Promise<Database> {
+  return openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: options.autoMigrate ?? false, checkMigrations: false, logger: silentLogger, retry: NO_RETRY });
+}
+
+/**
+ * Runs `fn` on the database and closes it again. The embedded engine is one
+ * process's files: the test must let go of it before verify opens it.
+ */
+export async function withDatabase<T>(testDb: TestDatabase, fn: (db: Database) => Promise<T>): Promise<T> {
+  const db = await openExisting(testDb);
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+/** `count` candles of each series ending with the one forming at `nowMs` (older ones closed), shifted back by `candlesAgo`. */
+export function freshCandles(options: { exchange?: string; symbols: readonly string[]; timeframes: readonly Timeframe[]; nowMs: number; count?: number; candlesAgo?: number; skip?: readonly number[] }): CandleInput[] {
+  const rows: CandleInput[] = [];
+  for (const symbol of options.symbols) {
+    for (const timeframe of options.timeframes) {
+      const step = TIMEFRAME_MS[timeframe];
+      const newest = alignToTimeframe(options.nowMs, timeframe) - (options.candlesAgo ?? 0) * step;
+      for (let i = 0; i < (options.count ?? 10); i += 1) {
+        if (options.skip?.includes(i)) continue;
+        const open = 100 + i;
+        rows.push({ exchange: options.exchange ?? "sim", symbol, timeframe, openTime: newest - i * step, open, high: open + 2, low: open - 1, close: open + 1, volume: 5 + i, isClosed: i > 0 || (options.candlesAgo ?? 0) > 0 });
+      }
+    }
+  }
+  return rows;
+}
+
+/** What a running bot leaves behind: fresh candles, a recent decision trace per coin, an open position, a balance snapshot. */
+export async function fillLikeTheBot(db: Database, options: { symbols: readonly string[]; timeframes: readonly Timeframe[]; nowMs: number; exchange?: string }): Promise<void> {
+  const exchange = options.exchange ?? "sim";
+  const saved = await saveCandles(db, freshCandles({ ...options, exchange }), options.nowMs);
+  if (saved.rejected.length > 0) throw new Error(`test candles rejected: ${saved.rejected[0]?.reason}`);
+  const dropped = await recordEvents(
+    db,
+    options.symbols.map((symbol) => ({ type: "DECISION_TRACE", symbol, time: new Date(options.nowMs - 60_000), payload: { exchange, action: "NO_SIGNAL", reasons: ["test"] } })),
+  );
+  if (dropped > 0) throw new Error("test decision traces were not stored");
+  const [first] = options.symbols;
+  if (first) {
+    await savePosition(db, { exchange, symbol: first, side: "LONG", quantity: 0.5, entryPrice: 101, takeProfit: 110, stopLoss: 95, entryOrderId: "test-entry", openedAt: new Date(options.nowMs - 3_600_000) });
+  }
+  await saveAccountState(db, [{ time: new Date(options.nowMs - 30_000), exchange, currency: "USDT", free: 9949.5, used: 0, total: 9949.5, equity: 10000 }]);
+}
+
+/** A fresh migrated database of `kind` (server: its own database; embedded: its own directory), closed again. */
+export async function createMigratedDatabase(kind: DatabaseKind, fill?: (db: Database) => Promise<void>): Promise<TestDatabase> {
+  const testDb = await createTestDatabase(kind);
+  const db = await openExisting(testDb, { autoMigrate: true });
+  try {
+    await fill?.(db);
+  } finally {
+    await db.close();
+  }
+  return testDb;
+}
+
+/** verify's configuration for `testDb` as the CLI would build it, with retries off. */
+export function configFor(testDb: Pick<TestDatabase, "url" | "dataDir">, env: Record<string, string> = {}, argv: readonly string[] = []): VerifyConfig {
+  const config = loadConfig({ CANDLEKEEP_DATA_DIR: testDb.dataDir, ...(testDb.url ? { DATABASE_URL: testDb.url } : {}), ...env }, argv, false);
+  return { ...config, database: { ...config.database, retry: NO_RETRY } };
+}
+
+/** A copy of the repository's migrations in a temporary directory, for tests that add or edit one. */
+export function copyMigrations(): { dir: string; remove(): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-migrations-"));
+  fs.cpSync(DEFAULT_MIGRATIONS_DIR, dir, { recursive: true });
+  return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Rows in the five tables, to prove a run left them as they were. */
+export async function rowCounts(db: Pick<Database, "sql">): Promise<Record<string, number>> {
+  const tables = ["candles", "system_events", "positions", "trades", "account_state"];
+  const counts: Record<string, number> = {};
+  for (const table of tables) {
+    const result = await db.sql.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${table}`);
+    counts[table] = Number(result.rows[0]?.n);
+  }
+  return counts;
+}

@@ -11,7 +11,7 @@ import {
   type SymbolSelection,
   type Timeframe,
 } from "@candlekeep/core";
-import { DEFAULT_STRATEGY_PARAMS, validateStrategyParams } from "./strategy/decide";
+import { DEFAULT_STRATEGY_PARAMS, lookbackCandles, validateStrategyParams } from "./strategy/decide";
 import type { StrategyParams } from "./strategy/types";
 
 /**
@@ -212,6 +212,9 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
     stopLossAtr: s.STRATEGY_STOP_LOSS_ATR,
   };
   problems.push(...validateStrategyParams(params));
+  if (problems.length === 0 && s.HISTORY_CANDLES < lookbackCandles(params)) {
+    problems.push(`HISTORY_CANDLES (${s.HISTORY_CANDLES}) must be at least ${lookbackCandles(params)} for these strategy periods`);
+  }
   if (problems.length > 0) throw new InvalidSettingsError(problems);
 
   return {

@@ -97,6 +97,12 @@ function unreachableMessage(url: DatabaseUrl, error: unknown, attempts: number):
   return `Cannot reach PostgreSQL at ${where} (database "${url.database}") after ${attempts} attempt${attempts === 1 ? "" : "s"}: ${reason}. Check that the server is running and that DATABASE_URL's host and port are right.`;
 }
 
+/** `close` may be called again (a test's afterAll, a second shutdown signal): later calls share the first. */
+function once(close: () => Promise<void>): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  return () => (closing ??= close());
+}
+
 class PoolRunner implements SqlRunner {
   constructor(private readonly client: pg.Pool | pg.PoolClient) {}
   async query<Row extends object>(text: string, params?: readonly unknown[]) {
@@ -166,10 +172,10 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
         client.release();
       }
     },
-    async close() {
+    close: once(async () => {
       await prisma.$disconnect();
       await pool.end();
-    },
+    }),
   };
 }
 
@@ -195,10 +201,10 @@ async function openEmbedded(options: DbOptions): Promise<Database> {
     pool: undefined,
     // One connection only: the engine serialises statements itself.
     session: (fn) => fn(runner),
-    async close() {
+    close: once(async () => {
       await prisma.$disconnect();
       await pglite.close();
-    },
+    }),
   };
 }
 

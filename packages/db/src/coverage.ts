@@ -8,7 +8,10 @@ export interface SeriesCoverage {
   count: number;
   firstOpenTime: number | null;
   lastOpenTime: number | null;
-  /** Candles missing between the start of the recent window (or the first candle) and the last candle. */
+  /**
+   * Candles missing between the start of the recent window (or the first candle,
+   * when the series starts inside the window) and the last candle.
+   */
   recentGaps: number;
 }
 
@@ -28,7 +31,6 @@ interface CoverageRow {
   first_ms: string | number | null;
   last_ms: string | number | null;
   recent_count: string | number;
-  recent_first_ms: string | number | null;
 }
 
 const toNumber = (value: string | number | null) => (value === null ? null : Number(value));
@@ -40,36 +42,39 @@ const toNumber = (value: string | number | null) => (value === null ? null : Num
  */
 export async function candleCoverage(db: Pick<Database, "sql">, query: CoverageQuery): Promise<SeriesCoverage[]> {
   const nowMs = query.nowMs ?? Date.now();
-  const windowStart = query.timeframes.map((tf) => nowMs - query.windowCandles * TIMEFRAME_MS[tf]);
+  // A symbol or timeframe asked for twice would join its candles twice.
+  const symbols = [...new Set(query.symbols)];
+  const timeframes = [...new Set(query.timeframes)];
+  // The first candle open time inside the window, on the timeframe's grid.
+  const windowStartFor = (tf: Timeframe) => Math.ceil((nowMs - query.windowCandles * TIMEFRAME_MS[tf]) / TIMEFRAME_MS[tf]) * TIMEFRAME_MS[tf];
   const result = await db.sql.query<CoverageRow>(
     `SELECT s.symbol, t.timeframe,
             count(c.open_time) AS count,
             (extract(epoch from min(c.open_time)) * 1000)::int8 AS first_ms,
             (extract(epoch from max(c.open_time)) * 1000)::int8 AS last_ms,
-            count(c.open_time) FILTER (WHERE c.open_time >= timestamptz 'epoch' + t.window_start * interval '1 millisecond') AS recent_count,
-            (extract(epoch from min(c.open_time) FILTER (WHERE c.open_time >= timestamptz 'epoch' + t.window_start * interval '1 millisecond')) * 1000)::int8 AS recent_first_ms
+            count(c.open_time) FILTER (WHERE c.open_time >= timestamptz 'epoch' + t.window_start * interval '1 millisecond') AS recent_count
      FROM unnest($2::text[]) AS s(symbol)
      CROSS JOIN unnest($3::text[], $4::int8[]) AS t(timeframe, window_start)
      LEFT JOIN candles c ON c.exchange = $1 AND c.symbol = s.symbol AND c.timeframe = t.timeframe
      GROUP BY s.symbol, t.timeframe
      ORDER BY s.symbol, t.timeframe`,
-    [query.exchange, [...query.symbols], [...query.timeframes], windowStart],
+    [query.exchange, symbols, timeframes, timeframes.map(windowStartFor)],
   );
   return result.rows.map((row) => {
-    const count = Number(row.count);
+    const first = toNumber(row.first_ms);
     const last = toNumber(row.last_ms);
-    const recentFirst = toNumber(row.recent_first_ms);
-    const recentCount = Number(row.recent_count);
     const step = TIMEFRAME_MS[row.timeframe];
-    const expected = last === null || recentFirst === null ? 0 : Math.round((last - recentFirst) / step) + 1;
+    // Expected candles run from the window's start, or from the first candle if the series began later.
+    const from = first === null ? null : Math.max(first, windowStartFor(row.timeframe));
+    const expected = last === null || from === null || last < from ? 0 : Math.round((last - from) / step) + 1;
     return {
       exchange: query.exchange,
       symbol: row.symbol,
       timeframe: row.timeframe,
-      count,
-      firstOpenTime: toNumber(row.first_ms),
+      count: Number(row.count),
+      firstOpenTime: first,
       lastOpenTime: last,
-      recentGaps: Math.max(0, expected - recentCount),
+      recentGaps: Math.max(0, expected - Number(row.recent_count)),
     };
   });
 }

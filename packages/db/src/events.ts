@@ -31,20 +31,56 @@ export const MAX_EVENT_PAYLOAD_BYTES = 64 * 1024;
 const PREVIEW_CHARS = 2048;
 
 /**
+ * A JSON.stringify replacer for whatever the bot puts in a payload: BigInt as its
+ * decimal string, an Error as its name and message (JSON.stringify gives {}), and
+ * a reference back to an enclosing object as "[Circular]" (the rest is kept; an
+ * object merely referenced twice is not a cycle).
+ */
+function payloadReplacer(): (this: unknown, key: string, value: unknown) => unknown {
+  const ancestors: unknown[] = [];
+  return function replace(this: unknown, _key: string, value: unknown): unknown {
+    if (typeof value === "bigint") return value.toString();
+    if (typeof value !== "object" || value === null) return value;
+    // `this` is the object holding `value`: drop ancestors that are not on its path.
+    while (ancestors.length > 0 && ancestors[ancestors.length - 1] !== this) ancestors.pop();
+    if (ancestors.includes(value)) return "[Circular]";
+    ancestors.push(value);
+    if (value instanceof Error) return { name: value.name, message: value.message };
+    return value;
+  };
+}
+
+/**
+ * What jsonb refuses in JSON text, fixed: the escape \u0000 (NUL) is removed, and
+ * an escaped lone UTF-16 surrogate (JSON.stringify writes one as \udXXX) becomes
+ * U+FFFD. An escape counts only after an even number of backslashes, so the text
+ * "\\u0000" (a literal backslash) is left alone.
+ */
+function jsonbSafe(json: string): string {
+  return json.replace(/(?<!\\)((?:\\\\)*)\\u(0000|d[89a-f][0-9a-f]{2})/gi, (_match, backslashes: string, code: string) =>
+    code === "0000" ? backslashes : `${backslashes}\\ufffd`,
+  );
+}
+
+/**
  * JSON text of a payload that PostgreSQL will store: NUL characters (which jsonb
- * refuses) removed, unserialisable values (BigInt, cycles) described instead of
- * thrown, and oversized payloads truncated with a marker.
+ * refuses) removed, lone surrogates replaced, unserialisable values (BigInt,
+ * cycles, Errors) described instead of thrown, and oversized payloads truncated
+ * with a marker.
  */
 export function eventPayloadJson(payload: unknown): string {
   let text: string;
   try {
-    text = JSON.stringify(payload ?? {}, (_key, value: unknown) => (typeof value === "bigint" ? value.toString() : value)) ?? "{}";
+    text = JSON.stringify(payload ?? {}, payloadReplacer()) ?? "{}";
   } catch (error) {
+    // e.g. a getter or toJSON that throws
     text = JSON.stringify({ unserializable: describeError(error) });
   }
-  text = text.replace(/\\u0000/g, "");
-  if (Buffer.byteLength(text) > MAX_EVENT_PAYLOAD_BYTES) {
-    text = JSON.stringify({ truncated: true, originalBytes: Buffer.byteLength(text), preview: text.slice(0, PREVIEW_CHARS) });
+  text = jsonbSafe(text);
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_EVENT_PAYLOAD_BYTES) {
+    // The preview may end inside a surrogate pair; jsonbSafe repairs the half left over.
+    text = jsonbSafe(JSON.stringify({ truncated: true, originalBytes: bytes, preview: text.slice(0, PREVIEW_CHARS) }));
   }
   return text;
 }
@@ -75,7 +111,7 @@ export async function recordEvents(db: Pick<Database, "sql" | "logger">, events:
   if (events.length === 0) return 0;
   const now = new Date();
   try {
-    await db.sql.query(INSERT_EVENTS, [JSON.stringify(events.map((event) => eventRow(event, now)))]);
+    await db.sql.query(INSERT_EVENTS, [jsonbSafe(JSON.stringify(events.map((event) => eventRow(event, now))))]);
     return 0;
   } catch (error) {
     db.logger.warn("events not recorded", { dropped: events.length, types: [...new Set(events.map((e) => e.type))], error: describeError(error) });
@@ -112,14 +148,15 @@ export async function latestEvents(
   return result.rows.map(toEvent);
 }
 
-/** The newest event of `type` for each of `symbols` (symbols without one are absent), in one query. */
+/** The newest event of `type` for each of `symbols`, in their order (symbols without one are absent), in one query. */
 export async function latestEventPerSymbol(db: Pick<Database, "sql">, type: string, symbols: readonly string[]): Promise<StoredEvent[]> {
   const result = await db.sql.query<EventRow>(
     `SELECT e.id, e.time, e.type, e.symbol, e.level, e.payload
-     FROM unnest($2::text[]) AS s(symbol)
+     FROM unnest($2::text[]) WITH ORDINALITY AS s(symbol, position)
      CROSS JOIN LATERAL (
        SELECT * FROM system_events WHERE symbol = s.symbol AND type = $1 ORDER BY time DESC, id DESC LIMIT 1
-     ) AS e`,
+     ) AS e
+     ORDER BY s.position`,
     [type, [...symbols]],
   );
   return result.rows.map(toEvent);

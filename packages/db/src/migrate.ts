@@ -127,13 +127,15 @@ export async function assertNoPendingMigrations(db: Pick<Database, "sql">, optio
 
 async function applyOne(connection: SqlRunner, file: MigrationFile, logger: Logger): Promise<void> {
   const id = randomUUID();
-  const startedAt = new Date();
+  // Both times come from the database's clock, as Prisma's do, so they stay ordered
+  // even when this machine's clock differs from the server's.
+  const startedAt = (await connection.query<{ at: string }>("SELECT clock_timestamp()::text AS at")).rows[0]?.at;
   try {
     await connection.exec("BEGIN");
     await connection.exec(file.sql);
     await connection.query(
       `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count)
-       VALUES ($1, $2, now(), $3, NULL, NULL, $4, 1)`,
+       VALUES ($1, $2, clock_timestamp(), $3, NULL, NULL, $4::timestamptz, 1)`,
       [id, file.checksum, file.name, startedAt],
     );
     await connection.exec("COMMIT");
@@ -145,7 +147,7 @@ async function applyOne(connection: SqlRunner, file: MigrationFile, logger: Logg
     await connection
       .query(
         `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count)
-         VALUES ($1, $2, NULL, $3, $4, now(), $5, 0)`,
+         VALUES ($1, $2, NULL, $3, $4, clock_timestamp(), $5::timestamptz, 0)`,
         [id, file.checksum, file.name, describeError(error), startedAt],
       )
       .catch(() => undefined);

@@ -1,4 +1,4 @@
-import { REDACTED } from "@candlekeep/core";
+import { isSecretKey, REDACTED } from "@candlekeep/core";
 import { InvalidDatabaseUrlError } from "./errors";
 
 export type SslMode = "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full" | "no-verify";
@@ -25,17 +25,30 @@ function fail(problem: string): never {
   throw new InvalidDatabaseUrlError(`Invalid DATABASE_URL: ${problem}.`);
 }
 
+/** Masks the values of secret-looking query parameters (`?password=…`, `sslpassword=…`). */
+function redactQuery(text: string): string {
+  return text.replace(/([?&])([^=&#]*)=([^&#]*)/g, (whole: string, separator: string, key: string) => (isSecretKey(key) ? `${separator}${key}=${REDACTED}` : whole));
+}
+
 /** The scheme://user:***@host… form of any string, even one that does not parse. */
 export function redactDatabaseUrl(raw: string): string {
   const schemeEnd = raw.indexOf("://");
-  if (schemeEnd < 0) return raw.includes("@") ? `${REDACTED}@${raw.slice(raw.lastIndexOf("@") + 1)}` : raw;
+  if (schemeEnd < 0) return redactQuery(raw.includes("@") ? `${REDACTED}@${raw.slice(raw.lastIndexOf("@") + 1)}` : raw);
   const rest = raw.slice(schemeEnd + 3);
   const at = rest.lastIndexOf("@");
-  if (at < 0) return raw;
+  if (at < 0) {
+    // "user:password/db" (host forgotten) reads as host:port: mask a "port" that cannot be one.
+    const authorityEnd = rest.search(/[/?#]/);
+    const authority = authorityEnd < 0 ? rest : rest.slice(0, authorityEnd);
+    const colon = authority.startsWith("[") ? -1 : authority.indexOf(":");
+    const port = colon < 0 ? "" : authority.slice(colon + 1);
+    if (colon < 0 || (/^\d{0,5}$/.test(port) && Number(port) <= 65535)) return redactQuery(raw);
+    return redactQuery(`${raw.slice(0, schemeEnd + 3)}${authority.slice(0, colon)}:${REDACTED}${rest.slice(authority.length)}`);
+  }
   const userInfo = rest.slice(0, at);
   const colon = userInfo.indexOf(":");
   const user = colon < 0 ? userInfo : userInfo.slice(0, colon);
-  return `${raw.slice(0, schemeEnd + 3)}${colon < 0 ? user : `${user}:${REDACTED}`}@${rest.slice(at + 1)}`;
+  return redactQuery(`${raw.slice(0, schemeEnd + 3)}${colon < 0 ? user : `${user}:${REDACTED}`}@${rest.slice(at + 1)}`);
 }
 
 function decode(component: string, what: string): string {
@@ -68,13 +81,18 @@ export function parseDatabaseUrl(raw: string): DatabaseUrl {
   const authority = authorityEnd < 0 ? afterScheme : afterScheme.slice(0, authorityEnd);
   const tail = authorityEnd < 0 ? "" : afterScheme.slice(authorityEnd);
   if (!authority.includes("@") && tail.includes("@")) {
-    // An '@' after a '/', '?' or '#': that character was part of the user or password.
-    fail(`the user or password contains an unencoded '/', '?' or '#'; ${ENCODING_HINT}`);
+    // An '@' after a '/', '?' or '#': that character was part of the user or password
+    // (after the first ':' it is the password).
+    fail(`the ${authority.includes(":") ? "password" : "user name"} contains an unencoded '${afterScheme.charAt(authorityEnd)}'; ${ENCODING_HINT}`);
   }
   const at = authority.lastIndexOf("@");
   const userInfo = at < 0 ? "" : authority.slice(0, at);
   const hostPort = at < 0 ? authority : authority.slice(at + 1);
-  if (userInfo.includes("@")) fail(`the password contains an unencoded '@'; ${ENCODING_HINT}`);
+  if (userInfo.includes("@")) {
+    const firstColon = userInfo.indexOf(":");
+    const inPassword = firstColon >= 0 && firstColon < userInfo.indexOf("@");
+    fail(`the ${inPassword ? "password" : "user name"} contains an unencoded '@'; ${ENCODING_HINT}`);
+  }
   const colon = userInfo.indexOf(":");
   const rawUser = colon < 0 ? userInfo : userInfo.slice(0, colon);
   const rawPassword = colon < 0 ? undefined : userInfo.slice(colon + 1);
@@ -92,12 +110,15 @@ export function parseDatabaseUrl(raw: string): DatabaseUrl {
     portText = portColon < 0 ? undefined : hostPort.slice(portColon + 1);
   }
   if (host === "") fail(`it has no host; put the server name after '@' (expected ${EXAMPLE})`);
-  if (/[\s%]/.test(host)) fail(`host "${host}" is not a valid host name`);
+  // Without an '@', "user:password/db" reads as host:port: echo neither then, it may be the password.
+  const echo = at >= 0;
+  if (/[\s%]/.test(host)) fail(echo ? `host "${host}" is not a valid host name` : `the host is not a valid host name (expected ${EXAMPLE})`);
   let port = 5432;
   if (portText !== undefined && portText !== "") {
-    if (!/^\d+$/.test(portText)) fail(`port "${portText}" is not a number; use e.g. :5432`);
+    const missingHost = `if it is user:password, the host is missing (expected ${EXAMPLE})`;
+    if (!/^\d+$/.test(portText)) fail(echo ? `port "${portText}" is not a number; use e.g. :5432` : `the text after ':' is not a port number; ${missingHost}`);
     port = Number(portText);
-    if (port < 1 || port > 65535) fail(`port ${port} is out of range (1-65535)`);
+    if (port < 1 || port > 65535) fail(echo ? `port ${port} is out of range (1-65535)` : `the port after ':' is out of range (1-65535); ${missingHost}`);
   }
 
   const queryStart = tail.indexOf("?");
@@ -124,6 +145,6 @@ export function parseDatabaseUrl(raw: string): DatabaseUrl {
   if (user === "") fail(`it names no user; use ${EXAMPLE}`);
   const password = rawPassword === undefined ? undefined : decode(rawPassword, "password");
   const hostForDisplay = host.includes(":") ? `[${host}]` : host;
-  const redacted = `${scheme}://${rawUser}${password === undefined ? "" : `:${REDACTED}`}@${hostForDisplay}:${port}/${path.replace(/^\//, "")}${query ? `?${query}` : ""}`;
+  const redacted = `${scheme}://${rawUser}${password === undefined ? "" : `:${REDACTED}`}@${hostForDisplay}:${port}/${path.replace(/^\//, "")}${query ? redactQuery(`?${query}`) : ""}`;
   return { host, port, database, user, password, sslMode, options, redacted };
 }

@@ -1,0 +1,242 @@
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import pg from "pg";
+import { silentLogger } from "@candlekeep/core";
+import { createDb, DEFAULT_POOL_MAX, openDatabase, type Database, type DbOptions } from "./connect";
+import { DatabaseUnreachableError, InvalidDatabaseUrlError } from "./errors";
+import { recordEvent, latestEvents } from "./events";
+import { captureLogger, createServerTestDatabase, TEST_ADMIN_URL, type TestDatabase } from "./testing";
+
+const PASSWORD = "Pa55w0rdNeverShown";
+
+/** A port on 127.0.0.1 that nothing listens on (taken from the OS, then released). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === "string") throw new Error("no TCP address");
+  return address.port;
+}
+
+/** A TCP server that counts connections and hangs up on each, so an attempt to connect is visible. */
+async function countingServer(): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
+  let connections = 0;
+  const server = net.createServer((socket) => {
+    connections += 1;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("no TCP address");
+  return { port: address.port, connections: () => connections, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-connect-"));
+}
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof Error) return error;
+    throw error;
+  }
+  throw new Error("expected a rejection");
+}
+
+const admin = new URL(TEST_ADMIN_URL);
+/** A URL to the local server with a password (trust auth ignores it) and the given database. */
+function localUrl(database: string): string {
+  return `postgresql://${admin.username || "postgres"}:${PASSWORD}@${admin.hostname}:${admin.port || "5432"}/${database}`;
+}
+
+describe("createDb", () => {
+  const dirs: string[] = [];
+  const cleanups: Array<() => Promise<void>> = [];
+  const options = (overrides: Partial<DbOptions>): DbOptions => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    return { dataDir, autoMigrate: true, logger: silentLogger, retry: { retries: 0, initialDelayMs: 0 }, ...overrides };
+  };
+  afterAll(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("does not connect until get() is called", async () => {
+    const server = await countingServer();
+    cleanups.push(server.close);
+    const logger = captureLogger();
+    const lazy = createDb(options({ databaseUrl: `postgresql://bot:${PASSWORD}@127.0.0.1:${server.port}/app`, logger }));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.connections()).toBe(0);
+    expect(logger.lines).toEqual([]);
+
+    await expect(lazy.get()).rejects.toBeInstanceOf(DatabaseUnreachableError);
+    expect(server.connections()).toBeGreaterThanOrEqual(1);
+  });
+
+  it("does not throw when created for an unused port, and closing it unopened connects to nothing", async () => {
+    const port = await freePort();
+    const lazy = createDb(options({ databaseUrl: `postgresql://bot:${PASSWORD}@127.0.0.1:${port}/app` }));
+    await expect(lazy.close()).resolves.toBeUndefined();
+  });
+
+  it("throws InvalidDatabaseUrlError synchronously for an invalid URL, without the password", () => {
+    let thrown: unknown;
+    try {
+      createDb(options({ databaseUrl: `mysql://bot:${PASSWORD}@db:3306/app` }));
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(InvalidDatabaseUrlError);
+    expect(String(thrown)).toMatch(/not PostgreSQL/);
+    expect(String(thrown)).not.toContain(PASSWORD);
+  });
+
+  it("retries an unreachable server with exponential backoff, then names host:port but never the password", async () => {
+    const port = await freePort();
+    const logger = captureLogger();
+    const lazy = createDb(options({ databaseUrl: `postgresql://bot:${PASSWORD}@127.0.0.1:${port}/app`, logger, retry: { retries: 3, initialDelayMs: 50 } }));
+    const started = performance.now();
+    const error = await rejection(lazy.get());
+    const elapsed = performance.now() - started;
+
+    expect(error).toBeInstanceOf(DatabaseUnreachableError);
+    expect(error.message).toContain(`127.0.0.1:${port}`);
+    expect(error.message).toMatch(/after 4 attempts/);
+    expect(error.message).toMatch(/Check that the server is running/);
+    expect(error.message).not.toContain(PASSWORD);
+    const warnings = logger.lines.filter((l) => l.level === "warn");
+    expect(warnings.map((w) => w.meta?.retryInMs)).toEqual([50, 100, 200]);
+    expect(warnings.map((w) => w.meta?.attempt)).toEqual([1, 2, 3]);
+    expect(JSON.stringify(logger.lines)).not.toContain(PASSWORD);
+    // A lower bound on behaviour (it waited between attempts), not a speed test;
+    // timers may fire up to 1 ms early by the clock's rounding.
+    expect(elapsed).toBeGreaterThanOrEqual(50 + 100 + 200 - 3);
+  });
+
+  it("fails at once, without retrying, when the database does not exist, saying how to fix it", async () => {
+    const missing = `candlekeep_missing_${randomBytes(4).toString("hex")}`;
+    const logger = captureLogger();
+    const lazy = createDb(options({ databaseUrl: localUrl(missing), logger, retry: { retries: 3, initialDelayMs: 50 } }));
+    const error = await rejection(lazy.get());
+    expect(error).toBeInstanceOf(DatabaseUnreachableError);
+    expect(error.message).toContain(`Database "${missing}" does not exist`);
+    expect(error.message).toContain(`CREATE DATABASE "${missing}"`);
+    expect(error.message).toMatch(/fix the name in DATABASE_URL/);
+    expect(error.message).not.toContain(PASSWORD);
+    expect(logger.lines.filter((l) => l.level === "warn")).toEqual([]);
+  });
+
+  it("tries again on a later get() after a failed one", async () => {
+    const name = `candlekeep_test_late_${randomBytes(4).toString("hex")}`;
+    const lazy = createDb(options({ databaseUrl: localUrl(name) }));
+    await expect(lazy.get()).rejects.toBeInstanceOf(DatabaseUnreachableError);
+
+    const client = new pg.Client({ connectionString: TEST_ADMIN_URL });
+    await client.connect();
+    try {
+      await client.query(`CREATE DATABASE "${name}"`);
+    } finally {
+      await client.end();
+    }
+    cleanups.push(async () => {
+      await lazy.close();
+      const dropper = new pg.Client({ connectionString: TEST_ADMIN_URL });
+      await dropper.connect();
+      await dropper.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await dropper.end();
+    });
+    const db = await lazy.get();
+    expect(db.kind).toBe("server");
+    expect(db.target).not.toContain(PASSWORD);
+  });
+
+  it("shares one open between concurrent get() calls", async () => {
+    const logger = captureLogger();
+    const lazy = createDb(options({ logger }));
+    cleanups.push(() => lazy.close());
+    const [a, b, c] = await Promise.all([lazy.get(), lazy.get(), lazy.get()]);
+    expect(b).toBe(a);
+    expect(c).toBe(a);
+    expect(await lazy.get()).toBe(a);
+    expect(logger.lines.filter((l) => l.message === "database ready")).toHaveLength(1);
+  });
+});
+
+describe("the server pool", () => {
+  let testDb: TestDatabase;
+  const open: Database[] = [];
+  beforeAll(async () => {
+    testDb = await createServerTestDatabase();
+  });
+  afterAll(async () => {
+    for (const db of open) await db.close();
+    await testDb.drop();
+  });
+
+  async function openServer(poolMax?: number): Promise<Database> {
+    const db = await openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: true, logger: silentLogger, ...(poolMax === undefined ? {} : { poolMax }) });
+    open.push(db);
+    return db;
+  }
+
+  it("holds at most 30 connections by default", async () => {
+    const db = await openServer();
+    expect(DEFAULT_POOL_MAX).toBe(30);
+    expect(db.pool?.options.max).toBe(30);
+  });
+
+  it("holds at most poolMax connections when given (DATABASE_POOL_MAX)", async () => {
+    const db = await openServer(7);
+    expect(db.pool?.options.max).toBe(7);
+  });
+
+  it("can be closed twice, the second close doing nothing", async () => {
+    const db = await openServer();
+    await db.close();
+    await expect(db.close()).resolves.toBeUndefined();
+    await expect(db.sql.query("SELECT 1")).rejects.toThrow();
+  });
+
+  it("redacts the password in the target it reports", async () => {
+    const withPassword = new URL(testDb.url ?? "");
+    withPassword.password = PASSWORD;
+    const db = await openDatabase({ databaseUrl: withPassword.toString(), dataDir: testDb.dataDir, autoMigrate: true, logger: silentLogger });
+    open.push(db);
+    expect(db.target).not.toContain(PASSWORD);
+    expect(db.target).toContain(`${withPassword.hostname}:${withPassword.port || "5432"}`);
+  });
+});
+
+describe("the embedded database", () => {
+  const dataDir = tempDir();
+  afterAll(() => {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("keeps its data across close and reopen of the same data directory (closing twice is harmless), without migrating again", async () => {
+    const first = await openDatabase({ dataDir, autoMigrate: true, logger: silentLogger });
+    expect(first.kind).toBe("embedded");
+    expect(first.pool).toBeUndefined();
+    expect(await recordEvent(first, { type: "STARTUP", payload: { run: 1 } })).toBe(true);
+    await first.close();
+    await expect(first.close()).resolves.toBeUndefined();
+
+    const logger = captureLogger();
+    const second = await openDatabase({ dataDir, autoMigrate: true, logger });
+    try {
+      expect((await latestEvents(second)).map((e) => e.payload)).toEqual([{ run: 1 }]);
+      expect(logger.lines.filter((l) => l.message === "migration applied")).toEqual([]);
+    } finally {
+      await second.close();
+    }
+  });
+});

@@ -1,0 +1,91 @@
+import { alignToTimeframe, TIMEFRAME_MS, type Timeframe } from "@candlekeep/core";
+import { saveCandles, type CandleInput } from "./candles";
+import { candleCoverage } from "./coverage";
+import { DATABASE_KINDS, openTestDatabase } from "./testing";
+
+/** Not on a candle boundary, as a real clock would be. */
+const NOW = Date.UTC(2026, 5, 1, 12, 7);
+const WINDOW = 24;
+
+/** Open time of the candle `ago` candles before the newest one at NOW. */
+const openAt = (timeframe: Timeframe, ago: number) => alignToTimeframe(NOW, timeframe) - ago * TIMEFRAME_MS[timeframe];
+
+/** Candles from `oldest` candles ago up to the newest, leaving out the `holes` (also counted in candles ago). */
+function series(symbol: string, timeframe: Timeframe, oldest: number, holes: readonly number[] = [], exchange = "binance"): CandleInput[] {
+  const rows: CandleInput[] = [];
+  for (let ago = oldest; ago >= 0; ago -= 1) {
+    if (holes.includes(ago)) continue;
+    rows.push({ exchange, symbol, timeframe, openTime: openAt(timeframe, ago), open: 10, high: 11, low: 9, close: 10.5, volume: 1, isClosed: ago > 0 });
+  }
+  return rows;
+}
+
+describe.each(DATABASE_KINDS)("candleCoverage on the %s engine", (kind) => {
+  let db: Awaited<ReturnType<typeof openTestDatabase>>;
+  beforeAll(async () => {
+    db = await openTestDatabase(kind);
+    const result = await saveCandles(
+      db,
+      [
+        // Two holes inside the recent 24-candle window (1 + 2 candles missing) and one before it.
+        ...series("BTC/USDT", "1h", 48, [5, 10, 11, 30]),
+        ...series("BTC/USDT", "15m", 10),
+        // The first two candles of the window are missing, while older candles exist.
+        ...series("ETH/USDT", "1h", 48, [23, 22]),
+        // A series that started inside the window: gaps count from its first candle.
+        ...series("NEW/USDT", "1h", 5, [2]),
+        // Another exchange's candles are not ours.
+        ...series("NONE/USDT", "1h", 10, [], "kraken"),
+      ],
+      NOW,
+    );
+    expect(result.rejected).toEqual([]);
+  });
+  afterAll(async () => {
+    await db.close();
+  });
+
+  it("returns one row per requested symbol × timeframe, with counts, first and last open times and recent gaps", async () => {
+    const coverage = await candleCoverage(db, { exchange: "binance", symbols: ["BTC/USDT", "ETH/USDT", "NEW/USDT", "NONE/USDT"], timeframes: ["1h", "15m"], windowCandles: WINDOW, nowMs: NOW });
+    const row = (symbol: string, timeframe: Timeframe, count: number, oldest: number | null, recentGaps: number) => ({
+      exchange: "binance",
+      symbol,
+      timeframe,
+      count,
+      firstOpenTime: oldest === null ? null : openAt(timeframe, oldest),
+      lastOpenTime: oldest === null ? null : openAt(timeframe, 0),
+      recentGaps,
+    });
+    expect(coverage).toEqual([
+      row("BTC/USDT", "15m", 11, 10, 0),
+      row("BTC/USDT", "1h", 45, 48, 3),
+      row("ETH/USDT", "15m", 0, null, 0),
+      row("ETH/USDT", "1h", 47, 48, 2),
+      row("NEW/USDT", "15m", 0, null, 0),
+      row("NEW/USDT", "1h", 5, 5, 1),
+      row("NONE/USDT", "15m", 0, null, 0),
+      row("NONE/USDT", "1h", 0, null, 0),
+    ]);
+  });
+
+  it("counts only the gaps inside the recent window", async () => {
+    const [wide] = await candleCoverage(db, { exchange: "binance", symbols: ["BTC/USDT"], timeframes: ["1h"], windowCandles: 100, nowMs: NOW });
+    expect(wide?.recentGaps).toBe(4);
+    const [narrow] = await candleCoverage(db, { exchange: "binance", symbols: ["BTC/USDT"], timeframes: ["1h"], windowCandles: 5, nowMs: NOW });
+    expect(narrow?.recentGaps).toBe(0);
+  });
+
+  it("reports no recent gaps for a series whose newest candle is older than the window", async () => {
+    const [stale] = await candleCoverage(db, { exchange: "binance", symbols: ["BTC/USDT"], timeframes: ["1h"], windowCandles: WINDOW, nowMs: NOW + 100 * TIMEFRAME_MS["1h"] });
+    expect(stale).toMatchObject({ count: 45, recentGaps: 0 });
+  });
+
+  it("returns one row per series when a symbol or timeframe is asked for twice", async () => {
+    const coverage = await candleCoverage(db, { exchange: "binance", symbols: ["NEW/USDT", "NEW/USDT"], timeframes: ["1h", "1h"], windowCandles: WINDOW, nowMs: NOW });
+    expect(coverage.map((c) => [c.symbol, c.timeframe, c.count, c.recentGaps])).toEqual([["NEW/USDT", "1h", 5, 1]]);
+  });
+
+  it("returns nothing when asked for no symbols", async () => {
+    expect(await candleCoverage(db, { exchange: "binance", symbols: [], timeframes: ["1h"], windowCandles: WINDOW, nowMs: NOW })).toEqual([]);
+  });
+});

@@ -1,0 +1,143 @@
+import { REDACTED } from "@candlekeep/core";
+import { InvalidDatabaseUrlError } from "./errors";
+import { parseDatabaseUrl, redactDatabaseUrl, type SslMode } from "./url";
+
+/** Two halves of a password that must never show up in a message or a redacted URL. */
+const SECRET_HEAD = "Hunt3rTw0";
+const SECRET_TAIL = "Xyzzy9";
+
+function rejection(raw: string): InvalidDatabaseUrlError {
+  try {
+    parseDatabaseUrl(raw);
+  } catch (error) {
+    if (error instanceof InvalidDatabaseUrlError) return error;
+    throw error;
+  }
+  throw new Error(`parseDatabaseUrl accepted ${JSON.stringify(raw)}`);
+}
+
+function expectNoSecret(text: string): void {
+  expect(text).not.toContain(SECRET_HEAD);
+  expect(text).not.toContain(SECRET_TAIL);
+}
+
+describe("parseDatabaseUrl accepts", () => {
+  it("a full postgresql:// URL and keeps every part", () => {
+    const url = parseDatabaseUrl(`postgresql://bot:${SECRET_HEAD}@db.example.com:25060/candlekeep?sslmode=require&application_name=bot-1`);
+    expect(url).toEqual({
+      host: "db.example.com",
+      port: 25060,
+      database: "candlekeep",
+      user: "bot",
+      password: SECRET_HEAD,
+      sslMode: "require",
+      options: { application_name: "bot-1" },
+      redacted: `postgresql://bot:${REDACTED}@db.example.com:25060/candlekeep?sslmode=require&application_name=bot-1`,
+    });
+  });
+
+  it("the postgres:// scheme, defaulting the port to 5432", () => {
+    const url = parseDatabaseUrl(`postgres://bot:${SECRET_HEAD}@localhost/app`);
+    expect(url).toMatchObject({ host: "localhost", port: 5432, database: "app", user: "bot", password: SECRET_HEAD, sslMode: undefined, options: {} });
+    expect(url.redacted).toBe(`postgres://bot:${REDACTED}@localhost:5432/app`);
+  });
+
+  it("leading and trailing whitespace around the URL", () => {
+    expect(parseDatabaseUrl(`  postgres://bot@localhost/app\n`)).toMatchObject({ host: "localhost", database: "app", password: undefined });
+  });
+
+  it("a URL without a password, and says so in the redacted form", () => {
+    const url = parseDatabaseUrl("postgresql://bot@10.0.0.5:6432/app");
+    expect(url).toMatchObject({ user: "bot", password: undefined, host: "10.0.0.5", port: 6432 });
+    expect(url.redacted).toBe("postgresql://bot@10.0.0.5:6432/app");
+  });
+
+  it("a bracketed IPv6 host with and without a port", () => {
+    const withPort = parseDatabaseUrl(`postgres://bot:${SECRET_HEAD}@[::1]:6543/app`);
+    expect(withPort).toMatchObject({ host: "::1", port: 6543, database: "app" });
+    expect(withPort.redacted).toBe(`postgres://bot:${REDACTED}@[::1]:6543/app`);
+    expect(parseDatabaseUrl("postgres://bot@[2001:db8::5]/app")).toMatchObject({ host: "2001:db8::5", port: 5432 });
+  });
+
+  it.each<SslMode>(["disable", "allow", "prefer", "require", "verify-ca", "verify-full", "no-verify"])("sslmode=%s", (mode) => {
+    const url = parseDatabaseUrl(`postgresql://bot:${SECRET_HEAD}@db/app?sslmode=${mode}`);
+    expect(url.sslMode).toBe(mode);
+    expect(url.options).toEqual({});
+  });
+
+  it("a percent-encoded password with @ : / # ? and %, decoded exactly", () => {
+    const raw = `postgresql://bot:${SECRET_HEAD}%40%3A%2F%23%3F%25${SECRET_TAIL}@db.example.com:5432/app`;
+    const url = parseDatabaseUrl(raw);
+    expect(url.password).toBe(`${SECRET_HEAD}@:/#?%${SECRET_TAIL}`);
+    expect(url).toMatchObject({ user: "bot", host: "db.example.com", port: 5432, database: "app" });
+    expectNoSecret(url.redacted);
+    expect(url.redacted).toBe(`postgresql://bot:${REDACTED}@db.example.com:5432/app`);
+  });
+
+  it("a percent-encoded user and database name", () => {
+    expect(parseDatabaseUrl("postgres://doadmin%40team@db/my%20db")).toMatchObject({ user: "doadmin@team", database: "my db" });
+  });
+
+  it("a password given as a query parameter, which stays out of the redacted form", () => {
+    const url = parseDatabaseUrl(`postgres://bot@db/app?password=${SECRET_HEAD}&application_name=x`);
+    expectNoSecret(url.redacted);
+    expect(url.redacted).toBe(`postgres://bot@db:5432/app?password=${REDACTED}&application_name=x`);
+  });
+});
+
+describe("parseDatabaseUrl rejects, in one line naming the problem and the fix, without the password,", () => {
+  const cases: Array<[string, string, RegExp[]]> = [
+    ["an empty value", "", [/is empty/, /unset it to use the embedded database/, /postgresql:\/\/user:password@host:5432\/dbname/]],
+    ["whitespace only", "  \t \n ", [/is empty/, /unset it/]],
+    ["a mysql:// URL", `mysql://bot:${SECRET_HEAD}@db:3306/app`, [/scheme "mysql:\/\/" is not PostgreSQL/, /use postgresql:\/\/ or postgres:\/\//]],
+    ["an http:// URL", `http://bot:${SECRET_HEAD}@db/app`, [/scheme "http:\/\/" is not PostgreSQL/, /use postgresql:\/\//]],
+    ["a URL without a scheme", `bot:${SECRET_HEAD}@db:5432/app`, [/must start with postgresql:\/\/ or postgres:\/\//, /expected postgresql:\/\/user:password@host:5432\/dbname/]],
+    ["a missing host", `postgres://bot:${SECRET_HEAD}@/app`, [/has no host/, /after '@'/]],
+    ["a missing host before a port", `postgres://bot:${SECRET_HEAD}@:5432/app`, [/has no host/]],
+    ["user:password with no host at all", `postgres://bot:${SECRET_HEAD}/app`, [/not a port number/, /the host is missing/]],
+    ["a numeric password with no host at all", "postgres://bot:987654321/app", [/port after ':' is out of range/, /the host is missing/]],
+    ["a non-numeric port", `postgres://bot:${SECRET_HEAD}@db:54x2/app`, [/port "54x2" is not a number/, /use e\.g\. :5432/]],
+    ["port 0", `postgres://bot:${SECRET_HEAD}@db:0/app`, [/port 0 is out of range \(1-65535\)/]],
+    ["port 65536", `postgres://bot:${SECRET_HEAD}@db:65536/app`, [/port 65536 is out of range \(1-65535\)/]],
+    ["a missing database name", `postgres://bot:${SECRET_HEAD}@db:5432`, [/names no database/, /add \/dbname after the host/]],
+    ["an empty database name", `postgres://bot:${SECRET_HEAD}@db:5432/?sslmode=require`, [/names no database/]],
+    ["an unencoded '@' in the password", `postgres://bot:${SECRET_HEAD}@${SECRET_TAIL}@db/app`, [/password contains an unencoded '@'/, /@ → %40/]],
+    ["an unencoded ':' in the password", `postgres://bot:${SECRET_HEAD}:${SECRET_TAIL}@db/app`, [/password contains an unencoded ':'/, /: → %3A/]],
+    ["an unencoded '#' in the password", `postgres://bot:${SECRET_HEAD}#${SECRET_TAIL}@db/app`, [/password contains an unencoded '#'/, /# → %23/]],
+    ["an unencoded '?' in the password", `postgres://bot:${SECRET_HEAD}?${SECRET_TAIL}@db/app`, [/password contains an unencoded '\?'/, /\? → %3F/]],
+    ["an unencoded '/' in the password", `postgres://bot:${SECRET_HEAD}/${SECRET_TAIL}@db/app`, [/password contains an unencoded '\/'/, /\/ → %2F/]],
+    ["an unencoded '@' in the user name", `postgres://bot@team:${SECRET_HEAD}@db/app`, [/user name contains an unencoded '@'/, /@ → %40/]],
+    ["a malformed percent-escape in the password", `postgres://bot:${SECRET_HEAD}%zz${SECRET_TAIL}@db/app`, [/password has a malformed percent-escape/, /% → %25/]],
+    ["a truncated percent-escape in the password", `postgres://bot:${SECRET_HEAD}%4${SECRET_TAIL}@db/app`, [/password has a malformed percent-escape/]],
+    ["an unknown sslmode", `postgres://bot:${SECRET_HEAD}@db/app?sslmode=verify`, [/sslmode "verify" is not one of disable, allow, prefer, require, verify-ca, verify-full, no-verify/]],
+  ];
+
+  it.each(cases)("%s", (_what, raw, expected) => {
+    const error = rejection(raw);
+    expect(error.name).toBe("InvalidDatabaseUrlError");
+    expect(error.message).toMatch(/^Invalid DATABASE_URL: .+\.$/);
+    expect(error.message).not.toMatch(/[\r\n]/);
+    for (const pattern of expected) expect(error.message).toMatch(pattern);
+    expectNoSecret(error.message);
+    expect(error.message).not.toContain("987654321");
+    expectNoSecret(redactDatabaseUrl(raw));
+  });
+});
+
+describe("redactDatabaseUrl", () => {
+  it("masks the password of a URL that parses and of one that does not", () => {
+    expect(redactDatabaseUrl(`postgres://bot:${SECRET_HEAD}@db:5432/app`)).toBe(`postgres://bot:${REDACTED}@db:5432/app`);
+    expect(redactDatabaseUrl(`postgres://bot:${SECRET_HEAD}@${SECRET_TAIL}@db/app`)).toBe(`postgres://bot:${REDACTED}@db/app`);
+    expect(redactDatabaseUrl(`bot:${SECRET_HEAD}@db/app`)).toBe(`${REDACTED}@db/app`);
+  });
+
+  it("masks what follows ':' when the host is missing and it cannot be a port", () => {
+    expect(redactDatabaseUrl(`postgres://bot:${SECRET_HEAD}/app`)).toBe(`postgres://bot:${REDACTED}/app`);
+    expect(redactDatabaseUrl("postgres://bot:987654321/app")).toBe(`postgres://bot:${REDACTED}/app`);
+  });
+
+  it("leaves a URL without credentials unchanged", () => {
+    expect(redactDatabaseUrl("postgres://db:5432/app?sslmode=require")).toBe("postgres://db:5432/app?sslmode=require");
+    expect(redactDatabaseUrl("postgres://[::1]:5432/app")).toBe("postgres://[::1]:5432/app");
+  });
+});

@@ -6,6 +6,7 @@ import pg from "pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { describeError, type Logger } from "@candlekeep/core";
 import { PrismaClient } from "./generated/prisma/client";
+import { lockDataDirectory } from "./embedded-lock";
 import { DatabaseUnreachableError } from "./errors";
 import { applyMigrations, assertNoPendingMigrations } from "./migrate";
 import { DEFAULT_RETRY, RetryExhaustedError, withRetry, type RetryPolicy } from "./retry";
@@ -182,10 +183,12 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
 async function openEmbedded(options: DbOptions): Promise<Database> {
   const dir = path.resolve(options.dataDir, "pgdata");
   fs.mkdirSync(dir, { recursive: true });
+  const unlock = lockDataDirectory(`${dir}.lock`, dir);
   let pglite: PGlite;
   try {
     pglite = await PGlite.create(dir);
   } catch (error) {
+    unlock();
     throw new DatabaseUnreachableError(
       `Cannot open the embedded database in ${dir}: ${describeError(error)}. Check that the directory is writable and not used by another running bot, or set CANDLEKEEP_DATA_DIR to another directory.`,
     );
@@ -202,8 +205,12 @@ async function openEmbedded(options: DbOptions): Promise<Database> {
     // One connection only: the engine serialises statements itself.
     session: (fn) => fn(runner),
     close: once(async () => {
-      await prisma.$disconnect();
-      await pglite.close();
+      try {
+        await prisma.$disconnect();
+        await pglite.close();
+      } finally {
+        unlock();
+      }
     }),
   };
 }

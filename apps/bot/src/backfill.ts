@@ -70,6 +70,7 @@ export async function backfill(rt: BotRuntime, options: BackfillOptions): Promis
       report.failed.push({ symbol: job.symbol, timeframe: job.timeframe, error: describeError(error) });
       rt.logger.warn("backfill of a series failed", { symbol: job.symbol, timeframe: job.timeframe, error: describeError(error) });
     } finally {
+      rt.status.lastProgressAt = new Date();
       progress.advance(report);
     }
   });
@@ -97,4 +98,10 @@ function createProgress(tty: boolean, total: number, logger: Logger) {
       logger.info("backfill finished", { series: report.series, fetched: report.fetched, written: report.written, failed: report.failed.length });
     },
   };
+}
+
+/** Start-up: loads what is missing of the last HISTORY_CANDLES candles of every series. */
+export function backfillRecentHistory(rt: BotRuntime, tty: boolean): Promise<BackfillReport> {
+  const now = rt.market.now();
+  return backfill(rt, { startFor: (tf) => now - rt.config.tick.historyCandles * TIMEFRAME_MS[tf], tty });
 }

@@ -1,5 +1,5 @@
 import { describeError } from "@candlekeep/core";
-import { recordEvent } from "@candlekeep/db";
+import { BotAlreadyRunningError, recordEvent } from "@candlekeep/db";
 import type { BotRuntime } from "./runtime";
 import { runTick } from "./tick";
 
@@ -42,6 +42,7 @@ export async function runLoop(rt: BotRuntime, options: { ticks: number | undefin
         ms: Math.round(report.durationMs),
       });
     } catch (error) {
+      if (error instanceof BotAlreadyRunningError) throw error; // never trade beside another bot
       // runTick contains per-coin and database failures itself; anything here is unexpected.
       rt.logger.error("tick failed", { error: describeError(error) });
     }
@@ -56,6 +57,7 @@ export async function shutdown(rt: BotRuntime, reason: string): Promise<void> {
     const db = await rt.db();
     await rt.candles.flushPending(db);
     await recordEvent(db, { type: "SHUTDOWN", payload: { reason, ticks: rt.status.ticks, openPositions: rt.positions.all().length } });
+    await rt.lock.release();
   } catch (error) {
     rt.logger.error("shutdown flush failed; candles not written will be fetched again at the next start", {
       pendingCandles: rt.candles.pendingCount,

@@ -1,5 +1,5 @@
 import { TIMEFRAME_MS, UserFacingError, createLogger, describeError, redactText } from "@candlekeep/core";
-import { backfill } from "./backfill";
+import { backfill, backfillRecentHistory } from "./backfill";
 import { loadConfig, USAGE, type BotConfig } from "./config";
 import { runLoop, shutdown } from "./loop";
 import { startServer } from "./server";
@@ -52,10 +52,10 @@ async function main(argv: readonly string[]): Promise<number> {
       await shutdown(runtime, "backfill finished");
       return report.failed.length > 0 ? 1 : 0;
     }
-    // Missing history first, so the strategy has enough candles from the first tick.
-    const now = runtime.market.now();
-    await backfill(runtime, { startFor: (tf) => now - config.tick.historyCandles * TIMEFRAME_MS[tf], tty: Boolean(process.stderr.isTTY) });
+    // Health first (the platform probes it during a long backfill), then missing
+    // history, so the strategy has enough candles from the first tick.
     const server = await startServer(runtime, config.server);
+    await backfillRecentHistory(runtime, Boolean(process.stderr.isTTY));
     const address = server.server.address();
     logger.info("bot running", { coins: runtime.symbols.length, tickIntervalMs: config.tick.intervalMs, port: typeof address === "object" && address ? address.port : config.server.port });
     await runLoop(runtime, { ticks: config.command.ticks, signal: controller.signal });

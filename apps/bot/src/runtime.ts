@@ -1,4 +1,4 @@
-import type { Database, EventInput } from "@candlekeep/db";
+import type { BotLock, Database, EventInput } from "@candlekeep/db";
 import type { Logger, Timeframe } from "@candlekeep/core";
 import type { CandleManager } from "./candles/manager";
 import type { BotConfig } from "./config";
@@ -17,6 +17,8 @@ export interface BotRuntime {
   advanceClock: (() => void) | undefined;
   broker: Broker;
   db: () => Promise<Database>;
+  /** One bot per (database, exchange) may trade; lost during an outage, retaken after. */
+  lock: BotLock;
   symbols: string[];
   timeframes: Timeframe[];
   candles: CandleManager;
@@ -31,6 +33,8 @@ export interface BotStatus {
   startedAt: Date;
   ticks: number;
   lastTickAt: Date | undefined;
+  /** Last sign of life of the work loop: a finished tick or a backfilled series. */
+  lastProgressAt: Date;
   lastTickMs: number | undefined;
   lastFlushAt: Date | undefined;
   lastAccountSnapshotAt: number | undefined;
@@ -45,6 +49,7 @@ export function newStatus(): BotStatus {
     startedAt: new Date(),
     ticks: 0,
     lastTickAt: undefined,
+    lastProgressAt: new Date(),
     lastTickMs: undefined,
     lastFlushAt: undefined,
     lastAccountSnapshotAt: undefined,

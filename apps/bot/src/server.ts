@@ -9,7 +9,7 @@ export async function startServer(rt: BotRuntime, options: { host: string; port:
   const app = Fastify({ logger: false });
   app.get("/healthz", async (_request, reply) => {
     const { status } = rt;
-    const lastProgress = (status.lastTickAt ?? status.startedAt).getTime();
+    const lastProgress = status.lastProgressAt.getTime();
     const stallMs = Math.max(STALL_INTERVALS * rt.config.tick.intervalMs, 5 * 60_000);
     const stalled = Date.now() - lastProgress > stallMs;
     return reply.code(stalled ? 503 : 200).send({

@@ -1,11 +1,13 @@
 import { TIMEFRAME_MS, alignToTimeframe, SIM_DEFAULT_SYMBOLS, UserFacingError, type Logger, type Timeframe } from "@candlekeep/core";
 import {
   accountHistory,
+  acquireBotLock,
   createDb,
   latestCandlesPerSeries,
   latestEventPerSymbol,
   listOpenPositions,
   recordEvent,
+  type BotLock,
   type Database,
   type LazyDatabase,
 } from "@candlekeep/db";
@@ -42,7 +44,8 @@ export async function startBot(config: BotConfig, logger: Logger): Promise<Start
   });
   try {
     const db = await database.get();
-    const runtime = await restore(config, logger, db, () => database.get());
+    const lock = await acquireBotLock(db, `candlekeep:${config.exchange.id}`);
+    const runtime = await restore(config, logger, db, () => database.get(), lock);
     await recordEvent(db, {
       type: "STARTUP",
       payload: {
@@ -62,7 +65,7 @@ export async function startBot(config: BotConfig, logger: Logger): Promise<Start
   }
 }
 
-async function restore(config: BotConfig, logger: Logger, db: Database, getDb: () => Promise<Database>): Promise<BotRuntime> {
+async function restore(config: BotConfig, logger: Logger, db: Database, getDb: () => Promise<Database>, lock: BotLock): Promise<BotRuntime> {
   const exchangeId = config.exchange.id;
   const timeframes = config.exchange.timeframes;
   const openPositions = await listOpenPositions(db, { exchange: exchangeId });
@@ -115,6 +118,7 @@ async function restore(config: BotConfig, logger: Logger, db: Database, getDb: (
     advanceClock,
     broker,
     db: getDb,
+    lock,
     symbols,
     timeframes,
     candles,

@@ -1,7 +1,8 @@
 import { performance } from "node:perf_hooks";
 import { TIMEFRAME_MS, describeError, type Timeframe } from "@candlekeep/core";
-import { recordEvents, saveAccountState, type EventInput } from "@candlekeep/db";
+import { BotAlreadyRunningError, recordEvents, saveAccountState, type EventInput } from "@candlekeep/db";
 import { settleAll } from "./limit";
+import type { PositionOutcome } from "./positions/manager";
 import { decide } from "./strategy/decide";
 import type { BotRuntime } from "./runtime";
 
@@ -50,8 +51,9 @@ export async function runTick(rt: BotRuntime): Promise<TickReport> {
     durationMs: 0,
   };
   const equity = await accountEquity(rt);
+  const trading = await holdTradingLock(rt);
 
-  const results = await settleAll(rt.symbols, rt.config.tick.concurrency, (symbol) => processCoin(rt, symbol, now, equity, report));
+  const results = await settleAll(rt.symbols, rt.config.tick.concurrency, (symbol) => processCoin(rt, symbol, now, equity, trading, report));
   results.forEach((result, index) => {
     const symbol = rt.symbols[index] as string;
     if (result.status === "fulfilled") {
@@ -71,6 +73,7 @@ export async function runTick(rt: BotRuntime): Promise<TickReport> {
   report.durationMs = performance.now() - started;
   rt.status.ticks += 1;
   rt.status.lastTickAt = new Date();
+  rt.status.lastProgressAt = rt.status.lastTickAt;
   rt.status.lastTickMs = report.durationMs;
   rt.status.exchangeTime = now;
   rt.metrics.ticks.inc();
@@ -80,7 +83,7 @@ export async function runTick(rt: BotRuntime): Promise<TickReport> {
   return report;
 }
 
-async function processCoin(rt: BotRuntime, symbol: string, now: number, equity: number, report: TickReport): Promise<void> {
+async function processCoin(rt: BotRuntime, symbol: string, now: number, equity: number, trading: boolean, report: TickReport): Promise<void> {
   for (const timeframe of rt.timeframes) await updateSeries(rt, symbol, timeframe, now, report);
 
   const strategyTf = rt.config.strategy.timeframe;
@@ -91,7 +94,7 @@ async function processCoin(rt: BotRuntime, symbol: string, now: number, equity: 
   const held = rt.positions.get(symbol);
   const decision = decide(closed, held ? { side: held.side, entryPrice: held.entryPrice } : null, rt.config.strategy.params);
 
-  const outcome = await rt.positions.manage(symbol, decision, price, equity, rt.pendingEvents);
+  const outcome: PositionOutcome = trading ? await rt.positions.manage(symbol, decision, price, equity, rt.pendingEvents) : { kind: "none", reason: "trading paused: bot lock not held" };
   if (outcome.kind === "opened") report.opened += 1;
   if (outcome.kind === "closed") {
     report.closed += 1;
@@ -121,6 +124,22 @@ async function updateSeries(rt: BotRuntime, symbol: string, timeframe: Timeframe
     report.candlesRejected += added.rejected.length;
     rt.metrics.candlesRejected.inc(added.rejected.length);
     rt.logger.warn("invalid candles rejected", { symbol, timeframe, count: added.rejected.length, firstReason: added.rejected[0]?.reason });
+  }
+}
+
+/**
+ * Trading needs the bot lock. After an outage dropped it, take it back; if
+ * another bot took it meanwhile, stop: two bots must never trade one account.
+ */
+async function holdTradingLock(rt: BotRuntime): Promise<boolean> {
+  if (rt.lock.held) return true;
+  try {
+    await rt.lock.reacquire();
+    rt.logger.info("bot lock taken again; trading resumes");
+    return true;
+  } catch (error) {
+    if (error instanceof BotAlreadyRunningError) throw error;
+    return false;
   }
 }
 

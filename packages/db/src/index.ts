@@ -52,3 +52,4 @@ export {
 } from "./schema-check";
 export { roundTrip, ROUNDTRIP_EXCHANGE, ROUNDTRIP_KINDS, type RoundTripKind, type RoundTripResult } from "./roundtrip";
 export { storedCandleSymbols, type StoredSymbol } from "./candle-symbols";
+export { acquireBotLock, BotAlreadyRunningError, type BotLock } from "./bot-lock";

@@ -1,0 +1,117 @@
+import { SIM_DEFAULT_SYMBOLS, TIMEFRAMES } from "@candlekeep/core";
+import { candleCoverage, latestEvents, listOpenPositions, listTrades, type Database } from "@candlekeep/db";
+import { createEmbeddedTestDatabase, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
+import { startTestBot, type TestBot } from "./testing/bot";
+
+/** The runner end to end on the simulated exchange and a real PostgreSQL database. */
+
+async function candleCount(db: Database): Promise<number> {
+  const result = await db.sql.query<{ n: string }>("SELECT count(*) AS n FROM candles");
+  return Number(result.rows[0]?.n);
+}
+
+describe("bot on the simulated exchange (PostgreSQL server)", () => {
+  let testDb: TestDatabase;
+  let bot: TestBot | undefined;
+  beforeEach(async () => {
+    testDb = await createServerTestDatabase();
+  });
+  afterEach(async () => {
+    await bot?.stop();
+    bot = undefined;
+    await testDb.drop();
+  });
+
+  const settings = (extra: Record<string, string> = {}) => ({ DATABASE_URL: testDb.url, CANDLEKEEP_DATA_DIR: testDb.dataDir, ...extra });
+
+  it("saves candles for every coin × timeframe and a decision trace, NO_SIGNAL included, for every coin, throttled", async () => {
+    // Traces at most every 30 min of exchange time; the simulated clock moves 15 min per tick.
+    bot = await startTestBot(settings({ DECISION_TRACE_INTERVAL_MS: String(30 * 60_000) }));
+    const reports = await bot.ticks(8);
+    expect(reports.every((r) => r.failed.length === 0 && r.flushError === undefined)).toBe(true);
+    const db = await bot.database.get();
+
+    const coverage = await candleCoverage(db, { exchange: "sim", symbols: SIM_DEFAULT_SYMBOLS, timeframes: TIMEFRAMES, windowCandles: 96 });
+    expect(coverage).toHaveLength(SIM_DEFAULT_SYMBOLS.length * TIMEFRAMES.length);
+    for (const series of coverage) expect(series.count).toBeGreaterThanOrEqual(100);
+
+    const traces = await latestEvents(db, { type: "DECISION_TRACE", limit: 10_000 });
+    const bySymbol = new Map<string, { time: number; action: string }[]>();
+    for (const event of [...traces].reverse()) {
+      const list = bySymbol.get(event.symbol ?? "") ?? [];
+      list.push({ time: event.time.getTime(), action: (event.payload as { action: string }).action });
+      bySymbol.set(event.symbol ?? "", list);
+    }
+    expect([...bySymbol.keys()].sort()).toEqual([...SIM_DEFAULT_SYMBOLS].sort());
+    expect(traces.some((e) => (e.payload as { action: string }).action === "NO_SIGNAL")).toBe(true);
+    for (const list of bySymbol.values()) {
+      for (let i = 1; i < list.length; i += 1) {
+        const [prev, cur] = [list[i - 1]!, list[i]!];
+        // Same decision ⇒ at least the interval apart; a change is recorded at once.
+        if (prev.action === cur.action) expect(cur.time - prev.time).toBeGreaterThanOrEqual(30 * 60_000);
+      }
+      // 8 ticks of 15 min with a 30 min throttle: at most 4 unchanged traces (plus changes).
+      expect(list.length).toBeLessThanOrEqual(8);
+    }
+  });
+
+  it("opens positions, and closes them with a trade on take-profit, stop-loss or signal", async () => {
+    bot = await startTestBot(settings());
+    const db = await bot.database.get();
+    let trades = await listTrades(db);
+    for (let i = 0; i < 20 && trades.length === 0; i += 1) {
+      await bot.ticks(10);
+      trades = await listTrades(db);
+    }
+    expect(trades.length).toBeGreaterThan(0);
+    const trade = trades[0]!;
+    expect(["TAKE_PROFIT", "STOP_LOSS", "SIGNAL"]).toContain(trade.exitReason);
+    expect(trade.exitTime.getTime()).toBeGreaterThan(trade.entryTime.getTime());
+    const opened = await latestEvents(db, { type: "POSITION_OPENED", symbol: trade.symbol, limit: 100 });
+    expect(opened.some((e) => (e.payload as { orderId: string }).orderId === trade.entryOrderId)).toBe(true);
+    // The closed position is gone; any still open was reconciled with its fill.
+    const open = await listOpenPositions(db, { exchange: "sim" });
+    expect(open.filter((p) => p.entryOrderId === trade.entryOrderId)).toEqual([]);
+    for (const position of open) expect(position.metadata.status).toBe("filled");
+  });
+
+  it("restarts with its open positions and without re-inserting or losing candles", async () => {
+    bot = await startTestBot(settings());
+    const db1 = await bot.database.get();
+    for (let i = 0; i < 30 && (await listOpenPositions(db1)).length === 0; i += 1) await bot.ticks(5);
+    const positions = await listOpenPositions(db1);
+    expect(positions.length).toBeGreaterThan(0);
+    const before = await candleCount(db1);
+    const exchangeTime = bot.runtime.market.now();
+    await bot.stop();
+
+    bot = await startTestBot(settings(), { backfill: false });
+    expect(bot.runtime.positions.all().map((p) => p.symbol).sort()).toEqual(positions.map((p) => p.symbol).sort());
+    // The simulated clock resumes where the stored candles end.
+    expect(bot.runtime.market.now()).toBeGreaterThanOrEqual(exchangeTime - 15 * 60_000);
+    const db2 = await bot.database.get();
+    expect(await candleCount(db2)).toBe(before);
+    const [report] = await bot.ticks(1);
+    // One new 15m candle per coin and a forming update per higher timeframe at most.
+    expect(report!.written).toBeLessThanOrEqual(SIM_DEFAULT_SYMBOLS.length * TIMEFRAMES.length * 2);
+    expect(await candleCount(db2)).toBeLessThanOrEqual(before + SIM_DEFAULT_SYMBOLS.length * TIMEFRAMES.length);
+  });
+});
+
+describe("bot on the embedded database", () => {
+  it("runs ticks with no server and keeps its data across restarts", async () => {
+    const testDb = createEmbeddedTestDatabase();
+    let bot = await startTestBot({ CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,ETH/USDT,SOL/USDT" });
+    try {
+      await bot.ticks(3);
+      const count = await candleCount(await bot.database.get());
+      expect(count).toBeGreaterThan(3 * 4 * 100 - 1);
+      await bot.stop();
+      bot = await startTestBot({ CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,ETH/USDT,SOL/USDT" }, { backfill: false });
+      expect(await candleCount(await bot.database.get())).toBe(count);
+    } finally {
+      await bot.stop();
+      await testDb.drop();
+    }
+  });
+});

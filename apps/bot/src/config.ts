@@ -27,6 +27,8 @@ export interface BotConfig {
     url: string | undefined;
     caCert: string | undefined;
     poolMax: number;
+    /** Retries of the first connection (backoff from 1 s, doubling). */
+    connectRetries: number;
     dataDir: string;
     autoMigrate: boolean;
   };
@@ -223,6 +225,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
       url: s.DATABASE_URL,
       caCert: s.DATABASE_CA_CERT,
       poolMax: s.DATABASE_POOL_MAX,
+      connectRetries: s.DATABASE_CONNECT_RETRIES,
       dataDir: s.CANDLEKEEP_DATA_DIR,
       autoMigrate: s.AUTO_MIGRATE,
     },

@@ -38,6 +38,7 @@ export async function startBot(config: BotConfig, logger: Logger): Promise<Start
     databaseUrl: config.database.url,
     caCert: config.database.caCert,
     poolMax: config.database.poolMax,
+    retry: { retries: config.database.connectRetries, initialDelayMs: 1000 },
     dataDir: config.database.dataDir,
     autoMigrate: config.database.autoMigrate,
     logger,

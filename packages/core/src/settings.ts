@@ -71,6 +71,7 @@ export const sharedSettingsSchema = z.object({
   DATABASE_URL: optionalText,
   DATABASE_CA_CERT: optionalText,
   DATABASE_POOL_MAX: z.coerce.number({ message: "DATABASE_POOL_MAX must be a number" }).int("DATABASE_POOL_MAX must be a whole number").min(1, "DATABASE_POOL_MAX must be at least 1").max(1000, "DATABASE_POOL_MAX must be at most 1000").default(30),
+  DATABASE_CONNECT_RETRIES: z.coerce.number({ message: "DATABASE_CONNECT_RETRIES must be a number" }).int("DATABASE_CONNECT_RETRIES must be a whole number").min(0, "DATABASE_CONNECT_RETRIES must be at least 0").max(20, "DATABASE_CONNECT_RETRIES must be at most 20").default(5),
   CANDLEKEEP_DATA_DIR: z.string().trim().min(1, "CANDLEKEEP_DATA_DIR is empty; unset it to use ./.candlekeep").default("./.candlekeep"),
   AUTO_MIGRATE: booleanSetting("AUTO_MIGRATE").default(true),
   EXCHANGE: z

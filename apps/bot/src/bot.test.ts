@@ -28,7 +28,7 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
     // Traces at most every 30 min of exchange time; the simulated clock moves 15 min per tick.
     bot = await startTestBot(settings({ DECISION_TRACE_INTERVAL_MS: String(30 * 60_000) }));
     const reports = await bot.ticks(8);
-    expect(reports.every((r) => r.failed.length === 0 && r.flushError === undefined)).toBe(true);
+    expect(reports.flatMap((r) => [...r.failed.map((f) => `${f.symbol}: ${f.error}`), ...(r.flushError ? [r.flushError] : [])])).toEqual([]);
     const db = await bot.database.get();
 
     const coverage = await candleCoverage(db, { exchange: "sim", symbols: SIM_DEFAULT_SYMBOLS, timeframes: TIMEFRAMES, windowCandles: 96 });

@@ -27,6 +27,9 @@ export type PositionOutcome =
   | { kind: "closed"; trade: TradeRecord }
   | { kind: "held"; position: OpenPosition };
 
+/** Share of free cash kept back for spread and slippage when sizing a buy with all of it. */
+const CASH_MARGIN = 0.01;
+
 /** Orders below this value are not worth their fees. */
 const MIN_ORDER_VALUE = 10;
 
@@ -37,6 +40,11 @@ const MIN_ORDER_VALUE = 10;
  */
 export class PositionManager {
   private readonly open = new Map<string, OpenPosition>();
+  /**
+   * Entries run one at a time: coins are processed concurrently, and each entry
+   * sizes itself from the free balance the previous one left.
+   */
+  private entries: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly deps: {
@@ -72,7 +80,9 @@ export class PositionManager {
       return { kind: "held", position };
     }
     if (decision.action !== "BUY") return { kind: "none" };
-    return this.enter(symbol, decision, price, equity, events);
+    const entry = this.entries.then(() => this.enter(symbol, decision, price, equity, events));
+    this.entries = entry.catch(() => undefined);
+    return entry;
   }
 
   private async enter(symbol: string, decision: Decision, price: number, equity: number, events: EventInput[]): Promise<PositionOutcome> {
@@ -83,7 +93,8 @@ export class PositionManager {
     const byRisk = riskAmount / (price - stop);
     const byCap = (equity * rules.maxPositionFraction) / price;
     const free = (await broker.balances()).find((b) => b.currency === rules.quoteCurrency)?.free ?? 0;
-    const byCash = free / (price * (1 + rules.feeRate));
+    // Market buys fill at the ask, a little above the last price: keep a margin so the order is affordable.
+    const byCash = free / (price * (1 + rules.feeRate) * (1 + CASH_MARGIN));
     const amount = Math.min(byRisk, byCap, byCash);
     if (!(amount * price >= MIN_ORDER_VALUE)) return { kind: "none", reason: `order value below ${MIN_ORDER_VALUE} ${rules.quoteCurrency}` };
 

@@ -1,6 +1,6 @@
 // Shared jest settings: ts-jest over CommonJS, workspace packages resolved to
 // their TypeScript sources (no build needed to test), ESM-only libraries
-// (trading-signals) transpiled to CommonJS for the test runtime.
+// (trading-signals, ccxt's @noble/@scure) transpiled to CommonJS for the test runtime.
 const path = require("node:path");
 
 /** @param {string} packageDir */
@@ -13,7 +13,8 @@ module.exports = function jestConfig(packageDir) {
     transform: {
       "^.+\\.[tj]s$": ["ts-jest", { tsconfig: { ...require(path.join(root, "tsconfig.base.json")).compilerOptions, module: "commonjs", moduleResolution: "node10", allowJs: true, isolatedModules: true } }],
     },
-    transformIgnorePatterns: ["/node_modules/(?!(\\.pnpm/trading-signals[^/]*/node_modules/)?trading-signals/)"],
+    // ESM-only libraries: trading-signals, and @noble/@scure which ccxt's CommonJS build requires.
+    transformIgnorePatterns: ["/node_modules/(?!(\\.pnpm/(trading-signals|@noble\\+[a-z0-9-]+|@scure\\+[a-z0-9-]+)[^/]*/node_modules/)?(trading-signals|@noble|@scure)/)"],
     moduleNameMapper: {
       // The generated Prisma client imports its siblings as "./x.js" (ESM style) while the files are .ts.
       "^(\\.{1,2}/.*)\\.js$": "$1",

@@ -1,7 +1,9 @@
 import { SIM_DEFAULT_SYMBOLS, TIMEFRAMES } from "@candlekeep/core";
 import { candleCoverage, latestEvents, listOpenPositions, listTrades, type Database } from "@candlekeep/db";
 import { createEmbeddedTestDatabase, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
+import { SimExchange } from "./exchange/sim";
 import { startTestBot, type TestBot } from "./testing/bot";
+import { TcpProxy } from "./testing/tcp-proxy";
 
 /** The runner end to end on the simulated exchange and a real PostgreSQL database. */
 
@@ -95,6 +97,83 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
     // One new 15m candle per coin and a forming update per higher timeframe at most.
     expect(report!.written).toBeLessThanOrEqual(SIM_DEFAULT_SYMBOLS.length * TIMEFRAMES.length * 2);
     expect(await candleCount(db2)).toBeLessThanOrEqual(before + SIM_DEFAULT_SYMBOLS.length * TIMEFRAMES.length);
+  });
+});
+
+describe("bot under faults (PostgreSQL server)", () => {
+  let testDb: TestDatabase;
+  let bot: TestBot | undefined;
+  let proxy: TcpProxy | undefined;
+  beforeEach(async () => {
+    testDb = await createServerTestDatabase();
+  });
+  afterEach(async () => {
+    proxy?.restore();
+    await bot?.stop();
+    await proxy?.stop();
+    bot = undefined;
+    proxy = undefined;
+    await testDb.drop();
+  });
+
+  it("keeps going when one coin's exchange calls throw, and that coin catches up without gaps once healed", async () => {
+    bot = await startTestBot({ DATABASE_URL: testDb.url, CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,ETH/USDT,SOL/USDT" });
+    const sim = bot.runtime.market;
+    if (!(sim instanceof SimExchange)) throw new Error("expected the simulated exchange");
+    sim.failSymbols(["ETH/USDT"]);
+    const reports = await bot.ticks(4);
+    for (const report of reports) expect(report.failed.map((f) => `${f.symbol}: ${f.error}`)).toEqual([expect.stringMatching(/^ETH\/USDT: /)]);
+    expect(bot.logger.lines.some((l) => l.message === "coin update failed" && l.meta?.symbol === "ETH/USDT")).toBe(true);
+
+    const db = await bot.database.get();
+    const last = async (symbol: string) =>
+      (await candleCoverage(db, { exchange: "sim", symbols: [symbol], timeframes: ["15m"], windowCandles: 200 }))[0]!;
+    expect((await last("BTC/USDT")).lastOpenTime).toBe((await last("ETH/USDT")).lastOpenTime! + 4 * 15 * 60_000);
+
+    sim.failSymbols([]);
+    await bot.ticks(1);
+    const eth = await last("ETH/USDT");
+    expect(eth.lastOpenTime).toBe((await last("BTC/USDT")).lastOpenTime);
+    expect(eth.recentGaps).toBe(0);
+  });
+
+  it("keeps pending candles while the database is unreachable and writes each exactly once when it returns", async () => {
+    const target = new URL(testDb.url!);
+    proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const port = await proxy.start();
+    const viaProxy = new URL(testDb.url!);
+    viaProxy.port = String(port);
+    bot = await startTestBot({ DATABASE_URL: viaProxy.toString(), CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,ETH/USDT,SOL/USDT,DOGE/USDT" });
+    await bot.ticks(2);
+
+    proxy.cut();
+    const during = await bot.ticks(5);
+    expect(during.every((r) => r.flushError !== undefined)).toBe(true);
+    expect(bot.runtime.candles.pendingCount).toBeGreaterThan(0);
+    // The outage is logged once per interval, not once per tick or row.
+    expect(bot.logger.lines.filter((l) => l.message.startsWith("writing candles failed")).length).toBe(1);
+
+    proxy.restore();
+    const [after] = await bot.ticks(1);
+    expect(after!.flushError).toBeUndefined();
+    expect(bot.runtime.candles.pendingCount).toBe(0);
+    expect(bot.logger.lines.some((l) => l.message === "database is back; pending candles written")).toBe(true);
+
+    // Every candle the exchange produced over the whole run is stored once, with the exchange's values.
+    const db = await bot.database.get();
+    const sim = bot.runtime.market;
+    for (const symbol of bot.runtime.symbols) {
+      for (const timeframe of TIMEFRAMES) {
+        const stored = await db.sql.query<{ open_ms: string; close: number; n: string }>(
+          `SELECT (extract(epoch from open_time) * 1000)::int8 AS open_ms, close, count(*) OVER () AS n FROM candles
+           WHERE exchange = 'sim' AND symbol = $1 AND timeframe = $2 ORDER BY open_time`,
+          [symbol, timeframe],
+        );
+        const first = Number(stored.rows[0]?.open_ms);
+        const truth = await sim.fetchCandles(symbol, timeframe, first, 5000);
+        expect(stored.rows.map((r) => [Number(r.open_ms), r.close])).toEqual(truth.map((c) => [c.openTime, c.close]));
+      }
+    }
   });
 });
 

@@ -1,0 +1,176 @@
+import { UserFacingError, type Logger } from "@candlekeep/core";
+import ccxt from "ccxt";
+import { CcxtMarketData, UnknownExchangeError, createCcxtExchange, createCcxtMarketData, toCandles } from "./ccxt";
+import { TEST_API_KEY, TEST_SECRET, failingThen, recorded, stubbedBinance } from "./fixtures/binance";
+import { ExchangeCallError } from "./retry";
+
+const HOUR = 3_600_000;
+const [firstKline, secondKline, thirdKline] = recorded.fetchOHLCV.httpResponse;
+
+function recordingLogger(): Logger & { warnings: { message: string; meta: Record<string, unknown> | undefined }[] } {
+  const warnings: { message: string; meta: Record<string, unknown> | undefined }[] = [];
+  return { error: () => undefined, info: () => undefined, debug: () => undefined, warn: (message, meta) => warnings.push({ message, meta }), warnings };
+}
+
+function marketData(options: { withKeys?: boolean; now?: number } = {}) {
+  const stub = stubbedBinance({ withKeys: options.withKeys });
+  const logger = recordingLogger();
+  const waits: number[] = [];
+  const market = new CcxtMarketData(stub.exchange, {
+    logger,
+    retryDelaysMs: [100, 200, 400],
+    sleep: async (ms) => {
+      waits.push(ms);
+    },
+    now: () => options.now ?? Date.UTC(2030, 0, 1),
+    secrets: options.withKeys ? [TEST_API_KEY, TEST_SECRET] : [],
+  });
+  return { ...stub, market, logger, waits };
+}
+
+describe("createCcxtMarketData", () => {
+  it("names an unknown exchange and points to ccxt's list", async () => {
+    const attempt = createCcxtMarketData({ exchangeId: "notanexchange", logger: recordingLogger() });
+    await expect(attempt).rejects.toBeInstanceOf(UnknownExchangeError);
+    await expect(attempt).rejects.toBeInstanceOf(UserFacingError);
+    await expect(attempt).rejects.toThrow(/"notanexchange" is not an exchange ccxt supports.*docs\.ccxt\.com/);
+  });
+
+  it("creates the exchange with ccxt's rate limiter on and the keys set", async () => {
+    const exchange = await createCcxtExchange({ exchangeId: "kraken", apiKey: "k-123456", secret: "s-654321" });
+    expect(exchange.id).toBe("kraken");
+    expect(exchange.enableRateLimit).toBe(true);
+    expect(exchange.apiKey).toBe("k-123456");
+    const market = await createCcxtMarketData({ exchangeId: "binance", logger: recordingLogger() });
+    expect(market.id).toBe("binance");
+  });
+});
+
+describe("CcxtMarketData over recorded binance responses", () => {
+  it("parses a real klines response into candles, all closed once their hour has passed", async () => {
+    const { market, calls } = marketData({ now: Date.UTC(2030, 0, 1) });
+    const candles = await market.fetchCandles("BTC/USDT", "1h", 1706628191000, 3);
+    expect(candles).toEqual(
+      recorded.fetchOHLCV.parsedResponse.map(([openTime, open, high, low, close, volume]) => ({ openTime, open, high, low, close, volume, isClosed: true })),
+    );
+    const klines = calls.find((call) => call.path === "/api/v3/klines");
+    expect(klines?.query.get("symbol")).toBe("BTCUSDT");
+    expect(klines?.query.get("interval")).toBe("1h");
+    expect(klines?.query.get("startTime")).toBe("1706628191000");
+  });
+
+  it("marks the candle whose hour contains the exchange time as forming", async () => {
+    const { market } = marketData({ now: 1706637600000 + HOUR / 2 });
+    const candles = await market.fetchCandles("BTC/USDT", "1h", undefined, 3);
+    expect(candles.map((c) => c.isClosed)).toEqual([true, true, false]);
+  });
+
+  it("parses a real ticker", async () => {
+    const { market } = marketData();
+    const expected = recorded.fetchTicker.parsedResponse;
+    await expect(market.fetchTicker("BTC/USDT")).resolves.toEqual({
+      symbol: "BTC/USDT",
+      last: expected.last,
+      bid: expected.bid,
+      ask: expected.ask,
+      quoteVolume: expected.quoteVolume,
+      timestamp: expected.timestamp,
+    });
+  });
+
+  it("ranks listed spot markets by 24h quote volume", async () => {
+    const { market } = marketData();
+    await expect(market.topSymbols(2)).resolves.toEqual(["ETH/USDT", "BTC/USDT"]);
+    await expect(market.topSymbols(1)).resolves.toEqual(["ETH/USDT"]);
+  });
+
+  it("reports symbols the exchange does not list", async () => {
+    const { market } = marketData();
+    await expect(market.unknownSymbols(["BTC/USDT", "FOO/USDT", "LTC/USDT", "BTC/EUR"])).resolves.toEqual(["FOO/USDT", "BTC/EUR"]);
+  });
+});
+
+describe("CcxtMarketData fault handling", () => {
+  it("retries network errors and rate limits with backoff, then returns the data", async () => {
+    const { market, route, waits, logger } = marketData();
+    route(
+      "GET /api/v3/klines",
+      failingThen([new ccxt.NetworkError("binance GET https://api.binance.com/api/v3/klines ECONNRESET"), new ccxt.RateLimitExceeded("binance 429 Too Many Requests")], () => recorded.fetchOHLCV.httpResponse),
+    );
+    const candles = await market.fetchCandles("BTC/USDT", "1h", 1706628191000, 3);
+    expect(candles).toHaveLength(3);
+    expect(waits).toEqual([100, 200]);
+    expect(logger.warnings.map((w) => w.meta?.attempt)).toEqual([1, 2]);
+  });
+
+  it("gives up after the last retry with an error naming the exchange, call, symbol and reason", async () => {
+    const { market, route, waits } = marketData();
+    route("GET /api/v3/klines", () => {
+      throw new ccxt.RequestTimeout("binance GET https://api.binance.com/api/v3/klines request timed out (10000 ms)");
+    });
+    const attempt = market.fetchCandles("BTC/USDT", "15m", undefined, 10);
+    await expect(attempt).rejects.toBeInstanceOf(ExchangeCallError);
+    await expect(attempt).rejects.toThrow(/^binance fetchOHLCV BTC\/USDT 15m failed after 4 attempts: RequestTimeout: .*timed out/);
+    expect(waits).toEqual([100, 200, 400]);
+  });
+
+  it("does not retry an error that will not go away", async () => {
+    const { market, route, waits } = marketData();
+    route("GET /api/v3/ticker/24hr", () => {
+      throw new ccxt.BadSymbol("binance does not have market symbol BTC/USDT");
+    });
+    await expect(market.fetchTicker("BTC/USDT")).rejects.toThrow(/^binance fetchTicker BTC\/USDT failed: BadSymbol: /);
+    expect(waits).toEqual([]);
+  });
+
+  it("never puts the API key or secret, or a request signature, in an error or a log line", async () => {
+    const { market, route, logger } = marketData({ withKeys: true });
+    const echo = `binance GET https://api.binance.com/api/v3/account?timestamp=1&signature=9f86d081884c7d65&apiKey=${TEST_API_KEY} secret=${TEST_SECRET} timed out`;
+    route("GET /api/v3/klines", () => {
+      throw new ccxt.RequestTimeout(echo);
+    });
+    const error: unknown = await market.fetchCandles("BTC/USDT", "1h", undefined, 3).catch((e: unknown) => e);
+    const text = `${error instanceof Error ? error.message : String(error)} ${JSON.stringify(logger.warnings)}`;
+    expect(text).toContain("binance fetchOHLCV");
+    expect(text).not.toContain(TEST_API_KEY);
+    expect(text).not.toContain(TEST_SECRET);
+    expect(text).not.toContain("9f86d081884c7d65");
+  });
+
+  it("sorts out-of-order rows and keeps the latest copy of a repeated candle", async () => {
+    const { market, route } = marketData({ now: Date.UTC(2030, 0, 1) });
+    const updatedThird = [...(thirdKline ?? [])];
+    updatedThird[4] = "43400.00000000";
+    route("GET /api/v3/klines", () => [thirdKline, firstKline, secondKline, firstKline, updatedThird]);
+    const candles = await market.fetchCandles("BTC/USDT", "1h", undefined, 10);
+    expect(candles.map((c) => c.openTime)).toEqual([1706630400000, 1706634000000, 1706637600000]);
+    expect(candles[2]?.close).toBe(43400);
+  });
+
+  it("returns no candles for an empty response", async () => {
+    const { market, route } = marketData();
+    route("GET /api/v3/klines", () => []);
+    await expect(market.fetchCandles("BTC/USDT", "4h", undefined, 5)).resolves.toEqual([]);
+  });
+});
+
+describe("toCandles", () => {
+  const rows: [number, number, number, number, number, number][] = [0, 1, 2, 3].map((i) => [i * HOUR, 10 + i, 12 + i, 9 + i, 11 + i, 100]);
+
+  it("keeps candles at or after `since`, the first `limit` of them", () => {
+    expect(toCandles(rows, "1h", HOUR + 1, 5, 10 * HOUR).map((c) => c.openTime)).toEqual([2 * HOUR, 3 * HOUR]);
+    expect(toCandles(rows, "1h", HOUR, 2, 10 * HOUR).map((c) => c.openTime)).toEqual([HOUR, 2 * HOUR]);
+  });
+
+  it("keeps the latest `limit` candles without `since`", () => {
+    expect(toCandles(rows, "1h", undefined, 2, 10 * HOUR).map((c) => c.openTime)).toEqual([2 * HOUR, 3 * HOUR]);
+  });
+
+  it("drops rows with missing prices", () => {
+    const broken: [number | undefined, number | undefined, number, number, number, number][] = [
+      [0, undefined, 1, 1, 1, 1],
+      [undefined, 1, 1, 1, 1, 1],
+    ];
+    expect(toCandles([...broken, ...rows.slice(1, 2)], "1h", undefined, 5, 10 * HOUR).map((c) => c.openTime)).toEqual([HOUR]);
+  });
+});

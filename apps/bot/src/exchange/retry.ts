@@ -1,0 +1,120 @@
+import { REDACTED, describeError, redactText, type Logger } from "@candlekeep/core";
+
+/**
+ * Calling an exchange: transient failures are retried with backoff, every
+ * failure ends as one ExchangeCallError whose message names the exchange, the
+ * operation, the symbol and the reason, with credentials scrubbed.
+ */
+
+/** Waits before the 2nd, 3rd and 4th attempt (exponential backoff). */
+export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [500, 1000, 2000];
+
+/**
+ * ccxt's transient failures. All of them derive from NetworkError (RequestTimeout,
+ * RateLimitExceeded, DDoSProtection, ExchangeNotAvailable, OnMaintenance, InvalidNonce);
+ * the names are checked along the prototype chain rather than with instanceof, so
+ * errors from ccxt's ESM and CommonJS builds (two copies of each class) both match.
+ */
+const TRANSIENT_ERROR_NAMES = new Set(["NetworkError", "RequestTimeout", "RateLimitExceeded", "DDoSProtection", "ExchangeNotAvailable"]);
+
+/** True when `error` is an instance of the ccxt error class `className` or a subclass of it. */
+export function isCcxtError(error: unknown, className: string): boolean {
+  if (!(error instanceof Error)) return false;
+  for (let proto: unknown = Object.getPrototypeOf(error); proto !== null && typeof proto === "object"; proto = Object.getPrototypeOf(proto)) {
+    const ctor: unknown = Reflect.get(proto, "constructor");
+    if (typeof ctor === "function" && ctor.name === className) return true;
+  }
+  return false;
+}
+
+export function isTransientExchangeError(error: unknown): boolean {
+  return [...TRANSIENT_ERROR_NAMES].some((name) => isCcxtError(error, name));
+}
+
+/** Failure of one exchange call, after any retries. */
+export class ExchangeCallError extends Error {
+  override readonly name = "ExchangeCallError";
+  constructor(
+    message: string,
+    readonly exchange: string,
+    readonly operation: string,
+    readonly symbol: string | undefined,
+    readonly attempts: number,
+    readonly transient: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Removes credentials from text that may echo a request: the key and secret
+ * values themselves, request signatures, and user:password@ in URLs.
+ */
+export function scrubSecrets(text: string, secrets: readonly (string | undefined)[]): string {
+  let out = redactText(text).replace(/(signature=)[^&\s"']+/gi, `$1${REDACTED}`);
+  for (const secret of secrets) {
+    // Very short values would blank out unrelated text; real keys are long.
+    if (secret && secret.length >= 4) out = out.split(secret).join(REDACTED);
+  }
+  return out;
+}
+
+export interface RetryOptions {
+  exchange: string;
+  logger: Logger;
+  /** One delay per retry; its length is the number of retries. */
+  delaysMs?: readonly number[];
+  /** Replaced in tests so retries do not wait. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Values that must never appear in an error message or log line (API key, secret). */
+  secrets?: readonly (string | undefined)[];
+}
+
+export interface CallDescription {
+  operation: string;
+  symbol?: string | undefined;
+  /** Extra words after the symbol, e.g. the timeframe. */
+  detail?: string | undefined;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs `call`, retrying transient ccxt errors with the configured delays. */
+export async function callWithRetry<T>(options: RetryOptions, what: CallDescription, call: () => Promise<T>): Promise<T> {
+  const delays = options.delaysMs ?? DEFAULT_RETRY_DELAYS_MS;
+  const wait = options.sleep ?? sleep;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await call();
+    } catch (error) {
+      const transient = isTransientExchangeError(error);
+      const delay = delays[attempt - 1];
+      if (!transient || delay === undefined) throw exchangeCallError(options, what, error, attempt, transient);
+      options.logger.warn("exchange call failed; retrying", {
+        exchange: options.exchange,
+        operation: what.operation,
+        symbol: what.symbol,
+        attempt,
+        retryInMs: delay,
+        error: scrubSecrets(describeCcxtError(error), options.secrets ?? []),
+      });
+      await wait(delay);
+    }
+  }
+}
+
+/** Wraps a failure of one call into an ExchangeCallError with a one-line, secret-free message. */
+export function exchangeCallError(options: Pick<RetryOptions, "exchange" | "secrets">, what: CallDescription, error: unknown, attempts: number, transient: boolean): ExchangeCallError {
+  const subject = [options.exchange, what.operation, what.symbol, what.detail].filter(Boolean).join(" ");
+  const tries = attempts > 1 ? ` after ${attempts} attempts` : "";
+  const hint = isCcxtError(error, "AuthenticationError") ? " (check EXCHANGE_API_KEY and EXCHANGE_API_SECRET)" : "";
+  const reason = scrubSecrets(describeCcxtError(error), options.secrets ?? []);
+  return new ExchangeCallError(`${subject} failed${tries}: ${reason}${hint}`, options.exchange, what.operation, what.symbol, attempts, transient);
+}
+
+/** "RequestTimeout: binance GET … timed out" — the ccxt class name tells what kind of failure it was. */
+function describeCcxtError(error: unknown): string {
+  const message = describeError(error);
+  if (error instanceof Error && error.name && error.name !== "Error" && !message.startsWith(error.name)) return `${error.name}: ${message}`;
+  return message;
+}

@@ -15,7 +15,7 @@ describe("loadConfig", () => {
   it("runs on the embedded database and the simulated exchange with no settings", () => {
     const config = loadConfig({}, [], false);
     expect(config.database.url).toBeUndefined();
-    expect(config.database.dataDir).toBe("./.candlekeep");
+    expect(config.database.dataDir).toBe(`${process.cwd()}/.candlekeep`);
     expect(config.exchange).toMatchObject({ id: "sim", timeframes: ["15m", "1h", "4h", "1d"] });
     expect(config.trading.mode).toBe("paper");
     expect(config.tick.intervalMs).toBe(1000);

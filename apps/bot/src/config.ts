@@ -10,6 +10,7 @@ import {
   type LogLevel,
   type SymbolSelection,
   type Timeframe,
+  resolveUserPath,
 } from "@candlekeep/core";
 import { DEFAULT_STRATEGY_PARAMS, lookbackCandles, validateStrategyParams } from "./strategy/decide";
 import type { StrategyParams } from "./strategy/types";
@@ -226,7 +227,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
       caCert: s.DATABASE_CA_CERT,
       poolMax: s.DATABASE_POOL_MAX,
       connectRetries: s.DATABASE_CONNECT_RETRIES,
-      dataDir: s.CANDLEKEEP_DATA_DIR,
+      dataDir: resolveUserPath(s.CANDLEKEEP_DATA_DIR, env),
       autoMigrate: s.AUTO_MIGRATE,
     },
     exchange: { id: s.EXCHANGE, symbols: s.SYMBOLS, timeframes: s.TIMEFRAMES, apiKey: s.EXCHANGE_API_KEY, apiSecret: s.EXCHANGE_API_SECRET },

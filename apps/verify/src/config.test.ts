@@ -16,7 +16,7 @@ describe("loadConfig", () => {
   it("defaults to the embedded database, the simulated exchange, every check and the documented thresholds", () => {
     const config = loadConfig({}, [], false);
     expect(config).toEqual({
-      database: { url: undefined, caCert: undefined, dataDir: "./.candlekeep", retry: DEFAULT_RETRY, migrationsDir: undefined, schemaPath: undefined },
+      database: { url: undefined, caCert: undefined, dataDir: `${process.cwd()}/.candlekeep`, retry: DEFAULT_RETRY, migrationsDir: undefined, schemaPath: undefined },
       exchange: "sim",
       symbols: undefined,
       symbolsFromFlag: false,

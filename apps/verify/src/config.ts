@@ -1,5 +1,7 @@
 import { z } from "zod";
 import {
+  DEFAULT_GAP_WINDOW_CANDLES,
+  DEFAULT_STALE_AFTER_PERIODS,
   InvalidSettingsError,
   defaultLogFormat,
   settingsProblems,
@@ -8,6 +10,7 @@ import {
   type LogLevel,
   type SymbolSelection,
   type Timeframe,
+  resolveUserPath,
 } from "@candlekeep/core";
 import { DEFAULT_RETRY, type RetryPolicy } from "@candlekeep/db";
 
@@ -72,8 +75,8 @@ const flagsSchema = z.object({
       }
       return CHECK_NAMES.filter((name) => names.includes(name));
     }),
-  staleAfter: wholeNumber("--stale-after", 0, 10_000).default(2),
-  gapWindow: wholeNumber("--gap-window", 1, 100_000).default(96),
+  staleAfter: wholeNumber("--stale-after", 0, 10_000).default(DEFAULT_STALE_AFTER_PERIODS),
+  gapWindow: wholeNumber("--gap-window", 1, 100_000).default(DEFAULT_GAP_WINDOW_CANDLES),
   activityMinutes: wholeNumber("--activity-minutes", 1, 525_600).default(15),
   retries: wholeNumber("--retries", 0, 20).default(DEFAULT_RETRY.retries),
 });
@@ -150,7 +153,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
     database: {
       url: s.DATABASE_URL,
       caCert: s.DATABASE_CA_CERT,
-      dataDir: s.CANDLEKEEP_DATA_DIR,
+      dataDir: resolveUserPath(s.CANDLEKEEP_DATA_DIR, env),
       retry: { ...DEFAULT_RETRY, retries: f.retries },
       migrationsDir: undefined,
       schemaPath: undefined,

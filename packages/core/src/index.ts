@@ -10,6 +10,17 @@ export {
   settingsProblems,
   InvalidSettingsError,
   SIM_DEFAULT_SYMBOLS,
+  resolveUserPath,
   type SharedSettings,
   type SymbolSelection,
 } from "./settings";
+export {
+  candlesBehind,
+  seriesState,
+  seriesFreshness,
+  DEFAULT_STALE_AFTER_PERIODS,
+  DEFAULT_GAP_WINDOW_CANDLES,
+  type SeriesState,
+  type Freshness,
+  type SeriesLastCandle,
+} from "./freshness";

@@ -1,4 +1,4 @@
-import { InvalidSettingsError, parseSettings, sharedSettingsSchema } from "./settings";
+import { InvalidSettingsError, parseSettings, resolveUserPath, sharedSettingsSchema } from "./settings";
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -42,5 +42,13 @@ describe("shared settings", () => {
 
   it("rejects malformed symbols", () => {
     expect(problems({ SYMBOLS: "BTCUSDT,ETH/USDT" })).toEqual(["SYMBOLS has invalid symbol(s) BTCUSDT; use BASE/QUOTE like BTC/USDT"]);
+  });
+});
+
+describe("resolveUserPath", () => {
+  it("resolves relative paths against the directory the command was run from", () => {
+    expect(resolveUserPath("./.candlekeep", { INIT_CWD: "/home/me/candlekeep" })).toBe("/home/me/candlekeep/.candlekeep");
+    expect(resolveUserPath("/var/lib/ck", { INIT_CWD: "/home/me" })).toBe("/var/lib/ck");
+    expect(resolveUserPath("data", {})).toBe(`${process.cwd()}/data`);
   });
 });

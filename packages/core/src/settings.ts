@@ -1,3 +1,4 @@
+import path from "node:path";
 import { z } from "zod";
 import { UserFacingError } from "./errors";
 import { TIMEFRAMES, isTimeframe, type Timeframe } from "./timeframes";
@@ -111,4 +112,14 @@ export function parseSettings<S extends z.ZodType>(schema: S, env: Record<string
   const result = schema.safeParse(cleaned);
   if (!result.success) throw new InvalidSettingsError(settingsProblems(result.error));
   return result.data;
+}
+
+/**
+ * Resolves a path from a setting. Relative paths are relative to where the user
+ * ran the command: `pnpm --filter bot start` runs the script inside apps/bot,
+ * but pnpm keeps the invoking directory in INIT_CWD, so `./.candlekeep` means
+ * the same directory for the bot, verify and the dashboard.
+ */
+export function resolveUserPath(value: string, env: Record<string, string | undefined>): string {
+  return path.resolve(env.INIT_CWD ?? process.cwd(), value);
 }

@@ -21,6 +21,7 @@ module.exports = function jestConfig(packageDir) {
       "^@candlekeep/db$": path.join(root, "packages/db/src/index.ts"),
       "^@candlekeep/db/testing$": path.join(root, "packages/db/src/testing.ts"),
       "^@candlekeep/core$": path.join(root, "packages/core/src/index.ts"),
+      "^dashboard$": path.join(root, "apps/dashboard/src/index.ts"),
     },
     testTimeout: 60000,
   };

@@ -4,6 +4,7 @@ export { createLogger, defaultLogFormat, silentLogger, type Logger, type LoggerO
 export { UserFacingError, describeError } from "./errors";
 export {
   sharedSettingsSchema,
+  booleanSetting,
   symbolsSetting,
   timeframesSetting,
   parseSettings,

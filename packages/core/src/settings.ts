@@ -19,7 +19,7 @@ export type SymbolSelection = { kind: "list"; symbols: string[] } | { kind: "top
 
 const SYMBOL = /^[A-Z0-9]{1,20}\/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$/;
 
-const booleanSetting = (name: string) =>
+export const booleanSetting = (name: string) =>
   z
     .string()
     .trim()

@@ -1,29 +1,9 @@
-import { TIMEFRAME_MS, alignToTimeframe, type Timeframe } from "@candlekeep/core";
+import { candlesBehind, seriesState, type Timeframe } from "@candlekeep/core";
 import { candleCoverage, type SeriesCoverage } from "@candlekeep/db";
 import { listSome, plural, type Check } from "../check";
 
-export type SeriesState = "fresh" | "empty" | "stale";
-
-/**
- * How many whole candles are missing between a series' last stored candle and
- * the candle forming now: 0 when the forming candle is stored, 1 when only
- * closed candles are (the bot's normal state between ticks), negative when the
- * clock is behind the data (the simulated exchange runs slightly ahead).
- */
-export function candlesBehind(lastOpenTime: number, timeframe: Timeframe, nowMs: number): number {
-  return Math.round((alignToTimeframe(nowMs, timeframe) - lastOpenTime) / TIMEFRAME_MS[timeframe]);
-}
-
-/**
- * The freshness rule: a series is stale when more than `staleAfter` candles are
- * missing before the forming one (candlesBehind > staleAfter). With the default 2
- * a 15m series whose last candle opened 30 min before the current quarter hour
- * is fresh, 45 min before is stale.
- */
-export function seriesState(series: Pick<SeriesCoverage, "count" | "lastOpenTime" | "timeframe">, staleAfter: number, nowMs: number): SeriesState {
-  if (series.count === 0 || series.lastOpenTime === null) return "empty";
-  return candlesBehind(series.lastOpenTime, series.timeframe, nowMs) > staleAfter ? "stale" : "fresh";
-}
+// The rule lives in packages/core so the dashboard colours series by the same thresholds.
+export { candlesBehind, seriesState, type SeriesState } from "@candlekeep/core";
 
 /** "A/USDT (all timeframes); B/USDT 1h, 4h": one entry per coin, in the order given. */
 function byCoin(series: readonly SeriesCoverage[], timeframes: readonly Timeframe[]): string[] {

@@ -1,0 +1,60 @@
+import { createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
+import type { CoverageResponse, SystemResponse } from "dashboard";
+import type { FastifyInstance } from "fastify";
+import { loadConfig } from "./config";
+import { startServer } from "./server";
+import { startTestBot, type TestBot } from "./testing/bot";
+
+const TOKEN = "bot-dashboard-token-0123456789";
+
+describe("the dashboard served by the bot (DASHBOARD_ENABLED=true)", () => {
+  let testDb: TestDatabase;
+  let bot: TestBot;
+  let server: FastifyInstance;
+  let base: string;
+  const get = async <T>(url: string, token: string | null = TOKEN) => {
+    const response = await fetch(`${base}${url}`, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
+    const body = (await response.json()) as T;
+    return { status: response.status, body };
+  };
+
+  beforeAll(async () => {
+    testDb = await createServerTestDatabase();
+    bot = await startTestBot({ DATABASE_URL: testDb.url, CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,ETH/USDT,SOL/USDT" });
+    await bot.ticks(3);
+    server = await startServer(bot.runtime, { host: "127.0.0.1", port: 0, dashboard: { enabled: true, token: TOKEN } });
+    const address = server.server.address();
+    base = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  });
+  afterAll(async () => {
+    await server?.close();
+    await bot?.stop();
+    await testDb?.drop();
+  });
+
+  it("shows the sim run's coins as fresh, on the same port as /healthz", async () => {
+    const { status, body } = await get<CoverageResponse>("/api/coverage");
+    expect(status).toBe(200);
+    expect(body.coins.map((c) => c.symbol)).toEqual(["BTC/USDT", "ETH/USDT", "SOL/USDT"]);
+    expect(body.totals).toEqual({ fresh: 12, late: 0, stale: 0, missing: 0 });
+  });
+
+  it("passes the bot's live status to the system panel", async () => {
+    const { body } = await get<SystemResponse>("/api/system");
+    expect(body.mode).toBe("bot");
+    expect(body.bot).toMatchObject({ ticks: 3, pendingCandles: 0 });
+    expect(body.bot?.lastTickAt).not.toBeNull();
+    expect(body.bot?.lastFlushAt).not.toBeNull();
+  });
+
+  it("asks for the token on the dashboard only: /healthz stays open for the platform", async () => {
+    expect((await get("/api/coverage", null)).status).toBe(401);
+    expect((await get("/healthz", null)).status).toBe(200);
+  });
+
+  it("refuses DASHBOARD_ENABLED on an exposed HOST without DASHBOARD_TOKEN", () => {
+    expect(() => loadConfig({ DASHBOARD_ENABLED: "true", HOST: "0.0.0.0" }, [], false)).toThrow(/DASHBOARD_TOKEN/);
+    expect(loadConfig({ DASHBOARD_ENABLED: "true", HOST: "127.0.0.1" }, [], false).server.dashboard).toEqual({ enabled: true, token: undefined });
+    expect(loadConfig({}, [], false).server.dashboard.enabled).toBe(false);
+  });
+});

@@ -1,0 +1,128 @@
+/**
+ * The JSON the API sends, shared by the server (src/api.ts) and the page
+ * (src/web): no imports, so the browser build type-checks without Node types.
+ * Times are epoch milliseconds unless named *At (ISO strings).
+ */
+
+export type Freshness = "fresh" | "late" | "stale" | "missing";
+
+export interface SeriesCell {
+  state: Freshness;
+  count: number;
+  firstOpenTime: number | null;
+  lastOpenTime: number | null;
+  /** Candles missing before the forming one; null without candles. */
+  behind: number | null;
+  recentGaps: number;
+}
+
+export interface CoverageResponse {
+  exchange: string;
+  now: number;
+  coinsSource: string;
+  timeframes: string[];
+  staleAfterPeriods: number;
+  gapWindowCandles: number;
+  totals: Record<Freshness, number>;
+  coins: { symbol: string; series: Partial<Record<string, SeriesCell>> }[];
+}
+
+export interface ChartCandle {
+  openTime: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  isClosed: boolean;
+}
+
+export interface TradeMarker {
+  /** Open time of the candle the entry or exit happened in. */
+  time: number;
+  kind: "entry" | "exit";
+  side: "LONG" | "SHORT";
+  price: number;
+  /** null for the entry of a position still open. */
+  tradeId: number | null;
+  exitReason?: string;
+  realizedPnl?: number;
+}
+
+export interface CandlesResponse {
+  symbol: string;
+  timeframe: string;
+  candles: ChartCandle[];
+  markers: TradeMarker[];
+}
+
+export interface EventJson {
+  id: string;
+  time: string;
+  type: string;
+  symbol: string | null;
+  level: string;
+  payload: unknown;
+}
+
+export interface EventsResponse {
+  symbol: string;
+  type: string;
+  events: EventJson[];
+}
+
+export interface PositionJson {
+  symbol: string;
+  side: "LONG" | "SHORT";
+  quantity: number;
+  entryPrice: number;
+  takeProfit: number | null;
+  stopLoss: number | null;
+  openedAt: string;
+  lastPrice: number | null;
+  lastPriceTime: number | null;
+  /** At the last stored price, before fees. */
+  unrealizedPnl: number | null;
+}
+
+export interface PositionsResponse {
+  positions: PositionJson[];
+  totalUnrealizedPnl: number;
+}
+
+export interface TradeJson {
+  id: number;
+  symbol: string;
+  side: "LONG" | "SHORT";
+  quantity: number;
+  entryPrice: number;
+  exitPrice: number;
+  entryTime: string;
+  exitTime: string;
+  fees: number;
+  realizedPnl: number;
+  exitReason: string;
+}
+
+export interface TradesResponse {
+  trades: TradeJson[];
+}
+
+export interface EquityResponse {
+  series: { currency: string; points: { time: number; equity: number; total: number }[] }[];
+}
+
+export interface SystemResponse {
+  mode: "bot" | "standalone";
+  now: number;
+  exchange: string;
+  database: { kind: string; target: string };
+  bot: { startedAt: string; ticks: number; lastTickAt: string | null; lastFlushAt: string | null; pendingCandles: number; databaseDownSince: string | null } | null;
+  lastEventAt: string | null;
+  migrations: { upToDate: boolean; applied: number; pending: string[]; failed: string[]; modified: string[]; unknown: string[] };
+  errors: EventJson[];
+}
+
+export interface ErrorResponse {
+  error: string;
+}

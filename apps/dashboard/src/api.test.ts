@@ -1,0 +1,109 @@
+import { TIMEFRAME_MS, alignToTimeframe } from "@candlekeep/core";
+import { openTestDatabase } from "@candlekeep/db/testing";
+import Fastify, { type FastifyInstance } from "fastify";
+import { dashboardApi } from "./api";
+import type { CandlesResponse, CoverageResponse, EquityResponse, EventsResponse, PositionsResponse, SystemResponse, TradesResponse } from "./api-types";
+import { COINS, PARTIAL_COIN, STALE_COIN, fillDatabase, fixtureSource } from "./testing/fixture";
+
+const NOW = Date.UTC(2026, 10, 25, 12, 7);
+
+describe("the dashboard API on a real database", () => {
+  let db: Awaited<ReturnType<typeof openTestDatabase>>;
+  let app: FastifyInstance;
+  let base: string;
+  // Over real HTTP: fastify's inject needs an ESM-only module jest cannot load.
+  const get = async <T>(url: string) => {
+    const response = await fetch(`${base}${url}`);
+    const body = (await response.json()) as T;
+    return { status: response.status, body };
+  };
+
+  beforeAll(async () => {
+    db = await openTestDatabase("server");
+    await fillDatabase(db, NOW);
+    app = Fastify();
+    await app.register(dashboardApi(fixtureSource(db, NOW, { live: () => ({ startedAt: new Date(NOW - 60_000), ticks: 7, lastTickAt: new Date(NOW - 1000), lastFlushAt: new Date(NOW - 900), pendingCandles: 3, databaseDownSince: undefined }) })));
+    base = await app.listen({ host: "127.0.0.1", port: 0 });
+  });
+  afterAll(async () => {
+    await app.close();
+    await db.close();
+  });
+
+  it("colours every coin × timeframe by verify's freshness rule, with counts", async () => {
+    const { status, body } = await get<CoverageResponse>("/api/coverage");
+    expect(status).toBe(200);
+    expect(body.coins.map((c) => c.symbol)).toEqual(COINS);
+    const state = (symbol: string, tf: string) => body.coins.find((c) => c.symbol === symbol)?.series[tf]?.state;
+    expect(state("BTC/USDT", "15m")).toBe("fresh");
+    expect(state("BTC/USDT", "1d")).toBe("fresh");
+    for (const tf of ["15m", "1h", "4h", "1d"]) expect(state(STALE_COIN, tf)).toBe("stale");
+    expect(state(PARTIAL_COIN, "1d")).toBe("missing");
+    expect(body.totals).toEqual({ fresh: 15, late: 0, stale: 4, missing: 1 });
+    expect(body.coins[0]?.series["15m"]).toMatchObject({ count: 120, lastOpenTime: alignToTimeframe(NOW, "15m"), behind: 0, recentGaps: 0 });
+  });
+
+  it("gives a coin's candles oldest first with its trade entries and exits as markers", async () => {
+    const { status, body } = await get<CandlesResponse>("/api/coins/BTC%2FUSDT/candles?timeframe=15m&limit=50");
+    expect(status).toBe(200);
+    expect(body.candles).toHaveLength(50);
+    expect(body.candles[49]?.openTime).toBe(alignToTimeframe(NOW, "15m"));
+    expect(body.candles[0]?.openTime).toBeLessThan(body.candles[1]?.openTime ?? 0);
+    expect(body.markers.map((m) => m.kind)).toEqual(["entry", "exit"]);
+    expect(body.markers[1]).toMatchObject({ side: "LONG", price: 104, exitReason: "TAKE_PROFIT", time: alignToTimeframe(NOW - 12 * TIMEFRAME_MS["15m"], "15m") });
+    // A dash names the same coin, for scripts that would rather not encode a slash.
+    expect((await get<CandlesResponse>("/api/coins/eth-usdt/candles?timeframe=1h")).body).toMatchObject({ symbol: "ETH/USDT", timeframe: "1h", markers: [{ kind: "entry", tradeId: null }] });
+  });
+
+  it("answers 400 with a clear message for unknown coins, timeframes and bad limits", async () => {
+    expect(await get("/api/coins/NOPE-USDT/candles")).toEqual({ status: 400, body: { error: expect.stringContaining('unknown symbol "NOPE-USDT"') } });
+    expect(await get("/api/coins/BTC-USDT/candles?timeframe=5m")).toEqual({ status: 400, body: { error: 'unknown timeframe "5m": use one of 15m, 1h, 4h, 1d' } });
+    expect(await get("/api/coins/BTC-USDT/candles?limit=0")).toEqual({ status: 400, body: { error: "limit must be at least 1" } });
+    expect(await get("/api/coins/BTC-USDT/candles?limit=99999")).toEqual({ status: 400, body: { error: "limit must be at most 5000" } });
+    expect(await get("/api/coins/BTC-USDT/candles?limit=ten")).toEqual({ status: 400, body: { error: "limit must be a number" } });
+    expect(await get("/api/coins/BTC-USDT/candles?from=1")).toEqual({ status: 400, body: { error: "unknown query parameter from" } });
+    expect(await get("/api/coins/BTC-USDT/events?type=drop table")).toEqual({ status: 400, body: { error: expect.stringContaining("type must be an event type") } });
+    expect(await get("/api/trades?symbol=XYZ/USDT")).toEqual({ status: 400, body: { error: expect.stringContaining('unknown symbol "XYZ/USDT"') } });
+  });
+
+  it("lists a coin's latest decision traces, newest first", async () => {
+    const { body } = await get<EventsResponse>("/api/coins/SOL-USDT/events?limit=2");
+    expect(body.events).toHaveLength(2);
+    expect(body.events.map((e) => e.type)).toEqual(["DECISION_TRACE", "DECISION_TRACE"]);
+    expect(body.events[0]?.payload).toMatchObject({ action: "BUY", reasons: ["reason 0 for SOL/USDT"] });
+  });
+
+  it("values open positions at the last stored price", async () => {
+    const { body } = await get<PositionsResponse>("/api/positions");
+    expect(body.positions).toHaveLength(1);
+    const eth = body.positions[0];
+    // ETH's newest 15m close in the fixture: base 150 + 5·sin(120/5).
+    const last = 150 + Math.sin(120 / 5) * 5;
+    expect(eth).toMatchObject({ symbol: "ETH/USDT", side: "LONG", quantity: 2, entryPrice: 140, lastPrice: expect.closeTo(last, 6) });
+    expect(eth?.unrealizedPnl).toBeCloseTo((last - 140) * 2, 6);
+    expect(body.totalUnrealizedPnl).toBeCloseTo((last - 140) * 2, 6);
+  });
+
+  it("lists recent trades and the equity curve oldest first", async () => {
+    const trades = await get<TradesResponse>("/api/trades");
+    expect(trades.body.trades).toEqual([expect.objectContaining({ symbol: "BTC/USDT", exitReason: "TAKE_PROFIT", realizedPnl: 2.9 })]);
+    const equity = await get<EquityResponse>("/api/equity?limit=5");
+    expect(equity.body.series).toHaveLength(1);
+    expect(equity.body.series[0]?.points.map((p) => p.equity)).toEqual([10_015, 10_018, 10_021, 10_024, 10_027]);
+  });
+
+  it("reports the bot's live status, migrations and ERROR events", async () => {
+    const { body } = await get<SystemResponse>("/api/system");
+    expect(body.mode).toBe("bot");
+    expect(body.bot).toMatchObject({ ticks: 7, pendingCandles: 3, lastTickAt: new Date(NOW - 1000).toISOString() });
+    expect(body.migrations).toMatchObject({ upToDate: true, pending: [] });
+    expect(body.migrations.applied).toBeGreaterThan(0);
+    expect(body.errors).toEqual([expect.objectContaining({ type: "ERROR", symbol: "SOL/USDT", payload: { message: "fetchOHLCV failed: exchange timeout" } })]);
+  });
+
+  it("changes nothing: only GET is served", async () => {
+    for (const method of ["POST", "PUT", "DELETE", "PATCH"] as const) {
+      expect((await fetch(`${base}/api/positions`, { method })).status).toBe(404);
+    }
+  });
+});

@@ -1,0 +1,261 @@
+import { TIMEFRAME_MS, alignToTimeframe, candlesBehind, describeError, isTimeframe, redactText, seriesFreshness, type Freshness, type Timeframe } from "@candlekeep/core";
+import {
+  accountHistory,
+  candleCoverage,
+  latestCandlesPerSeries,
+  latestEvents,
+  listOpenPositions,
+  listTrades,
+  migrationStatus,
+  recentCandles,
+  type Database,
+  type TrackedCoins,
+} from "@candlekeep/db";
+import type { FastifyInstance, FastifyPluginAsync } from "fastify";
+import { z } from "zod";
+import type { CandlesResponse, CoverageResponse, SeriesCell } from "./api-types";
+
+/** What the bot knows and the database does not: passed in when the bot serves the dashboard. */
+export interface LiveStatus {
+  startedAt: Date;
+  ticks: number;
+  lastTickAt: Date | undefined;
+  lastFlushAt: Date | undefined;
+  pendingCandles: number;
+  databaseDownSince: Date | undefined;
+}
+
+/** Where the API reads from; the bot and the standalone server each build one. */
+export interface DashboardSource {
+  db: () => Promise<Database>;
+  exchange: string;
+  timeframes: readonly Timeframe[];
+  /** The coins to show (the bot: its resolved coins; standalone: trackedCoins from the settings). */
+  coins: () => Promise<TrackedCoins>;
+  /** verify's thresholds, so colours and verify's verdict agree. */
+  staleAfterPeriods: number;
+  gapWindowCandles: number;
+  /** Live bot status; undefined when running standalone. */
+  live?: (() => LiveStatus) | undefined;
+  migrationsDir?: string | undefined;
+  /** The clock freshness is judged against (tests pin it). */
+  now?: () => number;
+}
+
+/** A request the client can fix: answered 400 with the message. */
+export class BadRequestError extends Error {
+  override readonly name = "BadRequestError";
+}
+
+const MAX_CANDLES = 5000;
+
+const limit = (max: number, fallback: number) =>
+  z.coerce.number({ message: "limit must be a number" }).int("limit must be a whole number").min(1, "limit must be at least 1").max(max, `limit must be at most ${max}`).default(fallback);
+
+const candlesQuery = z.strictObject({ timeframe: z.string().optional(), limit: limit(MAX_CANDLES, 300) });
+const eventsQuery = z.strictObject({
+  type: z
+    .string()
+    .regex(/^[A-Z_]{1,40}$/, "type must be an event type such as DECISION_TRACE or ERROR")
+    .default("DECISION_TRACE"),
+  limit: limit(200, 20),
+});
+const tradesQuery = z.strictObject({ symbol: z.string().optional(), limit: limit(1000, 50) });
+const equityQuery = z.strictObject({ limit: limit(10_000, 500) });
+const noQuery = z.strictObject({});
+
+/** Parses `value` with `schema`, or throws one readable line naming each bad parameter. */
+function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    if (issue.code === "unrecognized_keys") return `unknown query parameter${issue.keys.length > 1 ? "s" : ""} ${issue.keys.join(", ")}`;
+    return issue.message;
+  });
+  throw new BadRequestError(lines.join("; "));
+}
+
+/** "BTC-USDT" and "btc/usdt" both name BTC/USDT: a dash is easier to put in a URL than %2F, and no symbol contains one. */
+const normalizeSymbol = (raw: string) => raw.trim().toUpperCase().replace(/-/g, "/");
+
+/** Read-only JSON API over packages/db. Every route is a GET. */
+export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
+  const now = source.now ?? Date.now;
+
+  async function trackedSymbol(raw: string): Promise<string> {
+    const symbol = normalizeSymbol(raw);
+    const { symbols } = await source.coins();
+    if (!symbols.includes(symbol)) throw new BadRequestError(`unknown symbol "${raw}": not one of the ${symbols.length} tracked coins (GET /api/coverage lists them)`);
+    return symbol;
+  }
+
+  function trackedTimeframe(raw: string | undefined): Timeframe {
+    const tf = raw ?? source.timeframes[0];
+    if (tf === undefined || !isTimeframe(tf) || !source.timeframes.includes(tf)) {
+      throw new BadRequestError(`unknown timeframe "${raw ?? ""}": use one of ${source.timeframes.join(", ")}`);
+    }
+    return tf;
+  }
+
+  return async (app: FastifyInstance) => {
+    app.setErrorHandler(async (error, _request, reply) => {
+      if (error instanceof BadRequestError) return reply.code(400).send({ error: error.message });
+      // Fastify's own 4xx (e.g. a malformed URL) keep their status; anything else is a failed read.
+      const status = typeof error === "object" && error !== null && "statusCode" in error && typeof error.statusCode === "number" && error.statusCode < 500 ? error.statusCode : 500;
+      const message = redactText(describeError(error));
+      return reply.code(status).send({ error: status === 500 ? `reading the database failed: ${message}` : message });
+    });
+
+    app.get("/api/coverage", async (request): Promise<CoverageResponse> => {
+      parse(noQuery, request.query);
+      const nowMs = now();
+      const tracked = await source.coins();
+      const db = await source.db();
+      const rows = await candleCoverage(db, { exchange: source.exchange, symbols: tracked.symbols, timeframes: source.timeframes, windowCandles: source.gapWindowCandles, nowMs });
+      const totals: Record<Freshness, number> = { fresh: 0, late: 0, stale: 0, missing: 0 };
+      const bySymbol = new Map<string, Partial<Record<Timeframe, SeriesCell>>>(tracked.symbols.map((s) => [s, {}]));
+      for (const row of rows) {
+        const state = seriesFreshness(row, source.staleAfterPeriods, nowMs);
+        totals[state] += 1;
+        const cells = bySymbol.get(row.symbol);
+        if (cells) {
+          cells[row.timeframe] = {
+            state,
+            count: row.count,
+            firstOpenTime: row.firstOpenTime,
+            lastOpenTime: row.lastOpenTime,
+            behind: row.lastOpenTime === null ? null : candlesBehind(row.lastOpenTime, row.timeframe, nowMs),
+            recentGaps: row.recentGaps,
+          };
+        }
+      }
+      return {
+        exchange: source.exchange,
+        now: nowMs,
+        coinsSource: tracked.source,
+        timeframes: [...source.timeframes],
+        staleAfterPeriods: source.staleAfterPeriods,
+        gapWindowCandles: source.gapWindowCandles,
+        totals,
+        coins: [...bySymbol].map(([symbol, series]) => ({ symbol, series })),
+      };
+    });
+
+    app.get<{ Params: { symbol: string } }>("/api/coins/:symbol/candles", async (request): Promise<CandlesResponse> => {
+      const query = parse(candlesQuery, request.query);
+      const symbol = await trackedSymbol(request.params.symbol);
+      const timeframe = trackedTimeframe(query.timeframe);
+      const db = await source.db();
+      const [candles, trades, positions] = await Promise.all([
+        recentCandles(db, { exchange: source.exchange, symbol, timeframe }, query.limit),
+        listTrades(db, { exchange: source.exchange, symbol, limit: 500 }),
+        listOpenPositions(db, { exchange: source.exchange }),
+      ]);
+      const first = candles[0]?.openTime ?? Number.POSITIVE_INFINITY;
+      // Markers sit on the candle the entry or exit happened in, and only within the candles shown.
+      const onCandle = (time: Date) => alignToTimeframe(time.getTime(), timeframe);
+      const markers = [
+        ...trades.flatMap((t) => [
+          { time: onCandle(t.entryTime), kind: "entry" as const, side: t.side, price: t.entryPrice, tradeId: t.id },
+          { time: onCandle(t.exitTime), kind: "exit" as const, side: t.side, price: t.exitPrice, tradeId: t.id, exitReason: t.exitReason, realizedPnl: t.realizedPnl },
+        ]),
+        ...positions.filter((p) => p.symbol === symbol).map((p) => ({ time: onCandle(p.openedAt), kind: "entry" as const, side: p.side, price: p.entryPrice, tradeId: null })),
+      ]
+        .filter((m) => m.time >= first)
+        .sort((a, b) => a.time - b.time);
+      return {
+        symbol,
+        timeframe,
+        candles: candles.map((c) => ({ openTime: c.openTime, open: c.open, high: c.high, low: c.low, close: c.close, volume: c.volume, isClosed: c.isClosed })),
+        markers,
+      };
+    });
+
+    app.get<{ Params: { symbol: string } }>("/api/coins/:symbol/events", async (request) => {
+      const query = parse(eventsQuery, request.query);
+      const symbol = await trackedSymbol(request.params.symbol);
+      const events = await latestEvents(await source.db(), { symbol, type: query.type, limit: query.limit });
+      return { symbol, type: query.type, events };
+    });
+
+    app.get("/api/positions", async (request) => {
+      parse(noQuery, request.query);
+      const db = await source.db();
+      const positions = await listOpenPositions(db, { exchange: source.exchange });
+      // The last stored price: the newest candle of the shortest tracked timeframe, the one updated most often.
+      const shortest = [...source.timeframes].sort((a, b) => TIMEFRAME_MS[a] - TIMEFRAME_MS[b])[0];
+      const last = shortest === undefined || positions.length === 0 ? [] : await latestCandlesPerSeries(db, { exchange: source.exchange, symbols: positions.map((p) => p.symbol), timeframes: [shortest], perSeries: 1 });
+      const lastBySymbol = new Map(last.map((c) => [c.symbol, c]));
+      const rows = positions.map((p) => {
+        const candle = lastBySymbol.get(p.symbol);
+        const lastPrice = candle?.close ?? null;
+        // Before fees: fees are known only when the position closes.
+        const unrealizedPnl = lastPrice === null ? null : (p.side === "LONG" ? lastPrice - p.entryPrice : p.entryPrice - lastPrice) * p.quantity;
+        return {
+          symbol: p.symbol,
+          side: p.side,
+          quantity: p.quantity,
+          entryPrice: p.entryPrice,
+          takeProfit: p.takeProfit,
+          stopLoss: p.stopLoss,
+          openedAt: p.openedAt,
+          lastPrice,
+          lastPriceTime: candle?.openTime ?? null,
+          unrealizedPnl,
+        };
+      });
+      return { positions: rows, totalUnrealizedPnl: rows.reduce((sum, r) => sum + (r.unrealizedPnl ?? 0), 0) };
+    });
+
+    app.get("/api/trades", async (request) => {
+      const query = parse(tradesQuery, request.query);
+      const symbol = query.symbol === undefined ? undefined : await trackedSymbol(query.symbol);
+      const trades = await listTrades(await source.db(), { exchange: source.exchange, ...(symbol === undefined ? {} : { symbol }), limit: query.limit });
+      return { trades };
+    });
+
+    app.get("/api/equity", async (request) => {
+      const query = parse(equityQuery, request.query);
+      const history = await accountHistory(await source.db(), { exchange: source.exchange, limit: query.limit });
+      const byCurrency = new Map<string, { time: number; equity: number; total: number }[]>();
+      // accountHistory is newest first; a chart wants oldest first.
+      for (const s of [...history].reverse()) {
+        const points = byCurrency.get(s.currency) ?? [];
+        points.push({ time: s.time.getTime(), equity: s.equity, total: s.total });
+        byCurrency.set(s.currency, points);
+      }
+      return { series: [...byCurrency].map(([currency, points]) => ({ currency, points })) };
+    });
+
+    app.get("/api/system", async (request) => {
+      parse(noQuery, request.query);
+      const db = await source.db();
+      const [migrations, errors, newest] = await Promise.all([
+        migrationStatus(db, { migrationsDir: source.migrationsDir }),
+        latestEvents(db, { type: "ERROR", limit: 20 }),
+        latestEvents(db, { limit: 1 }),
+      ]);
+      const live = source.live?.();
+      const iso = (d: Date | undefined) => d?.toISOString() ?? null;
+      return {
+        mode: live ? "bot" : "standalone",
+        now: now(),
+        exchange: source.exchange,
+        database: { kind: db.kind, target: db.target },
+        bot: live
+          ? { startedAt: iso(live.startedAt), ticks: live.ticks, lastTickAt: iso(live.lastTickAt), lastFlushAt: iso(live.lastFlushAt), pendingCandles: live.pendingCandles, databaseDownSince: iso(live.databaseDownSince) }
+          : null,
+        lastEventAt: newest[0]?.time ?? null,
+        migrations: {
+          upToDate: migrations.pending.length + migrations.failed.length + migrations.modified.length === 0,
+          applied: migrations.applied.length,
+          pending: migrations.pending,
+          failed: migrations.failed,
+          modified: migrations.modified,
+          unknown: migrations.unknown,
+        },
+        errors,
+      };
+    });
+  };
+}

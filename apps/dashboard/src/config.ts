@@ -1,0 +1,52 @@
+import { z } from "zod";
+import { DEFAULT_GAP_WINDOW_CANDLES, DEFAULT_STALE_AFTER_PERIODS, defaultLogFormat, parseSettings, sharedSettingsSchema, type LogFormat, type LogLevel, type SymbolSelection, type Timeframe } from "@candlekeep/core";
+
+/**
+ * The standalone dashboard's configuration: the shared settings (the same
+ * DATABASE_URL, EXCHANGE, SYMBOLS, TIMEFRAMES the bot reads, so it shows the
+ * bot's coins) plus its own address and token, validated once at start.
+ */
+export interface DashboardConfig {
+  database: { url: string | undefined; caCert: string | undefined; poolMax: number; connectRetries: number; dataDir: string };
+  exchange: string;
+  symbols: SymbolSelection | undefined;
+  timeframes: Timeframe[];
+  server: { host: string; port: number; token: string | undefined };
+  staleAfterPeriods: number;
+  gapWindowCandles: number;
+  log: { level: LogLevel; format: LogFormat };
+}
+
+/** DASHBOARD_TOKEN: long enough that guessing it over HTTP is hopeless. */
+export const dashboardTokenSetting = z
+  .string()
+  .trim()
+  .min(16, "DASHBOARD_TOKEN must be at least 16 characters (e.g. `openssl rand -hex 24`)")
+  .refine((v) => !/\s/.test(v), { message: "DASHBOARD_TOKEN must not contain spaces" });
+
+const wholeNumber = (name: string, min: number, max: number) =>
+  z.coerce.number({ message: `${name} must be a number` }).int(`${name} must be a whole number`).min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`);
+
+const dashboardEnvSchema = sharedSettingsSchema.extend({
+  DASHBOARD_PORT: wholeNumber("DASHBOARD_PORT", 0, 65535).default(8081),
+  DASHBOARD_HOST: z.string().trim().min(1, "DASHBOARD_HOST is empty; unset it to use 127.0.0.1").default("127.0.0.1"),
+  DASHBOARD_TOKEN: dashboardTokenSetting.optional(),
+  STALE_AFTER_PERIODS: wholeNumber("STALE_AFTER_PERIODS", 0, 10_000).default(DEFAULT_STALE_AFTER_PERIODS),
+  GAP_WINDOW_CANDLES: wholeNumber("GAP_WINDOW_CANDLES", 1, 100_000).default(DEFAULT_GAP_WINDOW_CANDLES),
+  NODE_ENV: z.string().optional(),
+});
+
+/** Throws InvalidSettingsError listing every problem; never echoes a value (the token is a secret). */
+export function loadDashboardConfig(env: Record<string, string | undefined>, isTty: boolean): DashboardConfig {
+  const s = parseSettings(dashboardEnvSchema, env);
+  return {
+    database: { url: s.DATABASE_URL, caCert: s.DATABASE_CA_CERT, poolMax: s.DATABASE_POOL_MAX, connectRetries: s.DATABASE_CONNECT_RETRIES, dataDir: s.CANDLEKEEP_DATA_DIR },
+    exchange: s.EXCHANGE,
+    symbols: s.SYMBOLS,
+    timeframes: s.TIMEFRAMES,
+    server: { host: s.DASHBOARD_HOST, port: s.DASHBOARD_PORT, token: s.DASHBOARD_TOKEN },
+    staleAfterPeriods: s.STALE_AFTER_PERIODS,
+    gapWindowCandles: s.GAP_WINDOW_CANDLES,
+    log: { level: s.LOG_LEVEL, format: s.LOG_FORMAT ?? defaultLogFormat({ NODE_ENV: s.NODE_ENV }, isTty) },
+  };
+}

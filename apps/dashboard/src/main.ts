@@ -1,0 +1,87 @@
+import { InvalidSettingsError, createLogger, describeError, redactText, UserFacingError } from "@candlekeep/core";
+import { openDatabase, trackedCoins, type Database, type TrackedCoins } from "@candlekeep/db";
+import Fastify from "fastify";
+import { assertProtected } from "./auth";
+import { loadDashboardConfig, type DashboardConfig } from "./config";
+import { registerDashboard } from "./dashboard";
+
+/**
+ * The dashboard on its own, against any database the settings name (the bot's
+ * DATABASE_URL / CANDLEKEEP_DATA_DIR). Exit codes: 1 start-up failed, 2 bad settings
+ * (including an exposed DASHBOARD_HOST without DASHBOARD_TOKEN).
+ */
+async function main(): Promise<number> {
+  let config: DashboardConfig;
+  try {
+    config = loadDashboardConfig(process.env, Boolean(process.stderr.isTTY));
+  } catch (error) {
+    process.stderr.write(`${error instanceof InvalidSettingsError ? error.message : describeError(error)}\n`);
+    return 2;
+  }
+  try {
+    // Before opening anything: an exposed address without a token is a settings mistake.
+    assertProtected(config.server.host, config.server.token);
+  } catch (error) {
+    process.stderr.write(`${describeError(error)}\n`);
+    return 2;
+  }
+  const logger = createLogger({ level: config.log.level, format: config.log.format, defaultMeta: { service: "dashboard" } });
+  const app = Fastify({ logger: false });
+  let db: Database | undefined;
+  try {
+    // Read-only: never migrate; an out-of-date database is shown as such on the system panel.
+    db = await openDatabase({
+      databaseUrl: config.database.url,
+      caCert: config.database.caCert,
+      poolMax: Math.min(config.database.poolMax, 5),
+      dataDir: config.database.dataDir,
+      autoMigrate: false,
+      checkMigrations: false,
+      retry: { retries: config.database.connectRetries, initialDelayMs: 1000 },
+      logger,
+    });
+    const opened = db;
+    // The coin list changes only with top:N; re-reading it every few seconds would cost a query per poll.
+    let coins: { at: number; value: Promise<TrackedCoins> } | undefined;
+    const source = {
+      db: () => Promise.resolve(opened),
+      exchange: config.exchange,
+      timeframes: config.timeframes,
+      coins: () => {
+        if (coins === undefined || Date.now() - coins.at > 60_000) {
+          coins = { at: Date.now(), value: trackedCoins(opened, { exchange: config.exchange, selection: config.symbols, timeframes: config.timeframes }) };
+        }
+        return coins.value;
+      },
+      staleAfterPeriods: config.staleAfterPeriods,
+      gapWindowCandles: config.gapWindowCandles,
+    };
+    await registerDashboard(app, { source, host: config.server.host, token: config.server.token });
+    await app.listen({ host: config.server.host, port: config.server.port });
+  } catch (error) {
+    logger.error(error instanceof UserFacingError ? error.message : `dashboard failed to start: ${redactText(describeError(error))}`);
+    await app.close().catch(() => undefined);
+    await db?.close().catch(() => undefined);
+    return 1;
+  }
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : config.server.port;
+  logger.info(`dashboard on http://${config.server.host.includes(":") ? `[${config.server.host}]` : config.server.host}:${port}/`, { database: db.target, exchange: config.exchange, auth: config.server.token ? "token" : "none (loopback only)" });
+
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  await app.close();
+  await db.close();
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`dashboard: ${redactText(describeError(error))}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,104 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { openTestDatabase } from "@candlekeep/db/testing";
+import Fastify, { type FastifyInstance } from "fastify";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { buildWeb } from "./build-web";
+import { registerDashboard } from "./dashboard";
+import { COINS, PARTIAL_COIN, STALE_COIN, TIMEFRAMES, fillDatabase, fixtureSource } from "./testing/fixture";
+
+/**
+ * The page in a real browser: Debian's chromium driven by playwright-core (no
+ * browser download). CI installs chromium in .ci/run.
+ */
+
+const CHROMIUM = "/usr/bin/chromium";
+const ARTIFACTS = path.resolve(__dirname, "../test-artifacts");
+// The machine notes' flags: without the background-networking ones chromium keeps dialling Google on a closed network.
+// Playwright gives every launch a fresh, empty profile directory itself.
+const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+describe("the dashboard page in chromium", () => {
+  let db: Awaited<ReturnType<typeof openTestDatabase>>;
+  let webDir: string;
+  let browser: Browser;
+  const servers: FastifyInstance[] = [];
+
+  async function serve(source: ReturnType<typeof fixtureSource>): Promise<string> {
+    const app = Fastify();
+    servers.push(app);
+    await registerDashboard(app, { source, host: "127.0.0.1", token: undefined, webDir });
+    return app.listen({ host: "127.0.0.1", port: 0 });
+  }
+
+  async function open(url: string): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const problems: string[] = [];
+    page.on("pageerror", (error) => problems.push(error.message));
+    await page.goto(url);
+    await page.waitForSelector("body[data-ready=true]", { timeout: 20_000 });
+    expect(problems).toEqual([]);
+    return page;
+  }
+
+  beforeAll(async () => {
+    if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)`);
+    db = await openTestDatabase("server");
+    await fillDatabase(db, Date.now());
+    webDir = fs.mkdtempSync(path.join(os.tmpdir(), "dashboard-web-"));
+    await buildWeb(webDir);
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    for (const app of servers) await app.close();
+    await db?.close();
+    if (webDir) fs.rmSync(webDir, { recursive: true, force: true });
+  });
+
+  it("shows every coin's freshness, and a clicked coin's chart and decisions", async () => {
+    const page = await open(await serve(fixtureSource(db, Date.now())));
+    expect(await page.locator("#grid tr.coin th").allTextContents()).toEqual(COINS);
+    const state = (symbol: string, tf: string) => page.locator(`#grid tr.coin[data-symbol="${symbol}"] td[data-timeframe="${tf}"]`).getAttribute("data-state");
+    for (const tf of TIMEFRAMES) {
+      expect(await state("BTC/USDT", tf)).toBe("fresh");
+      expect(await state(STALE_COIN, tf)).toBe("stale");
+    }
+    expect(await state(PARTIAL_COIN, "1d")).toBe("missing");
+    expect(await page.locator(`#grid tr.coin[data-symbol="BTC/USDT"] td[data-timeframe="15m"]`).getAttribute("title")).toContain("120 candles");
+    expect(await page.locator("#summary").textContent()).toContain("5 coins on sim: 15 fresh, 0 late, 4 stale, 1 missing");
+
+    await page.locator(`#grid tr.coin[data-symbol="BTC/USDT"] th`).click();
+    await page.waitForSelector("#chart[data-candles='120']");
+    expect(await page.locator("#chart").getAttribute("data-markers")).toBe("2");
+    expect(await page.locator("#chart canvas").count()).toBeGreaterThan(0);
+    await page.waitForSelector("#events[data-symbol='BTC/USDT'] tbody tr");
+    expect(await page.locator("#events tbody tr").count()).toBe(3);
+    expect(await page.locator("#events tbody").textContent()).toContain("reason 0 for BTC/USDT");
+    expect(await page.locator("#coin-title").textContent()).toBe("BTC/USDT");
+    expect(await page.locator("#positions tbody").textContent()).toContain("ETH/USDT");
+    expect(await page.locator("#trades tbody").textContent()).toContain("TAKE_PROFIT");
+    expect(await page.locator("#errors tbody").textContent()).toContain("exchange timeout");
+    expect(await page.locator("#system").textContent()).toContain("up to date");
+
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, "dashboard.png"), fullPage: true });
+    await page.close();
+  });
+
+  it("renders 500 coins once and updates their cells in place on the next poll", async () => {
+    const many = [...COINS, ...Array.from({ length: 495 }, (_, i) => `C${i}/USDT`)];
+    const page = await open(await serve(fixtureSource(db, Date.now(), { coins: () => Promise.resolve({ symbols: many, source: "500 test coins" }) })));
+    expect(await page.locator("#grid tr.coin").count()).toBe(500);
+    expect(await page.locator("#grid td[data-state=missing]").count()).toBe(495 * 4 + 1);
+    // Tag a cell, wait for the next poll: the same element must still be there (no re-render).
+    await page.locator("#updated", { hasText: "updated" }).waitFor();
+    await page.locator(`#grid tr.coin[data-symbol="C7/USDT"] td[data-timeframe="1h"]`).evaluate((cell) => cell.setAttribute("data-tagged", "yes"));
+    const before = (await page.locator("#updated").textContent()) ?? "";
+    await page.locator("#updated", { hasNotText: before }).waitFor({ timeout: 15_000 });
+    expect(await page.locator("#grid td[data-tagged=yes]").count()).toBe(1);
+    expect(await page.locator("#grid tr.coin").count()).toBe(500);
+    await page.close();
+  });
+});

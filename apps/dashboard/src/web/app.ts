@@ -1,0 +1,399 @@
+import {
+  CandlestickSeries,
+  LineSeries,
+  createChart,
+  createSeriesMarkers,
+  type IChartApi,
+  type ISeriesApi,
+  type ISeriesMarkersPluginApi,
+  type SeriesMarker,
+  type Time,
+  type UTCTimestamp,
+} from "lightweight-charts";
+import type {
+  CandlesResponse,
+  CoverageResponse,
+  EquityResponse,
+  EventJson,
+  EventsResponse,
+  PositionsResponse,
+  SeriesCell,
+  SystemResponse,
+  TradesResponse,
+} from "../api-types";
+
+/**
+ * The dashboard page: polls the JSON API and updates the DOM in place. The grid
+ * is built once and its cells are only touched when their state changes, so
+ * hundreds of coins cost a few thousand string comparisons per poll, not a re-render.
+ */
+
+const POLL_MS = 5000;
+const CHART_CANDLES = 300;
+
+function element<T extends HTMLElement>(id: string, type: new () => T): T {
+  const found = document.getElementById(id);
+  if (!(found instanceof type)) throw new Error(`page is missing #${id}`);
+  return found;
+}
+
+const ui = {
+  summary: element("summary", HTMLElement),
+  updated: element("updated", HTMLElement),
+  coverageSource: element("coverage-source", HTMLElement),
+  grid: element("grid", HTMLTableElement),
+  coinTitle: element("coin-title", HTMLElement),
+  timeframe: element("timeframe", HTMLSelectElement),
+  chart: element("chart", HTMLDivElement),
+  events: element("events", HTMLTableElement),
+  positions: element("positions", HTMLTableElement),
+  upnl: element("upnl", HTMLElement),
+  trades: element("trades", HTMLTableElement),
+  equity: element("equity", HTMLDivElement),
+  system: element("system", HTMLElement),
+  errors: element("errors", HTMLTableElement),
+};
+
+class HttpError extends Error {}
+
+async function getJson<T>(url: string): Promise<T> {
+  const response = await fetch(url, { headers: { accept: "application/json" } });
+  if (!response.ok) {
+    const body: unknown = await response.json().catch(() => null);
+    const message = typeof body === "object" && body !== null && "error" in body && typeof body.error === "string" ? body.error : response.statusText;
+    throw new HttpError(`${url}: ${response.status} ${message}`);
+  }
+  const body: T = await response.json();
+  return body;
+}
+
+// ---- formatting ----------------------------------------------------------
+
+const utc = (value: number | string | null) => (value === null ? "—" : new Date(value).toISOString().slice(0, 16).replace("T", " "));
+const num = (value: number | null, digits = 4) => (value === null ? "—" : Number(value.toPrecision(digits + 2)).toLocaleString("en-US", { maximumFractionDigits: 8 }));
+const money = (value: number | null) => (value === null ? "—" : value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
+const ago = (iso: string | null, now: number) => (iso === null ? "never" : `${utc(iso)} UTC (${Math.max(0, Math.round((now - Date.parse(iso)) / 1000))} s ago)`);
+
+function cellsRow(values: readonly (string | { text: string; className: string })[]): HTMLTableRowElement {
+  const row = document.createElement("tr");
+  for (const value of values) {
+    const td = document.createElement("td");
+    if (typeof value === "string") td.textContent = value;
+    else {
+      td.textContent = value.text;
+      td.className = value.className;
+    }
+    row.append(td);
+  }
+  return row;
+}
+
+function fillBody(table: HTMLTableElement, rows: HTMLTableRowElement[], empty: string): void {
+  const body = table.tBodies[0] ?? table.createTBody();
+  if (rows.length === 0) {
+    const row = document.createElement("tr");
+    const td = document.createElement("td");
+    td.colSpan = table.tHead?.rows[0]?.cells.length ?? 1;
+    td.className = "muted";
+    td.textContent = empty;
+    row.append(td);
+    rows = [row];
+  }
+  body.replaceChildren(...rows);
+}
+
+const signed = (value: number | null) => ({ text: money(value), className: value === null || value === 0 ? "" : value > 0 ? "pos" : "neg" });
+
+// ---- coverage grid -------------------------------------------------------
+
+const cells = new Map<string, HTMLTableCellElement>();
+let gridShape = "";
+let selected: string | undefined;
+
+function buildGrid(coverage: CoverageResponse): void {
+  cells.clear();
+  const head = document.createElement("tr");
+  head.append(Object.assign(document.createElement("th"), { textContent: "coin" }));
+  for (const tf of coverage.timeframes) head.append(Object.assign(document.createElement("th"), { textContent: tf }));
+  ui.grid.tHead?.replaceChildren(head);
+  const fragment = document.createDocumentFragment();
+  for (const coin of coverage.coins) {
+    const row = document.createElement("tr");
+    row.className = "coin";
+    row.dataset.symbol = coin.symbol;
+    const name = document.createElement("th");
+    name.className = "sym";
+    name.textContent = coin.symbol;
+    row.append(name);
+    for (const tf of coverage.timeframes) {
+      const cell = document.createElement("td");
+      cell.className = "cell";
+      cell.dataset.timeframe = tf;
+      cells.set(`${coin.symbol}|${tf}`, cell);
+      row.append(cell);
+    }
+    fragment.append(row);
+  }
+  (ui.grid.tBodies[0] ?? ui.grid.createTBody()).replaceChildren(fragment);
+  markSelected();
+}
+
+function describeCell(symbol: string, tf: string, cell: SeriesCell | undefined, coverage: CoverageResponse): string {
+  if (cell === undefined || cell.state === "missing") return `${symbol} ${tf}: missing — no candles stored`;
+  const behind = cell.behind === null ? "" : `, ${cell.behind} candle${cell.behind === 1 ? "" : "s"} behind`;
+  return [
+    `${symbol} ${tf}: ${cell.state}${behind} (stale after ${coverage.staleAfterPeriods})`,
+    `${cell.count} candles, ${utc(cell.firstOpenTime)} → ${utc(cell.lastOpenTime)} UTC`,
+    `${cell.recentGaps} missing in the last ${coverage.gapWindowCandles} candles`,
+  ].join("\n");
+}
+
+function renderGrid(coverage: CoverageResponse): void {
+  const shape = `${coverage.timeframes.join(",")}|${coverage.coins.map((c) => c.symbol).join(",")}`;
+  if (shape !== gridShape) {
+    buildGrid(coverage);
+    gridShape = shape;
+  }
+  for (const coin of coverage.coins) {
+    for (const tf of coverage.timeframes) {
+      const cell = cells.get(`${coin.symbol}|${tf}`);
+      if (cell === undefined) continue;
+      const series = coin.series[tf];
+      const state = series?.state ?? "missing";
+      const text = series === undefined || series.count === 0 ? "—" : String(series.count) + (series.recentGaps > 0 ? "*" : "");
+      const title = describeCell(coin.symbol, tf, series, coverage);
+      // Touch the DOM only for what changed: most cells stay as they are between polls.
+      if (cell.dataset.state !== state) {
+        cell.dataset.state = state;
+        cell.className = `cell ${state}`;
+      }
+      if (cell.textContent !== text) cell.textContent = text;
+      if (cell.title !== title) cell.title = title;
+    }
+  }
+  const t = coverage.totals;
+  ui.summary.textContent = `${coverage.coins.length} coins on ${coverage.exchange}: ${t.fresh} fresh, ${t.late} late, ${t.stale} stale, ${t.missing} missing series`;
+  ui.coverageSource.textContent = `coins: ${coverage.coinsSource}. * = gaps in the last ${coverage.gapWindowCandles} candles; hover a cell for details.`;
+}
+
+function markSelected(): void {
+  for (const row of ui.grid.querySelectorAll<HTMLTableRowElement>("tr.coin")) row.classList.toggle("selected", row.dataset.symbol === selected);
+}
+
+ui.grid.addEventListener("click", (event) => {
+  const target = event.target;
+  const row = target instanceof Element ? target.closest<HTMLTableRowElement>("tr.coin") : null;
+  const symbol = row?.dataset.symbol;
+  if (symbol === undefined) return;
+  const tf = target instanceof HTMLElement ? target.dataset.timeframe : undefined;
+  if (tf !== undefined) ui.timeframe.value = tf;
+  selectCoin(symbol);
+});
+
+// ---- coin detail ---------------------------------------------------------
+
+const chartTheme = { layout: { background: { color: "#1a1f26" }, textColor: "#c9d1d9" }, grid: { vertLines: { color: "#232a33" }, horzLines: { color: "#232a33" } }, autoSize: true };
+
+let coinChart: { chart: IChartApi; candles: ISeriesApi<"Candlestick">; markers: ISeriesMarkersPluginApi<Time> } | undefined;
+let fitNext = true;
+
+function ensureCoinChart() {
+  if (coinChart === undefined) {
+    const chart = createChart(ui.chart, { ...chartTheme, timeScale: { timeVisible: true, secondsVisible: false } });
+    const candles = chart.addSeries(CandlestickSeries, { upColor: "#2e9d5b", downColor: "#d64545", borderVisible: false, wickUpColor: "#2e9d5b", wickDownColor: "#d64545" });
+    coinChart = { chart, candles, markers: createSeriesMarkers(candles, []) };
+  }
+  return coinChart;
+}
+
+const seconds = (ms: number) => (ms / 1000) as UTCTimestamp;
+
+function renderCandles(data: CandlesResponse): void {
+  const chart = ensureCoinChart();
+  chart.candles.setData(data.candles.map((c) => ({ time: seconds(c.openTime), open: c.open, high: c.high, low: c.low, close: c.close })));
+  const markers: SeriesMarker<Time>[] = data.markers.map((m) => {
+    // Buying (a long's entry, a short's exit) is drawn below the bar pointing up; selling above, pointing down.
+    const buying = (m.kind === "entry") === (m.side === "LONG");
+    const label = m.kind === "entry" ? `${m.side === "LONG" ? "BUY" : "SELL"} ${num(m.price)}` : `EXIT ${m.exitReason ?? ""} ${m.realizedPnl === undefined ? "" : money(m.realizedPnl)}`.trim();
+    return { time: seconds(m.time), position: buying ? "belowBar" : "aboveBar", shape: buying ? "arrowUp" : "arrowDown", color: m.kind === "entry" ? "#4aa3ff" : "#f0a030", text: label };
+  });
+  chart.markers.setMarkers(markers);
+  ui.chart.dataset.candles = String(data.candles.length);
+  ui.chart.dataset.markers = String(markers.length);
+  if (fitNext) {
+    chart.chart.timeScale().fitContent();
+    fitNext = false;
+  }
+}
+
+function payloadField(payload: unknown, key: string): unknown {
+  return typeof payload === "object" && payload !== null && key in payload ? (payload as Record<string, unknown>)[key] : undefined;
+}
+
+function eventRow(event: EventJson): HTMLTableRowElement {
+  const action = payloadField(event.payload, "action");
+  const price = payloadField(event.payload, "price");
+  const reasons = payloadField(event.payload, "reasons");
+  const row = cellsRow([
+    `${utc(event.time)}`,
+    typeof action === "string" ? action : "—",
+    typeof price === "number" ? num(price) : "—",
+    { text: Array.isArray(reasons) ? reasons.map(String).join("; ") : JSON.stringify(event.payload), className: "reasons" },
+  ]);
+  row.title = JSON.stringify(event.payload, null, 2);
+  return row;
+}
+
+async function refreshCoin(): Promise<void> {
+  if (selected === undefined) return;
+  const symbol = encodeURIComponent(selected);
+  const tf = encodeURIComponent(ui.timeframe.value);
+  const [candles, events] = await Promise.all([
+    getJson<CandlesResponse>(`/api/coins/${symbol}/candles?timeframe=${tf}&limit=${CHART_CANDLES}`),
+    getJson<EventsResponse>(`/api/coins/${symbol}/events?type=DECISION_TRACE&limit=20`),
+  ]);
+  if (candles.symbol !== selected) return; // the user picked another coin meanwhile
+  renderCandles(candles);
+  fillBody(ui.events, events.events.map(eventRow), "no decisions recorded for this coin");
+  ui.events.dataset.symbol = events.symbol;
+}
+
+function selectCoin(symbol: string): void {
+  selected = symbol;
+  fitNext = true;
+  ui.coinTitle.textContent = symbol;
+  history.replaceState(null, "", `#coin=${encodeURIComponent(symbol)}&tf=${encodeURIComponent(ui.timeframe.value)}`);
+  markSelected();
+  refreshCoin().catch(showError);
+}
+
+ui.timeframe.addEventListener("change", () => {
+  if (selected !== undefined) selectCoin(selected);
+});
+
+// ---- positions, trades, equity, system ---------------------------------
+
+function renderPositions(data: PositionsResponse): void {
+  ui.upnl.textContent = data.positions.length === 0 ? "" : `unrealised ${money(data.totalUnrealizedPnl)} (before fees)`;
+  fillBody(
+    ui.positions,
+    data.positions.map((p) => cellsRow([p.symbol, p.side, num(p.quantity), num(p.entryPrice), num(p.takeProfit), num(p.stopLoss), num(p.lastPrice), signed(p.unrealizedPnl)])),
+    "no open positions",
+  );
+}
+
+function renderTrades(data: TradesResponse): void {
+  fillBody(
+    ui.trades,
+    data.trades.map((t) => cellsRow([utc(t.exitTime), t.symbol, t.side, num(t.quantity), num(t.entryPrice), num(t.exitPrice), t.exitReason, signed(t.realizedPnl)])),
+    "no trades yet",
+  );
+}
+
+let equityChart: ISeriesApi<"Line"> | undefined;
+let equityFit: (() => void) | undefined;
+
+function renderEquity(data: EquityResponse): void {
+  const series = data.series[0];
+  if (series === undefined) {
+    ui.equity.textContent = "no account snapshots yet";
+    return;
+  }
+  if (equityChart === undefined) {
+    ui.equity.textContent = "";
+    const chart = createChart(ui.equity, { ...chartTheme, timeScale: { timeVisible: true } });
+    equityChart = chart.addSeries(LineSeries, { color: "#4aa3ff", lineWidth: 2, title: `equity ${series.currency}` });
+    equityFit = () => chart.timeScale().fitContent();
+  }
+  // Two snapshots in the same second would break the chart's strictly increasing times.
+  const points = new Map<number, number>();
+  for (const p of series.points) points.set(Math.floor(p.time / 1000), p.equity);
+  equityChart.setData([...points].map(([time, value]) => ({ time: time as UTCTimestamp, value })));
+  // Fit the whole curve once; later polls keep whatever range the user zoomed to.
+  equityFit?.();
+  equityFit = undefined;
+}
+
+function renderSystem(data: SystemResponse): void {
+  const rows: [string, string, boolean?][] = [
+    ["mode", data.mode === "bot" ? "served by the running bot" : "standalone (what the database knows)"],
+    ["database", `${data.database.kind}: ${data.database.target}`],
+  ];
+  if (data.bot) {
+    rows.push(
+      ["bot started", ago(data.bot.startedAt, data.now)],
+      ["ticks", String(data.bot.ticks)],
+      ["last tick", ago(data.bot.lastTickAt, data.now)],
+      ["last flush", ago(data.bot.lastFlushAt, data.now)],
+      ["pending candles", String(data.bot.pendingCandles), data.bot.pendingCandles > 0],
+      ["database down since", data.bot.databaseDownSince === null ? "—" : ago(data.bot.databaseDownSince, data.now), data.bot.databaseDownSince !== null],
+    );
+  }
+  rows.push(["last event", ago(data.lastEventAt, data.now)]);
+  const m = data.migrations;
+  const problems = [...m.pending.map((n) => `pending ${n}`), ...m.failed.map((n) => `failed ${n}`), ...m.modified.map((n) => `modified ${n}`)];
+  rows.push(["migrations", m.upToDate ? `up to date (${m.applied} applied)` : problems.join(", "), !m.upToDate]);
+  const items: HTMLElement[] = [];
+  for (const [label, value, bad] of rows) {
+    items.push(Object.assign(document.createElement("dt"), { textContent: label }));
+    items.push(Object.assign(document.createElement("dd"), { textContent: value, className: bad ? "bad" : "" }));
+  }
+  ui.system.replaceChildren(...items);
+  fillBody(
+    ui.errors,
+    data.errors.map((e) => {
+      const message = payloadField(e.payload, "message") ?? payloadField(e.payload, "error");
+      const row = cellsRow([utc(e.time), e.symbol ?? "—", { text: typeof message === "string" ? message : JSON.stringify(e.payload), className: "reasons" }]);
+      row.title = JSON.stringify(e.payload, null, 2);
+      return row;
+    }),
+    "no ERROR events",
+  );
+}
+
+// ---- polling -------------------------------------------------------------
+
+function showError(error: unknown): void {
+  ui.updated.textContent = `update failed: ${error instanceof Error ? error.message : String(error)}`;
+  ui.updated.classList.add("bad");
+}
+
+async function refresh(): Promise<void> {
+  const steps: Promise<void>[] = [
+    getJson<CoverageResponse>("/api/coverage").then((c) => {
+      renderGrid(c);
+      if (ui.timeframe.options.length === 0) {
+        for (const tf of c.timeframes) ui.timeframe.append(new Option(tf, tf));
+        restoreFromHash(c);
+      }
+      document.body.dataset.ready = "true";
+    }),
+    getJson<PositionsResponse>("/api/positions").then(renderPositions),
+    getJson<TradesResponse>("/api/trades?limit=30").then(renderTrades),
+    getJson<EquityResponse>("/api/equity?limit=2000").then(renderEquity),
+    getJson<SystemResponse>("/api/system").then(renderSystem),
+    refreshCoin(),
+  ];
+  const failed = (await Promise.allSettled(steps)).filter((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed[0] !== undefined) showError(failed[0].reason);
+  else {
+    ui.updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
+    ui.updated.classList.remove("bad");
+  }
+}
+
+function restoreFromHash(coverage: CoverageResponse): void {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const tf = params.get("tf");
+  if (tf !== null && coverage.timeframes.includes(tf)) ui.timeframe.value = tf;
+  const coin = params.get("coin");
+  if (coin !== null && coverage.coins.some((c) => c.symbol === coin)) selectCoin(coin);
+}
+
+// One request round at a time: a slow database must not pile up overlapping polls.
+async function loop(): Promise<void> {
+  if (!document.hidden) await refresh();
+  setTimeout(() => void loop(), POLL_MS);
+}
+
+void loop();

@@ -61,7 +61,12 @@ export async function backfill(rt: BotRuntime, options: BackfillOptions): Promis
         const page = await rt.market.fetchCandles(job.symbol, job.timeframe, cursor, PAGE);
         const added = rt.candles.add(job.symbol, job.timeframe, page);
         report.fetched += page.length;
-        if (added.deferred > 0 || rt.candles.pendingCount >= FLUSH_EVERY) await flush();
+        if (added.deferred > 0) {
+          // The pending batch was full: write it, then fetch the same page again (its deferred candles fit now).
+          await flush();
+          continue;
+        }
+        if (rt.candles.pendingCount >= FLUSH_EVERY) await flush();
         const last = page.at(-1);
         if (!last || last.openTime <= cursor || !last.isClosed || page.length < 2) break;
         cursor = last.openTime;

@@ -2,6 +2,7 @@ import { z } from "zod";
 import {
   InvalidSettingsError,
   TIMEFRAMES,
+  booleanSetting,
   defaultLogFormat,
   isTimeframe,
   settingsProblems,
@@ -12,6 +13,8 @@ import {
   type Timeframe,
   resolveUserPath,
 } from "@candlekeep/core";
+import { dashboardTokenSetting, isLoopbackHost } from "dashboard";
+import { InvalidDatabaseUrlError, parseDatabaseUrl } from "@candlekeep/db";
 import { DEFAULT_STRATEGY_PARAMS, lookbackCandles, validateStrategyParams } from "./strategy/decide";
 import type { StrategyParams } from "./strategy/types";
 
@@ -32,6 +35,10 @@ export interface BotConfig {
     connectRetries: number;
     dataDir: string;
     autoMigrate: boolean;
+    /** How long to wait for another bot holding the bot lock to stop (0: exit at once). */
+    lockWaitMs: number;
+    /** PostgreSQL cancels a candle write statement running longer; the candles stay pending. */
+    candleWriteTimeoutMs: number;
   };
   exchange: {
     id: string;
@@ -62,7 +69,8 @@ export interface BotConfig {
     decisionTraceIntervalMs: number;
     accountSnapshotIntervalMs: number;
   };
-  server: { port: number; host: string };
+  /** `dashboard`: the read-only dashboard on the same port (off by default). */
+  server: { port: number; host: string; dashboard: { enabled: boolean; token: string | undefined } };
   log: { level: LogLevel; format: LogFormat };
 }
 
@@ -94,6 +102,8 @@ const botEnvSchema = sharedSettingsSchema.extend({
   CONCURRENCY: positiveInt("CONCURRENCY", 1, 256).default(8),
   HISTORY_CANDLES: positiveInt("HISTORY_CANDLES", 50, 5000).default(300),
   MAX_PENDING_CANDLES: positiveInt("MAX_PENDING_CANDLES", 1000).default(500_000),
+  BOT_LOCK_WAIT_MS: positiveInt("BOT_LOCK_WAIT_MS", 0, 3_600_000).optional(),
+  CANDLE_WRITE_TIMEOUT_MS: positiveInt("CANDLE_WRITE_TIMEOUT_MS", 100, 3_600_000).default(120_000),
   DECISION_TRACE_INTERVAL_MS: positiveInt("DECISION_TRACE_INTERVAL_MS", 0).default(5 * 60_000),
   ACCOUNT_SNAPSHOT_INTERVAL_MS: positiveInt("ACCOUNT_SNAPSHOT_INTERVAL_MS", 0).default(60_000),
   STRATEGY_TIMEFRAME: z.string().trim().refine(isTimeframe, { message: `STRATEGY_TIMEFRAME must be one of ${TIMEFRAMES.join(", ")}` }).default("15m"),
@@ -108,6 +118,8 @@ const botEnvSchema = sharedSettingsSchema.extend({
   STRATEGY_STOP_LOSS_ATR: z.coerce.number({ message: "STRATEGY_STOP_LOSS_ATR must be a number" }).positive("STRATEGY_STOP_LOSS_ATR must be greater than 0").default(DEFAULT_STRATEGY_PARAMS.stopLossAtr),
   PORT: positiveInt("PORT", 0, 65535).default(8080),
   HOST: z.string().trim().min(1).default("0.0.0.0"),
+  DASHBOARD_ENABLED: booleanSetting("DASHBOARD_ENABLED").default(false),
+  DASHBOARD_TOKEN: dashboardTokenSetting.optional(),
   NODE_ENV: z.string().optional(),
 });
 
@@ -193,6 +205,18 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
   if (!result.success) throw new InvalidSettingsError([...problems, ...settingsProblems(result.error)]);
   const s = result.data;
 
+  // Empty means unset (deploy dashboards create empty variables); blank is a mistake worth naming.
+  const rawDatabaseUrl = args.overrides.DATABASE_URL ?? env.DATABASE_URL;
+  if (rawDatabaseUrl !== undefined && rawDatabaseUrl !== "" && rawDatabaseUrl.trim() === "") {
+    problems.push("DATABASE_URL is blank (only spaces); leave it empty or unset for the embedded database, or set it to postgresql://user:password@host:5432/dbname");
+  } else if (s.DATABASE_URL !== undefined) {
+    try {
+      parseDatabaseUrl(s.DATABASE_URL);
+    } catch (error) {
+      if (!(error instanceof InvalidDatabaseUrlError)) throw error;
+      problems.push(error.message); // never holds the password
+    }
+  }
   const isSim = s.EXCHANGE === "sim";
   if (s.TRADING_MODE === "live") {
     if (isSim) problems.push("TRADING_MODE=live needs a real exchange; set EXCHANGE to a ccxt exchange id");
@@ -218,6 +242,9 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
   if (problems.length === 0 && s.HISTORY_CANDLES < lookbackCandles(params)) {
     problems.push(`HISTORY_CANDLES (${s.HISTORY_CANDLES}) must be at least ${lookbackCandles(params)} for these strategy periods`);
   }
+  if (s.DASHBOARD_ENABLED && s.DASHBOARD_TOKEN === undefined && !isLoopbackHost(s.HOST)) {
+    problems.push(`DASHBOARD_ENABLED=true with HOST=${s.HOST} would expose the dashboard without a token; set DASHBOARD_TOKEN (e.g. \`openssl rand -hex 24\`) or HOST=127.0.0.1`);
+  }
   if (problems.length > 0) throw new InvalidSettingsError(problems);
 
   return {
@@ -229,6 +256,9 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
       connectRetries: s.DATABASE_CONNECT_RETRIES,
       dataDir: resolveUserPath(s.CANDLEKEEP_DATA_DIR, env),
       autoMigrate: s.AUTO_MIGRATE,
+      // In production a deploy starts the new bot before the old one has stopped (it has a 120 s grace period).
+      lockWaitMs: s.BOT_LOCK_WAIT_MS ?? (s.NODE_ENV === "production" ? 180_000 : 0),
+      candleWriteTimeoutMs: s.CANDLE_WRITE_TIMEOUT_MS,
     },
     exchange: { id: s.EXCHANGE, symbols: s.SYMBOLS, timeframes: s.TIMEFRAMES, apiKey: s.EXCHANGE_API_KEY, apiSecret: s.EXCHANGE_API_SECRET },
     sim: { seed: s.SIM_SEED, replayCandles: s.SIM_REPLAY_CANDLES },
@@ -249,7 +279,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
       decisionTraceIntervalMs: s.DECISION_TRACE_INTERVAL_MS,
       accountSnapshotIntervalMs: s.ACCOUNT_SNAPSHOT_INTERVAL_MS,
     },
-    server: { port: s.PORT, host: s.HOST },
+    server: { port: s.PORT, host: s.HOST, dashboard: { enabled: s.DASHBOARD_ENABLED, token: s.DASHBOARD_TOKEN } },
     log: { level: s.LOG_LEVEL, format: s.LOG_FORMAT ?? defaultLogFormat({ NODE_ENV: s.NODE_ENV }, isTty) },
   };
 }

@@ -31,8 +31,9 @@ export class DecisionTraceThrottle {
       type: "DECISION_TRACE",
       symbol,
       time: new Date(now),
-      // Same coin, interval and action ⇒ same key: a replay after a crash is not stored twice.
-      eventKey: `${this.exchange}:decision:${symbol}:${Math.floor(now / Math.max(1, this.intervalMs))}:${decision.action}`,
+      // One trace per coin per tick (exchange time): a replay of a tick after a crash is not stored
+      // twice, even when it decides differently (e.g. with the position it opened the first time).
+      eventKey: `${this.exchange}:decision:${symbol}:${now}`,
       payload: {
         action: decision.action,
         changedFrom: changed ? previous.action : undefined,

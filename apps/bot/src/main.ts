@@ -3,9 +3,14 @@ import { backfill, backfillRecentHistory } from "./backfill";
 import { loadConfig, USAGE, type BotConfig } from "./config";
 import { runLoop, shutdown } from "./loop";
 import { startServer } from "./server";
-import { startBot } from "./startup";
+import { UnknownExchangeError, UnsupportedExchangeError } from "./exchange/ccxt";
+import { startBot, UnknownSymbolsError } from "./startup";
 
 /** Exit codes: 0 done, 1 runtime failure (e.g. database unreachable), 2 bad configuration. */
+
+/** Start-up failures that only a configuration change fixes, found once the exchange is known (exit 2). */
+const CONFIGURATION_ERRORS = [UnknownExchangeError, UnsupportedExchangeError, UnknownSymbolsError];
+
 async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${USAGE}\n`);
@@ -34,14 +39,18 @@ async function main(argv: readonly string[]): Promise<number> {
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
 
+  if (config.database.url === undefined && process.env.DATABASE_URL === "") {
+    logger.warn("DATABASE_URL is empty: using the embedded database", { dataDir: config.database.dataDir });
+  }
+
   let started: Awaited<ReturnType<typeof startBot>>;
   try {
-    started = await startBot(config, logger);
+    started = await startBot(config, logger, { signal: controller.signal });
   } catch (error) {
     // One clear line for what the operator can fix; details only at debug level.
     logger.error(error instanceof UserFacingError ? error.message : `start-up failed: ${describeError(error)}`);
     logger.debug("start-up failure details", { stack: redactText(error instanceof Error ? (error.stack ?? "") : "") });
-    return 1;
+    return CONFIGURATION_ERRORS.some((kind) => error instanceof kind) ? 2 : 1;
   }
   const { runtime, database } = started;
   try {

@@ -16,6 +16,7 @@ export function createMetrics() {
     coinsFailed: new Counter({ name: "candlekeep_coins_failed_total", help: "Coin updates that failed (exchange, data or position errors)", registers: [registry] }),
     candlesWritten: new Counter({ name: "candlekeep_candles_written_total", help: "Candle rows inserted or changed", registers: [registry] }),
     candlesRejected: new Counter({ name: "candlekeep_candles_rejected_total", help: "Candles rejected as invalid", registers: [registry] }),
+    candlesDeferred: new Counter({ name: "candlekeep_candles_deferred_total", help: "Fetched candles refused because MAX_PENDING_CANDLES wait to be written (fetched again later)", registers: [registry] }),
     pendingCandles: new Gauge({ name: "candlekeep_pending_candles", help: "Candles waiting to be written", registers: [registry] }),
     dbErrors: new Counter({ name: "candlekeep_db_errors_total", help: "Failed database writes", labelNames: ["operation"] as const, registers: [registry] }),
     eventsDropped: new Counter({ name: "candlekeep_events_dropped_total", help: "Non-critical events not recorded", registers: [registry] }),

@@ -5,6 +5,7 @@ import type { BotConfig } from "./config";
 import type { DecisionTraceThrottle } from "./decision-trace";
 import type { Broker, MarketData } from "./exchange/types";
 import type { Metrics } from "./metrics";
+import type { DatabaseOutage } from "./outage";
 import type { PositionManager } from "./positions/manager";
 
 /** Everything a running bot holds; built by startup.ts, driven by tick.ts. */
@@ -25,6 +26,8 @@ export interface BotRuntime {
   positions: PositionManager;
   traces: DecisionTraceThrottle;
   status: BotStatus;
+  /** Reports failing database writes (once per interval during an outage). */
+  outage: DatabaseOutage;
   /** Events waiting to be recorded (non-critical; dropped, counted, if the database is down). */
   pendingEvents: EventInput[];
 }

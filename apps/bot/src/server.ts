@@ -1,11 +1,14 @@
+import { DEFAULT_GAP_WINDOW_CANDLES, DEFAULT_STALE_AFTER_PERIODS } from "@candlekeep/core";
+import { registerDashboard } from "dashboard";
 import Fastify, { type FastifyInstance } from "fastify";
+import type { BotConfig } from "./config";
 import type { BotRuntime } from "./runtime";
 
 /** The loop counts as stalled when no tick finished for this many intervals (and at least 5 minutes). */
 const STALL_INTERVALS = 10;
 
-/** /healthz for the platform's health check and /metrics for Prometheus. */
-export async function startServer(rt: BotRuntime, options: { host: string; port: number }): Promise<FastifyInstance> {
+/** /healthz for the platform's health check and /metrics for Prometheus; the dashboard too when enabled. */
+export async function startServer(rt: BotRuntime, options: BotConfig["server"]): Promise<FastifyInstance> {
   const app = Fastify({ logger: false });
   app.get("/healthz", async (_request, reply) => {
     const { status } = rt;
@@ -28,6 +31,32 @@ export async function startServer(rt: BotRuntime, options: { host: string; port:
   app.get("/metrics", async (_request, reply) => {
     return reply.type(rt.metrics.registry.contentType).send(await rt.metrics.registry.metrics());
   });
+  if (options.dashboard.enabled) {
+    // The bot's own view: its resolved coins and live status, which the database alone cannot tell.
+    await registerDashboard(app, {
+      host: options.host,
+      hostSetting: "HOST",
+      token: options.dashboard.token,
+      source: {
+        db: rt.db,
+        exchange: rt.market.id,
+        timeframes: rt.timeframes,
+        coins: () => Promise.resolve({ symbols: rt.symbols, source: "the running bot's coins" }),
+        staleAfterPeriods: DEFAULT_STALE_AFTER_PERIODS,
+        gapWindowCandles: DEFAULT_GAP_WINDOW_CANDLES,
+        // Freshness against the exchange's clock: the simulated one replays from the past towards the wall clock.
+        now: () => rt.market.now(),
+        live: () => ({
+          startedAt: rt.status.startedAt,
+          ticks: rt.status.ticks,
+          lastTickAt: rt.status.lastTickAt,
+          lastFlushAt: rt.status.lastFlushAt,
+          pendingCandles: rt.candles.pendingCount,
+          databaseDownSince: rt.status.dbDownSince,
+        }),
+      },
+    });
+  }
   await app.listen({ host: options.host, port: options.port });
   return app;
 }

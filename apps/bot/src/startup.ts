@@ -20,6 +20,7 @@ import { PaperBroker } from "./exchange/paper";
 import { SimExchange } from "./exchange/sim";
 import type { Broker, MarketData } from "./exchange/types";
 import { createMetrics } from "./metrics";
+import { DatabaseOutage } from "./outage";
 import { PositionManager } from "./positions/manager";
 import { newStatus, type BotRuntime } from "./runtime";
 
@@ -28,12 +29,30 @@ export interface StartedBot {
   database: LazyDatabase;
 }
 
+export interface StartOptions {
+  /** Ends a wait for the bot lock (the process is stopping). */
+  signal?: AbortSignal;
+  /** Market data for a real EXCHANGE instead of creating it from the configuration (tests: recorded responses). */
+  market?: MarketData;
+}
+
+/** SYMBOLS names coins the exchange does not list (a configuration error). */
+export class UnknownSymbolsError extends UserFacingError {
+  override readonly name = "UnknownSymbolsError";
+}
+
 /**
- * Connects (with retry), restores what the database knows (open positions,
+ * Connects (with retry), takes the bot lock (waiting for another bot to stop,
+ * up to BOT_LOCK_WAIT_MS), restores what the database knows (open positions,
  * recent candles, decision-trace throttle state, paper balance), resolves the
  * tracked coins and records a STARTUP event.
  */
-export async function startBot(config: BotConfig, logger: Logger): Promise<StartedBot> {
+export async function startBot(config: BotConfig, logger: Logger, options: StartOptions = {}): Promise<StartedBot> {
+  // A real exchange is created first: an unknown EXCHANGE fails at once, before the database is touched.
+  const ccxtMarket =
+    config.exchange.id === "sim"
+      ? undefined
+      : (options.market ?? (await createCcxtMarketData({ exchangeId: config.exchange.id, apiKey: config.exchange.apiKey, secret: config.exchange.apiSecret, logger })));
   const database = createDb({
     databaseUrl: config.database.url,
     caCert: config.database.caCert,
@@ -45,8 +64,8 @@ export async function startBot(config: BotConfig, logger: Logger): Promise<Start
   });
   try {
     const db = await database.get();
-    const lock = await acquireBotLock(db, `candlekeep:${config.exchange.id}`);
-    const runtime = await restore(config, logger, db, () => database.get(), lock);
+    const lock = await acquireBotLock(db, `candlekeep:${config.exchange.id}`, { waitMs: config.database.lockWaitMs, signal: options.signal });
+    const runtime = await restore(config, logger, db, () => database.get(), lock, ccxtMarket);
     await recordEvent(db, {
       type: "STARTUP",
       payload: {
@@ -62,11 +81,12 @@ export async function startBot(config: BotConfig, logger: Logger): Promise<Start
     return { runtime, database };
   } catch (error) {
     await database.close().catch(() => undefined);
+    await ccxtMarket?.close().catch(() => undefined);
     throw error;
   }
 }
 
-async function restore(config: BotConfig, logger: Logger, db: Database, getDb: () => Promise<Database>, lock: BotLock): Promise<BotRuntime> {
+async function restore(config: BotConfig, logger: Logger, db: Database, getDb: () => Promise<Database>, lock: BotLock, ccxtMarket: MarketData | undefined): Promise<BotRuntime> {
   const exchangeId = config.exchange.id;
   const timeframes = config.exchange.timeframes;
   const openPositions = await listOpenPositions(db, { exchange: exchangeId });
@@ -83,12 +103,13 @@ async function restore(config: BotConfig, logger: Logger, db: Database, getDb: (
     market = sim;
     advanceClock = () => sim.advance();
   } else {
-    market = await createCcxtMarketData({ exchangeId, apiKey: config.exchange.apiKey, secret: config.exchange.apiSecret, logger });
+    if (!ccxtMarket) throw new Error(`no market data for ${exchangeId}`);
+    market = ccxtMarket;
     symbols = config.exchange.symbols?.kind === "list" ? config.exchange.symbols.symbols : await market.topSymbols(config.exchange.symbols?.count ?? 20);
   }
   const unknown = await market.unknownSymbols(symbols);
   if (unknown.length > 0) {
-    throw new UserFacingError(`${exchangeId} does not list ${unknown.join(", ")}. Fix SYMBOLS (use the exchange's BASE/QUOTE names, e.g. BTC/USDT).`);
+    throw new UnknownSymbolsError(`${exchangeId} does not list ${unknown.join(", ")}. Fix SYMBOLS (use the exchange's BASE/QUOTE names, e.g. BTC/USDT).`);
   }
   // A coin dropped from SYMBOLS while a position is open is still managed until that position closes.
   for (const position of openPositions) {
@@ -101,7 +122,14 @@ async function restore(config: BotConfig, logger: Logger, db: Database, getDb: (
   const broker = createBroker(config, market, logger);
   if (broker instanceof PaperBroker) await restorePaperBalance(broker, config, db, exchangeId, openPositions);
 
-  const candles = new CandleManager({ exchange: exchangeId, historyCandles: config.tick.historyCandles, maxPending: config.tick.maxPendingCandles, logger, now: () => market.now() });
+  const candles = new CandleManager({
+    exchange: exchangeId,
+    historyCandles: config.tick.historyCandles,
+    maxPending: config.tick.maxPendingCandles,
+    writeTimeoutMs: config.database.candleWriteTimeoutMs,
+    logger,
+    now: () => market.now(),
+  });
   candles.restore(await latestCandlesPerSeries(db, { exchange: exchangeId, symbols, timeframes, perSeries: config.tick.historyCandles }));
 
   const positions = new PositionManager({ db: getDb, broker, exchange: exchangeId, rules: config.trading, logger });
@@ -111,6 +139,7 @@ async function restore(config: BotConfig, logger: Logger, db: Database, getDb: (
   traces.restore(await latestEventPerSymbol(db, "DECISION_TRACE", symbols));
 
   logger.info("bot state restored", { exchange: exchangeId, coins: symbols.length, timeframes, openPositions: openPositions.length, mode: config.trading.mode });
+  const status = newStatus();
   return {
     config,
     logger,
@@ -125,7 +154,8 @@ async function restore(config: BotConfig, logger: Logger, db: Database, getDb: (
     candles,
     positions,
     traces,
-    status: newStatus(),
+    status,
+    outage: new DatabaseOutage(logger, status),
     pendingEvents: [],
   };
 }

@@ -1,6 +1,7 @@
 import { performance } from "node:perf_hooks";
-import { TIMEFRAME_MS, describeError, type Timeframe } from "@candlekeep/core";
+import { TIMEFRAME_MS, describeError, silentLogger, type Timeframe } from "@candlekeep/core";
 import { BotAlreadyRunningError, recordEvents, saveAccountState, type EventInput } from "@candlekeep/db";
+import type { FlushResult } from "./candles/manager";
 import { settleAll } from "./limit";
 import type { PositionOutcome } from "./positions/manager";
 import { decide } from "./strategy/decide";
@@ -13,8 +14,11 @@ export interface TickReport {
   candlesAccepted: number;
   candlesRejected: number;
   candlesDeferred: number;
+  /** Rows written by the candle write this tick waited for. */
   written: number;
   flushError: string | undefined;
+  /** The candle write was still running when the tick ended (a slow database); it goes on in the background. */
+  flushInFlight: boolean;
   opened: number;
   closed: number;
   events: number;
@@ -24,15 +28,25 @@ export interface TickReport {
 
 /** Largest single fetch; exchanges cap OHLCV pages around 500-1500. */
 const MAX_FETCH = 1000;
-/** How often an ongoing database outage is logged. */
-const OUTAGE_LOG_INTERVAL_MS = 30_000;
+
+export interface TickOptions {
+  /**
+   * How long the tick waits for its candle write (epoch ms deadline); a write
+   * still running then goes on in the background and the tick ends. Default:
+   * when the next tick is due (start + TICK_INTERVAL_MS), so a slow database
+   * never stretches the tick interval.
+   */
+  flushDeadline?: number;
+}
 
 /**
- * One tick: every coin concurrently (bounded), then one bulk flush of all
- * pending candles, the decision traces and audit events, and the account snapshot.
+ * One tick: every coin concurrently (bounded), then one bulk write of all
+ * pending candles (in the background, at most one at a time), the account
+ * snapshot, and the decision traces and audit events.
  */
-export async function runTick(rt: BotRuntime): Promise<TickReport> {
+export async function runTick(rt: BotRuntime, options: TickOptions = {}): Promise<TickReport> {
   const started = performance.now();
+  const flushDeadline = options.flushDeadline ?? Date.now() + rt.config.tick.intervalMs;
   rt.advanceClock?.();
   const now = rt.market.now();
   const report: TickReport = {
@@ -44,6 +58,7 @@ export async function runTick(rt: BotRuntime): Promise<TickReport> {
     candlesDeferred: 0,
     written: 0,
     flushError: undefined,
+    flushInFlight: false,
     opened: 0,
     closed: 0,
     events: 0,
@@ -66,7 +81,7 @@ export async function runTick(rt: BotRuntime): Promise<TickReport> {
     rt.logger.warn("coin update failed", { symbol, error });
   });
 
-  await flushCandles(rt, report);
+  await flushCandles(rt, report, flushDeadline);
   await snapshotAccount(rt, now, equity);
   await flushEvents(rt, report);
 
@@ -120,6 +135,7 @@ async function updateSeries(rt: BotRuntime, symbol: string, timeframe: Timeframe
   const added = rt.candles.add(symbol, timeframe, fetched);
   report.candlesAccepted += added.accepted;
   report.candlesDeferred += added.deferred;
+  if (added.deferred > 0) rt.metrics.candlesDeferred.inc(added.deferred);
   if (added.rejected.length > 0) {
     report.candlesRejected += added.rejected.length;
     rt.metrics.candlesRejected.inc(added.rejected.length);
@@ -155,51 +171,82 @@ async function accountEquity(rt: BotRuntime): Promise<number> {
   return cash + held;
 }
 
-async function flushCandles(rt: BotRuntime, report: TickReport): Promise<void> {
+type FlushOutcome = { ok: true; result: FlushResult } | { ok: false; error: unknown };
+
+/**
+ * Starts the candle write (unless one is running: then this tick's candles wait
+ * for the next) and waits for it until `deadline`. The write's outcome is
+ * handled once, when it settles, whether or not a tick is still waiting.
+ */
+async function flushCandles(rt: BotRuntime, report: TickReport, deadline: number): Promise<void> {
+  let write: Promise<FlushOutcome>;
   try {
     const db = await rt.db();
-    const result = await rt.candles.flushPending(db);
-    report.written = result.written;
-    rt.metrics.candlesWritten.inc(result.written);
-    if (result.rejected.length > 0) rt.metrics.candlesRejected.inc(result.rejected.length);
-    rt.status.lastFlushAt = new Date();
-    rt.metrics.lastFlush.set(Date.now() / 1000);
-    if (rt.status.dbDownSince) {
-      rt.logger.info("database is back; pending candles written", { downForMs: Date.now() - rt.status.dbDownSince.getTime(), written: result.written });
-      rt.status.dbDownSince = undefined;
-      rt.status.lastOutageLogAt = undefined;
-    }
+    const running = rt.candles.flushing;
+    const started = rt.candles.startFlush(db);
+    write = started.then(
+      (result): FlushOutcome => ({ ok: true, result }),
+      (error: unknown): FlushOutcome => ({ ok: false, error }),
+    );
+    if (!running) void write.then((outcome) => settleFlush(rt, outcome));
   } catch (error) {
-    report.flushError = describeError(error);
-    rt.metrics.dbErrors.inc({ operation: "saveCandles" });
-    const nowMs = Date.now();
-    rt.status.dbDownSince ??= new Date(nowMs);
-    // One line per interval during an outage, not one per tick or row.
-    if (rt.status.lastOutageLogAt === undefined || nowMs - rt.status.lastOutageLogAt >= OUTAGE_LOG_INTERVAL_MS) {
-      rt.status.lastOutageLogAt = nowMs;
-      rt.logger.error("writing candles failed; keeping them pending and retrying next tick", {
-        pendingCandles: rt.candles.pendingCount,
-        downSince: rt.status.dbDownSince.toISOString(),
-        error: report.flushError,
-      });
-    }
-  } finally {
-    rt.metrics.pendingCandles.set(rt.candles.pendingCount);
+    write = Promise.resolve({ ok: false, error });
+    settleFlush(rt, { ok: false, error });
   }
+  const outcome = await within(write, deadline - Date.now());
+  if (outcome === undefined) report.flushInFlight = true;
+  else if (outcome.ok) report.written = outcome.result.written;
+  else report.flushError = describeError(outcome.error);
+  rt.metrics.pendingCandles.set(rt.candles.pendingCount);
+}
+
+function settleFlush(rt: BotRuntime, outcome: FlushOutcome): void {
+  rt.metrics.pendingCandles.set(rt.candles.pendingCount);
+  if (!outcome.ok) {
+    rt.metrics.dbErrors.inc({ operation: "saveCandles" });
+    rt.outage.candleWriteFailed(outcome.error, rt.candles.pendingCount);
+    return;
+  }
+  const { result } = outcome;
+  if (result.flushed === 0) return; // nothing was sent: says nothing about the database
+  rt.metrics.candlesWritten.inc(result.written);
+  if (result.rejected.length > 0) rt.metrics.candlesRejected.inc(result.rejected.length);
+  rt.status.lastFlushAt = new Date();
+  rt.metrics.lastFlush.set(Date.now() / 1000);
+  rt.outage.candleWriteSucceeded(result.written);
+}
+
+/** `promise`'s value, or undefined when it has not settled within `ms`. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  if (ms === Number.POSITIVE_INFINITY) return promise;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), Math.max(0, ms));
+    void promise.then((value) => {
+      clearTimeout(timer);
+      resolve(value);
+    });
+  });
 }
 
 async function flushEvents(rt: BotRuntime, report: TickReport): Promise<void> {
   const events: EventInput[] = rt.pendingEvents.splice(0);
   report.events = events.length;
   if (events.length === 0) return;
+  // recordEvents logs each failure; the outage report logs them once per interval instead.
+  let reason = "";
+  const quiet = { ...silentLogger, warn: (message: string, meta?: Record<string, unknown>) => void (reason = typeof meta?.error === "string" ? meta.error : message) };
   let dropped: number;
   try {
-    dropped = await recordEvents(await rt.db(), events);
-  } catch {
+    dropped = await recordEvents({ sql: (await rt.db()).sql, logger: quiet }, events);
+  } catch (error) {
     dropped = events.length; // the database could not even be opened
+    reason = describeError(error);
   }
   report.eventsDropped = dropped;
-  if (dropped > 0) rt.metrics.eventsDropped.inc(dropped);
+  if (dropped > 0) {
+    rt.metrics.eventsDropped.inc(dropped);
+    rt.outage.eventsDropped(events, reason);
+  }
 }
 
 async function snapshotAccount(rt: BotRuntime, now: number, equity: number): Promise<void> {
@@ -208,10 +255,12 @@ async function snapshotAccount(rt: BotRuntime, now: number, equity: number): Pro
   const quote = rt.config.trading.quoteCurrency;
   const cash = (await rt.broker.balances()).find((b) => b.currency === quote) ?? { currency: quote, free: 0, used: 0, total: 0 };
   try {
-    await saveAccountState(await rt.db(), [{ time: new Date(now), exchange: rt.market.id, currency: quote, free: cash.free, used: cash.used, total: cash.total, equity }]);
+    // Failures are raised here and reported by the outage report, once per interval (not logged per tick).
+    const db = await rt.db();
+    await saveAccountState({ prisma: db.prisma, logger: silentLogger }, [{ time: new Date(now), exchange: rt.market.id, currency: quote, free: cash.free, used: cash.used, total: cash.total, equity }]);
     rt.status.lastAccountSnapshotAt = now;
   } catch (error) {
     rt.metrics.dbErrors.inc({ operation: "saveAccountState" });
-    rt.logger.warn("account snapshot not saved; retrying next tick", { error: describeError(error) });
+    rt.outage.writeFailed("account snapshot", error);
   }
 }

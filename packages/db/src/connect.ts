@@ -167,10 +167,18 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
     pool,
     async session(fn) {
       const client = await pool.connect();
+      // Checked out, the client has no pool listener: a lost connection must
+      // fail the running query, not escape as an uncaught 'error' event.
+      let lost: Error | undefined;
+      const onError = (error: Error) => {
+        lost = error;
+      };
+      client.on("error", onError);
       try {
         return await fn(new PoolRunner(client));
       } finally {
-        client.release();
+        client.removeListener("error", onError);
+        client.release(lost);
       }
     },
     close: once(async () => {

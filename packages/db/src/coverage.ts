@@ -37,8 +37,8 @@ const toNumber = (value: string | number | null) => (value === null ? null : Num
 
 /**
  * Per-series candle counts, first/last times and recent gaps for every requested
- * (symbol × timeframe), including series with no candles at all, in one grouped
- * query: the primary key index serves each series.
+ * (symbol × timeframe), including series with no candles at all, in one query:
+ * the primary key index serves each series.
  */
 export async function candleCoverage(db: Pick<Database, "sql">, query: CoverageQuery): Promise<SeriesCoverage[]> {
   const nowMs = query.nowMs ?? Date.now();
@@ -48,15 +48,20 @@ export async function candleCoverage(db: Pick<Database, "sql">, query: CoverageQ
   // The first candle open time inside the window, on the timeframe's grid.
   const windowStartFor = (tf: Timeframe) => Math.ceil((nowMs - query.windowCandles * TIMEFRAME_MS[tf]) / TIMEFRAME_MS[tf]) * TIMEFRAME_MS[tf];
   const result = await db.sql.query<CoverageRow>(
-    `SELECT s.symbol, t.timeframe,
-            count(c.open_time) AS count,
-            (extract(epoch from min(c.open_time)) * 1000)::int8 AS first_ms,
-            (extract(epoch from max(c.open_time)) * 1000)::int8 AS last_ms,
-            count(c.open_time) FILTER (WHERE c.open_time >= timestamptz 'epoch' + t.window_start * interval '1 millisecond') AS recent_count
+    // One aggregate per series through LATERAL: each is an index range scan on the
+    // primary key, so the plan stays fast even before PostgreSQL has statistics
+    // for freshly loaded rows (a grouped LEFT JOIN took seconds then). An
+    // aggregate without GROUP BY always yields a row: empty series come back with 0.
+    `SELECT s.symbol, t.timeframe, c.count, c.first_ms, c.last_ms, c.recent_count
      FROM unnest($2::text[]) AS s(symbol)
      CROSS JOIN unnest($3::text[], $4::int8[]) AS t(timeframe, window_start)
-     LEFT JOIN candles c ON c.exchange = $1 AND c.symbol = s.symbol AND c.timeframe = t.timeframe
-     GROUP BY s.symbol, t.timeframe
+     CROSS JOIN LATERAL (
+       SELECT count(*) AS count,
+              (extract(epoch from min(open_time)) * 1000)::int8 AS first_ms,
+              (extract(epoch from max(open_time)) * 1000)::int8 AS last_ms,
+              count(*) FILTER (WHERE open_time >= timestamptz 'epoch' + t.window_start * interval '1 millisecond') AS recent_count
+       FROM candles WHERE exchange = $1 AND symbol = s.symbol AND timeframe = t.timeframe
+     ) AS c
      ORDER BY s.symbol, t.timeframe`,
     [query.exchange, symbols, timeframes, timeframes.map(windowStartFor)],
   );

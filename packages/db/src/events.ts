@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describeError } from "@candlekeep/core";
 import type { Database } from "./connect";
 
@@ -91,15 +92,34 @@ SELECT (e->>'time')::timestamptz, e->>'type', e->>'symbol', e->>'level', (e->>'p
 FROM jsonb_array_elements($1::jsonb) AS e
 ON CONFLICT (event_key) DO NOTHING`;
 
+/** Longest type, symbol and level stored; they are indexed, and an index entry must stay small. */
+export const MAX_EVENT_TEXT_CHARS = 200;
+/** Longest event key stored as is; a longer one keeps its start and a hash of the whole. */
+const MAX_EVENT_KEY_CHARS = 400;
+const LATEST_EVENT_TIME = Date.UTC(9999, 11, 31);
+
+function clampText(value: string, max: number): string {
+  return value.length <= max ? value : `${value.slice(0, max - 1)}…`;
+}
+
+/**
+ * One event as the INSERT reads it. Every field is made storable, so one bad
+ * event (an invalid date, a 1 MB symbol) cannot make the whole batch fail:
+ * a time that is not a date between 1970 and 9999 becomes now, over-long
+ * texts are cut with a trailing "…", an over-long key is shortened without
+ * losing its uniqueness.
+ */
 function eventRow(event: EventInput, now: Date) {
+  const timeMs = event.time instanceof Date ? event.time.getTime() : Number.NaN;
+  const key = event.eventKey ?? null;
   return {
-    time: (event.time ?? now).toISOString(),
-    type: event.type,
-    symbol: event.symbol ?? null,
-    level: event.level ?? "info",
+    time: (timeMs >= 0 && timeMs <= LATEST_EVENT_TIME ? new Date(timeMs) : now).toISOString(),
+    type: clampText(String(event.type), MAX_EVENT_TEXT_CHARS),
+    symbol: event.symbol == null ? null : clampText(String(event.symbol), MAX_EVENT_TEXT_CHARS),
+    level: clampText(String(event.level ?? "info"), MAX_EVENT_TEXT_CHARS),
     // Carried as text inside the array so each payload is parsed once, by jsonb.
     payload: eventPayloadJson(event.payload),
-    eventKey: event.eventKey ?? null,
+    eventKey: key === null || key.length <= MAX_EVENT_KEY_CHARS ? key : `${key.slice(0, MAX_EVENT_KEY_CHARS - 72)}…sha256:${createHash("sha256").update(key).digest("hex")}`,
   };
 }
 

@@ -16,6 +16,7 @@ export {
   type StoredCandle,
   type RejectedCandle,
   type SaveCandlesResult,
+  type SaveCandlesOptions,
 } from "./candles";
 export {
   savePosition,
@@ -52,4 +53,5 @@ export {
 } from "./schema-check";
 export { roundTrip, ROUNDTRIP_EXCHANGE, ROUNDTRIP_KINDS, type RoundTripKind, type RoundTripResult } from "./roundtrip";
 export { storedCandleSymbols, type StoredSymbol } from "./candle-symbols";
-export { acquireBotLock, BotAlreadyRunningError, type BotLock } from "./bot-lock";
+export { acquireBotLock, BotAlreadyRunningError, type BotLock, type BotLockOptions } from "./bot-lock";
+export { trackedCoins, DEFAULT_TOP_COINS, type TrackedCoins } from "./tracked-coins";

@@ -8,9 +8,13 @@ import type { ExchangeCandle } from "../exchange/types";
  * ever emptied by a successful write: a failed flush keeps every row for the
  * next one, so nothing accepted is lost.
  *
- * Memory is bounded: when `maxPending` rows wait, `add` refuses new candles and
- * the series' fetch cursor does not move, so they are fetched again once the
- * database has caught up.
+ * Memory is bounded: when `maxPending` rows wait (those being written
+ * included), `add` refuses new candles and the series' fetch cursor does not
+ * move, so they are fetched again once the database has caught up.
+ *
+ * At most one write runs at a time (`startFlush`): candles added while it runs
+ * wait in the pending batch for the next one, so a slow database delays writes
+ * but never the ticks that add candles.
  */
 
 export interface AddResult {
@@ -36,6 +40,8 @@ const seriesKey = (symbol: string, timeframe: Timeframe) => `${symbol}\u0000${ti
 export class CandleManager {
   private readonly series = new Map<string, Series>();
   private pending = new Map<string, CandleInput>();
+  /** The batch being written and its outcome, while a write runs. */
+  private writing: { batch: Map<string, CandleInput>; done: Promise<FlushResult> } | undefined;
   private pendingFullLogged = false;
 
   constructor(
@@ -46,11 +52,19 @@ export class CandleManager {
       logger: Logger;
       /** The exchange's clock: candles opening in its future are rejected. */
       now: () => number;
+      /** PostgreSQL cancels a write statement running longer (the batch stays pending). */
+      writeTimeoutMs?: number;
     },
   ) {}
 
+  /** Candles not yet in the database: waiting, or in the write that is running. */
   get pendingCount(): number {
-    return this.pending.size;
+    return this.pending.size + (this.writing?.batch.size ?? 0);
+  }
+
+  /** True while a write runs. */
+  get flushing(): boolean {
+    return this.writing !== undefined;
   }
 
   /** Seeds the in-memory history from stored candles (already in the database, not pending). */
@@ -92,7 +106,7 @@ export class CandleManager {
         continue;
       }
       if (sameAsHeld(held, candle)) continue;
-      if (this.pending.size >= this.options.maxPending && !this.pending.has(candleKey(input))) {
+      if (this.pendingCount >= this.options.maxPending && !this.pending.has(candleKey(input))) {
         result.deferred += 1;
         firstDeferredTime = Math.min(firstDeferredTime, candle.openTime);
         continue;
@@ -114,21 +128,45 @@ export class CandleManager {
   }
 
   /**
-   * Writes every pending candle of every series in one bulk upsert. On failure
-   * the batch is put back (newer values queued meanwhile win) and the error raised.
+   * Starts writing every pending candle of every series in one bulk upsert and
+   * returns its outcome. If a write is running already, no second one starts:
+   * its outcome is returned and the candles queued meanwhile wait for the next.
+   * On failure the batch is put back (newer values queued meanwhile win) and
+   * the error raised.
    */
-  async flushPending(db: Pick<Database, "sql">): Promise<FlushResult> {
-    if (this.pending.size === 0) return { written: 0, rejected: [], flushed: 0 };
+  startFlush(db: Pick<Database, "sql"> & Partial<Pick<Database, "pool">>): Promise<FlushResult> {
+    if (this.writing) return this.writing.done;
+    if (this.pending.size === 0) return Promise.resolve({ written: 0, rejected: [], flushed: 0 });
     const batch = this.pending;
     this.pending = new Map();
+    // write() settles asynchronously, so `writing` is always set before it is cleared.
+    const done = this.write(db, batch);
+    this.writing = { batch, done };
+    return done;
+  }
+
+  /**
+   * Writes everything pending: waits for a running write (whose failure puts
+   * its candles back), then writes the rest. For the end of a backfill and
+   * shutdown, where nothing else adds candles meanwhile.
+   */
+  async flushPending(db: Pick<Database, "sql"> & Partial<Pick<Database, "pool">>): Promise<FlushResult> {
+    await this.writing?.done.catch(() => undefined);
+    return this.startFlush(db);
+  }
+
+  private async write(db: Pick<Database, "sql"> & Partial<Pick<Database, "pool">>, batch: Map<string, CandleInput>): Promise<FlushResult> {
     try {
-      const result = await saveCandles(db, [...batch.values()], this.options.now());
+      const timeout = this.options.writeTimeoutMs;
+      const result = await saveCandles(db, [...batch.values()], this.options.now(), timeout === undefined ? {} : { statementTimeoutMs: timeout });
+      this.writing = undefined;
       if (this.pendingFullLogged && this.pending.size < this.options.maxPending) {
         this.pendingFullLogged = false;
         this.options.logger.info("pending candles written; fetching resumes", { written: result.written });
       }
       return { written: result.written, rejected: result.rejected, flushed: batch.size };
     } catch (error) {
+      this.writing = undefined;
       for (const [key, candle] of this.pending) batch.set(key, candle);
       this.pending = batch;
       throw error;

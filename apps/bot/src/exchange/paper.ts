@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { Balance, Broker, Fill, MarketData, OrderRequest } from "./types";
 
 /** 0.1%, a common spot taker fee. */
@@ -44,6 +45,12 @@ export class PaperBroker implements Broker {
   private readonly fills = new Map<string, Fill>();
   private readonly inFlight = new Map<string, Promise<Fill>>();
   private nextOrderNumber = 1;
+  /**
+   * Order ids must stay unique across restarts: trades are unique by exit order
+   * id, so a restarted broker counting from 1 again would make a new close look
+   * like an old trade already written (and the new trade would be lost).
+   */
+  private readonly session = randomBytes(4).toString("hex");
 
   constructor(options: PaperBrokerOptions) {
     this.market = options.market;
@@ -122,7 +129,7 @@ export class PaperBroker implements Broker {
       this.quoteTotal += value - fee;
     }
 
-    const fill: Fill = { orderId: `paper-${this.nextOrderNumber++}`, symbol, side, amount, price, fee, timestamp: this.market.now() };
+    const fill: Fill = { orderId: `paper-${this.session}-${this.nextOrderNumber++}`, symbol, side, amount, price, fee, timestamp: this.market.now() };
     this.remember(request.clientOrderId, fill);
     return fill;
   }

@@ -2,6 +2,7 @@ import type { Logger } from "@candlekeep/core";
 import { captureLogger } from "@candlekeep/db/testing";
 import { backfillRecentHistory } from "../backfill";
 import { loadConfig } from "../config";
+import type { MarketData } from "../exchange/types";
 import { shutdown } from "../loop";
 import { startBot, type StartedBot } from "../startup";
 import { runTick, type TickReport } from "../tick";
@@ -16,17 +17,18 @@ export interface TestBot extends StartedBot {
   stop(): Promise<void>;
 }
 
-export async function startTestBot(settings: Record<string, string | undefined>, options: { backfill?: boolean } = {}): Promise<TestBot> {
+export async function startTestBot(settings: Record<string, string | undefined>, options: { backfill?: boolean; market?: MarketData } = {}): Promise<TestBot> {
   const config = loadConfig({ TICK_INTERVAL_MS: "0", PORT: "0", HISTORY_CANDLES: "100", ...settings }, [], false);
   const logger = captureLogger();
-  const started = await startBot(config, logger);
+  const started = await startBot(config, logger, options.market ? { market: options.market } : {});
   if (options.backfill ?? true) await backfillRecentHistory(started.runtime, false);
   return {
     ...started,
     logger,
     async ticks(count) {
       const reports: TickReport[] = [];
-      for (let i = 0; i < count; i += 1) reports.push(await runTick(started.runtime));
+      // Each tick waits for its candle write, so a test sees its outcome in the report.
+      for (let i = 0; i < count; i += 1) reports.push(await runTick(started.runtime, { flushDeadline: Number.POSITIVE_INFINITY }));
       return reports;
     },
     async stop() {

@@ -1,0 +1,55 @@
+import { performance } from "node:perf_hooks";
+import { median, parseBenchArgs, percentile, report, runMain, timingFigure, withGoal, type Figure } from "../../../packages/db/bench/harness";
+import { forgetLogLines, startBenchBot } from "./setup";
+
+/**
+ * Tick overhead: the bot's whole tick (fetch from the sim, validate, strategy,
+ * positions, decision traces, the candle flush awaited, events, account
+ * snapshot) at 50, 500 and 2,000 coins × 4 timeframes.
+ */
+
+const TICK_GOAL_MS = 50;
+const GOAL_COINS = 500;
+
+runMain(async () => {
+  const options = parseBenchArgs(process.argv.slice(2));
+  const scales = options.smoke ? [5, 10] : [50, GOAL_COINS, 2000];
+  const history = options.smoke ? 100 : 300;
+  // Ticks are the repetitions: at least 20 timed, after untimed warm-up ticks.
+  const warmupTicks = options.smoke ? 1 : 5;
+  const timedTicks = options.smoke ? 2 : Math.max(25, options.repeat);
+  const figures: Figure[] = [];
+  for (const coins of scales) {
+    const started = await startBenchBot({ coins, history, ticks: warmupTicks + timedTicks });
+    try {
+      await started.bot.ticks(warmupTicks);
+      const times: number[] = [];
+      const written: number[] = [];
+      for (let i = 0; i < timedTicks; i += 1) {
+        const t0 = performance.now();
+        const [tick] = await started.bot.ticks(1);
+        times.push(performance.now() - t0);
+        if (!tick) throw new Error("no tick report");
+        if (tick.flushError !== undefined || tick.failed.length > 0) throw new Error(`tick failed: ${tick.flushError ?? tick.failed[0]?.error}`);
+        written.push(tick.written);
+        forgetLogLines(started.bot);
+      }
+      const label = `tick, ${coins.toLocaleString("en-US")} coins × 4 timeframes (flush included)`;
+      const tick = timingFigure(`tick.${coins}`, label, times);
+      figures.push(coins === GOAL_COINS ? withGoal(tick, `≤ ${TICK_GOAL_MS} ms`, tick.value <= TICK_GOAL_MS) : tick);
+      figures.push({ id: `tick.${coins}.rowsWritten`, label: `  candles written per tick, ${coins.toLocaleString("en-US")} coins`, value: median(written), unit: "rows", p95: percentile(written, 95) });
+      figures.push({ id: `start.${coins}`, label: `  start-up with ${history} candles of history per series, ${coins.toLocaleString("en-US")} coins`, value: started.startMs, unit: "ms" });
+    } finally {
+      await started.stop();
+    }
+  }
+  report(options, {
+    name: "tick",
+    title: "Bot tick on the simulated exchange (apps/bot)",
+    measuredAt: new Date().toISOString(),
+    smoke: options.smoke,
+    repetitions: timedTicks,
+    settings: { timeframes: 4, historyCandles: history, warmupTicks, timedTicks, database: "server", simStepMinutes: 15 },
+    figures,
+  });
+});

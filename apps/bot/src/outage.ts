@@ -1,0 +1,98 @@
+import { describeError, type Logger } from "@candlekeep/core";
+import type { EventInput } from "@candlekeep/db";
+import type { BotStatus } from "./runtime";
+
+/** How often an ongoing database problem is logged. */
+export const OUTAGE_LOG_INTERVAL_MS = 30_000;
+
+/**
+ * Turns the bot's failing database writes into a readable log: a failing candle
+ * write marks the database as down and is logged at once, then at most once per
+ * interval while the outage lasts (not once per tick or row), with what is kept
+ * pending and what was dropped; the first successful candle write ends it with
+ * one line. Non-critical writes (events, account snapshots) that fail are
+ * counted, logged at most once per interval, and not at all while the outage
+ * is already being reported.
+ */
+export class DatabaseOutage {
+  private readonly intervalMs: number;
+  private readonly clock: () => number;
+  private readonly lastLogged = new Map<string, number>();
+  private failedWrites = 0;
+  /** Events dropped since the outage began (or since the last line about them), by type. */
+  private readonly dropped = new Map<string, number>();
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly status: BotStatus,
+    options: { intervalMs?: number; clock?: () => number } = {},
+  ) {
+    this.intervalMs = options.intervalMs ?? OUTAGE_LOG_INTERVAL_MS;
+    this.clock = options.clock ?? Date.now;
+  }
+
+  get down(): boolean {
+    return this.status.dbDownSince !== undefined;
+  }
+
+  /** A candle write failed: its candles stay pending and are written by a later one. */
+  candleWriteFailed(error: unknown, pendingCandles: number): void {
+    const now = this.clock();
+    this.failedWrites += 1;
+    this.status.dbDownSince ??= new Date(now);
+    if (!this.due("outage", now)) return;
+    this.status.lastOutageLogAt = now;
+    this.logger.error("writing candles failed; keeping them pending and retrying next tick", {
+      pendingCandles,
+      downSince: this.status.dbDownSince.toISOString(),
+      downForMs: now - this.status.dbDownSince.getTime(),
+      failedWrites: this.failedWrites,
+      ...this.droppedFields(),
+      error: describeError(error),
+    });
+  }
+
+  /** A candle write succeeded: ends an outage, if one was on. */
+  candleWriteSucceeded(written: number): void {
+    const since = this.status.dbDownSince;
+    if (since === undefined) return;
+    this.logger.info("database is back; pending candles written", {
+      downForMs: this.clock() - since.getTime(),
+      written,
+      failedWrites: this.failedWrites,
+      ...this.droppedFields(),
+    });
+    this.status.dbDownSince = undefined;
+    this.status.lastOutageLogAt = undefined;
+    this.lastLogged.clear();
+    this.failedWrites = 0;
+    this.dropped.clear();
+  }
+
+  /** Non-critical events were not recorded (dropped); `reason` is the database's error. */
+  eventsDropped(events: readonly EventInput[], reason: string): void {
+    for (const event of events) this.dropped.set(event.type, (this.dropped.get(event.type) ?? 0) + 1);
+    if (this.down || !this.due("events", this.clock())) return;
+    this.logger.warn("events not recorded (non-critical, dropped)", { ...this.droppedFields(), error: reason });
+    this.dropped.clear();
+  }
+
+  /** Another non-critical write failed; it is retried next tick. */
+  writeFailed(operation: string, error: unknown): void {
+    if (this.down || !this.due(operation, this.clock())) return;
+    this.logger.warn(`${operation} failed; retrying next tick`, { error: describeError(error) });
+  }
+
+  private due(kind: string, now: number): boolean {
+    const last = this.lastLogged.get(kind);
+    if (last !== undefined && now - last < this.intervalMs) return false;
+    this.lastLogged.set(kind, now);
+    return true;
+  }
+
+  private droppedFields(): { eventsDropped: number; decisionTracesDropped: number } {
+    let total = 0;
+    for (const count of this.dropped.values()) total += count;
+    return { eventsDropped: total, decisionTracesDropped: this.dropped.get("DECISION_TRACE") ?? 0 };
+  }
+}

@@ -1,0 +1,168 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+
+/**
+ * Test support: the real bot CLI (src/main.ts through tsx, no build needed) as
+ * a child process with JSON logs, its log lines parsed as they arrive, so a
+ * test can wait for what the bot says, signal it, kill it and read its exit code.
+ *
+ * node runs the bot itself with tsx as a loader (`node --import tsx`), not the
+ * tsx CLI: the CLI runs the script in a second process, and a SIGKILL sent to
+ * the CLI would leave that one running. Here the child is the bot.
+ */
+
+const APP_DIR = path.resolve(__dirname, "../..");
+
+/** One stderr line: a parsed JSON log entry, or `raw` text (e.g. a configuration error). */
+export interface LogLine {
+  level: string | undefined;
+  message: string | undefined;
+  timestamp: number | undefined;
+  fields: Record<string, unknown>;
+  raw: string;
+}
+
+export interface BotProcess {
+  readonly child: ChildProcess;
+  readonly lines: LogLine[];
+  stdout(): string;
+  stderr(): string;
+  /** The exit code (null when killed by a signal) once the process has ended. */
+  readonly exited: Promise<number | null>;
+  readonly running: boolean;
+  /**
+   * Resolves with the first line matching `predicate`, among those from index
+   * `from` on (default: all, those seen so far included); rejects after
+   * `timeoutMs` or when the process ends first.
+   */
+  waitFor(what: string, predicate: (line: LogLine) => boolean, options?: WaitOptions): Promise<LogLine>;
+  /** Waits for a `tick` log line whose tick number is at least `tick`. */
+  waitForTick(tick: number, options?: WaitOptions): Promise<LogLine>;
+  /** SIGKILL if still running; resolves when it has ended. */
+  kill(): Promise<void>;
+}
+
+export interface WaitOptions {
+  /** Only lines at or after this index of `lines` (e.g. `lines.length` noted before acting). */
+  from?: number;
+  timeoutMs?: number;
+}
+
+/** Settings every spawned bot gets unless the test overrides them. */
+const BASE_ENV: Record<string, string> = {
+  TICK_INTERVAL_MS: "100",
+  PORT: "0",
+  HOST: "127.0.0.1",
+  HISTORY_CANDLES: "100",
+  LOG_FORMAT: "json",
+  DATABASE_CONNECT_RETRIES: "0",
+};
+
+function parseLine(raw: string): LogLine {
+  try {
+    const value: unknown = JSON.parse(raw);
+    if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+      const fields: Record<string, unknown> = { ...value };
+      const { level, message, timestamp } = fields;
+      return {
+        level: typeof level === "string" ? level : undefined,
+        message: typeof message === "string" ? message : undefined,
+        timestamp: typeof timestamp === "string" ? Date.parse(timestamp) : undefined,
+        fields,
+        raw,
+      };
+    }
+  } catch {
+    // not JSON: kept as raw text
+  }
+  return { level: undefined, message: undefined, timestamp: undefined, fields: {}, raw };
+}
+
+/** A number field of a log line, or undefined. */
+export function numberField(line: LogLine, key: string): number | undefined {
+  const value = line.fields[key];
+  return typeof value === "number" ? value : undefined;
+}
+
+export function spawnBot(env: Record<string, string>, args: readonly string[] = []): BotProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
+    cwd: APP_DIR,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...BASE_ENV, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: LogLine[] = [];
+  const watchers = new Set<() => void>();
+  let stdout = "";
+  let stderr = "";
+  let partial = "";
+  let running = true;
+  child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => {
+    const text = chunk.toString();
+    stderr += text;
+    const parts = (partial + text).split("\n");
+    partial = parts.pop() ?? "";
+    for (const part of parts) if (part.trim() !== "") lines.push(parseLine(part));
+    for (const watch of watchers) watch();
+  });
+  const exited = new Promise<number | null>((resolve) => {
+    child.on("close", (code) => {
+      running = false;
+      if (partial.trim() !== "") lines.push(parseLine(partial));
+      partial = "";
+      resolve(code);
+      for (const watch of watchers) watch();
+    });
+  });
+
+  const waitFor = (what: string, predicate: (line: LogLine) => boolean, options: WaitOptions = {}): Promise<LogLine> =>
+    new Promise((resolve, reject) => {
+      const { from = 0, timeoutMs = 30_000 } = options;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (error: Error | undefined, line?: LogLine) => {
+        watchers.delete(check);
+        clearTimeout(timer);
+        if (error) reject(error);
+        else if (line) resolve(line);
+      };
+      const tail = () => lines.slice(-15).map((l) => l.raw).join("\n");
+      function check() {
+        const found = lines.slice(from).find(predicate);
+        if (found) return finish(undefined, found);
+        if (!running) finish(new Error(`bot exited before: ${what}\n--- last log lines ---\n${tail()}`));
+      }
+      timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms waiting for: ${what}\n--- last log lines ---\n${tail()}`)), timeoutMs);
+      watchers.add(check);
+      check();
+    });
+
+  return {
+    child,
+    lines,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited,
+    get running() {
+      return running;
+    },
+    waitFor,
+    waitForTick: (tick, options) => waitFor(`tick ${tick}`, (l) => l.message === "tick" && (numberField(l, "tick") ?? 0) >= tick, options),
+    async kill() {
+      if (running) child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+/** The number of the last tick `bot` logged (0 before the first). */
+export function latestTick(bot: BotProcess): number {
+  const last = bot.lines.filter((l) => l.message === "tick").at(-1);
+  return last ? (numberField(last, "tick") ?? 0) : 0;
+}
+
+/** Lines of `bot` at or after `index` (e.g. those logged since a moment the test noted with `lines.length`). */
+export function linesSince(bot: BotProcess, index: number): LogLine[] {
+  return bot.lines.slice(index);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

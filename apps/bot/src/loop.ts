@@ -60,12 +60,14 @@ export async function shutdown(rt: BotRuntime, reason: string): Promise<void> {
     const db = await rt.db();
     await rt.candles.flushPending(db);
     await recordEvent(db, { type: "SHUTDOWN", payload: { reason, ticks: rt.status.ticks, openPositions: rt.positions.all().length } });
-    await rt.lock.release();
   } catch (error) {
     rt.logger.error("shutdown flush failed; candles not written will be fetched again at the next start", {
       pendingCandles: rt.candles.pendingCount,
       error: describeError(error),
     });
+  } finally {
+    // Always: the lock holds a pooled connection, and closing the database waits for it.
+    await rt.lock.release().catch(() => undefined);
   }
   await rt.market.close().catch(() => undefined);
 }

@@ -62,9 +62,10 @@ export async function startBot(config: BotConfig, logger: Logger, options: Start
     autoMigrate: config.database.autoMigrate,
     logger,
   });
+  let lock: BotLock | undefined;
   try {
     const db = await database.get();
-    const lock = await acquireBotLock(db, `candlekeep:${config.exchange.id}`, { waitMs: config.database.lockWaitMs, signal: options.signal });
+    lock = await acquireBotLock(db, `candlekeep:${config.exchange.id}`, { waitMs: config.database.lockWaitMs, signal: options.signal });
     const runtime = await restore(config, logger, db, () => database.get(), lock, ccxtMarket);
     await recordEvent(db, {
       type: "STARTUP",
@@ -80,6 +81,8 @@ export async function startBot(config: BotConfig, logger: Logger, options: Start
     });
     return { runtime, database };
   } catch (error) {
+    // The lock holds a pooled connection: closing the pool waits for it, so it goes first.
+    await lock?.release().catch(() => undefined);
     await database.close().catch(() => undefined);
     await ccxtMarket?.close().catch(() => undefined);
     throw error;

@@ -30,6 +30,39 @@ describe("acquireBotLock on the server", () => {
     }
   });
 
+  it("with waitMs, waits for the holder to release the lock and then takes it", async () => {
+    const [a, b] = [await open(), await open()];
+    try {
+      const lock = await acquireBotLock(a, "sim");
+      const waiting = acquireBotLock(b, "sim", { waitMs: 20_000, pollMs: 50 });
+      await new Promise((r) => setTimeout(r, 300));
+      await lock.release();
+      const taken = await waiting;
+      expect(taken.held).toBe(true);
+      await taken.release();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it("with waitMs, gives up with a clear error when the holder does not release in time, or when told to stop", async () => {
+    const [a, b] = [await open(), await open()];
+    try {
+      const lock = await acquireBotLock(a, "sim");
+      await expect(acquireBotLock(b, "sim", { waitMs: 300, pollMs: 50 })).rejects.toThrow('Another bot is still running for "sim" on this database after waiting 300 ms for it to stop.');
+      const stop = new AbortController();
+      const waiting = acquireBotLock(b, "sim", { waitMs: 60_000, pollMs: 50, signal: stop.signal });
+      stop.abort();
+      await expect(waiting).rejects.toThrow(BotAlreadyRunningError);
+      await expect(waiting).rejects.toThrow("Stopped while waiting");
+      await lock.release();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it("notices when the server drops the lock's connection and takes the lock again", async () => {
     const [a, admin] = [await open(), await open()];
     try {

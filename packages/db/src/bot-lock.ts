@@ -100,7 +100,7 @@ export async function acquireBotLock(db: Pick<Database, "kind" | "pool" | "logge
         }
         if (error instanceof BotAlreadyRunningError && waitMs > 0) {
           throw new BotAlreadyRunningError(
-            `Another bot is still running for "${identity}" on this database after waiting ${Math.round(waitMs / 1000)} s for it to stop. Stop it first, or give this one another EXCHANGE or database.`,
+            `Another bot is still running for "${identity}" on this database after waiting ${waitMs >= 1000 ? `${Math.round(waitMs / 1000)} s` : `${waitMs} ms`} for it to stop. Stop it first, or give this one another EXCHANGE or database.`,
           );
         }
         throw error;

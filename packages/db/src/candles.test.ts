@@ -115,3 +115,36 @@ describe.each(DATABASE_KINDS)("saveCandles on the %s engine", (kind) => {
     ]);
   });
 });
+
+describe("saveCandles on a slow server", () => {
+  let db: Awaited<ReturnType<typeof openTestDatabase>>;
+  beforeAll(async () => {
+    db = await openTestDatabase("server");
+  });
+  afterAll(async () => {
+    await db.close();
+  });
+
+  it("gives up a write blocked longer than statementTimeoutMs, writing nothing, and writes it once the table is free", async () => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked: () => void = () => undefined;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holder = db.session(async (connection) => {
+      await connection.exec("BEGIN");
+      await connection.exec("LOCK TABLE candles IN SHARE MODE");
+      locked();
+      await released;
+      await connection.exec("COMMIT");
+    });
+    await isLocked;
+    try {
+      await expect(saveCandles(db, series(2, ["1h"], 10), Date.now(), { statementTimeoutMs: 200 })).rejects.toThrow(/statement timeout/);
+    } finally {
+      release();
+      await holder;
+    }
+    expect(await countCandles(db)).toBe(0);
+    expect((await saveCandles(db, series(2, ["1h"], 10), Date.now(), { statementTimeoutMs: 200 })).written).toBe(20);
+  });
+});

@@ -142,6 +142,24 @@ describe.each(DATABASE_KINDS)("system events on the %s engine", (kind) => {
     expect(await recordEvents(db, [])).toBe(0);
   });
 
+  it("stores an event with an invalid time, an oversized symbol and an oversized key beside the others of its batch", async () => {
+    const longKey = `k-${"x".repeat(20_000)}`;
+    const dropped = await recordEvents(db, [
+      { type: "ODD", symbol: "S".repeat(50_000), time: new Date(Number.NaN), eventKey: longKey, payload: { ok: 1 } },
+      { type: "ODD", time: new Date(-8.64e15), payload: { ok: 2 } },
+      { type: "ODD", time: at(1), payload: { ok: 3 } },
+    ]);
+    expect(dropped).toBe(0);
+    const stored = await latestEvents(db, { type: "ODD" });
+    expect(stored.map((e) => (e.payload as { ok: number }).ok).sort()).toEqual([1, 2, 3]);
+    const odd = stored.find((e) => (e.payload as { ok: number }).ok === 1);
+    expect(odd?.symbol).toHaveLength(200);
+    expect(Math.abs((odd?.time.getTime() ?? 0) - Date.now())).toBeLessThan(60_000);
+    // The shortened key still identifies the event: the same key again is ignored, a different long one is not.
+    expect(await recordEvents(db, [{ type: "ODD", eventKey: longKey, payload: { ok: 4 } }, { type: "ODD", eventKey: `${longKey}y`, payload: { ok: 5 } }])).toBe(0);
+    expect((await latestEvents(db, { type: "ODD" })).map((e) => (e.payload as { ok: number }).ok).sort()).toEqual([1, 2, 3, 5]);
+  });
+
   it("filters the latest events by type and symbol, newest first, up to a limit", async () => {
     await recordEvents(db, [
       { type: "DECISION_TRACE", symbol: "BTC/USDT", payload: { n: 1 }, time: at(1) },

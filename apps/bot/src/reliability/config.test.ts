@@ -8,7 +8,7 @@ import { spawnBot } from "../testing/process";
  */
 
 async function run(env: Record<string, string>, args: string[] = ["--ticks", "1"]) {
-  const bot = spawnBot(env, args);
+  const bot = spawnBot(env, args, { killAfterMs: 45_000 });
   const code = await bot.exited;
   const output = `${bot.stdout()}${bot.stderr()}`;
   return {

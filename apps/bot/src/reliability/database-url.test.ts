@@ -19,7 +19,7 @@ const SECRET_A = "Qz7v";
 const SECRET_B = "Kw9x";
 
 async function run(env: Record<string, string>, args: string[] = ["--ticks", "1"]) {
-  const bot = spawnBot(env, args);
+  const bot = spawnBot(env, args, { killAfterMs: 45_000 });
   const code = await bot.exited;
   const output = `${bot.stdout()}${bot.stderr()}`;
   return {

@@ -95,6 +95,32 @@ describe("database outage mid-run (real bot process, PostgreSQL through a TCP pr
     const finalTime = lastExchangeTime(bot.lines);
     expect(await simCandleMismatches(db, { seed: 1, exchangeTime: finalTime, symbols: SYMBOLS, timeframes: TIMEFRAMES })).toEqual([]);
   }, 120_000);
+
+  it("stops cleanly on SIGTERM while the database is away, and the next start fetches again what was not written", async () => {
+    const viaProxy = new URL(testDb.url ?? "");
+    viaProxy.port = String(proxy.port);
+    const env = { DATABASE_URL: viaProxy.toString(), CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: SYMBOLS.join(","), TICK_INTERVAL_MS: "100", SIM_REPLAY_CANDLES: "10000" };
+    const first = spawnBot(env);
+    bot = first;
+    await first.waitForTick(3);
+    const cutAt = first.lines.length;
+    proxy.cut();
+    await first.waitFor("the outage logged", (l) => l.message?.startsWith("writing candles failed") === true, { from: cutAt, timeoutMs: 15_000 });
+    await first.waitForTick(latestTick(first) + 3);
+    first.child.kill("SIGTERM");
+    expect(await first.exited).toBe(0);
+    const unwritten = await first.waitFor("what was not written", (l) => l.message === "shutdown flush failed; candles not written will be fetched again at the next start");
+    expect(numberField(unwritten, "pendingCandles")).toBeGreaterThan(0);
+
+    proxy.restore();
+    const second = spawnBot(env);
+    bot = second;
+    await second.waitForTick(5);
+    second.child.kill("SIGTERM");
+    expect(await second.exited).toBe(0);
+    db = await openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: false, logger: captureLogger() });
+    expect(await simCandleMismatches(db, { seed: 1, exchangeTime: lastExchangeTime(second.lines), symbols: SYMBOLS, timeframes: TIMEFRAMES })).toEqual([]);
+  }, 120_000);
 });
 
 function sumField(lines: readonly LogLine[], key: string, which: (line: LogLine) => boolean): number {

@@ -84,12 +84,19 @@ export function numberField(line: LogLine, key: string): number | undefined {
   return typeof value === "number" ? value : undefined;
 }
 
-export function spawnBot(env: Record<string, string>, args: readonly string[] = []): BotProcess {
+/**
+ * Starts the bot with `env` (over BASE_ENV; nothing else of the test's
+ * environment but PATH and HOME). A bot still running after `killAfterMs` is
+ * killed, so a stuck test never leaves a process behind.
+ */
+export function spawnBot(env: Record<string, string>, args: readonly string[] = [], options: { killAfterMs?: number } = {}): BotProcess {
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
     cwd: APP_DIR,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...BASE_ENV, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  const guard = setTimeout(() => child.kill("SIGKILL"), options.killAfterMs ?? 240_000);
+  guard.unref();
   const lines: LogLine[] = [];
   const watchers = new Set<() => void>();
   let stdout = "";
@@ -107,6 +114,7 @@ export function spawnBot(env: Record<string, string>, args: readonly string[] = 
   });
   const exited = new Promise<number | null>((resolve) => {
     child.on("close", (code) => {
+      clearTimeout(guard);
       running = false;
       if (partial.trim() !== "") lines.push(parseLine(partial));
       partial = "";

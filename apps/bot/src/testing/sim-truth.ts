@@ -22,14 +22,14 @@ interface StoredRow {
 type Row = [openTime: number, open: number, high: number, low: number, close: number, volume: number, isClosed: boolean];
 
 /**
- * Differences between the stored candles of each series and the simulated
- * exchange's at `exchangeTime`: missing or extra candles and changed values,
- * one line each (at most a few per series). Empty when every candle is stored
- * exactly once with the exchange's values.
+ * Differences between the stored candles of each series (of `exchange`, "sim"
+ * by default) and the simulated exchange's at `exchangeTime`: missing or extra
+ * candles and changed values, one line each (at most a few per series). Empty
+ * when every candle is stored exactly once with the exchange's values.
  */
 export async function simCandleMismatches(
   db: Pick<Database, "sql">,
-  options: { seed: number; exchangeTime: number; symbols: readonly string[]; timeframes: readonly Timeframe[] },
+  options: { seed: number; exchangeTime: number; symbols: readonly string[]; timeframes: readonly Timeframe[]; exchange?: string },
 ): Promise<string[]> {
   const sim = new SimExchange({ seed: options.seed, startTime: options.exchangeTime });
   const problems: string[] = [];
@@ -37,8 +37,8 @@ export async function simCandleMismatches(
     for (const timeframe of options.timeframes) {
       const stored = await db.sql.query<StoredRow>(
         `SELECT (extract(epoch from open_time) * 1000)::int8 AS open_ms, open, high, low, close, volume, is_closed FROM candles
-         WHERE exchange = 'sim' AND symbol = $1 AND timeframe = $2 ORDER BY open_time`,
-        [symbol, timeframe],
+         WHERE exchange = $3 AND symbol = $1 AND timeframe = $2 ORDER BY open_time`,
+        [symbol, timeframe, options.exchange ?? "sim"],
       );
       const rows: Row[] = stored.rows.map((r) => [Number(r.open_ms), r.open, r.high, r.low, r.close, r.volume, r.is_closed]);
       const series = `${symbol} ${timeframe}`;

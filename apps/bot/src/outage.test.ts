@@ -1,0 +1,52 @@
+import { captureLogger } from "@candlekeep/db/testing";
+import { DatabaseOutage } from "./outage";
+import { newStatus } from "./runtime";
+
+describe("DatabaseOutage", () => {
+  function setup() {
+    let now = Date.UTC(2026, 0, 1);
+    const logger = captureLogger();
+    const status = newStatus();
+    const outage = new DatabaseOutage(logger, status, { intervalMs: 30_000, clock: () => now });
+    return { outage, logger, status, advance: (ms: number) => (now += ms) };
+  }
+  const messages = (logger: ReturnType<typeof captureLogger>) => logger.lines.map((l) => `${l.level} ${l.message}`);
+
+  it("logs a failing candle write at once, then once per interval, and the recovery with what was dropped", () => {
+    const { outage, logger, status, advance } = setup();
+    for (let tick = 0; tick < 70; tick += 1) {
+      outage.candleWriteFailed(new Error("connect ECONNREFUSED"), 100 + tick);
+      outage.eventsDropped([{ type: "DECISION_TRACE" }, { type: "DECISION_TRACE" }, { type: "ORDER" }], "connect ECONNREFUSED");
+      outage.writeFailed("account snapshot", new Error("connect ECONNREFUSED"));
+      advance(1000);
+    }
+    expect(status.dbDownSince).toBeDefined();
+    expect(messages(logger)).toEqual([
+      "error writing candles failed; keeping them pending and retrying next tick",
+      "error writing candles failed; keeping them pending and retrying next tick",
+      "error writing candles failed; keeping them pending and retrying next tick",
+    ]);
+    expect(logger.lines[1]?.meta).toMatchObject({ pendingCandles: 130, failedWrites: 31, eventsDropped: 90, decisionTracesDropped: 60, error: "connect ECONNREFUSED" });
+    outage.candleWriteSucceeded(500);
+    expect(logger.lines.at(-1)).toMatchObject({ level: "info", message: "database is back; pending candles written", meta: { written: 500, failedWrites: 70, eventsDropped: 210, decisionTracesDropped: 140, downForMs: 70_000 } });
+    expect(status.dbDownSince).toBeUndefined();
+    outage.candleWriteSucceeded(10);
+    expect(logger.lines).toHaveLength(4);
+  });
+
+  it("when candles are written fine, logs other failing writes at most once per interval each", () => {
+    const { outage, logger, advance } = setup();
+    for (let tick = 0; tick < 40; tick += 1) {
+      outage.eventsDropped([{ type: "DECISION_TRACE" }], "value too long");
+      outage.writeFailed("account snapshot", new Error("numeric field overflow"));
+      advance(1000);
+    }
+    expect(messages(logger)).toEqual([
+      "warn events not recorded (non-critical, dropped)",
+      "warn account snapshot failed; retrying next tick",
+      "warn events not recorded (non-critical, dropped)",
+      "warn account snapshot failed; retrying next tick",
+    ]);
+    expect(logger.lines[2]?.meta).toMatchObject({ eventsDropped: 30, decisionTracesDropped: 30 });
+  });
+});

@@ -1,6 +1,6 @@
-import { Prisma } from "./generated/prisma/client";
 import type { Database } from "./connect";
 import { critical } from "./critical";
+import { toDecimal } from "./decimal";
 
 export interface AccountSnapshot {
   time: Date;
@@ -13,7 +13,6 @@ export interface AccountSnapshot {
   equity: number;
 }
 
-const decimal = (value: number) => new Prisma.Decimal(String(value));
 
 /** Stores balance snapshots (one per currency). Critical: logs and raises. */
 export function saveAccountState(db: Pick<Database, "prisma" | "logger">, snapshots: readonly AccountSnapshot[]): Promise<number> {
@@ -23,10 +22,10 @@ export function saveAccountState(db: Pick<Database, "prisma" | "logger">, snapsh
         time: s.time,
         exchange: s.exchange,
         currency: s.currency,
-        free: decimal(s.free),
-        used: decimal(s.used),
-        total: decimal(s.total),
-        equity: decimal(s.equity),
+        free: toDecimal(s.free),
+        used: toDecimal(s.used),
+        total: toDecimal(s.total),
+        equity: toDecimal(s.equity),
       })),
     });
     return result.count;

@@ -2,6 +2,7 @@ import { Prisma } from "./generated/prisma/client";
 import type { Position as PositionRow, Trade as TradeRow } from "./generated/prisma/client";
 import type { Database } from "./connect";
 import { critical } from "./critical";
+import { toDecimal } from "./decimal";
 
 export type PositionSide = "LONG" | "SHORT";
 export type ExitReason = "TAKE_PROFIT" | "STOP_LOSS" | "SIGNAL" | "MANUAL";
@@ -55,9 +56,7 @@ export interface ClosePositionInput {
   fees: number;
 }
 
-// Numbers go to numeric columns through their shortest exact decimal form.
-const decimal = (value: number) => new Prisma.Decimal(String(value));
-const optionalDecimal = (value: number | null) => (value === null ? null : decimal(value));
+const optionalDecimal = (value: number | null) => (value === null ? null : toDecimal(value));
 
 function toPosition(row: PositionRow): OpenPosition {
   return {
@@ -99,8 +98,8 @@ export function toTradeRecord(row: TradeRow): TradeRecord {
 export function savePosition(db: Pick<Database, "prisma" | "logger">, position: PositionInput): Promise<OpenPosition> {
   const values = {
     side: position.side,
-    quantity: decimal(position.quantity),
-    entryPrice: decimal(position.entryPrice),
+    quantity: toDecimal(position.quantity),
+    entryPrice: toDecimal(position.entryPrice),
     takeProfit: optionalDecimal(position.takeProfit),
     stopLoss: optionalDecimal(position.stopLoss),
     entryOrderId: position.entryOrderId,
@@ -134,9 +133,9 @@ export async function listOpenPositions(db: Pick<Database, "prisma">, filter: { 
 
 /** Realised PnL of closing `quantity` from `entryPrice` at `exitPrice`, after fees. */
 export function realizedPnl(side: PositionSide, quantity: number, entryPrice: number, exitPrice: number, fees: number): Prisma.Decimal {
-  const move = decimal(exitPrice).minus(decimal(entryPrice));
-  const gross = decimal(quantity).times(side === "LONG" ? move : move.negated());
-  return gross.minus(decimal(fees));
+  const move = toDecimal(exitPrice).minus(toDecimal(entryPrice));
+  const gross = toDecimal(quantity).times(side === "LONG" ? move : move.negated());
+  return gross.minus(toDecimal(fees));
 }
 
 /**
@@ -164,10 +163,10 @@ export function closePositionWithTrade(db: Pick<Database, "prisma" | "logger">, 
           side: position.side,
           quantity: position.quantity,
           entryPrice: position.entryPrice,
-          exitPrice: decimal(close.exitPrice),
+          exitPrice: toDecimal(close.exitPrice),
           entryTime: position.openedAt,
           exitTime: close.exitTime,
-          fees: decimal(close.fees),
+          fees: toDecimal(close.fees),
           realizedPnl: realizedPnl(position.side, quantity, entryPrice, close.exitPrice, close.fees),
           exitReason: close.exitReason,
           entryOrderId: position.entryOrderId,

@@ -142,6 +142,13 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
   // An idle client losing its server (restart, failover) must not crash the process;
   // the next query on the pool reconnects or fails where it can be handled.
   pool.on("error", (error) => options.logger.warn("idle database connection lost", { error: describeError(error) }));
+  // The pool listens for errors only while a client is idle. A connection dropped
+  // while a client is checked out (by Prisma's adapter, a COPY, a lock) emits
+  // 'error' on the client itself, which would crash the process if nobody
+  // listens; the failed query already reports it to its caller.
+  pool.on("connect", (client) => {
+    client.on("error", () => undefined);
+  });
   try {
     await withRetry(
       async () => {

@@ -205,11 +205,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
   if (!result.success) throw new InvalidSettingsError([...problems, ...settingsProblems(result.error)]);
   const s = result.data;
 
-  // Empty means unset (deploy dashboards create empty variables); blank is a mistake worth naming.
-  const rawDatabaseUrl = args.overrides.DATABASE_URL ?? env.DATABASE_URL;
-  if (rawDatabaseUrl !== undefined && rawDatabaseUrl !== "" && rawDatabaseUrl.trim() === "") {
-    problems.push("DATABASE_URL is blank (only spaces); leave it empty or unset for the embedded database, or set it to postgresql://user:password@host:5432/dbname");
-  } else if (s.DATABASE_URL !== undefined) {
+  if (s.DATABASE_URL !== undefined) {
     try {
       parseDatabaseUrl(s.DATABASE_URL);
     } catch (error) {

@@ -54,6 +54,13 @@ describe("loadConfig", () => {
     expect(loadConfig({ DATABASE_URL: "mysql://nope" }, [], false).database.url).toBe("mysql://nope");
   });
 
+  it("takes an empty DATABASE_URL as unset and names one of only spaces, as the bot does", () => {
+    expect(loadConfig({ DATABASE_URL: "" }, [], false).database.url).toBeUndefined();
+    expect(problems({ DATABASE_URL: "   " }, [])).toEqual([
+      "DATABASE_URL is blank (only spaces); leave it empty or unset for the embedded database, or set it to postgresql://user:password@host:5432/dbname",
+    ]);
+  });
+
   it("lists every bad setting and flag, one line each, without echoing values", () => {
     expect(problems({ LOG_LEVEL: "loud", TIMEFRAMES: "2m" }, ["--only", "nope", "--stale-after", "x", "--gap-window", "0", "--bogus", "--symbols"])).toEqual([
       'unknown argument "--bogus"',

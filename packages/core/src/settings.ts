@@ -32,6 +32,15 @@ const optionalText = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === "" ? undefined : v));
 
+/** Empty means unset (deploy dashboards create empty variables); only spaces is a mistake worth naming. */
+const databaseUrlSetting = z
+  .string()
+  .optional()
+  .refine((v) => v === undefined || v === "" || v.trim() !== "", {
+    message: "DATABASE_URL is blank (only spaces); leave it empty or unset for the embedded database, or set it to postgresql://user:password@host:5432/dbname",
+  })
+  .transform((v) => (v === undefined || v === "" ? undefined : v));
+
 export const symbolsSetting = z
   .string()
   .trim()
@@ -69,7 +78,7 @@ const EXCHANGE_ID = /^[a-z0-9]+$/;
 
 /** Environment variables shared by every app. */
 export const sharedSettingsSchema = z.object({
-  DATABASE_URL: optionalText,
+  DATABASE_URL: databaseUrlSetting,
   DATABASE_CA_CERT: optionalText,
   DATABASE_POOL_MAX: z.coerce.number({ message: "DATABASE_POOL_MAX must be a number" }).int("DATABASE_POOL_MAX must be a whole number").min(1, "DATABASE_POOL_MAX must be at least 1").max(1000, "DATABASE_POOL_MAX must be at most 1000").default(30),
   DATABASE_CONNECT_RETRIES: z.coerce.number({ message: "DATABASE_CONNECT_RETRIES must be a number" }).int("DATABASE_CONNECT_RETRIES must be a whole number").min(0, "DATABASE_CONNECT_RETRIES must be at least 0").max(20, "DATABASE_CONNECT_RETRIES must be at most 20").default(5),

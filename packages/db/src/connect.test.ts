@@ -206,6 +206,29 @@ describe("the server pool", () => {
     await expect(db.sql.query("SELECT 1")).rejects.toThrow();
   });
 
+  it("survives its idle connections being killed, warns once for all of them, and serves the next query", async () => {
+    const logger = captureLogger();
+    const db = await openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: true, logger });
+    open.push(db);
+    // Three connections in use at once, then idle in the pool.
+    await Promise.all([1, 2, 3].map(() => db.sql.query("SELECT pg_sleep(0.05)")));
+    expect(db.pool?.idleCount).toBe(3);
+    const admin = new pg.Client({ connectionString: TEST_ADMIN_URL });
+    await admin.connect();
+    try {
+      // Every connection of this test database but the admin's own: as when the server restarts.
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [new URL(testDb.url ?? "").pathname.slice(1)]);
+    } finally {
+      await admin.end();
+    }
+    for (let i = 0; i < 50 && (db.pool?.idleCount ?? 0) > 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(db.pool?.idleCount).toBe(0);
+    const warnings = logger.lines.filter((l) => l.message === "idle database connection lost");
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.meta).toMatchObject({ connections: 1 });
+    expect((await db.sql.query<{ one: number }>("SELECT 1 AS one")).rows[0]?.one).toBe(1);
+  });
+
   it("redacts the password in the target it reports", async () => {
     const withPassword = new URL(testDb.url ?? "");
     withPassword.password = PASSWORD;

@@ -126,6 +126,26 @@ class PgliteRunner implements SqlRunner {
   }
 }
 
+/** At most one "idle database connection lost" line per this long. */
+const IDLE_LOSS_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * When the server goes away every idle pooled connection fails at once: one
+ * warning per interval, counting the connections lost since the previous one,
+ * instead of a line per connection.
+ */
+function idleConnectionLossReporter(logger: Logger): (error: Error) => void {
+  let lastLoggedAt = Number.NEGATIVE_INFINITY;
+  let lost = 0;
+  return (error) => {
+    lost += 1;
+    if (Date.now() - lastLoggedAt < IDLE_LOSS_LOG_INTERVAL_MS) return;
+    lastLoggedAt = Date.now();
+    logger.warn("idle database connection lost", { connections: lost, error: describeError(error) });
+    lost = 0;
+  };
+}
+
 async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Database> {
   const pool = new pg.Pool({
     host: url.host,
@@ -141,7 +161,7 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
   });
   // An idle client losing its server (restart, failover) must not crash the process;
   // the next query on the pool reconnects or fails where it can be handled.
-  pool.on("error", (error) => options.logger.warn("idle database connection lost", { error: describeError(error) }));
+  pool.on("error", idleConnectionLossReporter(options.logger));
   // The pool listens for errors only while a client is idle. A connection dropped
   // while a client is checked out (by Prisma's adapter, a COPY, a lock) emits
   // 'error' on the client itself, which would crash the process if nobody

@@ -88,7 +88,7 @@ export function eventPayloadJson(payload: unknown): string {
 
 const INSERT_EVENTS = `
 INSERT INTO system_events (time, type, symbol, level, payload, event_key)
-SELECT (e->>'time')::timestamptz, e->>'type', e->>'symbol', e->>'level', (e->>'payload')::jsonb, e->>'eventKey'
+SELECT (e->>'time')::timestamptz, e->>'type', e->>'symbol', e->>'level', e->'payload', e->>'eventKey'
 FROM jsonb_array_elements($1::jsonb) AS e
 ON CONFLICT (event_key) DO NOTHING`;
 
@@ -103,24 +103,27 @@ function clampText(value: string, max: number): string {
 }
 
 /**
- * One event as the INSERT reads it. Every field is made storable, so one bad
- * event (an invalid date, a 1 MB symbol) cannot make the whole batch fail:
- * a time that is not a date between 1970 and 9999 becomes now, over-long
+ * One event as the INSERT reads it, as JSON text. Every field is made storable,
+ * so one bad event (an invalid date, a 1 MB symbol) cannot make the whole batch
+ * fail: a time that is not a date between 1970 and 9999 becomes now, over-long
  * texts are cut with a trailing "…", an over-long key is shortened without
  * losing its uniqueness.
  */
-function eventRow(event: EventInput, now: Date) {
+function eventRowJson(event: EventInput, now: Date): string {
   const timeMs = event.time instanceof Date ? event.time.getTime() : Number.NaN;
   const key = event.eventKey ?? null;
-  return {
-    time: (timeMs >= 0 && timeMs <= LATEST_EVENT_TIME ? new Date(timeMs) : now).toISOString(),
-    type: clampText(String(event.type), MAX_EVENT_TEXT_CHARS),
-    symbol: event.symbol == null ? null : clampText(String(event.symbol), MAX_EVENT_TEXT_CHARS),
-    level: clampText(String(event.level ?? "info"), MAX_EVENT_TEXT_CHARS),
-    // Carried as text inside the array so each payload is parsed once, by jsonb.
-    payload: eventPayloadJson(event.payload),
-    eventKey: key === null || key.length <= MAX_EVENT_KEY_CHARS ? key : `${key.slice(0, MAX_EVENT_KEY_CHARS - 72)}…sha256:${createHash("sha256").update(key).digest("hex")}`,
-  };
+  const fields = jsonbSafe(
+    JSON.stringify({
+      time: (timeMs >= 0 && timeMs <= LATEST_EVENT_TIME ? new Date(timeMs) : now).toISOString(),
+      type: clampText(String(event.type), MAX_EVENT_TEXT_CHARS),
+      symbol: event.symbol == null ? null : clampText(String(event.symbol), MAX_EVENT_TEXT_CHARS),
+      level: clampText(String(event.level ?? "info"), MAX_EVENT_TEXT_CHARS),
+      eventKey: key === null || key.length <= MAX_EVENT_KEY_CHARS ? key : `${key.slice(0, MAX_EVENT_KEY_CHARS - 72)}…sha256:${createHash("sha256").update(key).digest("hex")}`,
+    }),
+  );
+  // The payload's JSON text is spliced in as is, not stringified again as a string: half the
+  // bytes to send, no second escaping here and no second parse in the server.
+  return `${fields.slice(0, -1)},"payload":${eventPayloadJson(event.payload)}}`;
 }
 
 /**
@@ -131,7 +134,7 @@ export async function recordEvents(db: Pick<Database, "sql" | "logger">, events:
   if (events.length === 0) return 0;
   const now = new Date();
   try {
-    await db.sql.query(INSERT_EVENTS, [jsonbSafe(JSON.stringify(events.map((event) => eventRow(event, now))))]);
+    await db.sql.query(INSERT_EVENTS, [`[${events.map((event) => eventRowJson(event, now)).join(",")}]`]);
     return 0;
   } catch (error) {
     db.logger.warn("events not recorded", { dropped: events.length, types: [...new Set(events.map((e) => e.type))], error: describeError(error) });

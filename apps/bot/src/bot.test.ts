@@ -2,7 +2,7 @@ import { SIM_DEFAULT_SYMBOLS, TIMEFRAMES } from "@candlekeep/core";
 import { candleCoverage, latestEvents, listOpenPositions, listTrades, type Database } from "@candlekeep/db";
 import { createEmbeddedTestDatabase, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import { SimExchange } from "./exchange/sim";
-import { startTestBot, type TestBot } from "./testing/bot";
+import { startTestBot, useServerTestBot, type TestBot } from "./testing/bot";
 import { TcpProxy } from "./testing/tcp-proxy";
 
 /** The runner end to end on the simulated exchange and a real PostgreSQL database. */
@@ -13,22 +13,12 @@ async function candleCount(db: Database): Promise<number> {
 }
 
 describe("bot on the simulated exchange (PostgreSQL server)", () => {
-  let testDb: TestDatabase;
-  let bot: TestBot | undefined;
-  beforeEach(async () => {
-    testDb = await createServerTestDatabase();
-  });
-  afterEach(async () => {
-    await bot?.stop();
-    bot = undefined;
-    await testDb.drop();
-  });
-
-  const settings = (extra: Record<string, string> = {}) => ({ DATABASE_URL: testDb.url, CANDLEKEEP_DATA_DIR: testDb.dataDir, ...extra });
+  const testBot = useServerTestBot();
+  let bot: TestBot;
 
   it("saves candles for every coin × timeframe and a decision trace, NO_SIGNAL included, for every coin, throttled", async () => {
     // Traces at most every 30 min of exchange time; the simulated clock moves 15 min per tick.
-    bot = await startTestBot(settings({ DECISION_TRACE_INTERVAL_MS: String(30 * 60_000) }));
+    bot = await testBot.start({ DECISION_TRACE_INTERVAL_MS: String(30 * 60_000) });
     const reports = await bot.ticks(8);
     expect(reports.flatMap((r) => [...r.failed.map((f) => `${f.symbol}: ${f.error}`), ...(r.flushError ? [r.flushError] : [])])).toEqual([]);
     const db = await bot.database.get();
@@ -58,7 +48,7 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
   });
 
   it("opens positions, and closes them with a trade on take-profit, stop-loss or signal", async () => {
-    bot = await startTestBot(settings());
+    bot = await testBot.start();
     const db = await bot.database.get();
     let trades = await listTrades(db);
     for (let i = 0; i < 20 && trades.length === 0; i += 1) {
@@ -78,16 +68,15 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
   });
 
   it("restarts with its open positions and without re-inserting or losing candles", async () => {
-    bot = await startTestBot(settings());
+    bot = await testBot.start();
     const db1 = await bot.database.get();
     for (let i = 0; i < 30 && (await listOpenPositions(db1)).length === 0; i += 1) await bot.ticks(5);
     const positions = await listOpenPositions(db1);
     expect(positions.length).toBeGreaterThan(0);
     const before = await candleCount(db1);
     const exchangeTime = bot.runtime.market.now();
-    await bot.stop();
 
-    bot = await startTestBot(settings(), { backfill: false });
+    bot = await testBot.start({}, { backfill: false });
     expect(bot.runtime.positions.all().map((p) => p.symbol).sort()).toEqual(positions.map((p) => p.symbol).sort());
     // The simulated clock resumes where the stored candles end.
     expect(bot.runtime.market.now()).toBeGreaterThanOrEqual(exchangeTime - 15 * 60_000);

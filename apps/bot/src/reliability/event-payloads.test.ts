@@ -1,6 +1,5 @@
 import { latestEvents, MAX_EVENT_PAYLOAD_BYTES, type EventInput } from "@candlekeep/db";
-import { createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
-import { startTestBot, type TestBot } from "../testing/bot";
+import { useServerTestBot } from "../testing/bot";
 
 /**
  * Reliability, bad input 9: oversized and hostile event payloads, recorded the
@@ -12,20 +11,10 @@ import { startTestBot, type TestBot } from "../testing/bot";
 const INJECTION = "'); DROP TABLE candles; --";
 
 describe("hostile event payloads end to end (simulated exchange, PostgreSQL server)", () => {
-  let testDb: TestDatabase;
-  let bot: TestBot | undefined;
-  beforeEach(async () => {
-    testDb = await createServerTestDatabase();
-  });
-  afterEach(async () => {
-    await bot?.stop();
-    bot = undefined;
-    await testDb.drop();
-  });
+  const testBot = useServerTestBot();
 
   it("stores them safely in the same batch as the decision traces, truncating what is too large, and keeps writing", async () => {
-    const started = await startTestBot({ DATABASE_URL: testDb.url, CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,ETH/USDT" });
-    bot = started;
+    const started = await testBot.start({ SYMBOLS: "BTC/USDT,ETH/USDT" });
     await started.ticks(1);
     const circular: Record<string, unknown> = { name: "loop" };
     circular.self = circular;

@@ -1,10 +1,9 @@
 import { TIMEFRAMES, isTimeframe, type Timeframe } from "@candlekeep/core";
-import { createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import ccxt from "ccxt";
 import { CcxtMarketData } from "../exchange/ccxt";
 import { recorded, stubbedBinance } from "../exchange/fixtures/binance";
 import { SimExchange } from "../exchange/sim";
-import { startTestBot, type TestBot } from "../testing/bot";
+import { useServerTestBot, type TestBot } from "../testing/bot";
 import { simCandleMismatches } from "../testing/sim-truth";
 
 /**
@@ -28,16 +27,7 @@ function klineRow(c: { openTime: number; open: number; high: number; low: number
 }
 
 describe("exchange faults at the bot level (ccxt binance over recorded payloads, PostgreSQL server)", () => {
-  let testDb: TestDatabase;
-  let bot: TestBot | undefined;
-  beforeEach(async () => {
-    testDb = await createServerTestDatabase();
-  });
-  afterEach(async () => {
-    await bot?.stop();
-    bot = undefined;
-    await testDb.drop();
-  });
+  const testBot = useServerTestBot();
 
   it("retries timeouts and rate limits, survives empty, short, out-of-order and repeated responses, isolates a failing coin, and it catches up without gaps once healed", async () => {
     const sim = new SimExchange({ seed: SEED, startTime: Date.now() - 200 * STEP });
@@ -65,14 +55,16 @@ describe("exchange faults at the bot level (ccxt binance over recorded payloads,
       const fault = faults.get(symbol);
       return fault ? fault({ symbol, timeframe }, rows) : rows;
     };
+    // The market's warnings go to the bot's log (it exists once the bot has started).
+    let botLogger: TestBot["logger"] | undefined;
     const market = new CcxtMarketData(stub.exchange, {
-      logger: { error: () => undefined, info: () => undefined, debug: () => undefined, warn: (message, meta) => bot?.logger.warn(message, meta) },
+      logger: { error: () => undefined, info: () => undefined, debug: () => undefined, warn: (message, meta) => botLogger?.warn(message, meta) },
       retryDelaysMs: [1, 1, 1],
       now: () => sim.now(),
     });
 
-    const started = await startTestBot({ DATABASE_URL: testDb.url, CANDLEKEEP_DATA_DIR: testDb.dataDir, EXCHANGE: "binance", SYMBOLS: SYMBOLS.join(",") }, { market });
-    bot = started;
+    const started = await testBot.start({ EXCHANGE: "binance", SYMBOLS: SYMBOLS.join(",") }, { market });
+    botLogger = started.logger;
     const tick = async () => {
       sim.advance();
       const [report] = await started.ticks(1);

@@ -1,8 +1,7 @@
 import { TIMEFRAME_MS, TIMEFRAMES, alignToTimeframe, type Timeframe } from "@candlekeep/core";
 import { candleProblem, saveCandles, type CandleInput } from "@candlekeep/db";
-import { createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import type { ExchangeCandle, MarketData, Ticker } from "../exchange/types";
-import { startTestBot, type TestBot } from "../testing/bot";
+import { useServerTestBot } from "../testing/bot";
 import { simCandleMismatches } from "../testing/sim-truth";
 
 /**
@@ -46,20 +45,10 @@ class CorruptingMarket implements MarketData {
 }
 
 describe("malformed candles through the bot (simulated exchange, PostgreSQL server)", () => {
-  let testDb: TestDatabase;
-  let bot: TestBot | undefined;
-  beforeEach(async () => {
-    testDb = await createServerTestDatabase();
-  });
-  afterEach(async () => {
-    await bot?.stop();
-    bot = undefined;
-    await testDb.drop();
-  });
+  const testBot = useServerTestBot();
 
   it("rejects NaN, negative, high < low, unaligned and absurdly timed candles with their reason, counts them, and saves the rest", async () => {
-    const started = await startTestBot({ DATABASE_URL: testDb.url, CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,ETH/USDT,SOL/USDT" });
-    bot = started;
+    const started = await testBot.start({ SYMBOLS: "BTC/USDT,ETH/USDT,SOL/USDT" });
     await started.ticks(2);
     const market = new CorruptingMarket(started.runtime.market);
     started.runtime.market = market;
@@ -125,8 +114,7 @@ describe("malformed candles through the bot (simulated exchange, PostgreSQL serv
   });
 
   it("the database writer rejects an unknown timeframe with its reason and saves the rest of the batch", async () => {
-    const started = await startTestBot({ DATABASE_URL: testDb.url, CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT" }, { backfill: false });
-    bot = started;
+    const started = await testBot.start({ SYMBOLS: "BTC/USDT" }, { backfill: false });
     const db = await started.database.get();
     const openTime = alignToTimeframe(Date.now(), "1d") - 2 * TIMEFRAME_MS["1d"];
     const good: CandleInput = { exchange: "sim", symbol: "BTC/USDT", timeframe: "1d", openTime, open: 10, high: 12, low: 9, close: 11, volume: 5, isClosed: true };

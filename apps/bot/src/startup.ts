@@ -36,6 +36,9 @@ export interface StartOptions {
   market?: MarketData;
 }
 
+/** Coins whose stored history is read per query at start-up. */
+const RESTORE_COINS_PER_QUERY = 50;
+
 /** SYMBOLS names coins the exchange does not list (a configuration error). */
 export class UnknownSymbolsError extends UserFacingError {
   override readonly name = "UnknownSymbolsError";
@@ -133,7 +136,12 @@ async function restore(config: BotConfig, logger: Logger, db: Database, getDb: (
     logger,
     now: () => market.now(),
   });
-  candles.restore(await latestCandlesPerSeries(db, { exchange: exchangeId, symbols, timeframes, perSeries: config.tick.historyCandles }));
+  // A few coins at a time: all of them at once would hold every stored candle as an object at
+  // the same moment (600,000 at 500 coins), a start-up peak the process keeps as RSS.
+  for (let i = 0; i < symbols.length; i += RESTORE_COINS_PER_QUERY) {
+    const chunk = symbols.slice(i, i + RESTORE_COINS_PER_QUERY);
+    candles.restore(await latestCandlesPerSeries(db, { exchange: exchangeId, symbols: chunk, timeframes, perSeries: config.tick.historyCandles }));
+  }
 
   const positions = new PositionManager({ db: getDb, broker, exchange: exchangeId, rules: config.trading, logger });
   positions.restore(openPositions);

@@ -68,22 +68,24 @@ export async function runTick(rt: BotRuntime, options: TickOptions = {}): Promis
   const equity = await accountEquity(rt);
   const trading = await holdTradingLock(rt);
 
-  const results = await settleAll(rt.symbols, rt.config.tick.concurrency, (symbol) => processCoin(rt, symbol, now, equity, trading, report));
-  results.forEach((result, index) => {
-    const symbol = rt.symbols[index] as string;
-    if (result.status === "fulfilled") {
-      rt.metrics.coinsProcessed.inc();
-      return;
-    }
-    const error = describeError(result.reason);
-    report.failed.push({ symbol, error });
-    rt.metrics.coinsFailed.inc();
-    rt.logger.warn("coin update failed", { symbol, error });
+  const { concurrency } = rt.config.tick;
+  // Candles first, for every coin; their write then runs in the database while
+  // the decisions are made here, instead of after them.
+  const updated = await settleAll(rt.symbols, concurrency, (symbol) => updateCoinCandles(rt, symbol, now, report));
+  const candleWrite = flushCandles(rt, report, flushDeadline);
+  const ready = rt.symbols.filter((symbol, index) => {
+    const result = updated[index];
+    if (result?.status === "rejected") coinFailed(rt, report, symbol, result.reason);
+    return result?.status === "fulfilled";
+  });
+  const decided = await settleAll(ready, concurrency, (symbol) => decideCoin(rt, symbol, now, equity, trading, report));
+  decided.forEach((result, index) => {
+    if (result.status === "fulfilled") rt.metrics.coinsProcessed.inc();
+    else coinFailed(rt, report, ready[index] as string, result.reason);
   });
 
-  await flushCandles(rt, report, flushDeadline);
-  await snapshotAccount(rt, now, equity);
-  await flushEvents(rt, report);
+  // Three writes on their own connections: the tick waits for the slowest, not their sum.
+  await Promise.all([candleWrite, snapshotAccount(rt, now, equity), flushEvents(rt, report)]);
 
   report.durationMs = performance.now() - started;
   rt.status.ticks += 1;
@@ -98,16 +100,25 @@ export async function runTick(rt: BotRuntime, options: TickOptions = {}): Promis
   return report;
 }
 
-async function processCoin(rt: BotRuntime, symbol: string, now: number, equity: number, trading: boolean, report: TickReport): Promise<void> {
-  for (const timeframe of rt.timeframes) await updateSeries(rt, symbol, timeframe, now, report);
+function coinFailed(rt: BotRuntime, report: TickReport, symbol: string, reason: unknown): void {
+  const error = describeError(reason);
+  report.failed.push({ symbol, error });
+  rt.metrics.coinsFailed.inc();
+  rt.logger.warn("coin update failed", { symbol, error });
+}
 
+/** Fetches the coin's new candles on every timeframe and queues them for the write. */
+async function updateCoinCandles(rt: BotRuntime, symbol: string, now: number, report: TickReport): Promise<void> {
+  for (const timeframe of rt.timeframes) await updateSeries(rt, symbol, timeframe, now, report);
+}
+
+/** Decides on the coin's candles, manages its position, and queues its decision trace. */
+async function decideCoin(rt: BotRuntime, symbol: string, now: number, equity: number, trading: boolean, report: TickReport): Promise<void> {
   const strategyTf = rt.config.strategy.timeframe;
-  const closed = rt.candles.closedCandles(symbol, strategyTf);
-  const latest = rt.candles.candles(symbol, rt.timeframes[0] as Timeframe).at(-1);
-  if (!latest) throw new Error("no candles from the exchange yet");
-  const price = latest.close;
+  const price = rt.candles.lastClose(symbol, rt.timeframes[0] as Timeframe);
+  if (price === undefined) throw new Error("no candles from the exchange yet");
   const held = rt.positions.get(symbol);
-  const decision = decide(closed, held ? { side: held.side, entryPrice: held.entryPrice } : null, rt.config.strategy.params);
+  const decision = decide(rt.candles.closedColumns(symbol, strategyTf), held ? { side: held.side, entryPrice: held.entryPrice } : null, rt.config.strategy.params);
 
   const outcome: PositionOutcome = trading ? await rt.positions.manage(symbol, decision, price, equity, rt.pendingEvents) : { kind: "none", reason: "trading paused: bot lock not held" };
   if (outcome.kind === "opened") report.opened += 1;
@@ -165,8 +176,7 @@ async function accountEquity(rt: BotRuntime): Promise<number> {
   const cash = balances.find((b) => b.currency === rt.config.trading.quoteCurrency)?.total ?? 0;
   let held = 0;
   for (const position of rt.positions.all()) {
-    const last = rt.candles.candles(position.symbol, rt.timeframes[0] as Timeframe).at(-1);
-    held += position.quantity * (last?.close ?? position.entryPrice);
+    held += position.quantity * (rt.candles.lastClose(position.symbol, rt.timeframes[0] as Timeframe) ?? position.entryPrice);
   }
   return cash + held;
 }

@@ -39,8 +39,8 @@ describe("CandleManager (in memory)", () => {
     candles.add("BTC/USDT", "15m", make(1, { isClosed: false, close: 101.5 }));
     expect(candles.pendingCount).toBe(1);
     expect(candles.candles("BTC/USDT", "15m")).toHaveLength(1);
-    expect(candles.closedCandles("BTC/USDT", "15m")).toHaveLength(0);
-    expect(candles.candles("BTC/USDT", "15m")[0]?.close).toBe(101.5);
+    expect(candles.closedColumns("BTC/USDT", "15m").length).toBe(0);
+    expect(candles.lastClose("BTC/USDT", "15m")).toBe(101.5);
   });
 
   it("bounds pending rows: defers what does not fit, logs the bound once, and does not advance past it", () => {

@@ -1,6 +1,8 @@
 import { candleKey, candleProblem, saveCandles, type CandleInput, type Database, type RejectedCandle, type StoredCandle } from "@candlekeep/db";
 import type { Logger, Timeframe } from "@candlekeep/core";
 import type { ExchangeCandle } from "../exchange/types";
+import type { CandleColumns } from "./columns";
+import { CandleSeries } from "./series";
 
 /**
  * Holds, per series, the recent candles the strategy reads, and the candles not
@@ -30,15 +32,19 @@ export interface FlushResult {
   flushed: number;
 }
 
-interface Series {
-  /** Oldest first; at most `historyCandles` long (trimmed lazily). */
-  candles: ExchangeCandle[];
-}
-
-const seriesKey = (symbol: string, timeframe: Timeframe) => `${symbol}\u0000${timeframe}`;
+const NO_CANDLES: CandleColumns = Object.freeze({
+  length: 0,
+  openTime: new Float64Array(0),
+  open: new Float64Array(0),
+  high: new Float64Array(0),
+  low: new Float64Array(0),
+  close: new Float64Array(0),
+  volume: new Float64Array(0),
+});
 
 export class CandleManager {
-  private readonly series = new Map<string, Series>();
+  /** symbol → timeframe → series; nested so lookups in the tick's hot path build no key strings. */
+  private readonly series = new Map<string, Partial<Record<Timeframe, CandleSeries>>>();
   private pending = new Map<string, CandleInput>();
   /** The batch being written and its outcome, while a write runs. */
   private writing: { batch: Map<string, CandleInput>; done: Promise<FlushResult> } | undefined;
@@ -69,23 +75,29 @@ export class CandleManager {
 
   /** Seeds the in-memory history from stored candles (already in the database, not pending). */
   restore(stored: readonly StoredCandle[]): void {
-    for (const candle of stored) this.merge(candle.symbol, candle.timeframe, [candle]);
+    for (const candle of stored) this.seriesFor(candle.symbol, candle.timeframe).put(candle);
   }
 
   /** openTime of the newest candle known for the series (stored or pending); fetches resume there. */
   lastOpenTime(symbol: string, timeframe: Timeframe): number | undefined {
-    return this.series.get(seriesKey(symbol, timeframe))?.candles.at(-1)?.openTime;
+    return this.series.get(symbol)?.[timeframe]?.lastOpenTime();
   }
 
-  /** The series' recent candles, oldest first (the last may be forming). */
-  candles(symbol: string, timeframe: Timeframe): readonly ExchangeCandle[] {
-    return this.series.get(seriesKey(symbol, timeframe))?.candles ?? [];
+  /** Close of the series' newest candle (it may be forming): the latest price seen. */
+  lastClose(symbol: string, timeframe: Timeframe): number | undefined {
+    return this.series.get(symbol)?.[timeframe]?.lastClose();
   }
 
-  /** The series' closed candles, oldest first. */
-  closedCandles(symbol: string, timeframe: Timeframe): readonly ExchangeCandle[] {
-    const all = this.candles(symbol, timeframe);
-    return all.length > 0 && !all[all.length - 1]?.isClosed ? all.slice(0, -1) : all;
+  /** The series' recent candles as objects, oldest first (the last may be forming). */
+  candles(symbol: string, timeframe: Timeframe): ExchangeCandle[] {
+    const series = this.series.get(symbol)?.[timeframe];
+    if (!series) return [];
+    return Array.from({ length: series.length }, (_, i) => series.at(i) as ExchangeCandle);
+  }
+
+  /** The series' closed candles, oldest first, as views valid until the next `add` or `restore`. */
+  closedColumns(symbol: string, timeframe: Timeframe): CandleColumns {
+    return this.series.get(symbol)?.[timeframe]?.closedColumns() ?? NO_CANDLES;
   }
 
   /**
@@ -95,17 +107,18 @@ export class CandleManager {
   add(symbol: string, timeframe: Timeframe, fetched: readonly ExchangeCandle[]): AddResult {
     const result: AddResult = { accepted: 0, rejected: [], deferred: 0 };
     const now = this.options.now();
-    const held = this.series.get(seriesKey(symbol, timeframe))?.candles ?? [];
+    const held = this.series.get(symbol)?.[timeframe];
     const accepted: ExchangeCandle[] = [];
     let firstDeferredTime = Number.POSITIVE_INFINITY;
     for (const candle of fetched) {
+      // A candle held with the same values was validated when it was accepted.
+      if (held?.holds(candle)) continue;
       const input: CandleInput = { exchange: this.options.exchange, symbol, timeframe, ...candle };
       const reason = candleProblem(input, now);
       if (reason !== undefined) {
         result.rejected.push({ candle: input, reason });
         continue;
       }
-      if (sameAsHeld(held, candle)) continue;
       if (this.pendingCount >= this.options.maxPending && !this.pending.has(candleKey(input))) {
         result.deferred += 1;
         firstDeferredTime = Math.min(firstDeferredTime, candle.openTime);
@@ -123,7 +136,10 @@ export class CandleManager {
     result.accepted = accepted.length;
     // Deferred candles must be fetched again: only advance the series up to
     // the last candle accepted before the first deferral.
-    if (accepted.length > 0) this.merge(symbol, timeframe, accepted.filter((c) => c.openTime < firstDeferredTime));
+    if (accepted.length > 0) {
+      const series = this.seriesFor(symbol, timeframe);
+      for (const candle of accepted) if (candle.openTime < firstDeferredTime) series.put(candle);
+    }
     return result;
   }
 
@@ -173,58 +189,12 @@ export class CandleManager {
     }
   }
 
-  private merge(symbol: string, timeframe: Timeframe, incoming: readonly ExchangeCandle[]): void {
-    const key = seriesKey(symbol, timeframe);
-    let series = this.series.get(key);
-    if (!series) {
-      series = { candles: [] };
-      this.series.set(key, series);
+  private seriesFor(symbol: string, timeframe: Timeframe): CandleSeries {
+    let bySymbol = this.series.get(symbol);
+    if (!bySymbol) {
+      bySymbol = {};
+      this.series.set(symbol, bySymbol);
     }
-    const list = series.candles;
-    for (const candle of incoming) {
-      const plain: ExchangeCandle = {
-        openTime: candle.openTime,
-        open: candle.open,
-        high: candle.high,
-        low: candle.low,
-        close: candle.close,
-        volume: candle.volume,
-        isClosed: candle.isClosed,
-      };
-      const last = list.at(-1);
-      if (!last || candle.openTime > last.openTime) list.push(plain);
-      else {
-        const index = findIndex(list, candle.openTime);
-        if (index >= 0) list[index] = plain;
-        else list.splice(insertionPoint(list, candle.openTime), 0, plain);
-      }
-    }
-    // Trim in steps so the copy happens once per many candles, not per candle.
-    const limit = this.options.historyCandles;
-    if (list.length > limit + Math.max(16, limit >> 3)) list.splice(0, list.length - limit);
+    return (bySymbol[timeframe] ??= new CandleSeries(this.options.historyCandles));
   }
-}
-
-function sameAsHeld(held: readonly ExchangeCandle[], candle: ExchangeCandle): boolean {
-  const index = findIndex(held, candle.openTime);
-  if (index < 0) return false;
-  const h = held[index] as ExchangeCandle;
-  return h.isClosed === candle.isClosed && h.open === candle.open && h.high === candle.high && h.low === candle.low && h.close === candle.close && h.volume === candle.volume;
-}
-
-/** Binary search by openTime in an ascending list; -1 when absent. */
-function findIndex(list: readonly ExchangeCandle[], openTime: number): number {
-  const i = insertionPoint(list, openTime);
-  return list[i]?.openTime === openTime ? i : -1;
-}
-
-function insertionPoint(list: readonly ExchangeCandle[], openTime: number): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((list[mid] as ExchangeCandle).openTime < openTime) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

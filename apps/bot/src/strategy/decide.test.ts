@@ -1,3 +1,4 @@
+import { toColumns } from "../candles/columns";
 import type { ExchangeCandle } from "../exchange/types";
 import { DEFAULT_STRATEGY_PARAMS, decide, lookbackCandles, minimumCandles, validateStrategyParams } from "./decide";
 import type { Decision, Indicators, PositionView, StrategyParams } from "./types";
@@ -104,7 +105,7 @@ function expectIndicators(actual: Indicators, expected: Indicators): void {
 
 /** Decisions for each prefix of the series, as the bot sees them candle after candle. */
 function decisionsOver(candles: readonly ExchangeCandle[], position: PositionView | null): Decision[] {
-  return candles.map((_, i) => decide(candles.slice(0, i + 1), position, params));
+  return candles.map((_, i) => decide(toColumns(candles.slice(0, i + 1)), position, params));
 }
 
 // ---- Tests ---------------------------------------------------------------------------------
@@ -121,7 +122,7 @@ describe("minimumCandles", () => {
 describe("decide", () => {
   it("waits with NO_SIGNAL while warming up, filling the indicators that are ready", () => {
     const candles = candlesFromCloses(uptrend.slice(0, 10));
-    const decision = decide(candles, null, params);
+    const decision = decide(toColumns(candles), null, params);
     expect(decision).toMatchObject({ action: "NO_SIGNAL", reasons: ["warming up: 10 of 21 candles"], price: uptrend[9], candleTime: START + 9 * FIFTEEN_MINUTES, takeProfit: null, stopLoss: null });
     expect(decision.indicators.emaSlow).toBeNull();
     expect(decision.indicators.rsi).toBeNull();
@@ -130,7 +131,7 @@ describe("decide", () => {
   });
 
   it("waits with NO_SIGNAL and price 0 when there are no candles at all", () => {
-    expect(decide([], null, params)).toEqual({
+    expect(decide(toColumns([]), null, params)).toEqual({
       action: "NO_SIGNAL",
       reasons: ["warming up: 0 of 21 candles"],
       price: 0,
@@ -144,7 +145,7 @@ describe("decide", () => {
   it("buys a clean uptrend with take-profit and stop-loss at the ATR distances", () => {
     const candles = candlesFromCloses(uptrend);
     const expected = reference(candles);
-    const decision = decide(candles, null, params);
+    const decision = decide(toColumns(candles), null, params);
     const price = uptrend.at(-1) ?? 0;
 
     expect(decision.action).toBe("BUY");
@@ -165,13 +166,19 @@ describe("decide", () => {
   it("reads only the most recent lookbackCandles candles", () => {
     const valid = candlesFromCloses(walk(100, lookbackCandles(params), [3, -2]));
     const garbage = candlesFromCloses(Array.from({ length: 100 }, () => Number.NaN)).map((c) => ({ ...c, openTime: c.openTime - 200 * FIFTEEN_MINUTES }));
-    const decision = decide([...garbage, ...valid], null, params);
+    const decision = decide(toColumns([...garbage, ...valid]), null, params);
     expect(decision.action).toBe("BUY");
     expectIndicators(decision.indicators, reference(valid));
   });
 
+  it("reads the first `length` candles of the columns, ignoring anything stored after them", () => {
+    const valid = candlesFromCloses(uptrend);
+    const stored = toColumns([...valid, ...candlesFromCloses([Number.NaN, Number.NaN])]);
+    expect(decide({ ...stored, length: valid.length }, null, params)).toEqual(decide(toColumns(valid), null, params));
+  });
+
   it("gives NO_SIGNAL in a downtrend without a position", () => {
-    const decision = decide(candlesFromCloses(downtrend), null, params);
+    const decision = decide(toColumns(candlesFromCloses(downtrend)), null, params);
     expect(decision.action).toBe("NO_SIGNAL");
     expect(decision.takeProfit).toBeNull();
     expect(decision.stopLoss).toBeNull();
@@ -182,21 +189,21 @@ describe("decide", () => {
 
   it("gives NO_SIGNAL on a flat series, with RSI neutral rather than 100, and keeps a held position", () => {
     const candles = candlesFromCloses(flat);
-    const decision = decide(candles, null, params);
+    const decision = decide(toColumns(candles), null, params);
     expect(decision.action).toBe("NO_SIGNAL");
     expect(decision.indicators).toEqual({ emaFast: 100, emaSlow: 100, rsi: 50, atr: 1 });
     expect(decision.reasons).toEqual(["emaFast 100 = emaSlow 100 (no trend)", "rsi 50.0 (no price change over 40 candles, neutral) within entry band 45..70", "atr 1 (1.00% of price)"]);
-    expect(decide(candles, long, params).action).toBe("NO_SIGNAL");
+    expect(decide(toColumns(candles), long, params).action).toBe("NO_SIGNAL");
   });
 
   it("does not buy when RSI is above the entry band", () => {
-    const decision = decide(candlesFromCloses(straightUp), null, params);
+    const decision = decide(toColumns(candlesFromCloses(straightUp)), null, params);
     expect(decision.action).toBe("NO_SIGNAL");
     expect(decision.reasons[1]).toBe("rsi 100.0 above entry band 45..70");
   });
 
   it("holds a LONG position in an uptrend with RSI below the exit", () => {
-    const decision = decide(candlesFromCloses(uptrend), long, params);
+    const decision = decide(toColumns(candlesFromCloses(uptrend)), long, params);
     expect(decision.action).toBe("NO_SIGNAL");
     expect(decision.reasons[0]).toBe(`holding LONG from 100, price ${uptrend.at(-1)} (+${((uptrend.at(-1) ?? 0) - 100).toFixed(2)}%)`);
     expect(decision.reasons[2]).toMatch(/^rsi [\d.]+ < exit 75$/);
@@ -223,7 +230,7 @@ describe("decide", () => {
   });
 
   it("sells a LONG position on RSI exhaustion while the trend is still up", () => {
-    const decision = decide(candlesFromCloses(straightUp), long, params);
+    const decision = decide(toColumns(candlesFromCloses(straightUp)), long, params);
     expect(decision.action).toBe("SELL");
     expect(decision.indicators.rsi).toBe(100);
     expect(decision.reasons[1]).toMatch(/uptrend/);
@@ -236,12 +243,12 @@ describe("decide", () => {
     const slow = refEma(closes, params.emaSlow);
     const cross = closes.findIndex((_, i) => i > downtrend.length && (fast[i] ?? 0) > (slow[i] ?? 0));
     expect(cross).toBeGreaterThan(0);
-    const decision = decide(candlesFromCloses(closes.slice(0, cross + 1)), null, params);
+    const decision = decide(toColumns(candlesFromCloses(closes.slice(0, cross + 1))), null, params);
     expect(decision.reasons[0]).toMatch(/uptrend, fresh cross up\)$/);
   });
 
   it("leaves a SHORT position alone", () => {
-    const decision = decide(candlesFromCloses(downtrend), { side: "SHORT", entryPrice: 200 }, params);
+    const decision = decide(toColumns(candlesFromCloses(downtrend)), { side: "SHORT", entryPrice: 200 }, params);
     expect(decision.action).toBe("NO_SIGNAL");
     expect(decision.reasons[1]).toBe("long-only strategy: a SHORT position is not managed here");
   });
@@ -266,7 +273,7 @@ describe("decide", () => {
       const actions = new Set<string>();
       for (let n = 1; n <= candles.length; n++) {
         const prefix = candles.slice(0, n);
-        const decision = decide(prefix, null, p);
+        const decision = decide(toColumns(prefix), null, p);
         actions.add(decision.action);
         expectIndicators(decision.indicators, reference(prefix, p));
       }

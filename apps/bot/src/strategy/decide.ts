@@ -1,5 +1,5 @@
-import { ATR, EMA, RSI } from "trading-signals";
-import type { ExchangeCandle } from "../exchange/types";
+import type { CandleColumns } from "../candles/columns";
+import { ema, wilderAtr, wilderRsi } from "./indicators";
 import type { Action, DecideFn, Decision, Indicators, PositionView, StrategyParams } from "./types";
 
 /**
@@ -100,37 +100,33 @@ interface Computed extends Indicators {
   flat: boolean;
 }
 
-/** Runs the indicators over candles[from..]; each candle is passed to the library as is. */
-function computeIndicators(candles: readonly ExchangeCandle[], from: number, params: StrategyParams): Computed {
-  const emaFast = new EMA(params.emaFast);
-  const emaSlow = new EMA(params.emaSlow);
-  const rsi = new RSI(params.rsiPeriod);
-  const atr = new ATR(params.atrPeriod);
-  const lastIndex = candles.length - 1;
-  const firstClose = candles[from]?.close;
-  let flat = true;
-  let previousSpread: number | null = null;
-  for (let i = from; i <= lastIndex; i++) {
-    const candle = candles[i];
-    if (candle === undefined) break;
-    if (i === lastIndex && emaFast.isStable && emaSlow.isStable) previousSpread = emaFast.getResultOrThrow() - emaSlow.getResultOrThrow();
-    if (candle.close !== firstClose) flat = false;
-    emaFast.add(candle.close);
-    emaSlow.add(candle.close);
-    rsi.add(candle.close);
-    atr.add(candle);
-  }
-  const rsiValue = rsi.getResult();
+/** Runs the indicators over the candles from `from` to the last one, seeded fresh at `from`. */
+function computeIndicators(candles: CandleColumns, from: number, params: StrategyParams): Computed {
+  const { high, low, close, length } = candles;
+  const last = length - 1;
+  // The EMAs one candle earlier, for a fresh cross: run again without the last candle, a few
+  // dozen multiplications that keep ema() a plain function of its range.
+  const fastBefore = ema(close, from, last, params.emaFast);
+  const slowBefore = ema(close, from, last, params.emaSlow);
+  const flat = isFlat(close, from, length);
+  const rsiValue = wilderRsi(close, from, length, params.rsiPeriod);
   return {
-    emaFast: emaFast.getResult(),
-    emaSlow: emaSlow.getResult(),
-    // With no change at all average gain and loss are both 0; the library reports 100
-    // (as if overbought), which would sell a held position on a market that does not move.
+    emaFast: ema(close, from, length, params.emaFast),
+    emaSlow: ema(close, from, length, params.emaSlow),
+    // With no change at all average gain and loss are both 0 and Wilder's RSI is 100 (as if
+    // overbought), which would sell a held position on a market that does not move.
     rsi: rsiValue !== null && flat ? 50 : rsiValue,
-    atr: atr.getResult(),
-    previousSpread,
+    atr: wilderAtr(high, low, close, from, length, params.atrPeriod),
+    previousSpread: fastBefore !== null && slowBefore !== null ? fastBefore - slowBefore : null,
     flat,
   };
+}
+
+/** Every value in values[from..to) is the same one (a NaN never is). */
+function isFlat(values: Float64Array, from: number, to: number): boolean {
+  const first = values[from];
+  for (let i = from; i < to; i++) if (values[i] !== first) return false;
+  return true;
 }
 
 /** A price-like value with 6 significant digits, trailing zeros dropped. */
@@ -166,13 +162,12 @@ function atrReason(atr: number, price: number): string {
 export const decide: DecideFn = (closedCandles, position, params) => {
   const needed = minimumCandles(params);
   const count = closedCandles.length;
-  const last = closedCandles[count - 1];
   const from = Math.max(0, count - lookbackCandles(params));
   const computed = computeIndicators(closedCandles, from, params);
   const indicators: Indicators = { emaFast: computed.emaFast, emaSlow: computed.emaSlow, rsi: computed.rsi, atr: computed.atr };
   // No candles at all: price and time 0 mark "nothing seen yet".
-  const price = last?.close ?? 0;
-  const candleTime = last?.openTime ?? 0;
+  const price = count > 0 ? (closedCandles.close[count - 1] as number) : 0;
+  const candleTime = count > 0 ? (closedCandles.openTime[count - 1] as number) : 0;
   const signal = (action: Action, reasons: string[], levels?: { takeProfit: number; stopLoss: number }): Decision => ({
     action,
     reasons,

@@ -1,4 +1,4 @@
-import type { ExchangeCandle } from "../exchange/types";
+import type { CandleColumns } from "../candles/columns";
 
 export type Action = "BUY" | "SELL" | "NO_SIGNAL";
 
@@ -45,4 +45,4 @@ export interface PositionView {
   entryPrice: number;
 }
 
-export type DecideFn = (closedCandles: readonly ExchangeCandle[], position: PositionView | null, params: StrategyParams) => Decision;
+export type DecideFn = (closedCandles: CandleColumns, position: PositionView | null, params: StrategyParams) => Decision;

@@ -1,0 +1,74 @@
+import type { ExchangeCandle } from "../exchange/types";
+import { CandleSeries } from "./series";
+
+const STEP = 900_000;
+const T0 = Date.UTC(2026, 0, 1);
+
+function candle(i: number, overrides: Partial<ExchangeCandle> = {}): ExchangeCandle {
+  const open = 100 + i;
+  return { openTime: T0 + i * STEP, open, high: open + 2, low: open - 1, close: open + 1, volume: 10 + i, isClosed: true, ...overrides };
+}
+
+function held(series: CandleSeries): ExchangeCandle[] {
+  return Array.from({ length: series.length }, (_, i) => series.at(i) as ExchangeCandle);
+}
+
+describe("CandleSeries", () => {
+  it("keeps candles in openTime order whatever order they arrive in, replacing same-time candles", () => {
+    const series = new CandleSeries(100);
+    for (const i of [5, 1, 3, 0, 4, 2]) series.put(candle(i));
+    series.put(candle(3, { close: 999, high: 1000 }));
+    expect(held(series).map((c) => c.openTime)).toEqual([0, 1, 2, 3, 4, 5].map((i) => T0 + i * STEP));
+    expect(series.at(3)).toEqual(candle(3, { close: 999, high: 1000 }));
+    expect(series.at(6)).toBeUndefined();
+    expect(series.lastOpenTime()).toBe(T0 + 5 * STEP);
+  });
+
+  it("keeps at least the newest `keep` candles and drops older ones in steps", () => {
+    const series = new CandleSeries(50);
+    for (let i = 0; i < 1000; i += 1) {
+      series.put(candle(i));
+      expect(series.length).toBeGreaterThanOrEqual(Math.min(i + 1, 50));
+      expect(series.length).toBeLessThanOrEqual(50 + 16);
+    }
+    const all = held(series);
+    expect(all.at(-1)).toEqual(candle(999));
+    expect(all.every((c, i) => i === 0 || c.openTime - (all[i - 1] as ExchangeCandle).openTime === STEP)).toBe(true);
+    expect(all.every((c) => c.close === (c.openTime - T0) / STEP + 101)).toBe(true);
+  });
+
+  it("inserts an older candle into a full series without losing the newest ones", () => {
+    const series = new CandleSeries(50);
+    for (let i = 10; i < 76; i += 1) series.put(candle(i)); // 66 held: full
+    series.put(candle(60, { isClosed: true, close: 161 })); // same values: replaced in place
+    series.put(candle(9)); // older than everything: room is made first, then it is placed
+    const all = held(series);
+    expect(all.at(-1)).toEqual(candle(75));
+    expect(all.length).toBeGreaterThanOrEqual(50);
+    expect(all.every((c, i) => i === 0 || c.openTime > (all[i - 1] as ExchangeCandle).openTime)).toBe(true);
+  });
+
+  it("tells held candles from changed ones", () => {
+    const series = new CandleSeries(50);
+    series.put(candle(1, { isClosed: false }));
+    expect(series.holds(candle(1, { isClosed: false }))).toBe(true);
+    expect(series.holds(candle(1))).toBe(false); // it closed
+    expect(series.holds(candle(1, { isClosed: false, volume: 11.5 }))).toBe(false);
+    expect(series.holds(candle(2))).toBe(false);
+  });
+
+  it("shows closed candles as columns, without a forming last one", () => {
+    const series = new CandleSeries(50);
+    expect(series.closedColumns().length).toBe(0);
+    for (let i = 0; i < 3; i += 1) series.put(candle(i));
+    series.put(candle(3, { isClosed: false }));
+    const closed = series.closedColumns();
+    expect(closed.length).toBe(3);
+    expect([...closed.close]).toEqual([101, 102, 103]);
+    expect([...closed.openTime]).toEqual([T0, T0 + STEP, T0 + 2 * STEP]);
+    expect([...closed.high]).toEqual([102, 103, 104]);
+    expect(series.lastClose()).toBe(104);
+    series.put(candle(3));
+    expect(series.closedColumns().length).toBe(4);
+  });
+});

@@ -1,17 +1,6 @@
 import { TIMEFRAME_MS, TIMEFRAMES, alignToTimeframe } from "@candlekeep/core";
 import type { CandleInput } from "@candlekeep/db";
-
-/** Deterministic pseudo-random numbers (mulberry32): every run writes the same data. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "@candlekeep/db/testing";
 
 /** Rounds to what an exchange reports: a price tick of ~7 significant digits. */
 function roundLike(value: number): number {

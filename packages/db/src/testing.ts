@@ -80,6 +80,18 @@ export async function openTestDatabase(kind: DatabaseKind, logger: Logger = sile
   };
 }
 
+/** Deterministic pseudo-random numbers in [0, 1) (mulberry32): every run sees the same data. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
 export const DATABASE_KINDS: readonly DatabaseKind[] = ["server", "embedded"];
 
 export interface CapturedLog {

@@ -1,3 +1,4 @@
+import { seededRandom } from "@candlekeep/db/testing";
 import { ATR, EMA, RSI } from "trading-signals";
 import { ema, wilderAtr, wilderRsi } from "./indicators";
 
@@ -11,17 +12,6 @@ interface Series {
   close: Float64Array;
 }
 
-/** mulberry32: a small seeded generator, so every run checks the same series. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 interface Shape {
   /** Chance per candle that it opens away from the previous close. */
@@ -34,7 +24,7 @@ interface Shape {
 
 /** A random walk of `count` candles around `scale`, with gaps, flat stretches and jumps as `shape` says. */
 function randomSeries(name: string, seed: number, scale: number, count: number, shape: Shape): Series {
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const high: number[] = [];
   const low: number[] = [];
   const close: number[] = [];

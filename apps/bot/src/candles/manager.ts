@@ -88,13 +88,6 @@ export class CandleManager {
     return this.series.get(symbol)?.[timeframe]?.lastClose();
   }
 
-  /** The series' recent candles as objects, oldest first (the last may be forming). */
-  candles(symbol: string, timeframe: Timeframe): ExchangeCandle[] {
-    const series = this.series.get(symbol)?.[timeframe];
-    if (!series) return [];
-    return Array.from({ length: series.length }, (_, i) => series.at(i) as ExchangeCandle);
-  }
-
   /** The series' closed candles, oldest first, as views valid until the next `add` or `restore`. */
   closedColumns(symbol: string, timeframe: Timeframe): CandleColumns {
     return this.series.get(symbol)?.[timeframe]?.closedColumns() ?? NO_CANDLES;

@@ -38,10 +38,6 @@ export class CandleSeries {
     this.columns = [this.openTimes, this.opens, this.highs, this.lows, this.closes, this.volumes, this.closed];
   }
 
-  get length(): number {
-    return this.count;
-  }
-
   /** openTime of the newest candle; undefined when empty. */
   lastOpenTime(): number | undefined {
     return this.count > 0 ? this.openTimes[this.count - 1] : undefined;
@@ -50,20 +46,6 @@ export class CandleSeries {
   /** Close of the newest candle (closed or forming); undefined when empty. */
   lastClose(): number | undefined {
     return this.count > 0 ? this.closes[this.count - 1] : undefined;
-  }
-
-  /** The candle at `index` (0 = oldest) as an object. */
-  at(index: number): ExchangeCandle | undefined {
-    if (index < 0 || index >= this.count) return undefined;
-    return {
-      openTime: this.openTimes[index] as number,
-      open: this.opens[index] as number,
-      high: this.highs[index] as number,
-      low: this.lows[index] as number,
-      close: this.closes[index] as number,
-      volume: this.volumes[index] as number,
-      isClosed: this.closed[index] === 1,
-    };
   }
 
   /** True when a candle with the same openTime and the same values is held. */

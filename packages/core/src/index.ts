@@ -1,3 +1,4 @@
+export type { Candle } from "./candle";
 export { TIMEFRAMES, TIMEFRAME_MS, isTimeframe, alignToTimeframe, type Timeframe } from "./timeframes";
 export { REDACTED, isSecretKey, redactText, redactValue } from "./redact";
 export { createLogger, defaultLogFormat, silentLogger, type Logger, type LoggerOptions, type LogFormat, type LogLevel } from "./logger";

@@ -1,4 +1,4 @@
-import { isTimeframe, TIMEFRAME_MS, type Timeframe } from "@candlekeep/core";
+import { isTimeframe, TIMEFRAME_MS, type Candle, type Timeframe } from "@candlekeep/core";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
@@ -6,19 +6,11 @@ import { from as copyFrom } from "pg-copy-streams";
 import type { Database } from "./connect";
 import type { SqlRunner } from "./sql";
 
-/** A candle as the bot hands it to the database; times are epoch milliseconds (UTC). */
-export interface CandleInput {
+/** A candle as the bot hands it to the database: the candle and the series it belongs to. */
+export interface CandleInput extends Candle {
   exchange: string;
   symbol: string;
   timeframe: string;
-  openTime: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-  /** false for the still-forming candle, which later writes may update. */
-  isClosed: boolean;
 }
 
 export interface StoredCandle extends CandleInput {

@@ -1,16 +1,7 @@
-import type { Timeframe } from "@candlekeep/core";
+import type { Candle, Timeframe } from "@candlekeep/core";
 
-/** One OHLCV candle as an exchange reports it; times are epoch milliseconds (UTC). */
-export interface ExchangeCandle {
-  openTime: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-  /** false for the candle still forming at the exchange's current time. */
-  isClosed: boolean;
-}
+/** One OHLCV candle as an exchange reports it. */
+export type ExchangeCandle = Candle;
 
 export interface Ticker {
   symbol: string;

@@ -1,5 +1,5 @@
-import type { Timeframe } from "@candlekeep/core";
-import type { Database } from "@candlekeep/db";
+import type { Candle, Timeframe } from "@candlekeep/core";
+import { recentCandles, type Database } from "@candlekeep/db";
 import { SimExchange } from "../exchange/sim";
 
 /**
@@ -9,17 +9,10 @@ import { SimExchange } from "../exchange/sim";
  * every candle from the first stored one on, the forming ones included.
  */
 
-interface StoredRow {
-  open_ms: string;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-  is_closed: boolean;
-}
-
 type Row = [openTime: number, open: number, high: number, low: number, close: number, volume: number, isClosed: boolean];
+
+/** A candle's values in a fixed order, compared one by one and printed compactly. */
+const row = (c: Candle): Row => [c.openTime, c.open, c.high, c.low, c.close, c.volume, c.isClosed];
 
 /**
  * Differences between the stored candles of each series (of `exchange`, "sim"
@@ -35,19 +28,15 @@ export async function simCandleMismatches(
   const problems: string[] = [];
   for (const symbol of options.symbols) {
     for (const timeframe of options.timeframes) {
-      const stored = await db.sql.query<StoredRow>(
-        `SELECT (extract(epoch from open_time) * 1000)::int8 AS open_ms, open, high, low, close, volume, is_closed FROM candles
-         WHERE exchange = $3 AND symbol = $1 AND timeframe = $2 ORDER BY open_time`,
-        [symbol, timeframe, options.exchange ?? "sim"],
-      );
-      const rows: Row[] = stored.rows.map((r) => [Number(r.open_ms), r.open, r.high, r.low, r.close, r.volume, r.is_closed]);
+      const stored = await recentCandles(db, { exchange: options.exchange ?? "sim", symbol, timeframe }, Number.MAX_SAFE_INTEGER);
+      const rows = stored.map(row);
       const series = `${symbol} ${timeframe}`;
       const first = rows[0]?.[0];
       if (first === undefined) {
         problems.push(`${series}: nothing stored`);
         continue;
       }
-      const truth: Row[] = (await sim.fetchCandles(symbol, timeframe, first, 100_000)).map((c) => [c.openTime, c.open, c.high, c.low, c.close, c.volume, c.isClosed]);
+      const truth = (await sim.fetchCandles(symbol, timeframe, first, 100_000)).map(row);
       const byTime = new Map(rows.map((row) => [row[0], row]));
       const found: string[] = [];
       for (const expected of truth) {

@@ -1,23 +1,11 @@
 import { createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
-import { spawnBot } from "../testing/process";
+import { runBotToExit } from "../testing/process";
 
 /**
  * Reliability, bad input 8: configuration errors at start-up of the real bot
  * process. Each is one clear line and exit code 2 (bad configuration), before
  * anything is traded or written.
  */
-
-async function run(env: Record<string, string>, args: string[] = ["--ticks", "1"]) {
-  const bot = spawnBot(env, args, { killAfterMs: 45_000 });
-  const code = await bot.exited;
-  const output = `${bot.stdout()}${bot.stderr()}`;
-  return {
-    code,
-    output,
-    problems: output.split("\n").filter((line) => line.startsWith("  - ")),
-    errors: bot.lines.filter((line) => line.level === "error").map((line) => line.message ?? ""),
-  };
-}
 
 // A database that cannot be reached: a configuration error must be found without it.
 const UNREACHABLE = { DATABASE_URL: "postgresql://bot@127.0.0.1:1/candlekeep" };
@@ -32,14 +20,14 @@ describe("configuration errors at start-up (real bot process)", () => {
     ["non-numeric risk", { RISK_PER_TRADE: "one percent" }, "RISK_PER_TRADE must be a number"],
     ["exchange id that cannot be one", { EXCHANGE: "binance; rm -rf /" }, "EXCHANGE must be sim or a ccxt exchange id such as binance"],
   ])("%s: one clear line, exit code 2", async (_name, env, expected) => {
-    const result = await run({ ...UNREACHABLE, ...env });
+    const result = await runBotToExit({ ...UNREACHABLE, ...env });
     expect(result.code).toBe(2);
     expect(result.problems).toEqual([`  - ${expected}`]);
     expect(result.output).not.toMatch(/\n\s+at /);
   });
 
   it("unknown exchange id: one clear line pointing to ccxt's list, exit code 2, before the database is touched", async () => {
-    const result = await run({ ...UNREACHABLE, EXCHANGE: "notanexchange" });
+    const result = await runBotToExit({ ...UNREACHABLE, EXCHANGE: "notanexchange" });
     expect(result.code).toBe(2);
     expect(result.errors).toEqual([
       'EXCHANGE "notanexchange" is not an exchange ccxt supports. Use "sim" or an id from https://docs.ccxt.com/#/Exchange-Markets (e.g. binance, kraken, coinbase).',
@@ -57,7 +45,7 @@ describe("configuration errors at start-up (real bot process)", () => {
     });
 
     it("symbols the exchange does not list: one clear line naming them, exit code 2, nothing traded", async () => {
-      const result = await run({ DATABASE_URL: testDb.url ?? "", CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,BTC/USDT:USDT" });
+      const result = await runBotToExit({ DATABASE_URL: testDb.url ?? "", CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,BTC/USDT:USDT" });
       expect(result.code).toBe(2);
       expect(result.errors).toEqual(["sim does not list BTC/USDT:USDT. Fix SYMBOLS (use the exchange's BASE/QUOTE names, e.g. BTC/USDT)."]);
       expect(result.output).not.toContain('"message":"tick"');

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { PasswordRejectingServer } from "../testing/fake-postgres";
-import { spawnBot } from "../testing/process";
+import { runBotToExit } from "../testing/process";
 
 /**
  * Reliability, bad input 6: DATABASE_URL variants given to the real bot
@@ -17,20 +17,6 @@ import { spawnBot } from "../testing/process";
 // Password fragments that must never appear in any output.
 const SECRET_A = "Qz7v";
 const SECRET_B = "Kw9x";
-
-async function run(env: Record<string, string>, args: string[] = ["--ticks", "1"]) {
-  const bot = spawnBot(env, args, { killAfterMs: 45_000 });
-  const code = await bot.exited;
-  const output = `${bot.stdout()}${bot.stderr()}`;
-  return {
-    code,
-    output,
-    lines: bot.lines,
-    /** "  - problem" lines of a configuration error. */
-    problems: output.split("\n").filter((line) => line.startsWith("  - ")),
-    errors: bot.lines.filter((line) => line.level === "error").map((line) => line.message ?? ""),
-  };
-}
 
 function expectNoSecret(output: string): void {
   expect(output).not.toContain(SECRET_A);
@@ -57,7 +43,7 @@ describe("DATABASE_URL variants at start-up (real bot process)", () => {
     ["unencoded ? in the password", `postgresql://bot:${SECRET_A}?${SECRET_B}@127.0.0.1/candlekeep`, /^ {2}- Invalid DATABASE_URL: the password contains an unencoded '\?'/],
     ["malformed percent-escape in the password", `postgresql://bot:${SECRET_A}%zz${SECRET_B}@127.0.0.1/candlekeep`, /^ {2}- Invalid DATABASE_URL: the password has a malformed percent-escape/],
   ])("%s: one clear line, exit code 2, password never shown", async (_name, url, expected) => {
-    const result = await run({ DATABASE_URL: url });
+    const result = await runBotToExit({ DATABASE_URL: url });
     expect(result.code).toBe(2);
     expect(result.output).toContain("Invalid configuration:");
     expect(result.problems).toHaveLength(1);
@@ -70,7 +56,7 @@ describe("DATABASE_URL variants at start-up (real bot process)", () => {
   it("empty: means unset, so the bot says it uses the embedded database, runs and exits 0", async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-empty-url-"));
     try {
-      const result = await run({ DATABASE_URL: "", CANDLEKEEP_DATA_DIR: dataDir, SYMBOLS: "BTC/USDT" });
+      const result = await runBotToExit({ DATABASE_URL: "", CANDLEKEEP_DATA_DIR: dataDir, SYMBOLS: "BTC/USDT" });
       expect(result.code).toBe(0);
       const warning = result.lines.find((line) => line.message === "DATABASE_URL is empty: using the embedded database");
       expect(warning?.level).toBe("warn");
@@ -97,7 +83,7 @@ describe("DATABASE_URL variants at start-up (real bot process)", () => {
       const url = new URL(TEST_ADMIN_URL);
       url.pathname = "/candlekeep_no_such_database";
       url.password = `${SECRET_A}${SECRET_B}`;
-      const result = await run({ DATABASE_URL: url.toString() });
+      const result = await runBotToExit({ DATABASE_URL: url.toString() });
       expect(result.code).toBe(1);
       expect(result.errors).toEqual([
         `Database "candlekeep_no_such_database" does not exist on ${url.hostname}:${url.port || 5432}. Create it (CREATE DATABASE "candlekeep_no_such_database") or fix the name in DATABASE_URL.`,
@@ -106,7 +92,7 @@ describe("DATABASE_URL variants at start-up (real bot process)", () => {
     });
 
     it("wrong password (a server that checks passwords): one clear line naming the user, exit code 1, password never shown", async () => {
-      const result = await run({ DATABASE_URL: `postgresql://bot:${SECRET_A}%40${SECRET_B}@127.0.0.1:${fake.port}/candlekeep` });
+      const result = await runBotToExit({ DATABASE_URL: `postgresql://bot:${SECRET_A}%40${SECRET_B}@127.0.0.1:${fake.port}/candlekeep` });
       expect(result.code).toBe(1);
       expect(result.errors).toHaveLength(1);
       expect(result.errors[0]).toMatch(/^PostgreSQL at 127\.0\.0\.1:\d+ rejected user "bot" \(password authentication failed for user "bot"\)\. Check the user and password in DATABASE_URL/);
@@ -114,7 +100,7 @@ describe("DATABASE_URL variants at start-up (real bot process)", () => {
     });
 
     it("percent-encoded @ : / # ? in the password reach the server decoded", async () => {
-      const result = await run({ DATABASE_URL: `postgresql://bot:${SECRET_A}%40%3A%2F%23%3F${SECRET_B}@127.0.0.1:${fake.port}/candlekeep` });
+      const result = await runBotToExit({ DATABASE_URL: `postgresql://bot:${SECRET_A}%40%3A%2F%23%3F${SECRET_B}@127.0.0.1:${fake.port}/candlekeep` });
       expect(result.code).toBe(1);
       expect(fake.logins.at(-1)).toEqual({ user: "bot", database: "candlekeep", password: `${SECRET_A}@:/#?${SECRET_B}` });
       expectNoSecret(result.output);
@@ -123,7 +109,7 @@ describe("DATABASE_URL variants at start-up (real bot process)", () => {
     it("percent-encoded special characters are accepted by a real server (which trusts 127.0.0.1, so any password passes)", async () => {
       const url = new URL(testDb.url ?? "");
       const withPassword = `postgresql://${url.username}:${SECRET_A}%40%3A%2F%23%3F${SECRET_B}@${url.host}${url.pathname}`;
-      const result = await run({ DATABASE_URL: withPassword, CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT" });
+      const result = await runBotToExit({ DATABASE_URL: withPassword, CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT" });
       expect(result.code).toBe(0);
       expect(result.lines.find((line) => line.message === "database ready")?.fields.target).toBe(`postgresql://${url.username}:***@${url.host}${url.pathname}`);
       expectNoSecret(result.output);

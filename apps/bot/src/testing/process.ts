@@ -162,6 +162,32 @@ export function spawnBot(env: Record<string, string>, args: readonly string[] = 
   };
 }
 
+/** What a bot run to its exit printed. */
+export interface FinishedRun {
+  code: number | null;
+  /** stdout and stderr together. */
+  output: string;
+  lines: LogLine[];
+  /** "  - problem" lines of a configuration error. */
+  problems: string[];
+  /** Messages of the error-level log lines. */
+  errors: string[];
+}
+
+/** Runs the bot (one tick by default) until it exits, within 45 s. */
+export async function runBotToExit(env: Record<string, string>, args: readonly string[] = ["--ticks", "1"]): Promise<FinishedRun> {
+  const bot = spawnBot(env, args, { killAfterMs: 45_000 });
+  const code = await bot.exited;
+  const output = `${bot.stdout()}${bot.stderr()}`;
+  return {
+    code,
+    output,
+    lines: bot.lines,
+    problems: output.split("\n").filter((line) => line.startsWith("  - ")),
+    errors: bot.lines.filter((line) => line.level === "error").map((line) => line.message ?? ""),
+  };
+}
+
 /** The number of the last tick `bot` logged (0 before the first). */
 export function latestTick(bot: BotProcess): number {
   const last = bot.lines.filter((l) => l.message === "tick").at(-1);

@@ -238,16 +238,11 @@ function* copyChunks(rows: readonly StoredCandle[]): Generator<Buffer> {
 }
 
 async function upsertViaCopy(pool: pg.Pool, rows: readonly StoredCandle[], statementTimeoutMs: number | undefined): Promise<number> {
+  // A connection lost mid-write fails the running query; the pool's own listener
+  // (openServer) keeps its 'error' event from crashing the process.
   const client = await pool.connect();
   // A connection that cannot even roll back is dropped, not returned to the pool.
   let broken: Error | undefined;
-  // A checked-out client has no pool listener: without this, a connection lost
-  // mid-write (e.g. reset during COPY) would emit 'error' as an uncaught
-  // exception. The failure reaches the caller through the rejected query.
-  const onConnectionError = (error: Error) => {
-    broken = error;
-  };
-  client.on("error", onConnectionError);
   try {
     await client.query("BEGIN");
     if (statementTimeoutMs !== undefined) await client.query("SELECT set_config('statement_timeout', $1, true)", [String(statementTimeoutMs)]);
@@ -262,7 +257,6 @@ async function upsertViaCopy(pool: pg.Pool, rows: readonly StoredCandle[], state
     });
     throw error;
   } finally {
-    client.removeListener("error", onConnectionError);
     client.release(broken);
   }
 }

@@ -229,6 +229,26 @@ describe("the server pool", () => {
     expect((await db.sql.query<{ one: number }>("SELECT 1 AS one")).rows[0]?.one).toBe(1);
   });
 
+  it("fails a session's query when its connection is killed, without crashing, and discards that connection", async () => {
+    const db = await openServer();
+    const pids = new Set<number>();
+    const killed = db.session(async (connection) => {
+      const pid = Number((await connection.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid);
+      pids.add(pid);
+      const admin = new pg.Client({ connectionString: TEST_ADMIN_URL });
+      await admin.connect();
+      try {
+        await admin.query("SELECT pg_terminate_backend($1)", [pid]);
+      } finally {
+        await admin.end();
+      }
+      await connection.query("SELECT pg_sleep(0.1)");
+    });
+    await expect(killed).rejects.toThrow();
+    const next = await db.session(async (connection) => Number((await connection.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid));
+    expect(pids.has(next)).toBe(false);
+  });
+
   it("redacts the password in the target it reports", async () => {
     const withPassword = new URL(testDb.url ?? "");
     withPassword.password = PASSWORD;

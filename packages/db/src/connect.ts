@@ -165,7 +165,8 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
   // The pool listens for errors only while a client is idle. A connection dropped
   // while a client is checked out (by Prisma's adapter, a COPY, a lock) emits
   // 'error' on the client itself, which would crash the process if nobody
-  // listens; the failed query already reports it to its caller.
+  // listens; the failed query already reports it to its caller, and the pool
+  // discards the client when it is released (pg marks it no longer queryable).
   pool.on("connect", (client) => {
     client.on("error", () => undefined);
   });
@@ -193,19 +194,13 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
     sql: new PoolRunner(pool),
     pool,
     async session(fn) {
+      // A lost connection fails the running query (the listener added on 'connect'
+      // keeps its 'error' event harmless), and the pool discards it on release.
       const client = await pool.connect();
-      // Checked out, the client has no pool listener: a lost connection must
-      // fail the running query, not escape as an uncaught 'error' event.
-      let lost: Error | undefined;
-      const onError = (error: Error) => {
-        lost = error;
-      };
-      client.on("error", onError);
       try {
         return await fn(new PoolRunner(client));
       } finally {
-        client.removeListener("error", onError);
-        client.release(lost);
+        client.release();
       }
     },
     close: once(async () => {

@@ -1,8 +1,5 @@
-import { execFile } from "node:child_process";
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
+import { figureValues, runSmokeBenchmark } from "@candlekeep/db/testing";
 
 /**
  * Keeps `pnpm bench` working: runs the bot's benchmarks (tick, memory) in their
@@ -10,7 +7,6 @@ import { promisify } from "node:util";
  * It asserts no time and no size: those are measured by `pnpm bench`, not by CI.
  */
 
-const run = promisify(execFile);
 const PACKAGE_DIR = path.resolve(__dirname, "..");
 
 // Smoke sizes: ticks at 5 and 10 coins (bench/tick.ts).
@@ -19,26 +15,13 @@ const EXPECTED: Record<string, string[]> = {
   memory: ["memory.start.rss", "memory.rss", "memory.heap", "memory.heap.growth", "memory.rss.growth"],
 };
 
-interface SmokeSection {
-  smoke: boolean;
-  figures: { id: string; value: number }[];
-}
-
 it("runs the tick and memory benchmarks in --smoke mode and reports every figure", async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-bench-"));
-  try {
-    const out = path.join(dir, "results.json");
-    await run(path.join(PACKAGE_DIR, "node_modules/.bin/tsx"), ["bench/main.ts", "--smoke", "--out", out], { cwd: PACKAGE_DIR });
-
-    const results: { sections: Record<string, SmokeSection> } = JSON.parse(fs.readFileSync(out, "utf8"));
-    for (const [name, ids] of Object.entries(EXPECTED)) {
-      const section = results.sections[name];
-      expect(section?.smoke).toBe(true);
-      const figures = new Map((section?.figures ?? []).map((f) => [f.id, f.value]));
-      expect([...figures.keys()].sort()).toEqual([...ids].sort());
-      for (const id of ids) expect(Number.isFinite(figures.get(id))).toBe(true);
-    }
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+  const results = await runSmokeBenchmark((out) => [[path.join(PACKAGE_DIR, "node_modules/.bin/tsx"), ["bench/main.ts", "--smoke", "--out", out], PACKAGE_DIR]]);
+  for (const [name, ids] of Object.entries(EXPECTED)) {
+    const section = results.sections[name];
+    expect(section?.smoke).toBe(true);
+    const figures = figureValues(section);
+    expect([...figures.keys()].sort()).toEqual([...ids].sort());
+    for (const id of ids) expect(Number.isFinite(figures.get(id))).toBe(true);
   }
 }, 180_000);

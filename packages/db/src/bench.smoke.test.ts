@@ -1,8 +1,5 @@
-import { execFile } from "node:child_process";
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
+import { figureValues, runSmokeBenchmark } from "./testing";
 
 /**
  * Keeps `pnpm bench` working: runs the write benchmark in its --smoke mode
@@ -10,7 +7,6 @@ import { promisify } from "node:util";
  * out. It asserts no time: speed is measured by `pnpm bench`, not by CI.
  */
 
-const run = promisify(execFile);
 const PACKAGE_DIR = path.resolve(__dirname, "..");
 
 // Smoke sizes: 5 coins in the comparison, 2, 5 and 10 coins in the scaling rows (bench/writes.ts).
@@ -27,28 +23,17 @@ const EXPECTED = [
   "embedded.createMany.duplicates",
 ];
 
-interface SmokeFigure {
-  id: string;
-  value: number;
-}
-
 it("runs the write benchmark in --smoke mode and reports every figure", async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-bench-"));
-  try {
-    const out = path.join(dir, "results.json");
-    const tsc = require.resolve("typescript/bin/tsc");
+  const tsc = require.resolve("typescript/bin/tsc");
+  const results = await runSmokeBenchmark((out) => [
     // The benchmark measures the built package (as the bot runs it), so build it first.
-    await run(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: PACKAGE_DIR });
-    await run(process.execPath, [tsc, "-p", "bench/tsconfig.json"], { cwd: PACKAGE_DIR });
-    await run(process.execPath, ["dist/bench/main.js", "--smoke", "--out", out], { cwd: PACKAGE_DIR });
-
-    const results: { sections: Record<string, { smoke: boolean; figures: SmokeFigure[] }> } = JSON.parse(fs.readFileSync(out, "utf8"));
-    const section = results.sections.writes;
-    expect(section?.smoke).toBe(true);
-    const figures = new Map((section?.figures ?? []).map((f) => [f.id, f.value]));
-    expect([...figures.keys()].sort()).toEqual([...EXPECTED].sort());
-    for (const id of EXPECTED) expect(Number.isFinite(figures.get(id))).toBe(true);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+    [process.execPath, [tsc, "-p", "tsconfig.build.json"], PACKAGE_DIR],
+    [process.execPath, [tsc, "-p", "bench/tsconfig.json"], PACKAGE_DIR],
+    [process.execPath, ["dist/bench/main.js", "--smoke", "--out", out], PACKAGE_DIR],
+  ]);
+  const section = results.sections.writes;
+  expect(section?.smoke).toBe(true);
+  const figures = figureValues(section);
+  expect([...figures.keys()].sort()).toEqual([...EXPECTED].sort());
+  for (const id of EXPECTED) expect(Number.isFinite(figures.get(id))).toBe(true);
 }, 180_000);

@@ -1,7 +1,9 @@
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import pg from "pg";
 import { silentLogger, type Logger } from "@candlekeep/core";
 import { openDatabase, type Database, type DatabaseKind } from "./connect";
@@ -107,4 +109,34 @@ export function captureLogger(): Logger & { lines: CapturedLog[] } {
     lines.push({ level, message, meta });
   };
   return { lines, error: at("error"), warn: at("warn"), info: at("info"), debug: at("debug") };
+}
+
+/** What a --smoke benchmark run wrote to its results file, as far as its test reads it. */
+export interface SmokeResults {
+  sections: Record<string, { smoke: boolean; figures: { id: string; value: number }[] } | undefined>;
+}
+
+/** One command of a --smoke run: program, arguments, working directory. */
+export type SmokeStep = [command: string, args: readonly string[], cwd: string];
+
+/**
+ * For each package's bench.smoke test: runs the steps (building what the
+ * benchmark measures, then the benchmark with `--smoke --out <file>`, the file
+ * given to `steps`) in order, and returns the results file they wrote. The
+ * scratch directory holding it is removed afterwards.
+ */
+export async function runSmokeBenchmark(steps: (out: string) => SmokeStep[]): Promise<SmokeResults> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-bench-"));
+  try {
+    const out = path.join(dir, "results.json");
+    for (const [command, args, cwd] of steps(out)) await promisify(execFile)(command, args, { cwd });
+    return JSON.parse(fs.readFileSync(out, "utf8")) as SmokeResults;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A results section's figures by id (empty when the section is missing). */
+export function figureValues(section: SmokeResults["sections"][string]): Map<string, number> {
+  return new Map((section?.figures ?? []).map((f) => [f.id, f.value]));
 }

@@ -1,7 +1,6 @@
 import { TIMEFRAMES } from "@candlekeep/core";
-import { openDatabase, type Database, type SqlRunner } from "@candlekeep/db";
-import { captureLogger, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
-import { latestTick, numberField, sleep, spawnBot, type BotProcess } from "../testing/process";
+import type { Database, SqlRunner } from "@candlekeep/db";
+import { latestTick, numberField, sleep, useBotProcessesOnServer } from "../testing/process";
 import { simCandleMismatches } from "../testing/sim-truth";
 
 /**
@@ -29,31 +28,8 @@ async function count(db: Pick<Database, "sql">, sql: string, params: unknown[] =
 }
 
 describe("crash mid-tick and restart (real bot process, PostgreSQL server)", () => {
-  let testDb: TestDatabase;
-  let db: Database | undefined;
-  const bots: BotProcess[] = [];
-
-  beforeEach(async () => {
-    testDb = await createServerTestDatabase();
-  });
-  afterEach(async () => {
-    await Promise.all(bots.splice(0).map((bot) => bot.kill()));
-    await db?.close();
-    db = undefined;
-    await testDb.drop();
-  });
-
-  const start = () => {
-    const bot = spawnBot({
-      DATABASE_URL: testDb.url ?? "",
-      CANDLEKEEP_DATA_DIR: testDb.dataDir,
-      SYMBOLS: SYMBOLS.join(","),
-      TICK_INTERVAL_MS: "20",
-      SIM_REPLAY_CANDLES: "10000",
-    });
-    bots.push(bot);
-    return bot;
-  };
+  const bed = useBotProcessesOnServer({ SYMBOLS: SYMBOLS.join(","), TICK_INTERVAL_MS: "20", SIM_REPLAY_CANDLES: "10000" });
+  const start = () => bed.start();
 
   /** Waits until the server has released the killed bot's connections (and with them its bot lock). */
   const lockReleased = (admin: Database) =>
@@ -62,8 +38,7 @@ describe("crash mid-tick and restart (real bot process, PostgreSQL server)", () 
   it("after kill -9 mid-tick, restores open positions and writes no candle, trade, event or position twice", async () => {
     const first = start();
     await first.waitFor("bot running", (l) => l.message === "bot running");
-    db = await openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: false, logger: captureLogger() });
-    const admin = db;
+    const admin = await bed.open();
     // Run until the bot has closed a trade and holds an open position.
     await until(
       "a trade and an open position",

@@ -1,6 +1,5 @@
-import { latestEvents, openDatabase, type Database } from "@candlekeep/db";
-import { captureLogger, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
-import { latestTick, spawnBot, type BotProcess } from "../testing/process";
+import { latestEvents } from "@candlekeep/db";
+import { latestTick, useBotProcessesOnServer, type BotProcess } from "../testing/process";
 
 /**
  * Reliability, fault 3: two bot processes on the same database and exchange.
@@ -12,25 +11,8 @@ import { latestTick, spawnBot, type BotProcess } from "../testing/process";
 const ALREADY_RUNNING = 'Another bot is already running for "candlekeep:sim" on this database';
 
 describe("two bot processes on one database and exchange", () => {
-  let testDb: TestDatabase;
-  const bots: BotProcess[] = [];
-  let db: Database | undefined;
-
-  beforeEach(async () => {
-    testDb = await createServerTestDatabase();
-  });
-  afterEach(async () => {
-    await Promise.all(bots.splice(0).map((bot) => bot.kill()));
-    await db?.close();
-    db = undefined;
-    await testDb.drop();
-  });
-
-  const start = (env: Record<string, string> = {}) => {
-    const bot = spawnBot({ DATABASE_URL: testDb.url ?? "", CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,ETH/USDT", ...env });
-    bots.push(bot);
-    return bot;
-  };
+  const bed = useBotProcessesOnServer({ SYMBOLS: "BTC/USDT,ETH/USDT" });
+  const start = (env: Record<string, string> = {}) => bed.start(env);
   const errorLines = (bot: BotProcess) => bot.lines.filter((l) => l.level === "error");
 
   it("the second exits at once with one clear line and exit code 1 when BOT_LOCK_WAIT_MS is 0, and the first keeps trading", async () => {
@@ -77,7 +59,7 @@ describe("two bot processes on one database and exchange", () => {
     second.child.kill("SIGTERM");
     expect(await second.exited).toBe(0);
 
-    db = await openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: false, logger: captureLogger() });
+    const db = await bed.open();
     const shutdowns = await latestEvents(db, { type: "SHUTDOWN", limit: 10 });
     const startups = await latestEvents(db, { type: "STARTUP", limit: 10 });
     expect(startups).toHaveLength(2);

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
+import { openDatabase, type Database } from "@candlekeep/db";
+import { captureLogger, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 
 /**
  * Test support: the real bot CLI (src/main.ts through tsx, no build needed) as
@@ -200,3 +202,49 @@ export function linesSince(bot: BotProcess, index: number): LogLine[] {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface ProcessTestBed {
+  /** Spawns a bot on this test's database with the bed's settings and `env` over them; killed after the test. */
+  start(env?: Record<string, string>): BotProcess;
+  /** A connection to this test's database for checks; closed after the test. */
+  open(): Promise<Database>;
+}
+
+/**
+ * For a describe block of tests on real bot processes: a fresh PostgreSQL
+ * database per test, and bots and connections on it that are killed, closed
+ * and dropped after the test (jest hooks).
+ */
+export function useBotProcessesOnServer(settings: Record<string, string> = {}): ProcessTestBed {
+  let testDb: TestDatabase | undefined;
+  const bots: BotProcess[] = [];
+  const connections: Database[] = [];
+  beforeEach(async () => {
+    testDb = await createServerTestDatabase();
+  });
+  afterEach(async () => {
+    try {
+      await Promise.all(bots.splice(0).map((bot) => bot.kill()));
+      await Promise.all(connections.splice(0).map((db) => db.close()));
+    } finally {
+      await testDb?.drop();
+      testDb = undefined;
+    }
+  });
+  const database = (): TestDatabase => {
+    if (!testDb) throw new Error("useBotProcessesOnServer: the database exists only while a test runs");
+    return testDb;
+  };
+  return {
+    start(env = {}) {
+      const bot = spawnBot({ DATABASE_URL: database().url ?? "", CANDLEKEEP_DATA_DIR: database().dataDir, ...settings, ...env });
+      bots.push(bot);
+      return bot;
+    },
+    async open() {
+      const db = await openDatabase({ databaseUrl: database().url, dataDir: database().dataDir, autoMigrate: false, logger: captureLogger() });
+      connections.push(db);
+      return db;
+    },
+  };
+}

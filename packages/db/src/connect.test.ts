@@ -9,7 +9,7 @@ import { silentLogger } from "@candlekeep/core";
 import { createDb, DEFAULT_POOL_MAX, openDatabase, type Database, type DbOptions } from "./connect";
 import { DatabaseUnreachableError, InvalidDatabaseUrlError } from "./errors";
 import { recordEvent, latestEvents } from "./events";
-import { captureLogger, createServerTestDatabase, TEST_ADMIN_URL, type TestDatabase } from "./testing";
+import { captureLogger, createServerTestDatabase, rejection, TEST_ADMIN_URL, type TestDatabase } from "./testing";
 
 const PASSWORD = "Pa55w0rdNeverShown";
 
@@ -38,16 +38,6 @@ async function countingServer(): Promise<{ port: number; connections: () => numb
 
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-connect-"));
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof Error) return error;
-    throw error;
-  }
-  throw new Error("expected a rejection");
 }
 
 const admin = new URL(TEST_ADMIN_URL);

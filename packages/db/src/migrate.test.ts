@@ -7,7 +7,7 @@ import { openDatabase, type Database, type DatabaseKind } from "./connect";
 import { MigrationError, MigrationsPendingError } from "./errors";
 import { applyMigrations, assertNoPendingMigrations, DEFAULT_MIGRATIONS_DIR, migrationStatus } from "./migrate";
 import type { SqlRunner } from "./sql";
-import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from "./testing";
+import { createTestDatabase, DATABASE_KINDS, rejection, type TestDatabase } from "./testing";
 
 /** The migrations in the repository, read independently of the code under test. */
 const REPO_MIGRATIONS = fs
@@ -75,16 +75,6 @@ async function tableExists(sql: SqlRunner, table: string): Promise<boolean> {
 
 async function rowsOf(sql: SqlRunner): Promise<PrismaMigrationRow[]> {
   return (await sql.query<PrismaMigrationRow>(`SELECT * FROM _prisma_migrations ORDER BY started_at, migration_name`)).rows;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof Error) return error;
-    throw error;
-  }
-  throw new Error("expected a rejection");
 }
 
 /**

@@ -94,6 +94,17 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** The error `promise` rejects with (failing when it resolves, or rejects with a non-Error). */
+export async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof Error) return error;
+    throw error;
+  }
+  throw new Error("expected a rejection");
+}
+
 export const DATABASE_KINDS: readonly DatabaseKind[] = ["server", "embedded"];
 
 export interface CapturedLog {

@@ -209,6 +209,19 @@ describe("SimExchange markets", () => {
     expect(latest.every((candles) => candles.length === 2 && candles[1]?.isClosed === false)).toBe(true);
   });
 
+  it("serves the same candles when its days are evicted and regenerated into recycled buffers", async () => {
+    const symbols = ["BTC/USDT", "ETH/USDT", "S120/USDT"];
+    const fetchAll = (sim: SimExchange) => Promise.all(symbols.flatMap((symbol) => TIMEFRAMES.map((timeframe) => sim.fetchCandles(symbol, timeframe, undefined, 120))));
+    const roomy = simAt(NOW);
+    // No history room: every older day is evicted at once and its buffer overwritten by another coin's day.
+    const tight = new SimExchange({ seed: 1, startTime: NOW, wallClock: () => NOW, historyCacheDays: 0 });
+    const expected = await fetchAll(roomy);
+    expect(await fetchAll(tight)).toEqual(expected);
+    expect(tight.cachedDays).toBeLessThanOrEqual(2 * symbols.length);
+    // Again: the same days regenerated into buffers that held other days.
+    expect(await fetchAll(tight)).toEqual(expected);
+  });
+
   it("prices coins on their own scales", async () => {
     const sim = simAt(NOW);
     const last = async (symbol: string) => (await sim.fetchTicker(symbol)).last;

@@ -4,6 +4,8 @@ import { startTestBot, type TestBot } from "../src/testing/bot";
 /** The bot as production runs it (settings through the zod config), on the simulated exchange and a fresh database. */
 export interface BenchBot {
   bot: TestBot;
+  /** The fresh PostgreSQL database it runs on. */
+  databaseName: string;
   /** Milliseconds from start to ready: connect, migrate, restore, backfill of the history. */
   startMs: number;
   stop(): Promise<void>;
@@ -33,6 +35,7 @@ export async function startBenchBot(options: { coins: number; history: number; t
     });
     return {
       bot,
+      databaseName: new URL(serverUrl(testDb.url)).pathname.slice(1),
       startMs: performance.now() - started,
       async stop() {
         try {
@@ -46,6 +49,11 @@ export async function startBenchBot(options: { coins: number; history: number; t
     await testDb.drop();
     throw error;
   }
+}
+
+function serverUrl(url: string | undefined): string {
+  if (url === undefined) throw new Error("the benchmark's database has no server URL");
+  return url;
 }
 
 /** Drops what the test bot's capturing logger has kept: over many ticks it would be the harness growing, not the bot. */

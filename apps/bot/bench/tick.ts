@@ -1,11 +1,13 @@
 import { performance } from "node:perf_hooks";
 import { median, parseBenchArgs, percentile, report, runMain, timingFigure, withGoal, type Figure } from "../../../packages/db/bench/harness";
+import { postgresCpuMs, processCpuMs } from "./cpu";
 import { forgetLogLines, startBenchBot } from "./setup";
 
 /**
  * Tick overhead: the bot's whole tick (fetch from the sim, validate, strategy,
  * positions, decision traces, the candle flush awaited, events, account
- * snapshot) at 50, 500 and 2,000 coins × 4 timeframes.
+ * snapshot) at 50, 500 and 2,000 coins × 4 timeframes, and the CPU time the
+ * bot and PostgreSQL spent on it (bench/cpu.ts).
  */
 
 const TICK_GOAL_MS = 50;
@@ -23,6 +25,8 @@ runMain(async () => {
     const started = await startBenchBot({ coins, history, ticks: warmupTicks + timedTicks });
     try {
       await started.bot.ticks(warmupTicks);
+      const botCpuBefore = processCpuMs();
+      const postgresCpuBefore = postgresCpuMs(started.databaseName);
       const times: number[] = [];
       const written: number[] = [];
       for (let i = 0; i < timedTicks; i += 1) {
@@ -34,11 +38,18 @@ runMain(async () => {
         written.push(tick.written);
         forgetLogLines(started.bot);
       }
-      const label = `tick, ${coins.toLocaleString("en-US")} coins × 4 timeframes (flush included)`;
+      const botCpu = (processCpuMs() - botCpuBefore) / timedTicks;
+      const postgresCpuAfter = postgresCpuMs(started.databaseName);
+      const scale = `${coins.toLocaleString("en-US")} coins`;
+      const label = `tick, ${scale} × 4 timeframes (flush included)`;
       const tick = timingFigure(`tick.${coins}`, label, times);
       figures.push(coins === GOAL_COINS ? withGoal(tick, `≤ ${TICK_GOAL_MS} ms`, tick.value <= TICK_GOAL_MS) : tick);
-      figures.push({ id: `tick.${coins}.rowsWritten`, label: `  candles written per tick, ${coins.toLocaleString("en-US")} coins`, value: median(written), unit: "rows", p95: percentile(written, 95) });
-      figures.push({ id: `start.${coins}`, label: `  start-up with ${history} candles of history per series, ${coins.toLocaleString("en-US")} coins`, value: started.startMs, unit: "ms" });
+      figures.push({ id: `tick.${coins}.cpu.bot`, label: `  bot process CPU per tick, ${scale}`, value: botCpu, unit: "ms" });
+      if (postgresCpuBefore !== undefined && postgresCpuAfter !== undefined) {
+        figures.push({ id: `tick.${coins}.cpu.postgres`, label: `  PostgreSQL CPU per tick (its backends for this database), ${scale}`, value: (postgresCpuAfter - postgresCpuBefore) / timedTicks, unit: "ms" });
+      }
+      figures.push({ id: `tick.${coins}.rowsWritten`, label: `  candles written per tick, ${scale}`, value: median(written), unit: "rows", p95: percentile(written, 95) });
+      figures.push({ id: `start.${coins}`, label: `  start-up with ${history} candles of history per series, ${scale}`, value: started.startMs, unit: "ms" });
     } finally {
       await started.stop();
     }

@@ -2,7 +2,8 @@ import { SIM_DEFAULT_SYMBOLS, TIMEFRAMES } from "@candlekeep/core";
 import { candleCoverage, latestEvents, listOpenPositions, listTrades, type Database } from "@candlekeep/db";
 import { createEmbeddedTestDatabase, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import { SimExchange } from "./exchange/sim";
-import { startTestBot, useServerTestBot, type TestBot } from "./testing/bot";
+import { startTestBot, type TestBot } from "./testing/bot";
+import { useServerTestBot } from "./testing/server-bot";
 import { TcpProxy } from "./testing/tcp-proxy";
 
 /** The runner end to end on the simulated exchange and a real PostgreSQL database. */

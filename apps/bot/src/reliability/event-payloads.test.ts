@@ -1,5 +1,5 @@
 import { latestEvents, MAX_EVENT_PAYLOAD_BYTES, type EventInput } from "@candlekeep/db";
-import { useServerTestBot } from "../testing/bot";
+import { useServerTestBot } from "../testing/server-bot";
 
 /**
  * Reliability, bad input 9: oversized and hostile event payloads, recorded the

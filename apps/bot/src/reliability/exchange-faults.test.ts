@@ -3,7 +3,8 @@ import ccxt from "ccxt";
 import { CcxtMarketData } from "../exchange/ccxt";
 import { recorded, stubbedBinance } from "../exchange/fixtures/binance";
 import { SimExchange } from "../exchange/sim";
-import { useServerTestBot, type TestBot } from "../testing/bot";
+import type { TestBot } from "../testing/bot";
+import { useServerTestBot } from "../testing/server-bot";
 import { simCandleMismatches } from "../testing/sim-truth";
 
 /**

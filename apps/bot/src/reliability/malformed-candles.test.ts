@@ -1,7 +1,7 @@
 import { TIMEFRAME_MS, TIMEFRAMES, alignToTimeframe, type Timeframe } from "@candlekeep/core";
 import { candleProblem, saveCandles, type CandleInput } from "@candlekeep/db";
 import type { ExchangeCandle, MarketData, Ticker } from "../exchange/types";
-import { useServerTestBot } from "../testing/bot";
+import { useServerTestBot } from "../testing/server-bot";
 import { simCandleMismatches } from "../testing/sim-truth";
 
 /**

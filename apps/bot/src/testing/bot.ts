@@ -1,5 +1,5 @@
 import type { Logger } from "@candlekeep/core";
-import { captureLogger, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
+import { captureLogger } from "@candlekeep/db/testing";
 import { backfillRecentHistory } from "../backfill";
 import { loadConfig } from "../config";
 import type { MarketData } from "../exchange/types";
@@ -34,52 +34,6 @@ export async function startTestBot(settings: Record<string, string | undefined>,
     async stop() {
       await shutdown(started.runtime, "test");
       await started.database.close();
-    },
-  };
-}
-
-export interface ServerTestBot {
-  /** This test's database. */
-  readonly database: TestDatabase;
-  /** Starts the bot on this test's database (stopping one started before: a restart). */
-  start(settings?: Record<string, string | undefined>, options?: Parameters<typeof startTestBot>[1]): Promise<TestBot>;
-}
-
-/**
- * For a describe block: a fresh PostgreSQL database per test, the bot started
- * on it by `start`, both stopped and dropped after the test (jest hooks).
- */
-export function useServerTestBot(): ServerTestBot {
-  let testDb: TestDatabase | undefined;
-  let bot: TestBot | undefined;
-  const stopBot = async () => {
-    const running = bot;
-    bot = undefined;
-    await running?.stop();
-  };
-  beforeEach(async () => {
-    testDb = await createServerTestDatabase();
-  });
-  afterEach(async () => {
-    try {
-      await stopBot();
-    } finally {
-      await testDb?.drop();
-      testDb = undefined;
-    }
-  });
-  const database = (): TestDatabase => {
-    if (!testDb) throw new Error("useServerTestBot: the database exists only while a test runs");
-    return testDb;
-  };
-  return {
-    get database() {
-      return database();
-    },
-    async start(settings = {}, options = {}) {
-      await stopBot();
-      bot = await startTestBot({ DATABASE_URL: database().url, CANDLEKEEP_DATA_DIR: database().dataDir, ...settings }, options);
-      return bot;
     },
   };
 }

@@ -363,7 +363,7 @@ export class SimExchange implements MarketData {
     // Room for today and yesterday of every coin in use, so a tick never thrashes.
     const capacity = 2 * this.profiles.size + this.historyCacheDays;
     // The least recently used day's buffer is overwritten instead of a new one allocated: a
-    // backfill generates ~100,000 days, and that many short-lived 3 KB buffers (freed only at
+    // 500-coin backfill generates ~150,000 days, and that many short-lived 3 KB buffers (freed only at
     // the next GC) fragmented the malloc heap, which kept ~50 MB of RSS after start-up.
     let recycled: Float64Array | undefined;
     for (const [oldest, buffer] of this.days) {

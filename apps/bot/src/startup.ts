@@ -5,6 +5,7 @@ import {
   createDb,
   latestCandlesPerSeries,
   latestEventPerSymbol,
+  latestTradeEntries,
   listOpenPositions,
   recordEvent,
   type BotLock,
@@ -143,8 +144,8 @@ async function restore(config: BotConfig, logger: Logger, db: Database, getDb: (
     candles.restore(await latestCandlesPerSeries(db, { exchange: exchangeId, symbols: chunk, timeframes, perSeries: config.tick.historyCandles }));
   }
 
-  const positions = new PositionManager({ db: getDb, broker, exchange: exchangeId, rules: config.trading, logger });
-  positions.restore(openPositions);
+  const positions = new PositionManager({ db: getDb, broker, exchange: exchangeId, rules: config.trading, signalTimeframe: config.strategy.timeframe });
+  positions.restore(openPositions, await latestTradeEntries(db, { exchange: exchangeId, symbols }));
 
   const traces = new DecisionTraceThrottle(exchangeId, config.tick.decisionTraceIntervalMs);
   traces.restore(await latestEventPerSymbol(db, "DECISION_TRACE", symbols));

@@ -32,7 +32,7 @@ export {
   type TradeRecord,
   type JsonObject,
 } from "./positions";
-export { listTrades } from "./trades";
+export { listTrades, latestTradeEntries } from "./trades";
 export { recordEvent, recordEvents, latestEvents, latestEventPerSymbol, eventPayloadJson, MAX_EVENT_PAYLOAD_BYTES, type EventInput, type EventLevel, type EventType, type StoredEvent } from "./events";
 export { saveAccountState, accountHistory, type AccountSnapshot } from "./account";
 export { candleCoverage, type SeriesCoverage, type CoverageQuery } from "./coverage";

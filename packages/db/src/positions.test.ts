@@ -1,5 +1,5 @@
 import { closePositionWithTrade, deletePosition, listOpenPositions, savePosition, type PositionInput } from "./positions";
-import { listTrades } from "./trades";
+import { latestTradeEntries, listTrades } from "./trades";
 import { captureLogger, DATABASE_KINDS, openTestDatabase } from "./testing";
 import type { Database } from "./connect";
 
@@ -184,5 +184,27 @@ describe.each(DATABASE_KINDS)("positions and trades on the %s engine", (kind) =>
     expect(await count(db, "trades")).toBe(0);
     expect(await count(db, "positions")).toBe(1);
     expect(logger.lines.filter((l) => l.level === "error").map((l) => l.message)).toEqual(["closePositionWithTrade failed"]);
+  });
+
+  it("gives the latest entry time of each coin's closed trades on one exchange, only for the coins asked", async () => {
+    const trade = async (exchange: string, symbol: string, openedAt: Date, exitOrderId: string) => {
+      await savePosition(db, position({ exchange, symbol, openedAt, entryOrderId: `entry-${exitOrderId}` }));
+      await closePositionWithTrade(db, { exchange, symbol, exitPrice: 101, exitTime: CLOSED, exitReason: "SIGNAL", exitOrderId, fees: 0 });
+    };
+    const later = new Date(OPENED.getTime() + 3_600_000);
+    await trade("binance", "BTC/USDT", OPENED, "x1");
+    await trade("binance", "BTC/USDT", later, "x2");
+    await trade("binance", "ETH/USDT", OPENED, "x3");
+    await trade("kraken", "SOL/USDT", later, "x4");
+    await trade("binance", "SOL/USDT", OPENED, "x5");
+
+    const entries = await latestTradeEntries(db, { exchange: "binance", symbols: ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"] });
+    expect(Object.fromEntries([...entries].map(([symbol, time]) => [symbol, time.toISOString()]))).toEqual({
+      "BTC/USDT": later.toISOString(),
+      "ETH/USDT": OPENED.toISOString(),
+      "SOL/USDT": OPENED.toISOString(),
+    });
+    expect([...(await latestTradeEntries(db, { exchange: "binance", symbols: ["ETH/USDT"] })).keys()]).toEqual(["ETH/USDT"]);
+    expect((await latestTradeEntries(db, { exchange: "binance", symbols: [] })).size).toBe(0);
   });
 });

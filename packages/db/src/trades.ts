@@ -12,3 +12,19 @@ export async function listTrades(
   });
   return rows.map(toTradeRecord);
 }
+
+/**
+ * When the newest entry of each of `symbols` that has a closed trade on `exchange`
+ * was made (the latest entry_time per coin). The bot reads it at start-up so a
+ * signal it already traded is not traded again after a restart.
+ */
+export async function latestTradeEntries(db: Pick<Database, "prisma">, filter: { exchange: string; symbols: readonly string[] }): Promise<Map<string, Date>> {
+  const rows = await db.prisma.trade.groupBy({
+    by: ["symbol"],
+    where: { exchange: filter.exchange, symbol: { in: [...filter.symbols] } },
+    _max: { entryTime: true },
+  });
+  const entries = new Map<string, Date>();
+  for (const row of rows) if (row._max.entryTime) entries.set(row.symbol, row._max.entryTime);
+  return entries;
+}

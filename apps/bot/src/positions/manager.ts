@@ -9,7 +9,7 @@ import {
   type OpenPosition,
   type TradeRecord,
 } from "@candlekeep/db";
-import type { Logger } from "@candlekeep/core";
+import { TIMEFRAME_MS, type Timeframe } from "@candlekeep/core";
 import type { Broker, Fill } from "../exchange/types";
 import type { Decision } from "../strategy/types";
 
@@ -40,6 +40,8 @@ const MIN_ORDER_VALUE = 10;
  */
 export class PositionManager {
   private readonly open = new Map<string, OpenPosition>();
+  /** Exchange time of each coin's latest entry: one entry per signal (see enter). */
+  private readonly lastEntryAt = new Map<string, number>();
   /**
    * Entries run one at a time: coins are processed concurrently, and each entry
    * sizes itself from the free balance the previous one left.
@@ -52,12 +54,22 @@ export class PositionManager {
       broker: Broker;
       exchange: string;
       rules: TradingRules;
-      logger: Logger;
+      /** Timeframe of the candles the decisions are made on. */
+      signalTimeframe: Timeframe;
     },
   ) {}
 
-  restore(positions: readonly OpenPosition[]): void {
-    for (const position of positions) this.open.set(position.symbol, position);
+  /** Resumes from the database: open positions, and when each coin's latest closed trade was entered. */
+  restore(positions: readonly OpenPosition[], latestTradeEntries: ReadonlyMap<string, Date> = new Map()): void {
+    for (const [symbol, enteredAt] of latestTradeEntries) this.noteEntry(symbol, enteredAt.getTime());
+    for (const position of positions) {
+      this.open.set(position.symbol, position);
+      this.noteEntry(position.symbol, position.openedAt.getTime());
+    }
+  }
+
+  private noteEntry(symbol: string, time: number): void {
+    this.lastEntryAt.set(symbol, Math.max(time, this.lastEntryAt.get(symbol) ?? Number.NEGATIVE_INFINITY));
   }
 
   get(symbol: string): OpenPosition | undefined {
@@ -87,6 +99,14 @@ export class PositionManager {
 
   private async enter(symbol: string, decision: Decision, price: number, equity: number, events: EventInput[]): Promise<PositionOutcome> {
     const { rules, broker, exchange } = this.deps;
+    // A signal is traded once. Its candle stays the last closed one for several ticks, and a
+    // position can close within them (stop-loss): entering again would reuse the client order
+    // id below, and the broker would answer with the first fill, a position never bought.
+    // Any entry made after the signal's candle closed was made on this signal (or a later one).
+    const enteredAt = this.lastEntryAt.get(symbol);
+    if (enteredAt !== undefined && enteredAt >= decision.candleTime + TIMEFRAME_MS[this.deps.signalTimeframe]) {
+      return { kind: "none", reason: "already entered on this signal's candle" };
+    }
     const stop = decision.stopLoss;
     if (stop === null || stop >= price) return { kind: "none", reason: "no stop-loss below price" };
     const riskAmount = equity * rules.riskPerTrade;
@@ -133,6 +153,7 @@ export class PositionManager {
       metadata: { status: "filled", entryFee: fill.fee, clientOrderId, decision: decisionMetadata(decision) },
     });
     this.open.set(symbol, position);
+    this.noteEntry(symbol, fill.timestamp);
     events.push({
       type: "POSITION_OPENED",
       symbol,

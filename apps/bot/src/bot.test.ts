@@ -1,5 +1,5 @@
 import { SIM_DEFAULT_SYMBOLS, TIMEFRAMES } from "@candlekeep/core";
-import { candleCoverage, latestEvents, listOpenPositions, listTrades, type Database } from "@candlekeep/db";
+import { candleCoverage, latestEvents, listOpenPositions, listTrades, savePosition, type Database } from "@candlekeep/db";
 import { createEmbeddedTestDatabase, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import { SimExchange } from "./exchange/sim";
 import { startTestBot, type TestBot } from "./testing/bot";
@@ -87,6 +87,36 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
     // One new 15m candle per coin and a forming update per higher timeframe at most.
     expect(report!.written).toBeLessThanOrEqual(SIM_DEFAULT_SYMBOLS.length * TIMEFRAMES.length * 2);
     expect(await candleCount(db2)).toBeLessThanOrEqual(before + SIM_DEFAULT_SYMBOLS.length * TIMEFRAMES.length);
+  });
+
+  it("at a restart removes a paper entry a crash left before its order, and does not hold its coins", async () => {
+    bot = await testBot.start();
+    await bot.ticks(1);
+    const db1 = await bot.database.get();
+    const held = new Set((await listOpenPositions(db1)).map((p) => p.symbol));
+    const symbol = SIM_DEFAULT_SYMBOLS.find((s) => !held.has(s)) ?? "";
+    const now = bot.runtime.market.now();
+    // What enter() saves before it sends the order: a kill -9 right after leaves this row.
+    await savePosition(db1, {
+      exchange: "sim",
+      symbol,
+      side: "LONG",
+      quantity: 1,
+      entryPrice: 10,
+      takeProfit: 11,
+      stopLoss: 9,
+      entryOrderId: `ck-${symbol}-${now - 15 * 60_000}-buy`,
+      openedAt: new Date(now - 15 * 60_000),
+      metadata: { status: "ordering" },
+    });
+
+    bot = await testBot.start({}, { backfill: false });
+    const db2 = await bot.database.get();
+    expect((await listOpenPositions(db2)).map((p) => p.symbol)).not.toContain(symbol);
+    expect(bot.runtime.positions.get(symbol)).toBeUndefined();
+    const base = symbol.split("/")[0];
+    expect((await bot.runtime.broker.balances()).map((b) => b.currency)).not.toContain(base);
+    expect(bot.logger.lines.filter((l) => l.message.includes("never reached the exchange")).map((l) => l.meta?.symbol)).toEqual([symbol]);
   });
 });
 

@@ -8,8 +8,10 @@ import {
   latestTradeEntries,
   listOpenPositions,
   recordEvent,
+  recordEvents,
   type BotLock,
   type Database,
+  type EventInput,
   type LazyDatabase,
 } from "@candlekeep/db";
 import { CandleManager } from "./candles/manager";
@@ -127,7 +129,6 @@ async function restore(config: BotConfig, logger: Logger, db: Database, getDb: (
   }
 
   const broker = createBroker(config, market, logger);
-  if (broker instanceof PaperBroker) await restorePaperBalance(broker, config, db, exchangeId, openPositions);
 
   const candles = new CandleManager({
     exchange: exchangeId,
@@ -146,6 +147,9 @@ async function restore(config: BotConfig, logger: Logger, db: Database, getDb: (
 
   const positions = new PositionManager({ db: getDb, broker, exchange: exchangeId, rules: config.trading, signalTimeframe: config.strategy.timeframe });
   positions.restore(openPositions, await latestTradeEntries(db, { exchange: exchangeId, symbols }));
+  await settleInterruptedEntries(positions, db, logger);
+  // After the settling: an interrupted paper entry is removed, so its coins are not held.
+  if (broker instanceof PaperBroker) await restorePaperBalance(broker, config, db, exchangeId, positions.all());
 
   const traces = new DecisionTraceThrottle(exchangeId, config.tick.decisionTraceIntervalMs);
   traces.restore(await latestEventPerSymbol(db, "DECISION_TRACE", symbols));
@@ -170,6 +174,17 @@ async function restore(config: BotConfig, logger: Logger, db: Database, getDb: (
     outage: new DatabaseOutage(logger, status),
     pendingEvents: [],
   };
+}
+
+/** Entries a crash interrupted, settled with the exchange before the first tick (see PositionManager). */
+async function settleInterruptedEntries(positions: PositionManager, db: Database, logger: Logger): Promise<void> {
+  const events: EventInput[] = [];
+  for (const entry of await positions.settleInterruptedEntries(events)) {
+    if (entry.outcome === "filled") logger.info("entry interrupted by a stop completed from the exchange's fill", { symbol: entry.symbol, clientOrderId: entry.clientOrderId });
+    else if (entry.outcome === "removed") logger.warn("entry interrupted by a stop never reached the exchange; its position is removed", { symbol: entry.symbol, clientOrderId: entry.clientOrderId });
+    else logger.warn("entry interrupted by a stop could not be checked with the exchange; its position is kept as saved", { symbol: entry.symbol, clientOrderId: entry.clientOrderId, error: entry.error });
+  }
+  await recordEvents(db, events);
 }
 
 /**

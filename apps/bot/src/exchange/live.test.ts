@@ -1,44 +1,10 @@
 import { UserFacingError, type Logger } from "@candlekeep/core";
 import ccxt from "ccxt";
-import { TEST_API_KEY, TEST_SECRET, failingThen, recorded, stubbedBinance } from "./fixtures/binance";
+import { TEST_API_KEY, TEST_SECRET, failingThen, fullMarketOrderResponse, recorded, stubbedBinance } from "./fixtures/binance";
 import { LiveBroker, MissingApiKeysError } from "./live";
 import { ExchangeCallError } from "./retry";
 
 const recordedOrder = recorded.marketOrderFilled.httpResponse;
-const [recordedTrade] = recorded.fetchMyTrades.httpResponse;
-
-/**
- * The FULL answer binance gives a market order, rebuilt for order 3784695242
- * from its recorded trade (price, quantity and commission as recorded).
- */
-function fullMarketOrderResponse(overrides: { side?: "BUY" | "SELL"; commission?: string; commissionAsset?: string; clientOrderId?: string } = {}) {
-  if (!recordedTrade) throw new Error("fixture has no trade");
-  return {
-    symbol: recordedTrade.symbol,
-    orderId: recordedTrade.orderId,
-    orderListId: "-1",
-    clientOrderId: overrides.clientOrderId ?? "ck-LTC/USDT-1698138900000-sell",
-    transactTime: recordedTrade.time,
-    price: "0.00000000",
-    origQty: recordedTrade.qty,
-    executedQty: recordedTrade.qty,
-    cummulativeQuoteQty: recordedTrade.quoteQty,
-    status: "FILLED",
-    timeInForce: "GTC",
-    type: "MARKET",
-    side: overrides.side ?? "SELL",
-    fills: [
-      {
-        price: recordedTrade.price,
-        qty: recordedTrade.qty,
-        commission: overrides.commission ?? recordedTrade.commission,
-        commissionAsset: overrides.commissionAsset ?? recordedTrade.commissionAsset,
-        tradeId: recordedTrade.id,
-      },
-    ],
-  };
-}
-
 function recordingLogger(): Logger & { warnings: string[] } {
   const warnings: string[] = [];
   return { error: () => undefined, info: () => undefined, debug: () => undefined, warn: (message) => warnings.push(message), warnings };

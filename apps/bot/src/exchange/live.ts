@@ -87,9 +87,20 @@ export class LiveBroker implements Broker {
     return order;
   }
 
+  async findOrder(request: OrderRequest, sentSince: number): Promise<Fill | undefined> {
+    const previous = this.fills.get(request.clientOrderId);
+    if (previous) return previous;
+    const exchange = await this.exchange();
+    const order = await this.findSentOrder(exchange, request, sentSince - ORDER_SEARCH_SLACK_MS);
+    return order && this.fillOf(exchange, order, request);
+  }
+
   private async place(request: OrderRequest): Promise<Fill> {
     const exchange = await this.exchange();
-    const order = await this.send(exchange, request);
+    return this.fillOf(exchange, await this.send(exchange, request), request);
+  }
+
+  private async fillOf(exchange: Exchange, order: Order, request: OrderRequest): Promise<Fill> {
     const settled = await this.settle(exchange, order, request);
     const fill = toFill(settled, request, { exchange: this.exchangeId, now: this.clock(), logger: this.logger });
     this.remember(request.clientOrderId, fill);

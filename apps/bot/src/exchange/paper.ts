@@ -95,6 +95,12 @@ export class PaperBroker implements Broker {
     return order;
   }
 
+  /** Paper fills live in this process's memory: after a restart no earlier order is found. */
+  async findOrder(request: OrderRequest): Promise<Fill | undefined> {
+    const previous = this.fills.get(request.clientOrderId);
+    return previous && sameOrder(previous, request);
+  }
+
   private async fill(request: OrderRequest): Promise<Fill> {
     const { symbol, side, amount } = request;
     if (!(Number.isFinite(amount) && amount > 0)) throw new PaperOrderRejectedError(`paper ${side} ${symbol}: amount must be a positive number (got ${amount})`);

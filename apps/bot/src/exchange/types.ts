@@ -65,5 +65,11 @@ export interface Balance {
 export interface Broker {
   readonly mode: "paper" | "live";
   marketOrder(request: OrderRequest): Promise<Fill>;
+  /**
+   * The fill of an order sent earlier (not before `sentSince`, epoch ms) with
+   * this request's clientOrderId, or undefined when the exchange never got it.
+   * Sends nothing.
+   */
+  findOrder(request: OrderRequest, sentSince: number): Promise<Fill | undefined>;
   balances(): Promise<Balance[]>;
 }

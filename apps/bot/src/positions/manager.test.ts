@@ -1,6 +1,9 @@
-import { TIMEFRAME_MS, alignToTimeframe } from "@candlekeep/core";
-import { latestTradeEntries, listOpenPositions, listTrades, type EventInput } from "@candlekeep/db";
+import { TIMEFRAME_MS, alignToTimeframe, silentLogger } from "@candlekeep/core";
+import { latestTradeEntries, listOpenPositions, listTrades, savePosition, type EventInput, type PositionInput } from "@candlekeep/db";
 import { openTestDatabase } from "@candlekeep/db/testing";
+import ccxt from "ccxt";
+import { fullMarketOrderResponse, stubbedBinance } from "../exchange/fixtures/binance";
+import { LiveBroker } from "../exchange/live";
 import { PaperBroker } from "../exchange/paper";
 import { SimExchange } from "../exchange/sim";
 import type { Decision } from "../strategy/types";
@@ -86,5 +89,73 @@ describe("PositionManager on the sim with a paper account (server database)", ()
     expect(await restarted.positions.manage(SYMBOL, buy, buy.price, 10_000, [])).toEqual<PositionOutcome>({ kind: "none", reason: "already entered on this signal's candle" });
     expect(await cash(restarted.broker)).toBe(cashBefore);
     expect(await listOpenPositions(db, { exchange: "sim" })).toEqual([]);
+  });
+
+  describe("entries a crash interrupted (saved as ordering, the order's fate unknown)", () => {
+    const CLIENT_ORDER_ID = "ck-LTC/USDT-1679571000000-buy";
+    const intent = (exchange: string): PositionInput => ({
+      exchange,
+      symbol: "LTC/USDT",
+      side: "LONG",
+      quantity: 0.2,
+      entryPrice: 90,
+      takeProfit: 99,
+      stopLoss: 85,
+      entryOrderId: CLIENT_ORDER_ID,
+      openedAt: new Date(1679571000000),
+      metadata: { status: "ordering", decision: { action: "BUY" } },
+    });
+    /** A bot restarted on live binance (recorded responses) with the intent in its database. */
+    const restartLive = async () => {
+      await savePosition(db, intent("binance"));
+      const stub = stubbedBinance({ withKeys: true });
+      const broker = new LiveBroker({ exchange: stub.exchange, logger: silentLogger, retryDelaysMs: [], sleep: async () => undefined, now: () => 1679571174000 });
+      const positions = new PositionManager({ db: async () => db, broker, exchange: "binance", rules: RULES, signalTimeframe: "15m" });
+      positions.restore(await listOpenPositions(db, { exchange: "binance" }));
+      const orderPosts = () => stub.calls.filter((call) => call.method === "POST").length;
+      return { ...stub, positions, orderPosts };
+    };
+
+    it("becomes the position the exchange filled when the order got there, without ordering again", async () => {
+      const { positions, route, orderPosts } = await restartLive();
+      const order = fullMarketOrderResponse({ side: "BUY", clientOrderId: CLIENT_ORDER_ID });
+      route("GET /api/v3/allOrders", () => [order]);
+      const events: EventInput[] = [];
+      expect(await positions.settleInterruptedEntries(events)).toEqual([{ symbol: "LTC/USDT", clientOrderId: CLIENT_ORDER_ID, outcome: "filled" }]);
+      const [stored] = await listOpenPositions(db, { exchange: "binance" });
+      expect(stored).toMatchObject({ symbol: "LTC/USDT", quantity: Number(order.executedQty), entryPrice: Number(order.fills[0]?.price), entryOrderId: String(order.orderId), takeProfit: 99, stopLoss: 85 });
+      expect(stored?.metadata).toMatchObject({ status: "filled", clientOrderId: CLIENT_ORDER_ID, decision: { action: "BUY" } });
+      expect(positions.get("LTC/USDT")).toEqual(stored);
+      expect(events.map((e) => [e.type, e.eventKey])).toEqual([["POSITION_OPENED", `binance:open:${order.orderId}`]]);
+      expect(orderPosts()).toBe(0);
+    });
+
+    it("is removed when the exchange never got the order, and nothing is sent", async () => {
+      const { positions, route, orderPosts } = await restartLive();
+      route("GET /api/v3/allOrders", () => []);
+      expect(await positions.settleInterruptedEntries([])).toEqual([{ symbol: "LTC/USDT", clientOrderId: CLIENT_ORDER_ID, outcome: "removed" }]);
+      expect(await listOpenPositions(db, { exchange: "binance" })).toEqual([]);
+      expect(positions.get("LTC/USDT")).toBeUndefined();
+      expect(orderPosts()).toBe(0);
+    });
+
+    it("is kept as saved, with the reason, when the exchange cannot be asked", async () => {
+      const { positions, route } = await restartLive();
+      route("GET /api/v3/allOrders", () => {
+        throw new ccxt.AuthenticationError("binance {\"code\":-2015,\"msg\":\"Invalid API-key, IP, or permissions for action.\"}");
+      });
+      const [kept] = await positions.settleInterruptedEntries([]);
+      expect(kept).toMatchObject({ symbol: "LTC/USDT", outcome: "kept", error: expect.stringContaining("Invalid API-key") });
+      expect((await listOpenPositions(db, { exchange: "binance" })).map((p) => p.metadata.status)).toEqual(["ordering"]);
+      expect(positions.get("LTC/USDT")?.metadata.status).toBe("ordering");
+    });
+
+    it("is removed on a paper account, whose fills do not outlive the process", async () => {
+      await savePosition(db, { ...intent("sim"), symbol: SYMBOL });
+      const { positions } = start();
+      positions.restore(await listOpenPositions(db, { exchange: "sim" }));
+      expect(await positions.settleInterruptedEntries([])).toEqual([{ symbol: SYMBOL, clientOrderId: CLIENT_ORDER_ID, outcome: "removed" }]);
+      expect(await listOpenPositions(db, { exchange: "sim" })).toEqual([]);
+    });
   });
 });

@@ -9,7 +9,7 @@ import {
   type OpenPosition,
   type TradeRecord,
 } from "@candlekeep/db";
-import { TIMEFRAME_MS, type Timeframe } from "@candlekeep/core";
+import { TIMEFRAME_MS, describeError, type Timeframe } from "@candlekeep/core";
 import type { Broker, Fill } from "../exchange/types";
 import type { Decision } from "../strategy/types";
 
@@ -26,6 +26,15 @@ export type PositionOutcome =
   | { kind: "opened"; position: OpenPosition }
   | { kind: "closed"; trade: TradeRecord }
   | { kind: "held"; position: OpenPosition };
+
+/** What start-up did with an entry a crash interrupted (see settleInterruptedEntries). */
+export interface InterruptedEntry {
+  symbol: string;
+  clientOrderId: string;
+  /** filled: the exchange had the order, now a position; removed: it never got it; kept: it could not be asked. */
+  outcome: "filled" | "removed" | "kept";
+  error?: string;
+}
 
 /** Share of free cash kept back for spread and slippage when sizing a buy with all of it. */
 const CASH_MARGIN = 0.01;
@@ -122,6 +131,7 @@ export class PositionManager {
     // The client order id is derived from the decision: replaying the same
     // decision after a crash cannot place a second order.
     const clientOrderId = `ck-${symbol}-${decision.candleTime}-buy`;
+    // The intent is saved first: a crash from here on is settled at the next start.
     const intent = await savePosition(db, {
       exchange,
       symbol,
@@ -143,25 +153,57 @@ export class PositionManager {
       this.open.delete(symbol);
       throw error;
     }
-    // Reconcile the saved intent with what the exchange actually filled.
+    return { kind: "opened", position: await this.entryFilled(db, intent, fill, events) };
+  }
+
+  /** Reconciles a saved intent with what the exchange actually filled. */
+  private async entryFilled(db: Database, intent: OpenPosition, fill: Fill, events: EventInput[]): Promise<OpenPosition> {
     const position = await savePosition(db, {
       ...intent,
       quantity: fill.amount,
       entryPrice: fill.price,
       entryOrderId: fill.orderId,
       openedAt: new Date(fill.timestamp),
-      metadata: { status: "filled", entryFee: fill.fee, clientOrderId, decision: decisionMetadata(decision) },
+      metadata: { ...intent.metadata, status: "filled", entryFee: fill.fee, clientOrderId: intent.entryOrderId },
     });
-    this.open.set(symbol, position);
-    this.noteEntry(symbol, fill.timestamp);
+    this.open.set(position.symbol, position);
+    this.noteEntry(position.symbol, fill.timestamp);
     events.push({
       type: "POSITION_OPENED",
-      symbol,
+      symbol: position.symbol,
       time: new Date(fill.timestamp),
-      eventKey: `${exchange}:open:${fill.orderId}`,
+      eventKey: `${this.deps.exchange}:open:${fill.orderId}`,
       payload: { side: "LONG", quantity: fill.amount, price: fill.price, fee: fill.fee, takeProfit: position.takeProfit, stopLoss: position.stopLoss, orderId: fill.orderId },
     });
-    return { kind: "opened", position };
+    return position;
+  }
+
+  /**
+   * Settles the entries a crash interrupted: saved as "ordering", their order may
+   * or may not have reached the exchange. Each becomes the position the exchange
+   * filled, or is removed when the exchange never got the order; nothing is sent.
+   * One the exchange cannot be asked about now is kept as saved (and reported).
+   */
+  async settleInterruptedEntries(events: EventInput[]): Promise<InterruptedEntry[]> {
+    const settled: InterruptedEntry[] = [];
+    for (const intent of [...this.open.values()].filter((p) => p.metadata.status === "ordering")) {
+      const request = { symbol: intent.symbol, side: "buy" as const, amount: intent.quantity, clientOrderId: intent.entryOrderId };
+      try {
+        const fill = await this.deps.broker.findOrder(request, intent.openedAt.getTime());
+        const db = await this.deps.db();
+        if (fill) {
+          await this.entryFilled(db, intent, fill, events);
+          settled.push({ symbol: intent.symbol, clientOrderId: intent.entryOrderId, outcome: "filled" });
+        } else {
+          await deletePosition(db, { exchange: this.deps.exchange, symbol: intent.symbol });
+          this.open.delete(intent.symbol);
+          settled.push({ symbol: intent.symbol, clientOrderId: intent.entryOrderId, outcome: "removed" });
+        }
+      } catch (error) {
+        settled.push({ symbol: intent.symbol, clientOrderId: intent.entryOrderId, outcome: "kept", error: describeError(error) });
+      }
+    }
+    return settled;
   }
 
   private async exit(position: OpenPosition, reason: ExitReason, events: EventInput[]): Promise<PositionOutcome> {

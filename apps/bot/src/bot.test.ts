@@ -1,5 +1,5 @@
 import { SIM_DEFAULT_SYMBOLS, TIMEFRAMES } from "@candlekeep/core";
-import { candleCoverage, latestEvents, listOpenPositions, listTrades, savePosition, type Database } from "@candlekeep/db";
+import { accountHistory, candleCoverage, latestEvents, listOpenPositions, listTrades, savePosition, type Database } from "@candlekeep/db";
 import { createEmbeddedTestDatabase, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import { SimExchange } from "./exchange/sim";
 import { startTestBot, type TestBot } from "./testing/bot";
@@ -66,6 +66,29 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
     const open = await listOpenPositions(db, { exchange: "sim" });
     expect(open.filter((p) => p.entryOrderId === trade.entryOrderId)).toEqual([]);
     for (const position of open) expect(position.metadata.status).toBe("filled");
+  });
+
+  it("records each account snapshot as one moment: equity is the cash it records plus the open positions at that tick's prices", async () => {
+    bot = await testBot.start();
+    const db = await bot.database.get();
+    const { runtime } = bot;
+    let checked = 0;
+    let checkedAfterTrade = 0;
+    for (let i = 0; i < 200 && checkedAfterTrade < 3; i += 1) {
+      const [report] = await bot.ticks(1);
+      const [snapshot] = await accountHistory(db, { exchange: "sim", currency: "USDT" });
+      // The sim moves 15 min per tick, past the snapshot interval: every tick records one.
+      expect(snapshot?.time.getTime()).toBe(report!.exchangeTime);
+      let held = 0;
+      for (const position of runtime.positions.all()) held += position.quantity * runtime.candles.lastClose(position.symbol, "15m")!;
+      const cash = (await runtime.broker.balances()).find((b) => b.currency === "USDT")!;
+      expect(snapshot!.total).toBeCloseTo(cash.total, 6);
+      expect(snapshot!.equity).toBeCloseTo(snapshot!.total + held, 6);
+      checked += 1;
+      if (report!.opened + report!.closed > 0) checkedAfterTrade += 1;
+    }
+    expect(checkedAfterTrade).toBe(3);
+    expect(checked).toBeGreaterThanOrEqual(3);
   });
 
   it("restarts with its open positions and without re-inserting or losing candles", async () => {

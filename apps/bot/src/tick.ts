@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import { TIMEFRAME_MS, describeError, silentLogger, type Timeframe } from "@candlekeep/core";
 import { BotAlreadyRunningError, recordEvents, saveAccountState, type EventInput } from "@candlekeep/db";
 import type { FlushResult } from "./candles/manager";
+import type { Balance } from "./exchange/types";
 import { settleAll } from "./limit";
 import type { PositionOutcome } from "./positions/manager";
 import { decide } from "./strategy/decide";
@@ -65,7 +66,8 @@ export async function runTick(rt: BotRuntime, options: TickOptions = {}): Promis
     eventsDropped: 0,
     durationMs: 0,
   };
-  const equity = await accountEquity(rt);
+  // Sizes this tick's entries; the snapshot reads the account again after them.
+  const { equity } = await readAccount(rt);
   const trading = await holdTradingLock(rt);
 
   const { concurrency } = rt.config.tick;
@@ -85,7 +87,7 @@ export async function runTick(rt: BotRuntime, options: TickOptions = {}): Promis
   });
 
   // Three writes on their own connections: the tick waits for the slowest, not their sum.
-  await Promise.all([candleWrite, snapshotAccount(rt, now, equity), flushEvents(rt, report)]);
+  await Promise.all([candleWrite, snapshotAccount(rt, now), flushEvents(rt, report)]);
 
   report.durationMs = performance.now() - started;
   rt.status.ticks += 1;
@@ -170,15 +172,19 @@ async function holdTradingLock(rt: BotRuntime): Promise<boolean> {
   }
 }
 
-/** Cash plus open positions at their latest price, in the quote currency. */
-async function accountEquity(rt: BotRuntime): Promise<number> {
-  const balances = await rt.broker.balances();
-  const cash = balances.find((b) => b.currency === rt.config.trading.quoteCurrency)?.total ?? 0;
+/**
+ * The quote currency's balance and the equity built on it: that cash plus the
+ * open positions at their latest price. One reading, so the two describe the
+ * same moment.
+ */
+async function readAccount(rt: BotRuntime): Promise<{ cash: Balance; equity: number }> {
+  const quote = rt.config.trading.quoteCurrency;
+  const cash = (await rt.broker.balances()).find((b) => b.currency === quote) ?? { currency: quote, free: 0, used: 0, total: 0 };
   let held = 0;
   for (const position of rt.positions.all()) {
     held += position.quantity * (rt.candles.lastClose(position.symbol, rt.timeframes[0] as Timeframe) ?? position.entryPrice);
   }
-  return cash + held;
+  return { cash, equity: cash.total + held };
 }
 
 type FlushOutcome = { ok: true; result: FlushResult } | { ok: false; error: unknown };
@@ -259,15 +265,15 @@ async function flushEvents(rt: BotRuntime, report: TickReport): Promise<void> {
   }
 }
 
-async function snapshotAccount(rt: BotRuntime, now: number, equity: number): Promise<void> {
+/** The account after this tick's orders, at this tick's prices (at most once per snapshot interval). */
+async function snapshotAccount(rt: BotRuntime, now: number): Promise<void> {
   const last = rt.status.lastAccountSnapshotAt;
   if (last !== undefined && now - last < rt.config.tick.accountSnapshotIntervalMs) return;
-  const quote = rt.config.trading.quoteCurrency;
-  const cash = (await rt.broker.balances()).find((b) => b.currency === quote) ?? { currency: quote, free: 0, used: 0, total: 0 };
+  const { cash, equity } = await readAccount(rt);
   try {
     // Failures are raised here and reported by the outage report, once per interval (not logged per tick).
     const db = await rt.db();
-    await saveAccountState({ prisma: db.prisma, logger: silentLogger }, [{ time: new Date(now), exchange: rt.market.id, currency: quote, free: cash.free, used: cash.used, total: cash.total, equity }]);
+    await saveAccountState({ prisma: db.prisma, logger: silentLogger }, [{ time: new Date(now), exchange: rt.market.id, currency: cash.currency, free: cash.free, used: cash.used, total: cash.total, equity }]);
     rt.status.lastAccountSnapshotAt = now;
   } catch (error) {
     rt.metrics.dbErrors.inc({ operation: "saveAccountState" });

@@ -47,7 +47,7 @@ describe("crash mid-tick and restart (real bot process, PostgreSQL server)", () 
     );
 
     // Crash 1, deterministic: the tick is held inside its account snapshot write (after the coins
-    // were processed, orders placed and positions saved; before its events are written), then killed.
+    // were processed, orders placed and positions saved; its events are written alongside), then killed.
     let releaseSnapshot: () => void = () => undefined;
     const held = new Promise<void>((resolve) => (releaseSnapshot = resolve));
     const locking = admin.session(async (connection: SqlRunner) => {

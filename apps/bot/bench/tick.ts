@@ -1,16 +1,25 @@
 import { performance } from "node:perf_hooks";
 import { median, parseBenchArgs, percentile, report, runMain, timingFigure, withGoal, type Figure } from "../../../packages/db/bench/harness";
+import type { TickPhases } from "../src/tick";
 import { postgresCpuMs, processCpuMs } from "./cpu";
 import { forgetLogLines, startBenchBot } from "./setup";
 
 /**
  * Tick overhead: the bot's whole tick (fetch from the sim, validate, strategy,
  * positions, decision traces, the candle flush awaited, events, account
- * snapshot) at 50, 500 and 2,000 coins × 4 timeframes, and the CPU time the
- * bot and PostgreSQL spent on it (bench/cpu.ts).
+ * snapshot) at 50, 500 and 2,000 coins × 4 timeframes, its phases, and the
+ * CPU time the bot and PostgreSQL spent on it (bench/cpu.ts).
  */
 
 const TICK_GOAL_MS = 50;
+
+/** The tick's consecutive parts (TickReport.phases), each reported as its own median. */
+const PHASES: readonly { key: keyof TickPhases; id: string; label: string }[] = [
+  { key: "accountMs", id: "account", label: "phase: balances and bot lock" },
+  { key: "fetchMs", id: "fetch", label: "phase: fetch and validate every coin's candles" },
+  { key: "decideMs", id: "decide", label: "phase: decisions and orders (the candle write runs meanwhile)" },
+  { key: "writeWaitMs", id: "writeWait", label: "phase: waiting for the writes after the decisions" },
+];
 const GOAL_COINS = 500;
 
 runMain(async () => {
@@ -29,6 +38,7 @@ runMain(async () => {
       const postgresCpuBefore = postgresCpuMs(started.databaseName);
       const times: number[] = [];
       const written: number[] = [];
+      const phases: Record<keyof TickPhases, number[]> = { accountMs: [], fetchMs: [], decideMs: [], writeWaitMs: [] };
       for (let i = 0; i < timedTicks; i += 1) {
         const t0 = performance.now();
         const [tick] = await started.bot.ticks(1);
@@ -36,6 +46,7 @@ runMain(async () => {
         if (!tick) throw new Error("no tick report");
         if (tick.flushError !== undefined || tick.failed.length > 0) throw new Error(`tick failed: ${tick.flushError ?? tick.failed[0]?.error}`);
         written.push(tick.written);
+        for (const phase of PHASES) phases[phase.key].push(tick.phases[phase.key]);
         forgetLogLines(started.bot);
       }
       const botCpu = (processCpuMs() - botCpuBefore) / timedTicks;
@@ -47,6 +58,9 @@ runMain(async () => {
       figures.push({ id: `tick.${coins}.cpu.bot`, label: `  bot process CPU per tick, ${scale}`, value: botCpu, unit: "ms" });
       if (postgresCpuBefore !== undefined && postgresCpuAfter !== undefined) {
         figures.push({ id: `tick.${coins}.cpu.postgres`, label: `  PostgreSQL CPU per tick (its backends for this database), ${scale}`, value: (postgresCpuAfter - postgresCpuBefore) / timedTicks, unit: "ms" });
+      }
+      for (const phase of PHASES) {
+        figures.push({ id: `tick.${coins}.phase.${phase.id}`, label: `  ${phase.label}, ${scale}`, value: median(phases[phase.key]), unit: "ms", p95: percentile(phases[phase.key], 95) });
       }
       figures.push({ id: `tick.${coins}.rowsWritten`, label: `  candles written per tick, ${scale}`, value: median(written), unit: "rows", p95: percentile(written, 95) });
       figures.push({ id: `start.${coins}`, label: `  start-up with ${history} candles of history per series, ${scale}`, value: started.startMs, unit: "ms" });

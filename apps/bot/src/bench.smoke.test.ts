@@ -13,7 +13,14 @@ const PACKAGE_DIR = path.resolve(__dirname, "..");
 // Smoke sizes: ticks at 5 and 10 coins (bench/tick.ts).
 const EXPECTED: Record<string, string[]> = {
   // The PostgreSQL CPU figures need the server on this machine, as the test set-up has it.
-  tick: [5, 10].flatMap((coins) => [`tick.${coins}`, `tick.${coins}.cpu.bot`, `tick.${coins}.cpu.postgres`, `tick.${coins}.rowsWritten`, `start.${coins}`]),
+  tick: [5, 10].flatMap((coins) => [
+    `tick.${coins}`,
+    `tick.${coins}.cpu.bot`,
+    `tick.${coins}.cpu.postgres`,
+    ...["account", "fetch", "decide", "writeWait"].map((phase) => `tick.${coins}.phase.${phase}`),
+    `tick.${coins}.rowsWritten`,
+    `start.${coins}`,
+  ]),
   memory: ["memory.start.rss", "memory.rss", "memory.heap", "memory.heap.growth", "memory.rss.growth"],
 };
 

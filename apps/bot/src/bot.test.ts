@@ -180,6 +180,31 @@ describe("bot under faults (PostgreSQL server)", () => {
     expect(eth.recentGaps).toBe(0);
   });
 
+  it("reports where each tick's time went: a slow exchange shows in the fetch phase, and the phases add up to the tick", async () => {
+    bot = await startTestBot({ DATABASE_URL: testDb.url, CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,ETH/USDT,SOL/USDT" });
+    const sim = bot.runtime.market;
+    if (!(sim instanceof SimExchange)) throw new Error("expected the simulated exchange");
+    const fetchCandles = sim.fetchCandles.bind(sim);
+    // ETH/USDT's requests answer 30 ms late, as a slow exchange's would.
+    sim.fetchCandles = async (symbol, timeframe, since, limit) => {
+      if (symbol === "ETH/USDT") await new Promise((resolve) => setTimeout(resolve, 30));
+      return fetchCandles(symbol, timeframe, since, limit);
+    };
+    const [report] = await bot.ticks(1);
+    const { accountMs, fetchMs, decideMs, writeWaitMs } = report!.phases;
+    // A coin's four timeframes are fetched one after another (timers may fire up to 1 ms early).
+    expect(fetchMs).toBeGreaterThanOrEqual(4 * 29);
+    expect(decideMs).toBeLessThan(fetchMs);
+    for (const ms of [accountMs, decideMs, writeWaitMs]) expect(ms).toBeGreaterThanOrEqual(0);
+    expect(accountMs + fetchMs + decideMs + writeWaitMs).toBeCloseTo(report!.durationMs, 6);
+
+    const histogram = await bot.runtime.metrics.tickPhaseDuration.get();
+    const counts = histogram.values.filter((v) => v.metricName?.endsWith("_count")).map((v) => [v.labels.phase, v.value]);
+    expect(counts.sort()).toEqual([["account", 1], ["decide", 1], ["fetch", 1], ["writeWait", 1]]);
+    const fetchSeconds = histogram.values.find((v) => v.metricName?.endsWith("_sum") && v.labels.phase === "fetch")?.value;
+    expect(fetchSeconds).toBeCloseTo(fetchMs / 1000, 6);
+  });
+
   it("keeps pending candles while the database is unreachable and writes each exactly once when it returns", async () => {
     const target = new URL(testDb.url!);
     proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 5432) });

@@ -43,6 +43,10 @@ export async function runLoop(rt: BotRuntime, options: { ticks: number | undefin
         closed: report.closed,
         openPositions: rt.positions.all().length,
         ms: Math.round(report.durationMs),
+        accountMs: Math.round(report.phases.accountMs),
+        fetchMs: Math.round(report.phases.fetchMs),
+        decideMs: Math.round(report.phases.decideMs),
+        writeWaitMs: Math.round(report.phases.writeWaitMs),
       });
     } catch (error) {
       if (error instanceof BotAlreadyRunningError) throw error; // never trade beside another bot

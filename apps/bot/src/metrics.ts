@@ -11,6 +11,13 @@ export function createMetrics() {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
+    tickPhaseDuration: new Histogram({
+      name: "candlekeep_tick_phase_duration_seconds",
+      help: "Wall time of each consecutive part of a tick: account, fetch, decide, writeWait (see TickPhases)",
+      labelNames: ["phase"] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
     ticks: new Counter({ name: "candlekeep_ticks_total", help: "Ticks run", registers: [registry] }),
     coinsProcessed: new Counter({ name: "candlekeep_coins_processed_total", help: "Coin updates that succeeded", registers: [registry] }),
     coinsFailed: new Counter({ name: "candlekeep_coins_failed_total", help: "Coin updates that failed (exchange, data or position errors)", registers: [registry] }),

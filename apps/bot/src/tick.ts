@@ -25,6 +25,23 @@ export interface TickReport {
   events: number;
   eventsDropped: number;
   durationMs: number;
+  /** Where the tick's time went; the parts add up to durationMs. */
+  phases: TickPhases;
+}
+
+/**
+ * The tick's consecutive parts, in milliseconds: which of the exchange, the
+ * decisions or the database made a slow tick slow.
+ */
+export interface TickPhases {
+  /** Balances read (a request to a real exchange) and the bot lock checked. */
+  accountMs: number;
+  /** Every coin's new candles fetched from the exchange and validated. */
+  fetchMs: number;
+  /** Strategy, orders and position writes; the candle write runs meanwhile. */
+  decideMs: number;
+  /** Waiting, after the decisions, for the candle write, the account snapshot and the events. */
+  writeWaitMs: number;
 }
 
 /** Largest single fetch; exchanges cap OHLCV pages around 500-1500. */
@@ -65,15 +82,18 @@ export async function runTick(rt: BotRuntime, options: TickOptions = {}): Promis
     events: 0,
     eventsDropped: 0,
     durationMs: 0,
+    phases: { accountMs: 0, fetchMs: 0, decideMs: 0, writeWaitMs: 0 },
   };
   // Sizes this tick's entries; the snapshot reads the account again after them.
   const { equity } = await readAccount(rt);
   const trading = await holdTradingLock(rt);
+  const fetchStarted = performance.now();
 
   const { concurrency } = rt.config.tick;
   // Candles first, for every coin; their write then runs in the database while
   // the decisions are made here, instead of after them.
   const updated = await settleAll(rt.symbols, concurrency, (symbol) => updateCoinCandles(rt, symbol, now, report));
+  const decideStarted = performance.now();
   const candleWrite = flushCandles(rt, report, flushDeadline);
   const ready = rt.symbols.filter((symbol, index) => {
     const result = updated[index];
@@ -87,9 +107,13 @@ export async function runTick(rt: BotRuntime, options: TickOptions = {}): Promis
   });
 
   // Three writes on their own connections: the tick waits for the slowest, not their sum.
+  const writeWaitStarted = performance.now();
   await Promise.all([candleWrite, snapshotAccount(rt, now), flushEvents(rt, report)]);
 
-  report.durationMs = performance.now() - started;
+  const ended = performance.now();
+  report.durationMs = ended - started;
+  report.phases = { accountMs: fetchStarted - started, fetchMs: decideStarted - fetchStarted, decideMs: writeWaitStarted - decideStarted, writeWaitMs: ended - writeWaitStarted };
+  for (const [phase, ms] of Object.entries(report.phases)) rt.metrics.tickPhaseDuration.observe({ phase: phase.replace(/Ms$/, "") }, ms / 1000);
   rt.status.ticks += 1;
   rt.status.lastTickAt = new Date();
   rt.status.lastProgressAt = rt.status.lastTickAt;

@@ -66,6 +66,23 @@ describe.each(DATABASE_KINDS)("saveCandles on the %s engine", (kind) => {
     expect((await recentCandles(db, { exchange: "sim", symbol: "BTC/USDT", timeframe: "1h" }, 5))[0]).toMatchObject({ close: 108, isClosed: true });
   });
 
+  it("leaves room on every page, so a forming candle's update stays on its page (an in-place HOT update)", async () => {
+    // 50 series of 20 candles, the newest of each still forming: ~20 pages, each with 2-3 forming rows.
+    const rows = series(50, ["1h"], 20).map((c) => (c.openTime === T0 + 19 * HOUR ? { ...c, isClosed: false } : c));
+    await saveCandles(db, rows);
+    const pages = async () => {
+      const result = await db.sql.query<{ symbol: string; page: number }>("SELECT symbol, (ctid::text::point)[0]::int AS page FROM candles WHERE NOT is_closed ORDER BY symbol");
+      return result.rows;
+    };
+    const before = await pages();
+    expect(new Set(before.map((r) => r.page)).size).toBeGreaterThan(10);
+
+    const moved = rows.filter((c) => !c.isClosed).map((c) => ({ ...c, close: c.close + 0.125, high: c.high + 0.125 }));
+    expect((await saveCandles(db, moved)).written).toBe(50);
+    // Full pages (fillfactor 100) would send every update but the last page's elsewhere.
+    expect(await pages()).toEqual(before);
+  });
+
   it("never turns a closed candle back into a forming one", async () => {
     await saveCandles(db, [candle({ isClosed: true, close: 105 })]);
     const stale = await saveCandles(db, [candle({ isClosed: false, close: 99, low: 80 })]);

@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { median, parseBenchArgs, percentile, report, runMain, timingFigure, withGoal, type Figure } from "../../../packages/db/bench/harness";
-import type { TickPhases } from "../src/tick";
+import { TICK_PHASES, type TickPhase } from "../src/tick";
 import { postgresCpuMs, processCpuMs } from "./cpu";
 import { forgetLogLines, startBenchBot } from "./setup";
 
@@ -13,13 +13,13 @@ import { forgetLogLines, startBenchBot } from "./setup";
 
 const TICK_GOAL_MS = 50;
 
-/** The tick's consecutive parts (TickReport.phases), each reported as its own median. */
-const PHASES: readonly { key: keyof TickPhases; id: string; label: string }[] = [
-  { key: "accountMs", id: "account", label: "phase: balances and bot lock" },
-  { key: "fetchMs", id: "fetch", label: "phase: fetch and validate every coin's candles" },
-  { key: "decideMs", id: "decide", label: "phase: decisions and orders (the candle write runs meanwhile)" },
-  { key: "writeWaitMs", id: "writeWait", label: "phase: waiting for the writes after the decisions" },
-];
+/** The tick's consecutive parts (TickReport.phasesMs), each reported as its own median. */
+const PHASE_LABELS: Record<TickPhase, string> = {
+  account: "phase: balances and bot lock",
+  fetch: "phase: fetch and validate every coin's candles",
+  decide: "phase: decisions and orders (the candle write runs meanwhile)",
+  writeWait: "phase: waiting for the writes after the decisions",
+};
 const GOAL_COINS = 500;
 
 runMain(async () => {
@@ -38,7 +38,7 @@ runMain(async () => {
       const postgresCpuBefore = postgresCpuMs(started.databaseName);
       const times: number[] = [];
       const written: number[] = [];
-      const phases: Record<keyof TickPhases, number[]> = { accountMs: [], fetchMs: [], decideMs: [], writeWaitMs: [] };
+      const phases: Record<TickPhase, number[]> = { account: [], fetch: [], decide: [], writeWait: [] };
       for (let i = 0; i < timedTicks; i += 1) {
         const t0 = performance.now();
         const [tick] = await started.bot.ticks(1);
@@ -46,7 +46,7 @@ runMain(async () => {
         if (!tick) throw new Error("no tick report");
         if (tick.flushError !== undefined || tick.failed.length > 0) throw new Error(`tick failed: ${tick.flushError ?? tick.failed[0]?.error}`);
         written.push(tick.written);
-        for (const phase of PHASES) phases[phase.key].push(tick.phases[phase.key]);
+        for (const phase of TICK_PHASES) phases[phase].push(tick.phasesMs[phase]);
         forgetLogLines(started.bot);
       }
       const botCpu = (processCpuMs() - botCpuBefore) / timedTicks;
@@ -59,8 +59,8 @@ runMain(async () => {
       if (postgresCpuBefore !== undefined && postgresCpuAfter !== undefined) {
         figures.push({ id: `tick.${coins}.cpu.postgres`, label: `  PostgreSQL CPU per tick (its backends for this database), ${scale}`, value: (postgresCpuAfter - postgresCpuBefore) / timedTicks, unit: "ms" });
       }
-      for (const phase of PHASES) {
-        figures.push({ id: `tick.${coins}.phase.${phase.id}`, label: `  ${phase.label}, ${scale}`, value: median(phases[phase.key]), unit: "ms", p95: percentile(phases[phase.key], 95) });
+      for (const phase of TICK_PHASES) {
+        figures.push({ id: `tick.${coins}.phase.${phase}`, label: `  ${PHASE_LABELS[phase]}, ${scale}`, value: median(phases[phase]), unit: "ms", p95: percentile(phases[phase], 95) });
       }
       figures.push({ id: `tick.${coins}.rowsWritten`, label: `  candles written per tick, ${scale}`, value: median(written), unit: "rows", p95: percentile(written, 95) });
       figures.push({ id: `start.${coins}`, label: `  start-up with ${history} candles of history per series, ${scale}`, value: started.startMs, unit: "ms" });

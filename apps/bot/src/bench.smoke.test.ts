@@ -1,5 +1,6 @@
 import path from "node:path";
 import { figureValues, runSmokeBenchmark } from "@candlekeep/db/testing";
+import { TICK_PHASES } from "./tick";
 
 /**
  * Keeps `pnpm bench` working: type-checks the bot's benchmarks, runs them (tick,
@@ -17,7 +18,7 @@ const EXPECTED: Record<string, string[]> = {
     `tick.${coins}`,
     `tick.${coins}.cpu.bot`,
     `tick.${coins}.cpu.postgres`,
-    ...["account", "fetch", "decide", "writeWait"].map((phase) => `tick.${coins}.phase.${phase}`),
+    ...TICK_PHASES.map((phase) => `tick.${coins}.phase.${phase}`),
     `tick.${coins}.rowsWritten`,
     `start.${coins}`,
   ]),

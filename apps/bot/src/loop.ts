@@ -1,7 +1,7 @@
 import { describeError } from "@candlekeep/core";
 import { BotAlreadyRunningError, recordEvent } from "@candlekeep/db";
 import type { BotRuntime } from "./runtime";
-import { runTick } from "./tick";
+import { TICK_PHASES, runTick } from "./tick";
 
 /** Waits `ms`, or less when `signal` aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
@@ -43,10 +43,7 @@ export async function runLoop(rt: BotRuntime, options: { ticks: number | undefin
         closed: report.closed,
         openPositions: rt.positions.all().length,
         ms: Math.round(report.durationMs),
-        accountMs: Math.round(report.phases.accountMs),
-        fetchMs: Math.round(report.phases.fetchMs),
-        decideMs: Math.round(report.phases.decideMs),
-        writeWaitMs: Math.round(report.phases.writeWaitMs),
+        ...Object.fromEntries(TICK_PHASES.map((phase) => [`${phase}Ms`, Math.round(report.phasesMs[phase])])),
       });
     } catch (error) {
       if (error instanceof BotAlreadyRunningError) throw error; // never trade beside another bot

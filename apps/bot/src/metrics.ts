@@ -13,7 +13,7 @@ export function createMetrics() {
     }),
     tickPhaseDuration: new Histogram({
       name: "candlekeep_tick_phase_duration_seconds",
-      help: "Wall time of each consecutive part of a tick: account, fetch, decide, writeWait (see TickPhases)",
+      help: "Wall time of each consecutive part of a tick: account, fetch, decide, writeWait (see TICK_PHASES)",
       labelNames: ["phase"] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],

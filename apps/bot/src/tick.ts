@@ -25,24 +25,20 @@ export interface TickReport {
   events: number;
   eventsDropped: number;
   durationMs: number;
-  /** Where the tick's time went; the parts add up to durationMs. */
-  phases: TickPhases;
+  /** Where the tick's time went: milliseconds per phase, adding up to durationMs. */
+  phasesMs: Record<TickPhase, number>;
 }
 
 /**
- * The tick's consecutive parts, in milliseconds: which of the exchange, the
- * decisions or the database made a slow tick slow.
+ * The tick's consecutive parts, in order, so a slow tick says whether the
+ * exchange, the decisions or the database made it slow:
+ * - account: balances read (a request to a real exchange) and the bot lock checked;
+ * - fetch: every coin's new candles fetched from the exchange and validated;
+ * - decide: strategy, orders and position writes (the candle write runs meanwhile);
+ * - writeWait: waiting, after the decisions, for the candle write, the account snapshot and the events.
  */
-export interface TickPhases {
-  /** Balances read (a request to a real exchange) and the bot lock checked. */
-  accountMs: number;
-  /** Every coin's new candles fetched from the exchange and validated. */
-  fetchMs: number;
-  /** Strategy, orders and position writes; the candle write runs meanwhile. */
-  decideMs: number;
-  /** Waiting, after the decisions, for the candle write, the account snapshot and the events. */
-  writeWaitMs: number;
-}
+export const TICK_PHASES = ["account", "fetch", "decide", "writeWait"] as const;
+export type TickPhase = (typeof TICK_PHASES)[number];
 
 /** Largest single fetch; exchanges cap OHLCV pages around 500-1500. */
 const MAX_FETCH = 1000;
@@ -82,7 +78,7 @@ export async function runTick(rt: BotRuntime, options: TickOptions = {}): Promis
     events: 0,
     eventsDropped: 0,
     durationMs: 0,
-    phases: { accountMs: 0, fetchMs: 0, decideMs: 0, writeWaitMs: 0 },
+    phasesMs: { account: 0, fetch: 0, decide: 0, writeWait: 0 },
   };
   // Sizes this tick's entries; the snapshot reads the account again after them.
   const { equity } = await readAccount(rt);
@@ -112,8 +108,8 @@ export async function runTick(rt: BotRuntime, options: TickOptions = {}): Promis
 
   const ended = performance.now();
   report.durationMs = ended - started;
-  report.phases = { accountMs: fetchStarted - started, fetchMs: decideStarted - fetchStarted, decideMs: writeWaitStarted - decideStarted, writeWaitMs: ended - writeWaitStarted };
-  for (const [phase, ms] of Object.entries(report.phases)) rt.metrics.tickPhaseDuration.observe({ phase: phase.replace(/Ms$/, "") }, ms / 1000);
+  report.phasesMs = { account: fetchStarted - started, fetch: decideStarted - fetchStarted, decide: writeWaitStarted - decideStarted, writeWait: ended - writeWaitStarted };
+  for (const phase of TICK_PHASES) rt.metrics.tickPhaseDuration.observe({ phase }, report.phasesMs[phase] / 1000);
   rt.status.ticks += 1;
   rt.status.lastTickAt = new Date();
   rt.status.lastProgressAt = rt.status.lastTickAt;

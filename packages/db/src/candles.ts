@@ -1,9 +1,7 @@
 import { isTimeframe, TIMEFRAME_MS, type Candle, type Timeframe } from "@candlekeep/core";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type pg from "pg";
-import { from as copyFrom } from "pg-copy-streams";
 import type { Database } from "./connect";
+import { runCopyScript } from "./copy-script";
 import type { SqlRunner } from "./sql";
 
 /** A candle as the bot hands it to the database: the candle and the series it belongs to. */
@@ -149,7 +147,8 @@ async function upsertViaUnnest(sql: SqlRunner, rows: readonly StoredCandle[]): P
 }
 
 // Server engine: COPY into a per-connection staging table, then one upsert from
-// it. Sending 20,000-80,000 rows as unnest arrays cost 2.4-2.9× a COPY (array text
+// it, sent as one script (runCopyScript: one message, one implicit transaction).
+// Sending 20,000-80,000 rows as unnest arrays cost 2.4-2.9× a COPY (array text
 // is built in JS and parsed again by the server); COPY streams rows, and its binary format
 // spares both sides printing and parsing ~100,000 numbers. The staging table
 // lives as long as the pooled connection and is emptied by every commit, so a
@@ -238,27 +237,30 @@ function* copyChunks(rows: readonly StoredCandle[]): Generator<Buffer> {
 }
 
 async function upsertViaCopy(pool: pg.Pool, rows: readonly StoredCandle[], statementTimeoutMs: number | undefined): Promise<number> {
+  const timeout = statementTimeoutMs === undefined ? [] : [`SET LOCAL statement_timeout = ${Math.max(1, Math.round(statementTimeoutMs))}`];
+  const script = [...timeout, CREATE_STAGING, COPY_STAGING, UPSERT_FROM_STAGING].join(";\n");
   // A connection lost mid-write fails the running query; the pool's own listener
   // (openServer) keeps its 'error' event from crashing the process.
   const client = await pool.connect();
-  // A connection that cannot even roll back is dropped, not returned to the pool.
-  let broken: Error | undefined;
+  let failure: Error | undefined;
   try {
-    await client.query("BEGIN");
-    if (statementTimeoutMs !== undefined) await client.query("SELECT set_config('statement_timeout', $1, true)", [String(statementTimeoutMs)]);
-    await client.query(CREATE_STAGING);
-    await pipeline(Readable.from(copyChunks(rows)), client.query(copyFrom(COPY_STAGING)));
-    const result = await client.query(UPSERT_FROM_STAGING);
-    await client.query("COMMIT");
-    return result.rowCount ?? 0;
+    const tags = await runCopyScript(client, script, copyChunks(rows));
+    return insertedRows(tags[tags.length - 1]);
   } catch (error) {
-    await client.query("ROLLBACK").catch((rollbackError: unknown) => {
-      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-    });
+    failure = error instanceof Error ? error : new Error(String(error));
     throw error;
   } finally {
-    client.release(broken);
+    // After a failure the connection is dropped, not pooled: whatever broke it
+    // (a lost socket, a cancelled statement) goes with it.
+    client.release(failure);
   }
+}
+
+/** The row count of an INSERT's command tag ("INSERT 0 2500"). */
+function insertedRows(tag: string | undefined): number {
+  const match = /^INSERT \d+ (\d+)$/.exec(tag ?? "");
+  if (!match) throw new Error(`candle upsert: expected an INSERT command tag, got ${JSON.stringify(tag)}`);
+  return Number(match[1]);
 }
 
 export interface SaveCandlesOptions {
@@ -276,9 +278,8 @@ export interface SaveCandlesOptions {
  * the batch and retries).
  *
  * Given the server pool (a whole `Database`), the batch is written in one
- * transaction through COPY, whatever its size: one path per engine, so the
- * tests of either cover it all (a one-row batch pays < 1 ms for the extra round
- * trips). Otherwise (embedded engine, or only a connection, e.g. inside a
+ * transaction through COPY, in one round trip, whatever its size: one path per
+ * engine, so the tests of either cover it all. Otherwise (embedded engine, or only a connection, e.g. inside a
  * transaction) through unnest in chunks of CANDLE_CHUNK_ROWS, where earlier
  * chunks may be written already when a later one fails; a retry re-sends them
  * harmlessly.

@@ -1,0 +1,83 @@
+import type pg from "pg";
+
+/**
+ * Runs `script`, statements separated by semicolons of which exactly one is a
+ * `COPY … FROM STDIN`, as one simple-protocol Query, and sends the COPY's
+ * `data` right behind it without waiting for the server to ask. Resolves with
+ * the command tag of every statement, in order (e.g. "INSERT 0 2500").
+ *
+ * Why one message: run statement by statement, each round trip of a write
+ * waits for this process's event loop to send the next one, and during a tick
+ * that loop is busy deciding for hundreds of coins (measured: the upsert began
+ * 18–42 ms after its write started). Here the server runs the whole script as
+ * soon as it has the data. A multi-statement Query is one implicit transaction:
+ * all of it commits or none, and a failure leaves the connection idle.
+ *
+ * Memory stays bounded: the next chunk is made only once the socket has taken
+ * the previous one. Should the server fail before or during the COPY, it
+ * ignores the rest of the data (the protocol's rule outside copy mode).
+ */
+export function runCopyScript(client: pg.ClientBase, script: string, data: Iterable<Buffer>): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    client.query(new CopyScript(script, data, resolve, reject));
+  });
+}
+
+/** Protocol message type bytes (see "Message Formats" in PostgreSQL's docs). */
+const COPY_DATA = 0x64; // 'd'
+const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]); // 'c', length 4
+
+/** The pg client's side of one Query: pg calls the handle* methods as the server's messages arrive. */
+class CopyScript implements pg.Submittable {
+  private readonly tags: string[] = [];
+  private failed = false;
+
+  constructor(
+    private readonly text: string,
+    private readonly data: Iterable<Buffer>,
+    private readonly resolve: (tags: string[]) => void,
+    private readonly reject: (error: Error) => void,
+  ) {}
+
+  submit(connection: pg.Connection): void {
+    connection.query(this.text);
+    this.send(connection.stream, this.data[Symbol.iterator]());
+  }
+
+  private send(stream: pg.Connection["stream"], chunks: Iterator<Buffer>): void {
+    for (let next = chunks.next(); !next.done; next = chunks.next()) {
+      if (this.failed) return;
+      const header = Buffer.alloc(5);
+      header[0] = COPY_DATA;
+      header.writeUInt32BE(next.value.length + 4, 1);
+      stream.write(header);
+      if (!stream.write(next.value)) {
+        stream.once("drain", () => this.send(stream, chunks));
+        return;
+      }
+    }
+    if (!this.failed) stream.write(COPY_DONE);
+  }
+
+  // pg replaces this with its own when a query_timeout is configured; it must exist.
+  callback(): void {}
+
+  handleCommandComplete(message: { text: string }): void {
+    this.tags.push(message.text);
+  }
+
+  handleReadyForQuery(): void {
+    if (!this.failed) this.resolve(this.tags);
+  }
+
+  handleError(error: Error): void {
+    this.failed = true;
+    this.reject(error);
+  }
+
+  // Nothing to do: the data is on its way already, and the script returns no rows.
+  handleCopyInResponse(): void {}
+  handleRowDescription(): void {}
+  handleDataRow(): void {}
+  handleEmptyQuery(): void {}
+}

@@ -23,7 +23,6 @@ export {
   deletePosition,
   listOpenPositions,
   closePositionWithTrade,
-  realizedPnl,
   type PositionInput,
   type OpenPosition,
   type PositionSide,

@@ -142,7 +142,16 @@ describe.each(DATABASE_KINDS)("positions and trades on the %s engine", (kind) =>
     ]);
   });
 
-  it("keeps the position when writing the trade fails (one transaction), and logs and re-raises the error", async () => {
+  it("refuses an exit price or fee that is not a finite number, keeping the position", async () => {
+    await savePosition(db, position());
+    const close = { exchange: "binance", symbol: "BTC/USDT", exitPrice: 110, exitTime: CLOSED, exitReason: "SIGNAL" as const, exitOrderId: "exit-1", fees: 0 };
+    await expect(closePositionWithTrade(db, { ...close, exitPrice: Number.NaN })).rejects.toThrow("closing BTC/USDT: exitPrice must be a finite number, got NaN");
+    await expect(closePositionWithTrade(db, { ...close, fees: Number.POSITIVE_INFINITY })).rejects.toThrow("closing BTC/USDT: fees must be a finite number, got Infinity");
+    expect(await count(db, "trades")).toBe(0);
+    expect(await count(db, "positions")).toBe(1);
+  });
+
+  it("keeps the position when writing the trade fails (one statement), and logs and re-raises the error", async () => {
     await savePosition(db, position());
     await db.sql.exec(`
       CREATE FUNCTION refuse_trade() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -131,50 +131,89 @@ export async function listOpenPositions(db: Pick<Database, "prisma">, filter: { 
   return rows.map(toPosition);
 }
 
-/** Realised PnL of closing `quantity` from `entryPrice` at `exitPrice`, after fees. */
-export function realizedPnl(side: PositionSide, quantity: number, entryPrice: number, exitPrice: number, fees: number): Prisma.Decimal {
-  const move = toDecimal(exitPrice).minus(toDecimal(entryPrice));
-  const gross = toDecimal(quantity).times(side === "LONG" ? move : move.negated());
-  return gross.minus(toDecimal(fees));
+/**
+ * Closes the open position and records its trade in one statement (so one
+ * round trip, and either both happen or neither). Retrying with the same
+ * exitOrderId returns the trade already written instead of writing it twice,
+ * and removes the position it closed if that is still there. The PnL is computed
+ * in exact numeric arithmetic from the stored quantity and entry price. Critical:
+ * logs and raises.
+ */
+export function closePositionWithTrade(db: Pick<Database, "sql" | "logger">, close: ClosePositionInput): Promise<TradeRecord> {
+  const { exchange, symbol } = close;
+  return critical(db, "closePositionWithTrade", { exchange, symbol, exitOrderId: close.exitOrderId }, async () => {
+    for (const field of ["exitPrice", "fees"] as const) {
+      if (!Number.isFinite(close[field])) throw new Error(`closing ${symbol}: ${field} must be a finite number, got ${close[field]}`);
+    }
+    const result = await db.sql.query<StoredTradeRow>(CLOSE_POSITION, [
+      exchange,
+      symbol,
+      close.exitOrderId,
+      String(close.exitPrice),
+      close.exitTime,
+      String(close.fees),
+      close.exitReason,
+    ]);
+    const row = result.rows[0];
+    if (!row) throw new Error(`no open position for ${symbol} on ${exchange} to close`);
+    return {
+      id: Number(row.id),
+      exchange: row.exchange,
+      symbol: row.symbol,
+      side: row.side,
+      quantity: Number(row.quantity),
+      entryPrice: Number(row.entry_price),
+      exitPrice: Number(row.exit_price),
+      entryTime: new Date(row.entry_time),
+      exitTime: new Date(row.exit_time),
+      fees: Number(row.fees),
+      realizedPnl: Number(row.realized_pnl),
+      exitReason: row.exit_reason,
+      entryOrderId: row.entry_order_id,
+      exitOrderId: row.exit_order_id,
+    };
+  });
 }
 
-/**
- * Closes the open position and records its trade in one transaction: either both
- * happen or neither. Retrying with the same exitOrderId returns the trade already
- * written instead of writing it twice. Critical: logs and raises.
- */
-export function closePositionWithTrade(db: Pick<Database, "prisma" | "logger">, close: ClosePositionInput): Promise<TradeRecord> {
-  const { exchange, symbol } = close;
-  return critical(db, "closePositionWithTrade", { exchange, symbol, exitOrderId: close.exitOrderId }, () =>
-    db.prisma.$transaction(async (tx) => {
-      const existing = await tx.trade.findUnique({ where: { exchange_exitOrderId: { exchange, exitOrderId: close.exitOrderId } } });
-      if (existing) {
-        await tx.position.deleteMany({ where: { exchange, symbol, entryOrderId: existing.entryOrderId } });
-        return toTradeRecord(existing);
-      }
-      const position = await tx.position.findUnique({ where: { exchange_symbol: { exchange, symbol } } });
-      if (!position) throw new Error(`no open position for ${symbol} on ${exchange} to close`);
-      const quantity = position.quantity.toNumber();
-      const entryPrice = position.entryPrice.toNumber();
-      const trade = await tx.trade.create({
-        data: {
-          exchange,
-          symbol,
-          side: position.side,
-          quantity: position.quantity,
-          entryPrice: position.entryPrice,
-          exitPrice: toDecimal(close.exitPrice),
-          entryTime: position.openedAt,
-          exitTime: close.exitTime,
-          fees: toDecimal(close.fees),
-          realizedPnl: realizedPnl(position.side, quantity, entryPrice, close.exitPrice, close.fees),
-          exitReason: close.exitReason,
-          entryOrderId: position.entryOrderId,
-          exitOrderId: close.exitOrderId,
-        },
-      });
-      await tx.position.delete({ where: { id: position.id } });
-      return toTradeRecord(trade);
-    }),
-  );
+interface StoredTradeRow {
+  id: number | string;
+  exchange: string;
+  symbol: string;
+  side: PositionSide;
+  quantity: string | number;
+  entry_price: string | number;
+  exit_price: string | number;
+  entry_time: Date | string;
+  exit_time: Date | string;
+  fees: string | number;
+  realized_pnl: string | number;
+  exit_reason: ExitReason;
+  entry_order_id: string;
+  exit_order_id: string;
 }
+
+// $1 exchange, $2 symbol, $3 exit order id, $4 exit price, $5 exit time, $6 fees, $7 exit reason.
+// All parts see the same snapshot: `existing` is a trade written by an earlier
+// attempt of this close; only without it is the position closed into a new trade.
+const TRADE_COLUMNS = `id, exchange, symbol, side, quantity, entry_price, exit_price, entry_time, exit_time, fees, realized_pnl, exit_reason, entry_order_id, exit_order_id`;
+const CLOSE_POSITION = `
+WITH existing AS (
+  SELECT ${TRADE_COLUMNS} FROM trades WHERE exchange = $1 AND exit_order_id = $3
+), cleared AS (
+  DELETE FROM positions p USING existing e
+  WHERE p.exchange = $1 AND p.symbol = $2 AND p.entry_order_id = e.entry_order_id
+), closed AS (
+  DELETE FROM positions
+  WHERE exchange = $1 AND symbol = $2 AND NOT EXISTS (SELECT 1 FROM existing)
+  RETURNING exchange, symbol, side, quantity, entry_price, opened_at, entry_order_id
+), created AS (
+  INSERT INTO trades (exchange, symbol, side, quantity, entry_price, exit_price, entry_time, exit_time, fees, realized_pnl, exit_reason, entry_order_id, exit_order_id)
+  SELECT exchange, symbol, side, quantity, entry_price, $4::numeric, opened_at, $5::timestamptz, $6::numeric,
+         quantity * (CASE side WHEN 'LONG' THEN $4::numeric - entry_price ELSE entry_price - $4::numeric END) - $6::numeric,
+         $7::exit_reason, entry_order_id, $3
+  FROM closed
+  RETURNING ${TRADE_COLUMNS}
+)
+SELECT ${TRADE_COLUMNS} FROM created
+UNION ALL
+SELECT ${TRADE_COLUMNS} FROM existing`;

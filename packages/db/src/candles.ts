@@ -279,10 +279,10 @@ export interface SaveCandlesOptions {
  *
  * Given the server pool (a whole `Database`), the batch is written in one
  * transaction through COPY, in one round trip, whatever its size: one path per
- * engine, so the tests of either cover it all. Otherwise (embedded engine, or only a connection, e.g. inside a
- * transaction) through unnest in chunks of CANDLE_CHUNK_ROWS, where earlier
- * chunks may be written already when a later one fails; a retry re-sends them
- * harmlessly.
+ * engine, so the tests of either cover it all. Otherwise (embedded engine, or
+ * only a connection, e.g. inside a transaction) through unnest in chunks of
+ * CANDLE_CHUNK_ROWS, where earlier chunks may be written already when a later
+ * one fails; a retry re-sends them harmlessly.
  */
 export async function saveCandles(
   db: Pick<Database, "sql"> & Partial<Pick<Database, "pool">>,

@@ -44,9 +44,14 @@ class CopyScript implements pg.Submittable {
     this.send(connection.stream, this.data[Symbol.iterator]());
   }
 
+  /** Sends chunks until the socket wants a pause (resumed on 'drain'), the data ends, or the script failed. */
   private send(stream: pg.Connection["stream"], chunks: Iterator<Buffer>): void {
-    for (let next = chunks.next(); !next.done; next = chunks.next()) {
-      if (this.failed) return;
+    while (!this.failed) {
+      const next = chunks.next();
+      if (next.done) {
+        stream.write(COPY_DONE);
+        return;
+      }
       const header = Buffer.alloc(5);
       header[0] = COPY_DATA;
       header.writeUInt32BE(next.value.length + 4, 1);
@@ -56,7 +61,6 @@ class CopyScript implements pg.Submittable {
         return;
       }
     }
-    if (!this.failed) stream.write(COPY_DONE);
   }
 
   // pg replaces this with its own when a query_timeout is configured; it must exist.

@@ -273,7 +273,8 @@ async function flushEvents(rt: BotRuntime, report: TickReport): Promise<void> {
   const quiet = { ...silentLogger, warn: (message: string, meta?: Record<string, unknown>) => void (reason = typeof meta?.error === "string" ? meta.error : message) };
   let dropped: number;
   try {
-    dropped = await recordEvents({ sql: (await rt.db()).sql, logger: quiet }, events);
+    const db = await rt.db();
+    dropped = await recordEvents({ sql: db.sql, pool: db.pool, logger: quiet }, events);
   } catch (error) {
     dropped = events.length; // the database could not even be opened
     reason = describeError(error);

@@ -1,7 +1,8 @@
 import { isTimeframe, TIMEFRAME_MS, type Candle, type Timeframe } from "@candlekeep/core";
 import type pg from "pg";
 import type { Database } from "./connect";
-import { runCopyScript } from "./copy-script";
+import { BinaryCopyWriter, BOOL_FIELD_BYTES, COPY_BINARY_HEADER, COPY_BINARY_TRAILER, FLOAT8_FIELD_BYTES, ROW_HEADER_BYTES, textFieldBytes, TIMESTAMPTZ_FIELD_BYTES } from "./copy-binary";
+import { insertedRows, runCopyScriptOnPool } from "./copy-script";
 import type { SqlRunner } from "./sql";
 
 /** A candle as the bot hands it to the database: the candle and the series it belongs to. */
@@ -147,7 +148,7 @@ async function upsertViaUnnest(sql: SqlRunner, rows: readonly StoredCandle[]): P
 }
 
 // Server engine: COPY into a per-connection staging table, then one upsert from
-// it, sent as one script (runCopyScript: one message, one implicit transaction).
+// it, sent as one script (runCopyScriptOnPool: one message, one implicit transaction).
 // Sending 20,000-80,000 rows as unnest arrays cost 2.4-2.9× a COPY (array text
 // is built in JS and parsed again by the server); COPY streams rows, and its binary format
 // spares both sides printing and parsing ~100,000 numbers. The staging table
@@ -167,16 +168,9 @@ ${ON_CONFLICT_UPDATE}`;
 
 /** Rows per buffer written to the COPY stream: bounded memory for any batch size. */
 const COPY_CHUNK_ROWS = 4000;
-// PostgreSQL's binary COPY framing (see COPY, "Binary Format").
-const COPY_SIGNATURE = Buffer.from("PGCOPY\n\xff\r\n\0", "latin1");
-const COPY_HEADER = Buffer.concat([COPY_SIGNATURE, Buffer.alloc(8)]); // flags 0, no header extension
-const COPY_TRAILER = Buffer.from([0xff, 0xff]);
 const COPY_FIELDS = 10;
-/** Bytes of a row besides its three text fields: field count, ten lengths, six 8-byte values, one bool. */
-const COPY_FIXED_ROW_BYTES = 2 + COPY_FIELDS * 4 + 6 * 8 + 1;
-/** timestamptz travels as microseconds since 2000-01-01 UTC. */
-const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
-const TWO_32 = 2 ** 32;
+/** Bytes of a row besides its three text fields: open time, four prices and the volume, is_closed. */
+const COPY_FIXED_ROW_BYTES = ROW_HEADER_BYTES + TIMESTAMPTZ_FIELD_BYTES + 5 * FLOAT8_FIELD_BYTES + BOOL_FIELD_BYTES;
 
 /**
  * Binary COPY rows, `COPY_CHUNK_ROWS` per buffer. Text fields are encoded once
@@ -192,75 +186,38 @@ function* copyChunks(rows: readonly StoredCandle[]): Generator<Buffer> {
     }
     return bytes;
   };
-  yield COPY_HEADER;
+  yield COPY_BINARY_HEADER;
   for (let start = 0; start < rows.length; start += COPY_CHUNK_ROWS) {
     const end = Math.min(rows.length, start + COPY_CHUNK_ROWS);
     let size = 0;
     for (let i = start; i < end; i += 1) {
       const c = rows[i] as StoredCandle;
-      size += COPY_FIXED_ROW_BYTES + utf8(c.exchange).length + utf8(c.symbol).length + utf8(c.timeframe).length;
+      size += COPY_FIXED_ROW_BYTES + textFieldBytes(utf8(c.exchange).length) + textFieldBytes(utf8(c.symbol).length) + textFieldBytes(utf8(c.timeframe).length);
     }
-    const buf = Buffer.allocUnsafe(size);
-    let at = 0;
-    const text = (bytes: Buffer) => {
-      at = buf.writeInt32BE(bytes.length, at);
-      at += bytes.copy(buf, at);
-    };
-    const float8 = (value: number) => {
-      at = buf.writeInt32BE(8, at);
-      at = buf.writeDoubleBE(value, at);
-    };
+    const out = new BinaryCopyWriter(size);
     for (let i = start; i < end; i += 1) {
       const c = rows[i] as StoredCandle;
-      at = buf.writeInt16BE(COPY_FIELDS, at);
-      text(utf8(c.exchange));
-      text(utf8(c.symbol));
-      text(utf8(c.timeframe));
-      // Whole microseconds stay below 2^53 for any validated open time; split into two 32-bit halves.
-      const micros = (c.openTime - PG_EPOCH_MS) * 1000;
-      const high = Math.floor(micros / TWO_32);
-      at = buf.writeInt32BE(8, at);
-      at = buf.writeInt32BE(high, at);
-      at = buf.writeUInt32BE(micros - high * TWO_32, at);
-      float8(c.open);
-      float8(c.high);
-      float8(c.low);
-      float8(c.close);
-      float8(c.volume);
-      at = buf.writeInt32BE(1, at);
-      at = buf.writeUInt8(c.isClosed ? 1 : 0, at);
+      out.row(COPY_FIELDS);
+      out.textBytes(utf8(c.exchange));
+      out.textBytes(utf8(c.symbol));
+      out.textBytes(utf8(c.timeframe));
+      out.timestamptz(c.openTime);
+      out.float8(c.open);
+      out.float8(c.high);
+      out.float8(c.low);
+      out.float8(c.close);
+      out.float8(c.volume);
+      out.bool(c.isClosed);
     }
-    if (at !== size) throw new Error(`COPY buffer size mismatch: wrote ${at} of ${size} bytes`);
-    yield buf;
+    yield out.finish();
   }
-  yield COPY_TRAILER;
+  yield COPY_BINARY_TRAILER;
 }
 
 async function upsertViaCopy(pool: pg.Pool, rows: readonly StoredCandle[], statementTimeoutMs: number | undefined): Promise<number> {
   const timeout = statementTimeoutMs === undefined ? [] : [`SET LOCAL statement_timeout = ${Math.max(1, Math.round(statementTimeoutMs))}`];
-  const script = [...timeout, CREATE_STAGING, COPY_STAGING, UPSERT_FROM_STAGING].join(";\n");
-  // A connection lost mid-write fails the running query; the pool's own listener
-  // (openServer) keeps its 'error' event from crashing the process.
-  const client = await pool.connect();
-  let failure: Error | undefined;
-  try {
-    const tags = await runCopyScript(client, script, copyChunks(rows));
-    return insertedRows(tags[tags.length - 1]);
-  } catch (error) {
-    failure = error instanceof Error ? error : new Error(String(error));
-    throw error;
-  } finally {
-    // After a failure the connection is dropped, not pooled: whatever broke it
-    // (a lost socket, a cancelled statement) goes with it.
-    client.release(failure);
-  }
-}
-
-/** The row count of an INSERT's command tag ("INSERT 0 2500"). */
-function insertedRows(tag: string | undefined): number {
-  const match = /^INSERT \d+ (\d+)$/.exec(tag ?? "");
-  if (!match) throw new Error(`candle upsert: expected an INSERT command tag, got ${JSON.stringify(tag)}`);
-  return Number(match[1]);
+  const tags = await runCopyScriptOnPool(pool, [...timeout, CREATE_STAGING, COPY_STAGING, UPSERT_FROM_STAGING].join(";\n"), copyChunks(rows));
+  return insertedRows(tags[tags.length - 1]);
 }
 
 export interface SaveCandlesOptions {

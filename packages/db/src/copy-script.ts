@@ -23,6 +23,33 @@ export function runCopyScript(client: pg.ClientBase, script: string, data: Itera
   });
 }
 
+/**
+ * runCopyScript on a connection of `pool`. After a failure the connection is
+ * dropped, not pooled: whatever broke it (a lost socket, a cancelled
+ * statement) goes with it. A connection lost mid-write fails the running
+ * script; the pool's own listener (openServer) keeps its 'error' event from
+ * crashing the process.
+ */
+export async function runCopyScriptOnPool(pool: pg.Pool, script: string, data: Iterable<Buffer>): Promise<string[]> {
+  const client = await pool.connect();
+  let failure: Error | undefined;
+  try {
+    return await runCopyScript(client, script, data);
+  } catch (error) {
+    failure = error instanceof Error ? error : new Error(String(error));
+    throw error;
+  } finally {
+    client.release(failure);
+  }
+}
+
+/** The row count of an INSERT's command tag ("INSERT 0 2500"). */
+export function insertedRows(tag: string | undefined): number {
+  const match = /^INSERT \d+ (\d+)$/.exec(tag ?? "");
+  if (!match) throw new Error(`expected an INSERT command tag, got ${JSON.stringify(tag)}`);
+  return Number(match[1]);
+}
+
 /** Protocol message type bytes (see "Message Formats" in PostgreSQL's docs). */
 const COPY_DATA = 0x64; // 'd'
 const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]); // 'c', length 4

@@ -142,6 +142,15 @@ describe.each(DATABASE_KINDS)("system events on the %s engine", (kind) => {
     expect(await recordEvents(db, [])).toBe(0);
   });
 
+  it("numbers the events of a batch in the order given, across write chunks, skipping keys already stored", async () => {
+    expect(await recordEvents(db, [{ type: "ORDER", eventKey: "order-5", payload: { i: -1 }, time: at(0) }])).toBe(0);
+    const events: EventInput[] = Array.from({ length: 1200 }, (_, i) => ({ type: "ORDER", eventKey: `order-${i}`, payload: { i }, time: at(0) }));
+    expect(await recordEvents(db, events)).toBe(0);
+    const stored = await latestEvents(db, { type: "ORDER", limit: 2000 });
+    const order = stored.reverse().map((event) => (event.payload as { i: number }).i);
+    expect(order).toEqual([-1, ...Array.from({ length: 1200 }, (_, i) => i).filter((i) => i !== 5)]);
+  });
+
   it("stores an event with an invalid time, an oversized symbol and an oversized key beside the others of its batch", async () => {
     const longKey = `k-${"x".repeat(20_000)}`;
     const dropped = await recordEvents(db, [

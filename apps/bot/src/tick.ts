@@ -81,7 +81,8 @@ export async function runTick(rt: BotRuntime, options: TickOptions = {}): Promis
     phasesMs: { account: 0, fetch: 0, decide: 0, writeWait: 0 },
   };
   // Sizes this tick's entries; the snapshot reads the account again after them.
-  const { equity } = await readAccount(rt);
+  const { cash, equity } = await readAccount(rt);
+  rt.positions.useFreeCash(cash.free);
   const trading = await holdTradingLock(rt);
   const fetchStarted = performance.now();
 

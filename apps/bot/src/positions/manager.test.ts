@@ -91,6 +91,84 @@ describe("PositionManager on the sim with a paper account (server database)", ()
     expect(await listOpenPositions(db, { exchange: "sim" })).toEqual([]);
   });
 
+  describe("the free cash entries are sized from", () => {
+    /** The paper account, counting balance readings; `hold` keeps a reading from being answered until released. */
+    class CountingBroker extends PaperBroker {
+      reads = 0;
+      hold: Promise<void> | undefined;
+      override async balances() {
+        this.reads += 1;
+        const balances = await super.balances();
+        await this.hold;
+        return balances;
+      }
+    }
+    const startCounting = (startingBalance: number) => {
+      const sim = new SimExchange({ seed: 1, startTime: START });
+      const broker = new CountingBroker({ market: sim, quoteCurrency: "USDT", startingBalance });
+      const positions = new PositionManager({ db: async () => db, broker, exchange: "sim", rules: RULES, signalTimeframe: "15m" });
+      const buy = async (symbol: string, equity: number) => {
+        const last = (await sim.fetchTicker(symbol)).last;
+        return positions.manage(symbol, decisionAt(sim, "BUY", last), last, equity, []);
+      };
+      return { sim, broker, positions, buy };
+    };
+    const COINS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "S120/USDT"];
+
+    it("is read once for any number of buy signals that find too little of it, or not at all after the tick's own reading", async () => {
+      const { broker, positions, buy } = startCounting(5);
+      const outcomes = await Promise.all(COINS.map((symbol) => buy(symbol, 10_000)));
+      expect(outcomes).toEqual(COINS.map(() => ({ kind: "none", reason: "order value below 10 USDT" })));
+      expect(broker.reads).toBe(1);
+
+      positions.useFreeCash(5);
+      await Promise.all(COINS.map((symbol) => buy(symbol, 10_000)));
+      expect(broker.reads).toBe(1);
+    });
+
+    it("is read again after every order, so each entry is sized from what the previous one left", async () => {
+      const { broker, positions, buy } = startCounting(250);
+      positions.useFreeCash(250);
+      // At an equity of 1,000 each entry may take 100 (maxPositionFraction): the third finds only ~50 left.
+      const coins = ["BTC/USDT", "ETH/USDT", "SOL/USDT"];
+      const outcomes = await Promise.all(coins.map((symbol) => buy(symbol, 1_000)));
+      expect(outcomes.map((o) => o.kind)).toEqual(["opened", "opened", "opened"]);
+      expect(broker.reads).toBe(2); // the tick's reading sized the first; the others read the cash after the order before them
+      const spent = coins.map((symbol) => {
+        const position = positions.get(symbol);
+        return (position?.quantity ?? 0) * (position?.entryPrice ?? 0);
+      });
+      expect(spent[0]).toBeCloseTo(100, 0);
+      expect(spent[1]).toBeCloseTo(100, 0);
+      expect(spent[2]).toBeGreaterThan(40);
+      expect(spent[2]).toBeLessThan(50);
+    });
+
+    it("does not keep a reading that was answered while an order was running", async () => {
+      const { sim, broker, positions, buy } = startCounting(10_000);
+      expect((await buy("BTC/USDT", 10_000)).kind).toBe("opened");
+      const held = positions.get("BTC/USDT");
+      const readsBefore = broker.reads;
+
+      // A reading starts and is held back while the position is sold: its answer is older than the sale.
+      let release = () => {};
+      broker.hold = new Promise<void>((resolve) => (release = resolve));
+      const refused = buy("ETH/USDT", 40); // risk 0.4 USDT at a 5% stop: an 8 USDT order, refused once the cash is read
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(broker.reads).toBe(readsBefore + 1);
+      broker.hold = undefined;
+      const price = held?.entryPrice ?? 0;
+      const sold = await positions.manage("BTC/USDT", decisionAt(sim, "SELL", price), price, 10_000, []);
+      expect(sold.kind).toBe("closed");
+      release();
+      expect(await refused).toEqual({ kind: "none", reason: "order value below 10 USDT" });
+
+      // The next entry reads the cash again instead of using the answer from before the sale.
+      expect(await buy("SOL/USDT", 40)).toEqual({ kind: "none", reason: "order value below 10 USDT" });
+      expect(broker.reads).toBe(readsBefore + 2);
+    });
+  });
+
   describe("entries a crash interrupted (saved as ordering, the order's fate unknown)", () => {
     const CLIENT_ORDER_ID = "ck-LTC/USDT-1679571000000-buy";
     const intent = (exchange: string): PositionInput => ({

@@ -10,7 +10,7 @@ import {
   type TradeRecord,
 } from "@candlekeep/db";
 import { TIMEFRAME_MS, describeError, type Timeframe } from "@candlekeep/core";
-import type { Broker, Fill } from "../exchange/types";
+import type { Broker, Fill, OrderRequest } from "../exchange/types";
 import type { Decision } from "../strategy/types";
 
 export interface TradingRules {
@@ -56,6 +56,18 @@ export class PositionManager {
    * sizes itself from the free balance the previous one left.
    */
   private entries: Promise<unknown> = Promise.resolve();
+  /**
+   * The free quote cash as last read, kept while no order of this manager has
+   * changed it. A tick can bring hundreds of BUY signals, most of which find
+   * too little cash: reading the balance for each (with a real exchange, a
+   * request each, one after another in the entry queue) made entries slow and
+   * would run into the exchange's rate limits. Only this bot trades the
+   * account (bot lock); the tick sets the reading it starts from, so deposits
+   * and withdrawals are seen at the next tick.
+   */
+  private cash: { free: number } | undefined;
+  /** Moves on whenever the cash reading is set or forgotten: a read that was running meanwhile is not kept. */
+  private cashVersion = 0;
 
   constructor(
     private readonly deps: {
@@ -79,6 +91,36 @@ export class PositionManager {
 
   private noteEntry(symbol: string, time: number): void {
     this.lastEntryAt.set(symbol, Math.max(time, this.lastEntryAt.get(symbol) ?? Number.NEGATIVE_INFINITY));
+  }
+
+  /** The free quote cash the tick has just read: entries size from it until an order changes it. */
+  useFreeCash(free: number): void {
+    this.cash = { free };
+    this.cashVersion += 1;
+  }
+
+  private forgetFreeCash(): void {
+    this.cash = undefined;
+    this.cashVersion += 1;
+  }
+
+  private async freeCash(): Promise<number> {
+    if (this.cash) return this.cash.free;
+    const version = this.cashVersion;
+    const { broker, rules } = this.deps;
+    const free = (await broker.balances()).find((b) => b.currency === rules.quoteCurrency)?.free ?? 0;
+    if (version === this.cashVersion) this.cash = { free };
+    return free;
+  }
+
+  /** Every order changes the cash: the reading is forgotten when it is sent and again when it is done. */
+  private async order(request: OrderRequest): Promise<Fill> {
+    this.forgetFreeCash();
+    try {
+      return await this.deps.broker.marketOrder(request);
+    } finally {
+      this.forgetFreeCash();
+    }
   }
 
   get(symbol: string): OpenPosition | undefined {
@@ -107,7 +149,7 @@ export class PositionManager {
   }
 
   private async enter(symbol: string, decision: Decision, price: number, equity: number, events: EventInput[]): Promise<PositionOutcome> {
-    const { rules, broker, exchange } = this.deps;
+    const { rules, exchange } = this.deps;
     // A signal is traded once. Its candle stays the last closed one for several ticks, and a
     // position can close within them (stop-loss): entering again would reuse the client order
     // id below, and the broker would answer with the first fill, a position never bought.
@@ -121,7 +163,7 @@ export class PositionManager {
     const riskAmount = equity * rules.riskPerTrade;
     const byRisk = riskAmount / (price - stop);
     const byCap = (equity * rules.maxPositionFraction) / price;
-    const free = (await broker.balances()).find((b) => b.currency === rules.quoteCurrency)?.free ?? 0;
+    const free = await this.freeCash();
     // Market buys fill at the ask, a little above the last price: keep a margin so the order is affordable.
     const byCash = free / (price * (1 + rules.feeRate) * (1 + CASH_MARGIN));
     const amount = Math.min(byRisk, byCap, byCash);
@@ -147,7 +189,7 @@ export class PositionManager {
     this.open.set(symbol, intent);
     let fill: Fill;
     try {
-      fill = await broker.marketOrder({ symbol, side: "buy", amount, clientOrderId });
+      fill = await this.order({ symbol, side: "buy", amount, clientOrderId });
     } catch (error) {
       await deletePosition(db, { exchange, symbol });
       this.open.delete(symbol);
@@ -207,8 +249,8 @@ export class PositionManager {
   }
 
   private async exit(position: OpenPosition, reason: ExitReason, events: EventInput[]): Promise<PositionOutcome> {
-    const { broker, exchange } = this.deps;
-    const fill = await broker.marketOrder({
+    const { exchange } = this.deps;
+    const fill = await this.order({
       symbol: position.symbol,
       side: "sell",
       amount: position.quantity,

@@ -68,6 +68,15 @@ describe.each(DATABASE_KINDS)("positions and trades on the %s engine", (kind) =>
     expect(read).toMatchObject({ quantity: 0.000012345678901234, entryPrice: 0.1, takeProfit: 1e-7, stopLoss: 67012.12345678 });
   });
 
+  it("refuses an amount that is not a finite number (numeric would store NaN), keeping the saved position", async () => {
+    const saved = await savePosition(db, position());
+    for (const [field, value] of [["quantity", Number.NaN], ["entryPrice", Number.POSITIVE_INFINITY], ["takeProfit", Number.NaN], ["stopLoss", Number.NEGATIVE_INFINITY]] as const) {
+      await expect(savePosition(db, position({ [field]: value }))).rejects.toThrow(`saving the position of BTC/USDT: ${field} must be a finite number, got ${value}`);
+    }
+    expect(await listOpenPositions(db)).toEqual([saved]);
+    expect(logger.lines.filter((line) => line.message === "savePosition failed")).toHaveLength(4);
+  });
+
   it("lists open positions ordered by exchange and symbol, optionally of one exchange", async () => {
     await savePosition(db, position({ symbol: "SOL/USDT" }));
     await savePosition(db, position({ exchange: "kraken", symbol: "ADA/USDT" }));

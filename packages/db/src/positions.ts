@@ -55,13 +55,17 @@ export interface ClosePositionInput {
   fees: number;
 }
 
-interface StoredPositionRow {
+/** Columns positions and trades share, as the raw SQL paths read them (numeric as text). */
+interface StoredHoldingRow {
   id: number | string;
   exchange: string;
   symbol: string;
   side: PositionSide;
   quantity: string | number;
   entry_price: string | number;
+}
+
+interface StoredPositionRow extends StoredHoldingRow {
   take_profit: string | number | null;
   stop_loss: string | number | null;
   entry_order_id: string;
@@ -215,13 +219,7 @@ export function closePositionWithTrade(db: Pick<Database, "sql" | "logger">, clo
   });
 }
 
-interface StoredTradeRow {
-  id: number | string;
-  exchange: string;
-  symbol: string;
-  side: PositionSide;
-  quantity: string | number;
-  entry_price: string | number;
+interface StoredTradeRow extends StoredHoldingRow {
   exit_price: string | number;
   entry_time: Date | string;
   exit_time: Date | string;

@@ -63,12 +63,12 @@ interface StoredHoldingRow {
   side: PositionSide;
   quantity: string | number;
   entry_price: string | number;
+  entry_order_id: string;
 }
 
 interface StoredPositionRow extends StoredHoldingRow {
   take_profit: string | number | null;
   stop_loss: string | number | null;
-  entry_order_id: string;
   opened_at: Date | string;
   updated_at: Date | string;
   metadata: JsonObject | null;
@@ -77,7 +77,8 @@ interface StoredPositionRow extends StoredHoldingRow {
 const POSITION_COLUMNS = `id, exchange, symbol, side, quantity, entry_price, take_profit, stop_loss, entry_order_id, opened_at, updated_at, metadata`;
 const optionalNumber = (value: string | number | null) => (value === null ? null : Number(value));
 
-function toPosition(row: StoredPositionRow): OpenPosition {
+/** The fields positions and trades share, from a raw row. */
+function holdingFromRow(row: StoredHoldingRow) {
   return {
     id: Number(row.id),
     exchange: row.exchange,
@@ -85,9 +86,15 @@ function toPosition(row: StoredPositionRow): OpenPosition {
     side: row.side,
     quantity: Number(row.quantity),
     entryPrice: Number(row.entry_price),
+    entryOrderId: row.entry_order_id,
+  };
+}
+
+function toPosition(row: StoredPositionRow): OpenPosition {
+  return {
+    ...holdingFromRow(row),
     takeProfit: optionalNumber(row.take_profit),
     stopLoss: optionalNumber(row.stop_loss),
-    entryOrderId: row.entry_order_id,
     openedAt: new Date(row.opened_at),
     updatedAt: new Date(row.updated_at),
     metadata: row.metadata ?? {},
@@ -186,9 +193,8 @@ export async function listOpenPositions(db: Pick<Database, "sql">, filter: { exc
 export function closePositionWithTrade(db: Pick<Database, "sql" | "logger">, close: ClosePositionInput): Promise<TradeRecord> {
   const { exchange, symbol } = close;
   return critical(db, "closePositionWithTrade", { exchange, symbol, exitOrderId: close.exitOrderId }, async () => {
-    for (const field of ["exitPrice", "fees"] as const) {
-      if (!Number.isFinite(close[field])) throw new Error(`closing ${symbol}: ${field} must be a finite number, got ${close[field]}`);
-    }
+    const problem = amountProblem("exitPrice", close.exitPrice) ?? amountProblem("fees", close.fees);
+    if (problem !== undefined) throw new Error(`closing ${symbol}: ${problem}`);
     const result = await db.sql.query<StoredTradeRow>(CLOSE_POSITION, [
       exchange,
       symbol,
@@ -201,19 +207,13 @@ export function closePositionWithTrade(db: Pick<Database, "sql" | "logger">, clo
     const row = result.rows[0];
     if (!row) throw new Error(`no open position for ${symbol} on ${exchange} to close`);
     return {
-      id: Number(row.id),
-      exchange: row.exchange,
-      symbol: row.symbol,
-      side: row.side,
-      quantity: Number(row.quantity),
-      entryPrice: Number(row.entry_price),
+      ...holdingFromRow(row),
       exitPrice: Number(row.exit_price),
       entryTime: new Date(row.entry_time),
       exitTime: new Date(row.exit_time),
       fees: Number(row.fees),
       realizedPnl: Number(row.realized_pnl),
       exitReason: row.exit_reason,
-      entryOrderId: row.entry_order_id,
       exitOrderId: row.exit_order_id,
     };
   });
@@ -226,7 +226,6 @@ interface StoredTradeRow extends StoredHoldingRow {
   fees: string | number;
   realized_pnl: string | number;
   exit_reason: ExitReason;
-  entry_order_id: string;
   exit_order_id: string;
 }
 

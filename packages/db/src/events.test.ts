@@ -240,3 +240,22 @@ describe.each(DATABASE_KINDS)("write failures on the %s engine", (kind) => {
     expect(logger.lines).toEqual([{ level: "error", message: "savePosition failed", meta: expect.objectContaining({ exchange: "sim", symbol: "BTC/USDT", error: expect.any(String) }) }]);
   });
 });
+
+describe("eventPayloadJson", () => {
+  it("writes a plain payload exactly as JSON.stringify does, dates, nulls and shared objects included", () => {
+    const shared = { price: 101.5 };
+    const payload = { action: "BUY", at: new Date(T0), levels: [shared, shared], position: null, skipped: undefined, reasons: ["rsi 55.2", "atr 1.5"] };
+    expect(eventPayloadJson(payload)).toBe(JSON.stringify(payload));
+  });
+
+  it("describes what JSON.stringify alone would get wrong, however deep it is nested", () => {
+    class Fill {
+      constructor(readonly error: Error) {}
+    }
+    expect(JSON.parse(eventPayloadJson({ fill: new Fill(new TypeError("order rejected")) }))).toEqual({ fill: { error: { name: "TypeError", message: "order rejected" } } });
+    expect(JSON.parse(eventPayloadJson({ amount: { toJSON: () => ({ units: 5n }) } }))).toEqual({ amount: { units: "5" } });
+    let deep: unknown = { volume: 7n };
+    for (let i = 0; i < 40; i += 1) deep = { next: deep };
+    expect(eventPayloadJson(deep)).toBe(JSON.stringify(deep, (_key, value: unknown) => (typeof value === "bigint" ? value.toString() : value)));
+  });
+});

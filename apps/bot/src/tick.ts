@@ -295,7 +295,7 @@ async function snapshotAccount(rt: BotRuntime, now: number): Promise<void> {
   try {
     // Failures are raised here and reported by the outage report, once per interval (not logged per tick).
     const db = await rt.db();
-    await saveAccountState({ prisma: db.prisma, logger: silentLogger }, [{ time: new Date(now), exchange: rt.market.id, currency: cash.currency, free: cash.free, used: cash.used, total: cash.total, equity }]);
+    await saveAccountState({ sql: db.sql, logger: silentLogger }, [{ time: new Date(now), exchange: rt.market.id, currency: cash.currency, free: cash.free, used: cash.used, total: cash.total, equity }]);
     rt.status.lastAccountSnapshotAt = now;
   } catch (error) {
     rt.metrics.dbErrors.inc({ operation: "saveAccountState" });

@@ -2,6 +2,7 @@ import { Prisma } from "./generated/prisma/client";
 import type { Trade as TradeRow } from "./generated/prisma/client";
 import type { Database } from "./connect";
 import { critical } from "./critical";
+import { amountProblem } from "./amounts";
 
 export type PositionSide = "LONG" | "SHORT";
 export type ExitReason = "TAKE_PROFIT" | "STOP_LOSS" | "SIGNAL" | "MANUAL";
@@ -134,11 +135,6 @@ SET side = EXCLUDED.side, quantity = EXCLUDED.quantity, entry_price = EXCLUDED.e
     stop_loss = EXCLUDED.stop_loss, entry_order_id = EXCLUDED.entry_order_id, opened_at = EXCLUDED.opened_at,
     updated_at = EXCLUDED.updated_at, metadata = EXCLUDED.metadata
 RETURNING ${POSITION_COLUMNS}`;
-
-/** Why an amount cannot be stored (PostgreSQL's numeric would take NaN and Infinity), or undefined. */
-function amountProblem(name: string, value: number | null): string | undefined {
-  return value === null || Number.isFinite(value) ? undefined : `${name} must be a finite number, got ${value}`;
-}
 
 /** Creates or updates the open position of (exchange, symbol). Critical: logs and raises. */
 export function savePosition(db: Pick<Database, "sql" | "logger">, position: PositionInput): Promise<OpenPosition> {

@@ -1,0 +1,44 @@
+import { accountHistory, saveAccountState, type AccountSnapshot } from "./account";
+import { captureLogger, DATABASE_KINDS, openTestDatabase } from "./testing";
+
+const T0 = Date.UTC(2026, 3, 1, 12);
+const snapshot = (minutes: number, overrides: Partial<AccountSnapshot> = {}): AccountSnapshot => ({
+  time: new Date(T0 + minutes * 60_000),
+  exchange: "sim",
+  currency: "USDT",
+  free: 9949.123456789,
+  used: 50.5,
+  total: 9999.623456789,
+  equity: 10012.000000001,
+  ...overrides,
+});
+
+describe.each(DATABASE_KINDS)("account snapshots on the %s engine", (kind) => {
+  const logger = captureLogger();
+  let db: Awaited<ReturnType<typeof openTestDatabase>>;
+  beforeAll(async () => {
+    db = await openTestDatabase(kind, logger);
+  });
+  afterAll(async () => {
+    await db.close();
+  });
+  beforeEach(async () => {
+    await db.sql.exec("TRUNCATE account_state RESTART IDENTITY");
+    logger.lines.length = 0;
+  });
+
+  it("stores every snapshot of a call with its amounts exact, and reads them back newest first per currency", async () => {
+    const usdt = [snapshot(0), snapshot(15, { free: 0.1, used: 0.2, total: 0.30000000000000004, equity: 1e-18 })];
+    const btc = snapshot(15, { currency: "BTC", free: 0.123456789012345678, used: 0, total: 0.123456789012345678, equity: 0.123456789012345678 });
+    expect(await saveAccountState(db, [...usdt, btc])).toBe(3);
+    expect(await accountHistory(db, { exchange: "sim", currency: "USDT", limit: 5 })).toEqual([usdt[1], usdt[0]]);
+    expect(await accountHistory(db, { exchange: "sim", currency: "BTC" })).toEqual([btc]);
+  });
+
+  it("refuses a non-finite amount or an invalid time, naming the field, and stores nothing of the call", async () => {
+    await expect(saveAccountState(db, [snapshot(0), snapshot(15, { equity: Number.NaN })])).rejects.toThrow("saving the USDT balance snapshot: equity must be a finite number, got NaN");
+    await expect(saveAccountState(db, [snapshot(0, { time: new Date(Number.NaN) })])).rejects.toThrow("saving the USDT balance snapshot: time must be a valid Date, got Invalid Date");
+    expect(await accountHistory(db, { exchange: "sim", limit: 5 })).toEqual([]);
+    expect(logger.lines.filter((line) => line.message === "saveAccountState failed")).toHaveLength(2);
+  });
+});

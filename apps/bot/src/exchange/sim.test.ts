@@ -222,6 +222,15 @@ describe("SimExchange markets", () => {
     expect(await fetchAll(tight)).toEqual(expected);
   });
 
+  it("serves a coin's last day right after other coins' days took its buffer", async () => {
+    const tight = new SimExchange({ seed: 1, startTime: NOW, wallClock: () => NOW, historyCacheDays: 0 });
+    await tight.fetchCandles("BTC/USDT", "1h", undefined, 3);
+    // Twenty more days for two other coins: BTC's day is evicted and its buffer overwritten.
+    await tight.fetchCandles("ETH/USDT", "1d", undefined, 10);
+    await tight.fetchCandles("S120/USDT", "1d", undefined, 10);
+    expect(await tight.fetchCandles("BTC/USDT", "1h", undefined, 3)).toEqual(await simAt(NOW).fetchCandles("BTC/USDT", "1h", undefined, 3));
+  });
+
   it("prices coins on their own scales", async () => {
     const sim = simAt(NOW);
     const last = async (symbol: string) => (await sim.fetchTicker(symbol)).last;

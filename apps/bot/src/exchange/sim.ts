@@ -123,6 +123,15 @@ interface CoinProfile {
   volumeScale: number;
   /** Half the bid/ask spread, relative. */
   halfSpread: number;
+  /** The coin's last day asked for, while its buffer is cached: a tick asks for the same day ~10 times per coin. */
+  lastDay: CachedDay | undefined;
+}
+
+/** A generated day in the cache. */
+interface CachedDay {
+  coin: CoinProfile;
+  day: number;
+  data: Float64Array;
 }
 
 interface CoinStreams {
@@ -151,7 +160,7 @@ export class SimExchange implements MarketData {
   private readonly seedKey: number;
   private failing: Set<string>;
   private readonly profiles = new Map<string, CoinProfile>();
-  private readonly days = new Map<string, Float64Array>();
+  private readonly days = new Map<string, CachedDay>();
   private readonly historyCacheDays: number;
   // Scratch buffers for generating one day; generation is synchronous, so sharing is safe.
   private readonly walk = new Float64Array(STEPS_PER_DAY + 1);
@@ -228,6 +237,7 @@ export class SimExchange implements MarketData {
 
   async close(): Promise<void> {
     this.days.clear();
+    for (const coin of this.profiles.values()) coin.lastDay = undefined;
   }
 
   /** Generated days held in the cache (~3 KB each): two per coin in use plus the history allowance. */
@@ -274,6 +284,7 @@ export class SimExchange implements MarketData {
       priceScale: 10 ** clamp(6 - digits, 0, 12),
       volumeScale: 10 ** clamp(digits + 2, 0, 8),
       halfSpread: rank <= SIM_DEFAULT_SYMBOLS.length ? 0.00005 : 0.0005,
+      lastDay: undefined,
     };
   }
 
@@ -353,28 +364,40 @@ export class SimExchange implements MarketData {
 
   /** One generated day of a coin, from the cache when present. */
   private day(coin: CoinProfile, day: number): Float64Array {
+    // The coin's last day again: no key text, no cache lookup (~1 ms of a 500-coin tick). It is not
+    // marked recently used then; an eviction it causes only costs a regeneration (days are deterministic).
+    if (coin.lastDay?.day === day) return coin.lastDay.data;
     const key = `${coin.symbol}@${day}`;
-    const cached = this.days.get(key);
-    if (cached) {
+    let entry = this.days.get(key);
+    if (entry) {
       // Re-inserting marks it most recently used (Map keeps insertion order).
       this.days.delete(key);
-      this.days.set(key, cached);
-      return cached;
+      this.days.set(key, entry);
+    } else {
+      entry = { coin, day, data: this.generateDay(coin, day, this.freeBuffer()) };
+      this.days.set(key, entry);
     }
-    // Room for today and yesterday of every coin in use, so a tick never thrashes.
+    coin.lastDay = entry;
+    return entry.data;
+  }
+
+  /**
+   * A buffer for one more day: the least recently used day's when the cache is full (its coin
+   * forgets it), else a new one. Room stays for today and yesterday of every coin in use, so a
+   * tick never thrashes. Recycling instead of allocating: a 500-coin backfill generates ~150,000
+   * days, and that many short-lived 3 KB buffers (freed only at the next GC) fragmented the malloc
+   * heap, which kept ~50 MB of RSS after start-up.
+   */
+  private freeBuffer(): Float64Array {
     const capacity = 2 * this.profiles.size + this.historyCacheDays;
-    // The least recently used day's buffer is overwritten instead of a new one allocated: a
-    // 500-coin backfill generates ~150,000 days, and that many short-lived 3 KB buffers (freed only at
-    // the next GC) fragmented the malloc heap, which kept ~50 MB of RSS after start-up.
     let recycled: Float64Array | undefined;
-    for (const [oldest, buffer] of this.days) {
+    for (const [oldest, entry] of this.days) {
       if (this.days.size < capacity) break;
       this.days.delete(oldest);
-      recycled = buffer;
+      if (entry.coin.lastDay === entry) entry.coin.lastDay = undefined;
+      recycled = entry.data;
     }
-    const data = this.generateDay(coin, day, recycled ?? new Float64Array(DAY_LENGTH));
-    this.days.set(key, data);
-    return data;
+    return recycled ?? new Float64Array(DAY_LENGTH);
   }
 
   /** Fills `data` (every element is written) with the day's 15m path, highs, lows and volumes. */

@@ -196,6 +196,12 @@ describe("decide", () => {
     expect(decide(toColumns(candles), long, params).action).toBe("NO_SIGNAL");
   });
 
+  it("names the entry band of the settings it is given, decision after decision", () => {
+    const candles = toColumns(candlesFromCloses(flat));
+    const band = (p: StrategyParams) => decide(candles, null, p).reasons[1]?.replace(/^.* entry band /, "");
+    expect([band(params), band({ ...params, rsiEntryMin: 30, rsiEntryMax: 60.5 }), band(params)]).toEqual(["45..70", "30..60.5", "45..70"]);
+  });
+
   it("does not buy when RSI is above the entry band", () => {
     const decision = decide(toColumns(candlesFromCloses(straightUp)), null, params);
     expect(decision.action).toBe("NO_SIGNAL");

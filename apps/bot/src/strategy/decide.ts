@@ -134,6 +134,14 @@ function num(value: number): string {
   return String(Number(value.toPrecision(6)));
 }
 
+/** The last entry band's text: the same two settings for every coin, every tick (saves 2 of ~5 num() calls a decision). */
+let lastBand = { min: Number.NaN, max: Number.NaN, text: "" };
+
+function entryBand(min: number, max: number): string {
+  if (min !== lastBand.min || max !== lastBand.max) lastBand = { min, max, text: `${num(min)}..${num(max)}` };
+  return lastBand.text;
+}
+
 function percent(value: number): string {
   return `${value >= 0 ? "+" : ""}${value.toFixed(2)}%`;
 }
@@ -195,7 +203,7 @@ export const decide: DecideFn = (closedCandles, position, params) => {
     return signal(fast < slow || exhausted ? "SELL" : "NO_SIGNAL", [holding, trend, momentum, volatility]);
   }
 
-  const band = `${num(params.rsiEntryMin)}..${num(params.rsiEntryMax)}`;
+  const band = entryBand(params.rsiEntryMin, params.rsiEntryMax);
   const momentumOk = rsi >= params.rsiEntryMin && rsi <= params.rsiEntryMax;
   const momentum = momentumOk ? `${rsiNow} within entry band ${band}` : `${rsiNow} ${rsi < params.rsiEntryMin ? "below" : "above"} entry band ${band}`;
   if (!(fast > slow) || !momentumOk) return signal("NO_SIGNAL", [trend, momentum, volatility]);

@@ -2,6 +2,7 @@ import { isTimeframe, TIMEFRAME_MS, type Candle, type Timeframe } from "@candlek
 import type pg from "pg";
 import type { Database } from "./connect";
 import { BinaryCopyWriter, BOOL_FIELD_BYTES, COPY_BINARY_HEADER, COPY_BINARY_TRAILER, FLOAT8_FIELD_BYTES, ROW_HEADER_BYTES, textFieldBytes, TIMESTAMPTZ_FIELD_BYTES } from "./copy-binary";
+import { CandleMap } from "./candle-map";
 import { insertedRows, runCopyScriptOnPool } from "./copy-script";
 import type { SqlRunner } from "./sql";
 
@@ -75,14 +76,10 @@ export function validateCandles(candles: readonly CandleInput[], nowMs: number =
   return { valid, rejected };
 }
 
-export function candleKey(candle: Pick<CandleInput, "exchange" | "symbol" | "timeframe" | "openTime">): string {
-  return `${candle.exchange}\u0000${candle.symbol}\u0000${candle.timeframe}\u0000${candle.openTime}`;
-}
-
 /** One row per key, the last one winning: an upsert may not touch a row twice. */
 function lastPerKey(candles: StoredCandle[]): StoredCandle[] {
-  const byKey = new Map<string, StoredCandle>();
-  for (const candle of candles) byKey.set(candleKey(candle), candle);
+  const byKey = new CandleMap<StoredCandle>();
+  for (const candle of candles) byKey.set(candle, candle);
   return byKey.size === candles.length ? candles : [...byKey.values()];
 }
 

@@ -8,7 +8,6 @@ export {
   saveCandles,
   validateCandles,
   candleProblem,
-  candleKey,
   recentCandles,
   latestCandlesPerSeries,
   CANDLE_CHUNK_ROWS,
@@ -18,6 +17,7 @@ export {
   type SaveCandlesResult,
   type SaveCandlesOptions,
 } from "./candles";
+export { CandleMap, type CandleKeyFields } from "./candle-map";
 export {
   savePosition,
   deletePosition,

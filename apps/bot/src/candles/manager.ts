@@ -1,4 +1,4 @@
-import { candleKey, candleProblem, saveCandles, type CandleInput, type Database, type RejectedCandle, type StoredCandle } from "@candlekeep/db";
+import { CandleMap, candleProblem, saveCandles, type CandleInput, type Database, type RejectedCandle, type StoredCandle } from "@candlekeep/db";
 import type { Logger, Timeframe } from "@candlekeep/core";
 import type { ExchangeCandle } from "../exchange/types";
 import type { CandleColumns } from "./columns";
@@ -45,9 +45,9 @@ const NO_CANDLES: CandleColumns = Object.freeze({
 export class CandleManager {
   /** symbol → timeframe → series; nested so lookups in the tick's hot path build no key strings. */
   private readonly series = new Map<string, Partial<Record<Timeframe, CandleSeries>>>();
-  private pending = new Map<string, CandleInput>();
+  private pending = new CandleMap<CandleInput>();
   /** The batch being written and its outcome, while a write runs. */
-  private writing: { batch: Map<string, CandleInput>; done: Promise<FlushResult> } | undefined;
+  private writing: { batch: CandleMap<CandleInput>; done: Promise<FlushResult> } | undefined;
   private pendingFullLogged = false;
 
   constructor(
@@ -114,13 +114,12 @@ export class CandleManager {
         result.rejected.push({ candle: input, reason });
         continue;
       }
-      const key = candleKey(input);
-      if (this.pendingCount >= this.options.maxPending && !this.pending.has(key)) {
+      if (this.pendingCount >= this.options.maxPending && !this.pending.has(input)) {
         result.deferred += 1;
         firstDeferredTime = Math.min(firstDeferredTime, openTime);
         continue;
       }
-      this.pending.set(key, input);
+      this.pending.set(input, input);
       accepted.push(candle);
     }
     if (result.deferred > 0 && !this.pendingFullLogged) {
@@ -150,7 +149,7 @@ export class CandleManager {
     if (this.writing) return this.writing.done;
     if (this.pending.size === 0) return Promise.resolve({ written: 0, rejected: [], flushed: 0 });
     const batch = this.pending;
-    this.pending = new Map();
+    this.pending = new CandleMap();
     // write() settles asynchronously, so `writing` is always set before it is cleared.
     const done = this.write(db, batch);
     this.writing = { batch, done };
@@ -167,7 +166,7 @@ export class CandleManager {
     return this.startFlush(db);
   }
 
-  private async write(db: Pick<Database, "sql"> & Partial<Pick<Database, "pool">>, batch: Map<string, CandleInput>): Promise<FlushResult> {
+  private async write(db: Pick<Database, "sql"> & Partial<Pick<Database, "pool">>, batch: CandleMap<CandleInput>): Promise<FlushResult> {
     try {
       const timeout = this.options.writeTimeoutMs;
       const result = await saveCandles(db, [...batch.values()], this.options.now(), timeout === undefined ? {} : { statementTimeoutMs: timeout });
@@ -179,7 +178,7 @@ export class CandleManager {
       return { written: result.written, rejected: result.rejected, flushed: batch.size };
     } catch (error) {
       this.writing = undefined;
-      for (const [key, candle] of this.pending) batch.set(key, candle);
+      for (const candle of this.pending.values()) batch.set(candle, candle);
       this.pending = batch;
       throw error;
     }

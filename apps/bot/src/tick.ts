@@ -2,7 +2,7 @@ import { performance } from "node:perf_hooks";
 import { TIMEFRAME_MS, describeError, silentLogger, type Timeframe } from "@candlekeep/core";
 import { BotAlreadyRunningError, recordEvents, saveAccountState, type EventInput } from "@candlekeep/db";
 import type { FlushResult } from "./candles/manager";
-import type { Balance } from "./exchange/types";
+import type { Balance, ExchangeCandle } from "./exchange/types";
 import { settleAll } from "./limit";
 import type { PositionOutcome } from "./positions/manager";
 import { decide } from "./strategy/decide";
@@ -132,7 +132,12 @@ function coinFailed(rt: BotRuntime, report: TickReport, symbol: string, reason: 
 
 /** Fetches the coin's new candles on every timeframe and queues them for the write. */
 async function updateCoinCandles(rt: BotRuntime, symbol: string, now: number, report: TickReport): Promise<void> {
-  for (const timeframe of rt.timeframes) await updateSeries(rt, symbol, timeframe, now, report);
+  // One await per fetch and no async helper around it: 2,000 series a tick at 500 coins.
+  for (const timeframe of rt.timeframes) {
+    const since = rt.candles.lastOpenTime(symbol, timeframe);
+    const limit = since === undefined ? rt.config.tick.historyCandles : Math.min(MAX_FETCH, Math.ceil((now - since) / TIMEFRAME_MS[timeframe]) + 2);
+    queueFetched(rt, symbol, timeframe, await rt.market.fetchCandles(symbol, timeframe, since, limit), report);
+  }
 }
 
 /** Decides on the coin's candles, manages its position, and queues its decision trace. */
@@ -162,10 +167,8 @@ async function decideCoin(rt: BotRuntime, symbol: string, now: number, equity: n
   if (trace) rt.pendingEvents.push(trace);
 }
 
-async function updateSeries(rt: BotRuntime, symbol: string, timeframe: Timeframe, now: number, report: TickReport): Promise<void> {
-  const since = rt.candles.lastOpenTime(symbol, timeframe);
-  const limit = since === undefined ? rt.config.tick.historyCandles : Math.min(MAX_FETCH, Math.ceil((now - since) / TIMEFRAME_MS[timeframe]) + 2);
-  const fetched = await rt.market.fetchCandles(symbol, timeframe, since, limit);
+/** Queues a series' fetched candles for the write, counting and logging what was refused. */
+function queueFetched(rt: BotRuntime, symbol: string, timeframe: Timeframe, fetched: readonly ExchangeCandle[], report: TickReport): void {
   const added = rt.candles.add(symbol, timeframe, fetched);
   report.candlesAccepted += added.accepted;
   report.candlesDeferred += added.deferred;

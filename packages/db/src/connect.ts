@@ -7,7 +7,7 @@ import { PrismaPGlite } from "pglite-prisma-adapter";
 import { describeError, type Logger } from "@candlekeep/core";
 import { PrismaClient } from "./generated/prisma/client";
 import { lockDataDirectory } from "./embedded-lock";
-import { DatabaseUnreachableError } from "./errors";
+import { DatabaseUnreachableError, errorCode } from "./errors";
 import { applyMigrations, assertNoPendingMigrations } from "./migrate";
 import { DEFAULT_RETRY, RetryExhaustedError, withRetry, type RetryPolicy } from "./retry";
 import type { SqlRunner } from "./sql";
@@ -66,11 +66,6 @@ function poolSsl(url: DatabaseUrl, caCert: string | undefined): pg.PoolConfig["s
 }
 
 const RETRYABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "57P03", "53300", "08006", "08001"]);
-
-function errorCode(error: unknown): string | undefined {
-  if (typeof error === "object" && error !== null && "code" in error && typeof error.code === "string") return error.code;
-  return undefined;
-}
 
 function isRetryableConnectError(error: unknown): boolean {
   const code = errorCode(error);

@@ -1,5 +1,5 @@
 import fs from "node:fs";
-import { DatabaseUnreachableError } from "./errors";
+import { DatabaseUnreachableError, errorCode } from "./errors";
 
 /**
  * The embedded engine's files may be opened by one process at a time: two
@@ -47,9 +47,4 @@ function isRunning(pid: number): boolean {
     // EPERM: it exists but belongs to another user.
     return errorCode(error) === "EPERM";
   }
-}
-
-// Not `instanceof Error`: errors from node's own modules may come from another realm (jest's sandbox).
-function errorCode(error: unknown): unknown {
-  return typeof error === "object" && error !== null && "code" in error ? error.code : undefined;
 }

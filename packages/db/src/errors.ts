@@ -25,3 +25,13 @@ export class MigrationsPendingError extends UserFacingError {
 export class MigrationError extends UserFacingError {
   override readonly name = "MigrationError";
 }
+
+/**
+ * The `code` of an error: a node system error's (ECONNREFUSED, EEXIST) or PostgreSQL's
+ * SQLSTATE (23505). Not `instanceof Error`: errors from node's own modules may come from
+ * another realm (jest's sandbox).
+ */
+export function errorCode(error: unknown): string | undefined {
+  if (typeof error === "object" && error !== null && "code" in error && typeof error.code === "string") return error.code;
+  return undefined;
+}

@@ -26,9 +26,10 @@ runMain(async () => {
   const options = parseBenchArgs(process.argv.slice(2));
   const scales = options.smoke ? [5, 10] : [50, GOAL_COINS, 2000];
   const history = options.smoke ? 100 : 300;
-  // Ticks are the repetitions: at least 20 timed, after untimed warm-up ticks.
+  // Ticks are the repetitions, after untimed warm-up ticks. 60, not the 20 the goal asks for: the
+  // machine's speed drifts within a minute: the medians of 25-tick stretches of one run ranged 41–52 ms.
   const warmupTicks = options.smoke ? 1 : 5;
-  const timedTicks = options.smoke ? 2 : Math.max(25, options.repeat);
+  const timedTicks = options.smoke ? 2 : Math.max(60, options.repeat);
   const figures: Figure[] = [];
   for (const coins of scales) {
     const started = await startBenchBot({ coins, history, ticks: warmupTicks + timedTicks });

@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import { TIMEFRAME_MS, describeError, silentLogger, type Timeframe } from "@candlekeep/core";
 import { BotAlreadyRunningError, recordEvents, saveAccountState, type EventInput } from "@candlekeep/db";
 import type { FlushResult } from "./candles/manager";
+import { balanceOf } from "./exchange/balance";
 import type { Balance, ExchangeCandle } from "./exchange/types";
 import { settleAll } from "./limit";
 import type { PositionOutcome } from "./positions/manager";
@@ -202,8 +203,7 @@ async function holdTradingLock(rt: BotRuntime): Promise<boolean> {
  * same moment.
  */
 async function readAccount(rt: BotRuntime): Promise<{ cash: Balance; equity: number }> {
-  const quote = rt.config.trading.quoteCurrency;
-  const cash = (await rt.broker.balances()).find((b) => b.currency === quote) ?? { currency: quote, free: 0, used: 0, total: 0 };
+  const cash = await balanceOf(rt.broker, rt.config.trading.quoteCurrency);
   let held = 0;
   for (const position of rt.positions.all()) {
     held += position.quantity * (rt.candles.lastClose(position.symbol, rt.timeframes[0] as Timeframe) ?? position.entryPrice);

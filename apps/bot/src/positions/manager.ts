@@ -10,6 +10,7 @@ import {
   type TradeRecord,
 } from "@candlekeep/db";
 import { TIMEFRAME_MS, describeError, type Timeframe } from "@candlekeep/core";
+import { balanceOf } from "../exchange/balance";
 import type { Broker, Fill, OrderRequest } from "../exchange/types";
 import type { Decision } from "../strategy/types";
 
@@ -108,7 +109,7 @@ export class PositionManager {
     if (this.cash) return this.cash.free;
     const version = this.cashVersion;
     const { broker, rules } = this.deps;
-    const free = (await broker.balances()).find((b) => b.currency === rules.quoteCurrency)?.free ?? 0;
+    const { free } = await balanceOf(broker, rules.quoteCurrency);
     if (version === this.cashVersion) this.cash = { free };
     return free;
   }

@@ -1,5 +1,6 @@
 import { accountHistory, saveAccountState, type AccountSnapshot } from "./account";
-import { captureLogger, DATABASE_KINDS, openTestDatabase } from "./testing";
+import { useTestDatabase, type SuiteDatabase } from "./test-database-hooks";
+import { captureLogger, DATABASE_KINDS } from "./testing";
 
 const T0 = Date.UTC(2026, 3, 1, 12);
 const snapshot = (minutes: number, overrides: Partial<AccountSnapshot> = {}): AccountSnapshot => ({
@@ -15,17 +16,8 @@ const snapshot = (minutes: number, overrides: Partial<AccountSnapshot> = {}): Ac
 
 describe.each(DATABASE_KINDS)("account snapshots on the %s engine", (kind) => {
   const logger = captureLogger();
-  let db: Awaited<ReturnType<typeof openTestDatabase>>;
-  beforeAll(async () => {
-    db = await openTestDatabase(kind, logger);
-  });
-  afterAll(async () => {
-    await db.close();
-  });
-  beforeEach(async () => {
-    await db.sql.exec("TRUNCATE account_state RESTART IDENTITY");
-    logger.lines.length = 0;
-  });
+  let db: SuiteDatabase;
+  useTestDatabase(kind, { logger, tables: "account_state", opened: (opened) => (db = opened) });
 
   it("stores every snapshot of a call with its amounts exact, and reads them back newest first per currency", async () => {
     const usdt = [snapshot(0), snapshot(15, { free: 0.1, used: 0.2, total: 0.30000000000000004, equity: 1e-18 })];

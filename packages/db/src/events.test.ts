@@ -2,6 +2,7 @@ import { TIMEFRAME_MS } from "@candlekeep/core";
 import { saveCandles } from "./candles";
 import { eventPayloadJson, latestEventPerSymbol, latestEvents, MAX_EVENT_PAYLOAD_BYTES, recordEvent, recordEvents, type EventInput } from "./events";
 import { savePosition } from "./positions";
+import { useTestDatabase, type SuiteDatabase } from "./test-database-hooks";
 import { captureLogger, DATABASE_KINDS, openTestDatabase } from "./testing";
 import type { Database } from "./connect";
 
@@ -22,17 +23,8 @@ async function storedPayload(db: Pick<Database, "sql">, type: string): Promise<u
 
 describe.each(DATABASE_KINDS)("system events on the %s engine", (kind) => {
   const logger = captureLogger();
-  let db: Awaited<ReturnType<typeof openTestDatabase>>;
-  beforeAll(async () => {
-    db = await openTestDatabase(kind, logger);
-  });
-  afterAll(async () => {
-    await db.close();
-  });
-  beforeEach(async () => {
-    await db.sql.exec("TRUNCATE system_events RESTART IDENTITY");
-    logger.lines.length = 0;
-  });
+  let db: SuiteDatabase;
+  useTestDatabase(kind, { logger, tables: "system_events", opened: (opened) => (db = opened) });
 
   it("stores type, symbol, level, payload and time as given", async () => {
     const payload = { action: "BUY", reasons: ["rsi < 30", "macd cross"], indicators: { rsi: 28.5, macd: -0.0012 }, ok: true, none: null };

@@ -1,6 +1,7 @@
 import { closePositionWithTrade, deletePosition, listOpenPositions, savePosition, type PositionInput } from "./positions";
 import { latestTradeEntries, listTrades } from "./trades";
-import { captureLogger, DATABASE_KINDS, openTestDatabase } from "./testing";
+import { useTestDatabase, type SuiteDatabase } from "./test-database-hooks";
+import { captureLogger, DATABASE_KINDS } from "./testing";
 import type { Database } from "./connect";
 
 const OPENED = new Date(Date.UTC(2026, 2, 1, 10, 0, 0, 123));
@@ -37,17 +38,8 @@ async function storedPositionText(db: Pick<Database, "sql">, symbol: string) {
 
 describe.each(DATABASE_KINDS)("positions and trades on the %s engine", (kind) => {
   const logger = captureLogger();
-  let db: Awaited<ReturnType<typeof openTestDatabase>>;
-  beforeAll(async () => {
-    db = await openTestDatabase(kind, logger);
-  });
-  afterAll(async () => {
-    await db.close();
-  });
-  beforeEach(async () => {
-    await db.sql.exec("TRUNCATE positions, trades RESTART IDENTITY");
-    logger.lines.length = 0;
-  });
+  let db: SuiteDatabase;
+  useTestDatabase(kind, { logger, tables: "positions, trades", opened: (opened) => (db = opened) });
 
   it("creates a position, then updates the same exchange+symbol row instead of adding another", async () => {
     const created = await savePosition(db, position());

@@ -91,4 +91,16 @@ describe("the verify command", () => {
     expect(result.stdout).toMatch(/^coverage +FAIL +2 coins × 2 timeframes on sim: 2 with no candles of 4 series — no candles: NEW\/USDT \(all timeframes\)$/m);
     expect(result.stdout).toMatch(/^verify FAIL: 1 passed, 0 warned, 1 failed, 0 skipped in /m);
   });
+
+  it("never loads Prisma's client: every check reads through SQL (its modules and first query cost ~250 ms of the run)", async () => {
+    const hook = path.join(dataDir, "list-modules.cjs");
+    const listed = path.join(dataDir, "modules.txt");
+    // Appended, not written: tsx runs the CLI in a child process, and both load the hook.
+    fs.writeFileSync(hook, `process.on("exit", () => require("fs").appendFileSync(${JSON.stringify(listed)}, Object.keys(require.cache).join("\\n") + "\\n"));`);
+    const result = await cli(["--json"], { ...env(), NODE_OPTIONS: `--require ${hook}` });
+    expect(result.code).toBe(0);
+    const modules = fs.readFileSync(listed, "utf8").split("\n");
+    expect(modules.some((file) => file.includes(path.join("packages", "db", "dist", "connect.js")))).toBe(true);
+    expect(modules.filter((file) => file.includes(path.join("generated", "prisma")) || file.includes("@prisma"))).toEqual([]);
+  });
 });

@@ -54,23 +54,24 @@ export function saveAccountState(db: Pick<Database, "sql" | "logger">, snapshots
   });
 }
 
-/** Snapshots of one exchange and currency, newest first. */
+/**
+ * Snapshots of one exchange and currency, newest first. In SQL rather than
+ * through Prisma: the bot (at start-up) and verify read nothing else through
+ * Prisma, which then never loads (its first query costs ~160 ms and ~30 MB).
+ * The amounts arrive as float8: numeric to double is correctly rounded, as
+ * Decimal's toNumber() was.
+ */
 export async function accountHistory(
-  db: Pick<Database, "prisma">,
+  db: Pick<Database, "sql">,
   filter: { exchange: string; currency?: string; limit?: number },
 ): Promise<AccountSnapshot[]> {
-  const rows = await db.prisma.accountState.findMany({
-    where: { exchange: filter.exchange, currency: filter.currency },
-    orderBy: { time: "desc" },
-    take: filter.limit ?? 1,
-  });
-  return rows.map((row) => ({
-    time: row.time,
-    exchange: row.exchange,
-    currency: row.currency,
-    free: row.free.toNumber(),
-    used: row.used.toNumber(),
-    total: row.total.toNumber(),
-    equity: row.equity.toNumber(),
-  }));
+  const result = await db.sql.query<AccountSnapshot>(
+    `SELECT time, exchange, currency, free::float8 AS free, used::float8 AS used, total::float8 AS total, equity::float8 AS equity
+     FROM account_state
+     WHERE exchange = $1 AND ($2::text IS NULL OR currency = $2)
+     ORDER BY time DESC, id DESC
+     LIMIT $3`,
+    [filter.exchange, filter.currency ?? null, filter.limit ?? 1],
+  );
+  return result.rows;
 }

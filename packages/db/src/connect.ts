@@ -1,21 +1,20 @@
 import fs from "node:fs";
 import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
-import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
-import { PrismaPGlite } from "pglite-prisma-adapter";
 import { describeError, type Logger } from "@candlekeep/core";
-import { PrismaClient } from "./generated/prisma/client";
+import type { PrismaClient } from "./generated/prisma/client";
 import { lockDataDirectory } from "./embedded-lock";
 import { DatabaseUnreachableError, errorCode } from "./errors";
 import { applyMigrations, assertNoPendingMigrations } from "./migrate";
+import { embeddedPrisma, serverPrisma } from "./prisma-client";
 import { DEFAULT_RETRY, RetryExhaustedError, withRetry, type RetryPolicy } from "./retry";
 import type { SqlRunner } from "./sql";
 import { parseDatabaseUrl, type DatabaseUrl } from "./url";
 
 export type DatabaseKind = "server" | "embedded";
 
-/** An open database: Prisma for typed access, `sql` for the raw fast paths. */
+/** An open database: `sql` for the repository functions, Prisma (made on first use, see LazyPrisma) for typed reads. */
 export interface Database {
   readonly kind: DatabaseKind;
   /** Where it points, safe to log (password redacted / data directory). */
@@ -180,12 +179,14 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
     const attempts = error instanceof RetryExhaustedError ? error.attempts : 1;
     throw new DatabaseUnreachableError(unreachableMessage(url, cause, attempts));
   }
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const prisma = serverPrisma(pool);
   return {
     kind: "server",
     target: url.redacted,
     logger: options.logger,
-    prisma,
+    get prisma() {
+      return prisma.get();
+    },
     sql: new PoolRunner(pool),
     pool,
     async session(fn) {
@@ -199,7 +200,7 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
       }
     },
     close: once(async () => {
-      await prisma.$disconnect();
+      await prisma.disconnect();
       await pool.end();
     }),
   };
@@ -218,20 +219,22 @@ async function openEmbedded(options: DbOptions): Promise<Database> {
       `Cannot open the embedded database in ${dir}: ${describeError(error)}. Check that the directory is writable and not used by another running bot, or set CANDLEKEEP_DATA_DIR to another directory.`,
     );
   }
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  const prisma = embeddedPrisma(pglite);
   const runner = new PgliteRunner(pglite);
   return {
     kind: "embedded",
     target: `embedded database in ${dir}`,
     logger: options.logger,
-    prisma,
+    get prisma() {
+      return prisma.get();
+    },
     sql: runner,
     pool: undefined,
     // One connection only: the engine serialises statements itself.
     session: (fn) => fn(runner),
     close: once(async () => {
       try {
-        await prisma.$disconnect();
+        await prisma.disconnect();
         await pglite.close();
       } finally {
         unlock();

@@ -16,15 +16,13 @@ export async function listTrades(
 /**
  * When the newest entry of each of `symbols` that has a closed trade on `exchange`
  * was made (the latest entry_time per coin). The bot reads it at start-up so a
- * signal it already traded is not traded again after a restart.
+ * signal it already traded is not traded again after a restart. In SQL, like
+ * accountHistory, so that start-up never loads Prisma.
  */
-export async function latestTradeEntries(db: Pick<Database, "prisma">, filter: { exchange: string; symbols: readonly string[] }): Promise<Map<string, Date>> {
-  const rows = await db.prisma.trade.groupBy({
-    by: ["symbol"],
-    where: { exchange: filter.exchange, symbol: { in: [...filter.symbols] } },
-    _max: { entryTime: true },
-  });
-  const entries = new Map<string, Date>();
-  for (const row of rows) if (row._max.entryTime) entries.set(row.symbol, row._max.entryTime);
-  return entries;
+export async function latestTradeEntries(db: Pick<Database, "sql">, filter: { exchange: string; symbols: readonly string[] }): Promise<Map<string, Date>> {
+  const result = await db.sql.query<{ symbol: string; entry_time: Date }>(
+    "SELECT symbol, max(entry_time) AS entry_time FROM trades WHERE exchange = $1 AND symbol = ANY($2::text[]) GROUP BY symbol",
+    [filter.exchange, [...filter.symbols]],
+  );
+  return new Map(result.rows.map((row) => [row.symbol, row.entry_time]));
 }

@@ -1,7 +1,5 @@
 import { latestEvents, openDatabase } from "@candlekeep/db";
-import { captureLogger, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
-import fs from "node:fs";
-import path from "node:path";
+import { captureLogger, createServerTestDatabase, loadedModulesProbe, type TestDatabase } from "@candlekeep/db/testing";
 import { spawnBot } from "./testing/process";
 
 /** The real CLI process: start-up validation, signals and exit codes. */
@@ -59,15 +57,10 @@ describe("bot CLI", () => {
     });
 
     it("starts and trades without loading Prisma's client: its modules and first query cost ~250 ms and ~30 MB", async () => {
-      const hook = path.join(testDb.dataDir, "list-modules.cjs");
-      const listed = path.join(testDb.dataDir, "modules.txt");
-      fs.mkdirSync(testDb.dataDir, { recursive: true });
-      fs.writeFileSync(hook, `process.on("exit", () => require("fs").appendFileSync(${JSON.stringify(listed)}, Object.keys(require.cache).join("\\n") + "\\n"));`);
-      const bot = spawnBot({ DATABASE_URL: testDb.url ?? "", CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,ETH/USDT", NODE_OPTIONS: `--require ${hook}` }, ["--ticks", "3"]);
+      const probe = loadedModulesProbe(testDb.dataDir);
+      const bot = spawnBot({ DATABASE_URL: testDb.url ?? "", CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,ETH/USDT", NODE_OPTIONS: probe.nodeOptions }, ["--ticks", "3"]);
       expect(await bot.exited).toBe(0);
-      const modules = fs.readFileSync(listed, "utf8").split("\n");
-      expect(modules.some((file) => file.includes(path.join("packages", "db", "dist", "connect.js")))).toBe(true);
-      expect(modules.filter((file) => file.includes(path.join("generated", "prisma")) || file.includes("@prisma"))).toEqual([]);
+      expect(probe.loaded()).toEqual({ dbPackage: true, prisma: [] });
     });
   });
 });

@@ -151,3 +151,26 @@ export async function runSmokeBenchmark(steps: (out: string) => SmokeStep[]): Pr
 export function figureValues(section: SmokeResults["sections"][string]): Map<string, number> {
   return new Map((section?.figures ?? []).map((f) => [f.id, f.value]));
 }
+
+/**
+ * What a child process loaded, to check that it never loads Prisma's client.
+ * `nodeOptions` goes into the child's NODE_OPTIONS; its hook appends the
+ * modules of every process that loads it (tsx runs a CLI in a second one).
+ */
+export function loadedModulesProbe(dir: string): { nodeOptions: string; loaded(): { dbPackage: boolean; prisma: string[] } } {
+  fs.mkdirSync(dir, { recursive: true });
+  const hook = path.join(dir, "list-modules.cjs");
+  const listed = path.join(dir, "modules.txt");
+  fs.writeFileSync(hook, `process.on("exit", () => require("fs").appendFileSync(${JSON.stringify(listed)}, Object.keys(require.cache).join("\\n") + "\\n"));`);
+  return {
+    nodeOptions: `--require ${hook}`,
+    loaded() {
+      const modules = fs.readFileSync(listed, "utf8").split("\n");
+      return {
+        // That the hook saw this package at all: otherwise "no Prisma" proves nothing.
+        dbPackage: modules.some((file) => file.includes(path.join("packages", "db", "dist", "connect.js"))),
+        prisma: modules.filter((file) => file.includes(path.join("generated", "prisma")) || file.includes("@prisma")),
+      };
+    },
+  };
+}

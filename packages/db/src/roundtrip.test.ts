@@ -30,6 +30,20 @@ describe.each(DATABASE_KINDS)("roundTrip on the %s engine", (kind) => {
     expect(leftovers.rows).toEqual([]);
   });
 
+  it("reports each value that comes back different, naming the field and both values", async () => {
+    // A column that rounds: the write succeeds, the value read back is not the one written.
+    await db.sql.exec("ALTER TABLE account_state ALTER COLUMN free TYPE numeric(20,2), ALTER COLUMN time TYPE timestamptz(0)");
+    try {
+      const account = (await roundTrip(db, { nowMs: Date.UTC(2026, 0, 2, 3, 4, 5, 678) })).find((r) => r.kind === "account");
+      expect(account?.ok).toBe(false);
+      expect(account?.problem).toContain("free: wrote 9876.543210987654321, read 9876.54");
+      expect(account?.problem).toContain("time: wrote 2026-01-02T03:04:05.678Z, read 2026-01-02T03:04:06.000Z");
+      expect(account?.problem).not.toContain("used:");
+    } finally {
+      await db.sql.exec("ALTER TABLE account_state ALTER COLUMN free TYPE numeric(38,18), ALTER COLUMN time TYPE timestamptz(3)");
+    }
+  });
+
   // Last in the file: it breaks the table for good (the database is dropped afterwards).
   it("reports a broken table with the database's reason and still checks the others", async () => {
     await db.sql.exec("ALTER TABLE trades DROP COLUMN exit_reason");

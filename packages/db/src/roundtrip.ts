@@ -66,6 +66,50 @@ function differences(wrote: Record<string, Comparable>, read: Record<string, Com
 const toDate = (value: unknown) => (value instanceof Date ? value : new Date(String(value)));
 const decimalOrNull = (value: unknown) => ({ decimal: value === null || value === undefined ? null : String(value) });
 
+/** A value the plain-SQL kinds write: text, a timestamp, a numeric as its exact text, or JSON. */
+type SqlValue = string | Date | { decimal: string | null } | { json: unknown };
+/** A field of such a row: its column, the value, and for text stored as an enum, the enum's type. */
+type SqlField = [column: string, value: SqlValue, enumType?: string];
+
+const isDecimal = (value: SqlValue): value is { decimal: string | null } => typeof value === "object" && "decimal" in value;
+const isJson = (value: SqlValue): value is { json: unknown } => typeof value === "object" && "json" in value;
+
+/** The parameter sent for a value, cast so PostgreSQL parses it as the column's type (numerics from exact text). */
+function sqlParameter(value: SqlValue, enumType: string | undefined, index: number): { param: unknown; placeholder: string } {
+  if (isDecimal(value)) return { param: value.decimal, placeholder: `$${index}::numeric` };
+  if (isJson(value)) return { param: JSON.stringify(value.json), placeholder: `$${index}::jsonb` };
+  return { param: value, placeholder: enumType === undefined ? `$${index}` : `$${index}::${enumType}` };
+}
+
+/** Numerics and enums come back as text (exact, no float conversion); the rest as pg parses them. */
+function readBack(value: SqlValue, raw: unknown): Comparable {
+  if (isDecimal(value)) return decimalOrNull(raw);
+  if (isJson(value)) return { json: raw };
+  return value instanceof Date ? toDate(raw) : String(raw);
+}
+
+/**
+ * Inserts one row of `table` with plain SQL (`defaults`: columns given as SQL,
+ * not compared), reads it back by its id and lists the fields that differ.
+ */
+async function sqlRoundTrip(connection: SqlRunner, table: string, fields: Record<string, SqlField>, defaults: Record<string, string> = {}): Promise<string[]> {
+  const entries = Object.entries(fields);
+  const sent = entries.map(([, [, value, enumType]], i) => sqlParameter(value, enumType, i + 1));
+  const columns = [...entries.map(([, [column]]) => column), ...Object.keys(defaults)];
+  const values = [...sent.map((s) => s.placeholder), ...Object.values(defaults)];
+  const inserted = await connection.query<{ id: number }>(
+    `INSERT INTO ${table} (${columns.join(", ")}) VALUES (${values.join(", ")}) RETURNING id`,
+    sent.map((s) => s.param),
+  );
+  const selected = entries.map(([field, [column, value, enumType]]) => `${isDecimal(value) || enumType !== undefined ? `${column}::text` : column} AS "${field}"`);
+  const read = await connection.query<Record<string, unknown>>(`SELECT ${selected.join(", ")} FROM ${table} WHERE id = $1`, [inserted.rows[0]?.id]);
+  const row = read.rows[0];
+  return differences(
+    Object.fromEntries(entries.map(([field, [, value]]) => [field, value])),
+    row && Object.fromEntries(entries.map(([field, [, value]]) => [field, readBack(value, row[field])])),
+  );
+}
+
 interface Step {
   kind: RoundTripKind;
   run(connection: SqlRunner): Promise<string[]>;
@@ -122,135 +166,56 @@ function steps(nowMs: number, logger: Logger): Step[] {
     },
     {
       kind: "position",
-      async run(connection) {
-        const wrote = {
-          exchange: ROUNDTRIP_EXCHANGE,
-          symbol: SYMBOL,
-          side: "LONG",
-          quantity: { decimal: "0.123456789012345678" },
-          entryPrice: { decimal: "65432.1" },
-          takeProfit: { decimal: "70000.000000000000000001" },
-          stopLoss: { decimal: null },
-          entryOrderId: `verify-entry-${id}`,
-          openedAt,
-          metadata: { json: { trailing: 61000.5, note: "round-trip" } },
-        };
-        const inserted = await connection.query<{ id: number }>(
-          `INSERT INTO positions (exchange, symbol, side, quantity, entry_price, take_profit, stop_loss, entry_order_id, opened_at, updated_at, metadata)
-           VALUES ($1, $2, $3::position_side, $4::numeric, $5::numeric, $6::numeric, $7::numeric, $8, $9, now(), $10::jsonb)
-           RETURNING id`,
-          [wrote.exchange, wrote.symbol, wrote.side, wrote.quantity.decimal, wrote.entryPrice.decimal, wrote.takeProfit.decimal, wrote.stopLoss.decimal, wrote.entryOrderId, openedAt, JSON.stringify(wrote.metadata.json)],
-        );
-        const read = await connection.query<Record<string, unknown>>(
-          `SELECT exchange, symbol, side::text AS side, quantity::text AS quantity, entry_price::text AS entry_price, take_profit::text AS take_profit,
-                  stop_loss::text AS stop_loss, entry_order_id, opened_at, metadata
-           FROM positions WHERE id = $1`,
-          [inserted.rows[0]?.id],
-        );
-        const row = read.rows[0];
-        return differences(
-          wrote,
-          row && {
-            exchange: String(row.exchange),
-            symbol: String(row.symbol),
-            side: String(row.side),
-            quantity: decimalOrNull(row.quantity),
-            entryPrice: decimalOrNull(row.entry_price),
-            takeProfit: decimalOrNull(row.take_profit),
-            stopLoss: decimalOrNull(row.stop_loss),
-            entryOrderId: String(row.entry_order_id),
-            openedAt: toDate(row.opened_at),
-            metadata: { json: row.metadata },
+      run: (connection) =>
+        sqlRoundTrip(
+          connection,
+          "positions",
+          {
+            exchange: ["exchange", ROUNDTRIP_EXCHANGE],
+            symbol: ["symbol", SYMBOL],
+            side: ["side", "LONG", "position_side"],
+            quantity: ["quantity", { decimal: "0.123456789012345678" }],
+            entryPrice: ["entry_price", { decimal: "65432.1" }],
+            takeProfit: ["take_profit", { decimal: "70000.000000000000000001" }],
+            stopLoss: ["stop_loss", { decimal: null }],
+            entryOrderId: ["entry_order_id", `verify-entry-${id}`],
+            openedAt: ["opened_at", openedAt],
+            metadata: ["metadata", { json: { trailing: 61000.5, note: "round-trip" } }],
           },
-        );
-      },
+          { updated_at: "now()" },
+        ),
     },
     {
       kind: "trade",
-      async run(connection) {
-        const wrote = {
-          exchange: ROUNDTRIP_EXCHANGE,
-          symbol: SYMBOL,
-          side: "SHORT",
-          quantity: { decimal: "1.5" },
-          entryPrice: { decimal: "100.25" },
-          exitPrice: { decimal: "99.125" },
-          entryTime: openedAt,
-          exitTime: now,
-          fees: { decimal: "0.000000000000000001" },
-          realizedPnl: { decimal: "1.687499999999999999" },
-          exitReason: "TAKE_PROFIT",
-          entryOrderId: `verify-entry-${id}`,
-          exitOrderId: `verify-exit-${id}`,
-        };
-        const inserted = await connection.query<{ id: number }>(
-          `INSERT INTO trades (exchange, symbol, side, quantity, entry_price, exit_price, entry_time, exit_time, fees, realized_pnl, exit_reason, entry_order_id, exit_order_id)
-           VALUES ($1, $2, $3::position_side, $4::numeric, $5::numeric, $6::numeric, $7, $8, $9::numeric, $10::numeric, $11::exit_reason, $12, $13)
-           RETURNING id`,
-          [wrote.exchange, wrote.symbol, wrote.side, wrote.quantity.decimal, wrote.entryPrice.decimal, wrote.exitPrice.decimal, openedAt, now, wrote.fees.decimal, wrote.realizedPnl.decimal, wrote.exitReason, wrote.entryOrderId, wrote.exitOrderId],
-        );
-        const read = await connection.query<Record<string, unknown>>(
-          `SELECT exchange, symbol, side::text AS side, quantity::text AS quantity, entry_price::text AS entry_price, exit_price::text AS exit_price,
-                  entry_time, exit_time, fees::text AS fees, realized_pnl::text AS realized_pnl, exit_reason::text AS exit_reason, entry_order_id, exit_order_id
-           FROM trades WHERE id = $1`,
-          [inserted.rows[0]?.id],
-        );
-        const row = read.rows[0];
-        return differences(
-          wrote,
-          row && {
-            exchange: String(row.exchange),
-            symbol: String(row.symbol),
-            side: String(row.side),
-            quantity: decimalOrNull(row.quantity),
-            entryPrice: decimalOrNull(row.entry_price),
-            exitPrice: decimalOrNull(row.exit_price),
-            entryTime: toDate(row.entry_time),
-            exitTime: toDate(row.exit_time),
-            fees: decimalOrNull(row.fees),
-            realizedPnl: decimalOrNull(row.realized_pnl),
-            exitReason: String(row.exit_reason),
-            entryOrderId: String(row.entry_order_id),
-            exitOrderId: String(row.exit_order_id),
-          },
-        );
-      },
+      run: (connection) =>
+        sqlRoundTrip(connection, "trades", {
+          exchange: ["exchange", ROUNDTRIP_EXCHANGE],
+          symbol: ["symbol", SYMBOL],
+          side: ["side", "SHORT", "position_side"],
+          quantity: ["quantity", { decimal: "1.5" }],
+          entryPrice: ["entry_price", { decimal: "100.25" }],
+          exitPrice: ["exit_price", { decimal: "99.125" }],
+          entryTime: ["entry_time", openedAt],
+          exitTime: ["exit_time", now],
+          fees: ["fees", { decimal: "0.000000000000000001" }],
+          realizedPnl: ["realized_pnl", { decimal: "1.687499999999999999" }],
+          exitReason: ["exit_reason", "TAKE_PROFIT", "exit_reason"],
+          entryOrderId: ["entry_order_id", `verify-entry-${id}`],
+          exitOrderId: ["exit_order_id", `verify-exit-${id}`],
+        }),
     },
     {
       kind: "account",
-      async run(connection) {
-        const wrote = {
-          time: now,
-          exchange: ROUNDTRIP_EXCHANGE,
-          currency: "USDT",
-          free: { decimal: "9876.543210987654321" },
-          used: { decimal: "123.456789012345679" },
-          total: { decimal: "10000" },
-          equity: { decimal: "10012.000000000000000001" },
-        };
-        const inserted = await connection.query<{ id: number }>(
-          `INSERT INTO account_state (time, exchange, currency, free, used, total, equity)
-           VALUES ($1, $2, $3, $4::numeric, $5::numeric, $6::numeric, $7::numeric) RETURNING id`,
-          [now, wrote.exchange, wrote.currency, wrote.free.decimal, wrote.used.decimal, wrote.total.decimal, wrote.equity.decimal],
-        );
-        const read = await connection.query<Record<string, unknown>>(
-          `SELECT time, exchange, currency, free::text AS free, used::text AS used, total::text AS total, equity::text AS equity FROM account_state WHERE id = $1`,
-          [inserted.rows[0]?.id],
-        );
-        const row = read.rows[0];
-        return differences(
-          wrote,
-          row && {
-            time: toDate(row.time),
-            exchange: String(row.exchange),
-            currency: String(row.currency),
-            free: decimalOrNull(row.free),
-            used: decimalOrNull(row.used),
-            total: decimalOrNull(row.total),
-            equity: decimalOrNull(row.equity),
-          },
-        );
-      },
+      run: (connection) =>
+        sqlRoundTrip(connection, "account_state", {
+          time: ["time", now],
+          exchange: ["exchange", ROUNDTRIP_EXCHANGE],
+          currency: ["currency", "USDT"],
+          free: ["free", { decimal: "9876.543210987654321" }],
+          used: ["used", { decimal: "123.456789012345679" }],
+          total: ["total", { decimal: "10000" }],
+          equity: ["equity", { decimal: "10012.000000000000000001" }],
+        }),
     },
   ];
 }

@@ -257,13 +257,10 @@ export async function recordEvent(db: Pick<Database, "sql" | "logger"> & Partial
   return (await recordEvents(db, [event])) === 0;
 }
 
-interface EventRow {
-  id: string;
-  time: Date;
-  type: string;
-  symbol: string | null;
-  level: string;
-  payload: unknown;
+/** A row as the driver returns it: a bigint id as text or a number, the time as a Date or text, depending on the engine. */
+interface EventRow extends Omit<StoredEvent, "id" | "time"> {
+  id: string | number;
+  time: Date | string;
 }
 
 const toEvent = (row: EventRow): StoredEvent => ({ ...row, id: String(row.id), time: new Date(row.time) });

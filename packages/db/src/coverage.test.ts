@@ -1,6 +1,7 @@
 import { alignToTimeframe, TIMEFRAME_MS, type Timeframe } from "@candlekeep/core";
 import { saveCandles, type CandleInput } from "./candles";
 import { candleCoverage } from "./coverage";
+import type { SqlRunner } from "./sql";
 import { DATABASE_KINDS, openTestDatabase } from "./testing";
 
 /** Not on a candle boundary, as a real clock would be. */
@@ -87,5 +88,44 @@ describe.each(DATABASE_KINDS)("candleCoverage on the %s engine", (kind) => {
 
   it("returns nothing when asked for no symbols", async () => {
     expect(await candleCoverage(db, { exchange: "binance", symbols: [], timeframes: ["1h"], windowCandles: WINDOW, nowMs: NOW })).toEqual([]);
+  });
+});
+
+describe("candleCoverage on the server engine", () => {
+  let db: Awaited<ReturnType<typeof openTestDatabase>>;
+  beforeAll(async () => {
+    db = await openTestDatabase("server");
+  });
+  afterAll(async () => {
+    await db.close();
+  });
+
+  it("runs its query with the JIT compiler off, and leaves the connection's setting as it was", async () => {
+    const seen: string[] = [];
+    let after: string | undefined;
+    const jitOf = async (connection: SqlRunner) => (await connection.query<{ jit: string }>("SELECT current_setting('jit') AS jit")).rows[0]?.jit;
+    // The real connection, JIT switched on for the session, its setting read before each of candleCoverage's queries.
+    const watched = {
+      kind: db.kind,
+      sql: db.sql,
+      session: <T>(fn: (connection: SqlRunner) => Promise<T>): Promise<T> =>
+        db.session(async (connection) => {
+          await connection.exec("SET jit = on");
+          const result = await fn({
+            exec: (text) => connection.exec(text),
+            async query<Row extends object>(text: string, params?: readonly unknown[]) {
+              seen.push((await jitOf(connection)) ?? "unknown");
+              return connection.query<Row>(text, params);
+            },
+          });
+          after = await jitOf(connection);
+          await connection.exec("RESET jit");
+          return result;
+        }),
+    };
+    const coverage = await candleCoverage(watched, { exchange: "binance", symbols: ["BTC/USDT"], timeframes: ["1h"], windowCandles: WINDOW, nowMs: NOW });
+    expect(coverage).toHaveLength(1);
+    expect(seen).toEqual(["off"]);
+    expect(after).toBe("on");
   });
 });

@@ -18,6 +18,7 @@ const EXPECTED: Record<string, string[]> = {
     `tick.${coins}`,
     `tick.${coins}.cpu.bot`,
     `tick.${coins}.cpu.postgres`,
+    `tick.${coins}.cpu.floor`,
     ...TICK_PHASES.map((phase) => `tick.${coins}.phase.${phase}`),
     `tick.${coins}.rowsWritten`,
     `start.${coins}`,

@@ -1,6 +1,6 @@
 import { TIMEFRAME_MS, type Timeframe } from "@candlekeep/core";
 import type { Database } from "./connect";
-import type { SqlRunner } from "./sql";
+import { inTransaction, type SqlRunner } from "./sql";
 
 export interface SeriesCoverage {
   exchange: string;
@@ -63,16 +63,10 @@ ORDER BY s.symbol, t.timeframe`;
  * and every dashboard refresh.
  */
 async function queryWithoutJit<Row extends object>(connection: SqlRunner, text: string, params: readonly unknown[]): Promise<Row[]> {
-  await connection.exec("BEGIN");
-  try {
+  return inTransaction(connection, async () => {
     await connection.exec("SET LOCAL jit = off");
-    const result = await connection.query<Row>(text, params);
-    await connection.exec("COMMIT");
-    return result.rows;
-  } catch (error) {
-    await connection.exec("ROLLBACK").catch(() => undefined);
-    throw error;
-  }
+    return (await connection.query<Row>(text, params)).rows;
+  });
 }
 
 /**

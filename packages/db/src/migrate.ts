@@ -4,7 +4,7 @@ import path from "node:path";
 import { describeError, type Logger } from "@candlekeep/core";
 import type { Database } from "./connect";
 import { MigrationError, MigrationsPendingError } from "./errors";
-import type { SqlRunner } from "./sql";
+import { inTransaction, type SqlRunner } from "./sql";
 
 /**
  * Applies prisma/migrations/<name>/migration.sql the way `prisma migrate deploy`
@@ -131,17 +131,16 @@ async function applyOne(connection: SqlRunner, file: MigrationFile, logger: Logg
   // even when this machine's clock differs from the server's.
   const startedAt = (await connection.query<{ at: string }>("SELECT clock_timestamp()::text AS at")).rows[0]?.at;
   try {
-    await connection.exec("BEGIN");
-    await connection.exec(file.sql);
-    await connection.query(
-      `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count)
-       VALUES ($1, $2, clock_timestamp(), $3, NULL, NULL, $4::timestamptz, 1)`,
-      [id, file.checksum, file.name, startedAt],
-    );
-    await connection.exec("COMMIT");
+    await inTransaction(connection, async () => {
+      await connection.exec(file.sql);
+      await connection.query(
+        `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count)
+         VALUES ($1, $2, clock_timestamp(), $3, NULL, NULL, $4::timestamptz, 1)`,
+        [id, file.checksum, file.name, startedAt],
+      );
+    });
     logger.info("migration applied", { migration: file.name });
   } catch (error) {
-    await connection.exec("ROLLBACK").catch(() => undefined);
     // The transaction undid every statement, so the attempt is recorded as rolled
     // back: Prisma then treats the migration as not applied and retries it.
     await connection

@@ -14,3 +14,20 @@ export interface SqlRunner {
   /** Several statements without parameters (migration files). */
   exec(text: string): Promise<void>;
 }
+
+/**
+ * Runs `fn` between BEGIN and COMMIT on `connection`. On any failure the
+ * transaction is rolled back (a ROLLBACK that fails too, say on a lost
+ * connection, is ignored) and the original error raised.
+ */
+export async function inTransaction<T>(connection: SqlRunner, fn: () => Promise<T>): Promise<T> {
+  await connection.exec("BEGIN");
+  try {
+    const result = await fn();
+    await connection.exec("COMMIT");
+    return result;
+  } catch (error) {
+    await connection.exec("ROLLBACK").catch(() => undefined);
+    throw error;
+  }
+}

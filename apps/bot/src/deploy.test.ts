@@ -8,7 +8,7 @@ import { parse } from "yaml";
 import { z } from "zod";
 import { isSecretKey, silentLogger } from "@candlekeep/core";
 import { openDatabase } from "@candlekeep/db";
-import { createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
+import { createServerTestDatabase, NO_RETRY, type TestDatabase } from "@candlekeep/db/testing";
 import { loadConfig } from "./config";
 
 /**
@@ -529,12 +529,12 @@ async function migrate(databaseUrl: string, dataDir: string): Promise<void> {
   // Stands in for the PRE_DEPLOY job: `prisma migrate deploy` needs Prisma's schema
   // engine, which cannot be downloaded here; the project's applier writes the same
   // _prisma_migrations bookkeeping (packages/db/src/migrate.test.ts).
-  const db = await openDatabase({ databaseUrl, dataDir, autoMigrate: true, logger: silentLogger, retry: { retries: 0, initialDelayMs: 0 } });
+  const db = await openDatabase({ databaseUrl, dataDir, autoMigrate: true, logger: silentLogger, retry: NO_RETRY });
   await db.close();
 }
 
 async function eventTypes(databaseUrl: string, dataDir: string): Promise<string[]> {
-  const db = await openDatabase({ databaseUrl, dataDir, autoMigrate: false, logger: silentLogger, retry: { retries: 0, initialDelayMs: 0 } });
+  const db = await openDatabase({ databaseUrl, dataDir, autoMigrate: false, logger: silentLogger, retry: NO_RETRY });
   try {
     const result = await db.sql.query<{ type: string }>("SELECT type FROM system_events ORDER BY id");
     return result.rows.map((row) => row.type);

@@ -1,5 +1,5 @@
-import { latestEvents, openDatabase } from "@candlekeep/db";
-import { captureLogger, createServerTestDatabase, loadedModulesProbe, type TestDatabase } from "@candlekeep/db/testing";
+import { latestEvents } from "@candlekeep/db";
+import { createServerTestDatabase, loadedModulesProbe, openOnTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import { spawnBot } from "./testing/process";
 
 /** The real CLI process: start-up validation, signals and exit codes. */
@@ -46,7 +46,7 @@ describe("bot CLI", () => {
       for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
       expect(lines.some((l) => l.includes("stopping after the current tick"))).toBe(true);
 
-      const db = await openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: false, logger: captureLogger() });
+      const db = await openOnTestDatabase(testDb, { autoMigrate: false });
       try {
         const [shutdownEvent] = await latestEvents(db, { type: "SHUTDOWN", limit: 1 });
         expect(shutdownEvent?.payload).toMatchObject({ reason: "signal" });

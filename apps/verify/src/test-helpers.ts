@@ -1,10 +1,9 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { TIMEFRAME_MS, alignToTimeframe, silentLogger, type Timeframe } from "@candlekeep/core";
+import { TIMEFRAME_MS, alignToTimeframe, type Timeframe } from "@candlekeep/core";
 import {
   DEFAULT_MIGRATIONS_DIR,
-  openDatabase,
   recordEvents,
   saveAccountState,
   saveCandles,
@@ -13,7 +12,7 @@ import {
   type Database,
   type DatabaseKind,
 } from "@candlekeep/db";
-import { createTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
+import { createTestDatabase, NO_RETRY, openOnTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import { loadConfig, type VerifyConfig } from "./config";
 
 /**
@@ -22,11 +21,9 @@ import { loadConfig, type VerifyConfig } from "./config";
  * Not part of the CLI bundle.
  */
 
-export const NO_RETRY = { retries: 0, initialDelayMs: 0 };
-
 /** Opens `testDb` without touching migrations; the caller closes. */
 export function openExisting(testDb: TestDatabase, options: { autoMigrate?: boolean } = {}): Promise<Database> {
-  return openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: options.autoMigrate ?? false, checkMigrations: false, logger: silentLogger, retry: NO_RETRY });
+  return openOnTestDatabase(testDb, { autoMigrate: options.autoMigrate ?? false, checkMigrations: false });
 }
 
 /**

@@ -2,9 +2,8 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
-import { silentLogger } from "@candlekeep/core";
-import { openDatabase, saveCandles, type CandleInput, type Database } from "@candlekeep/db";
-import { createEmbeddedTestDatabase, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
+import { saveCandles, type CandleInput, type Database } from "@candlekeep/db";
+import { createEmbeddedTestDatabase, createServerTestDatabase, openOnTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import { benchCandles } from "./data";
 import { timeRoundRobin, timingFigure, withGoal, withRatio, type BenchOptions, type Figure } from "./harness";
 
@@ -97,13 +96,9 @@ async function checkpointer(db: Database): Promise<(statement?: string) => Promi
   };
 }
 
-async function openBenchDatabase(testDb: TestDatabase): Promise<Database> {
-  return openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: true, logger: silentLogger, retry: { retries: 0, initialDelayMs: 0 } });
-}
-
 async function withDatabase<T>(testDb: TestDatabase, fn: (db: Database) => Promise<T>): Promise<T> {
   try {
-    const db = await openBenchDatabase(testDb);
+    const db = await openOnTestDatabase(testDb);
     try {
       return await fn(db);
     } finally {

@@ -1,6 +1,5 @@
 import { acquireBotLock, BotAlreadyRunningError } from "./bot-lock";
-import { openDatabase } from "./connect";
-import { captureLogger, createServerTestDatabase, type TestDatabase } from "./testing";
+import { captureLogger, createServerTestDatabase, openOnTestDatabase, type TestDatabase } from "./testing";
 
 describe("acquireBotLock on the server", () => {
   let testDb: TestDatabase;
@@ -10,7 +9,7 @@ describe("acquireBotLock on the server", () => {
   afterAll(async () => {
     await testDb.drop();
   });
-  const open = () => openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: true, logger: captureLogger(), retry: { retries: 0, initialDelayMs: 0 } });
+  const open = () => openOnTestDatabase(testDb, { logger: captureLogger() });
 
   it("lets one bot per identity run; a second gets a clear error until the first releases", async () => {
     const [a, b] = [await open(), await open()];

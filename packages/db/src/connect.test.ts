@@ -9,7 +9,7 @@ import { silentLogger } from "@candlekeep/core";
 import { createDb, DEFAULT_POOL_MAX, openDatabase, type Database, type DbOptions } from "./connect";
 import { DatabaseUnreachableError, InvalidDatabaseUrlError } from "./errors";
 import { recordEvent, latestEvents } from "./events";
-import { captureLogger, createServerTestDatabase, rejection, TEST_ADMIN_URL, type TestDatabase } from "./testing";
+import { captureLogger, createServerTestDatabase, NO_RETRY, openOnTestDatabase, rejection, TEST_ADMIN_URL, type TestDatabase } from "./testing";
 
 const PASSWORD = "Pa55w0rdNeverShown";
 
@@ -52,7 +52,7 @@ describe("createDb", () => {
   const options = (overrides: Partial<DbOptions>): DbOptions => {
     const dataDir = tempDir();
     dirs.push(dataDir);
-    return { dataDir, autoMigrate: true, logger: silentLogger, retry: { retries: 0, initialDelayMs: 0 }, ...overrides };
+    return { dataDir, autoMigrate: true, logger: silentLogger, retry: NO_RETRY, ...overrides };
   };
   afterAll(async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup();
@@ -173,7 +173,7 @@ describe("the server pool", () => {
   });
 
   async function openServer(poolMax?: number): Promise<Database> {
-    const db = await openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: true, logger: silentLogger, ...(poolMax === undefined ? {} : { poolMax }) });
+    const db = await openOnTestDatabase(testDb, { ...(poolMax === undefined ? {} : { poolMax }) });
     open.push(db);
     return db;
   }
@@ -198,7 +198,7 @@ describe("the server pool", () => {
 
   it("survives its idle connections being killed, warns once for all of them, and serves the next query", async () => {
     const logger = captureLogger();
-    const db = await openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: true, logger });
+    const db = await openOnTestDatabase(testDb, { logger });
     open.push(db);
     // Three connections in use at once, then idle in the pool.
     await Promise.all([1, 2, 3].map(() => db.sql.query("SELECT pg_sleep(0.05)")));

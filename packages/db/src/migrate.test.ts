@@ -7,7 +7,7 @@ import { openDatabase, type Database, type DatabaseKind } from "./connect";
 import { MigrationError, MigrationsPendingError } from "./errors";
 import { applyMigrations, assertNoPendingMigrations, DEFAULT_MIGRATIONS_DIR, migrationStatus } from "./migrate";
 import type { SqlRunner } from "./sql";
-import { createTestDatabase, DATABASE_KINDS, rejection, type TestDatabase } from "./testing";
+import { createTestDatabase, DATABASE_KINDS, NO_RETRY, rejection, type TestDatabase } from "./testing";
 
 /** The migrations in the repository, read independently of the code under test. */
 const REPO_MIGRATIONS = fs
@@ -100,7 +100,7 @@ function scratch(kind: DatabaseKind) {
         checkMigrations: options.autoMigrate === undefined ? false : true,
         migrationsDir: options.migrationsDir,
         logger: silentLogger,
-        retry: { retries: 0, initialDelayMs: 0 },
+        retry: NO_RETRY,
       });
       open.push(db);
       return db;

@@ -6,7 +6,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { silentLogger, type Logger } from "@candlekeep/core";
-import { openDatabase, type Database, type DatabaseKind } from "./connect";
+import { openDatabase, type Database, type DatabaseKind, type DbOptions } from "./connect";
 
 /**
  * Test support: a fresh, uniquely named database on the local PostgreSQL server
@@ -68,10 +68,21 @@ export function createTestDatabase(kind: DatabaseKind): Promise<TestDatabase> {
   return kind === "server" ? createServerTestDatabase() : Promise.resolve(createEmbeddedTestDatabase());
 }
 
+/** A retry policy that gives up at once: a test learns of a failure without waiting through backoff. */
+export const NO_RETRY = { retries: 0, initialDelayMs: 0 };
+
+/**
+ * Opens `testDb` (migrated, silent, no retries unless `overrides` say
+ * otherwise); the caller closes it, and `testDb` stays.
+ */
+export function openOnTestDatabase(testDb: TestDatabase, overrides: Partial<Omit<DbOptions, "databaseUrl" | "dataDir">> = {}): Promise<Database> {
+  return openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: true, logger: silentLogger, retry: NO_RETRY, ...overrides });
+}
+
 /** Fresh migrated database of the given kind; `close()` also drops it. */
 export async function openTestDatabase(kind: DatabaseKind, logger: Logger = silentLogger): Promise<Database & { testDb: TestDatabase }> {
   const testDb = await createTestDatabase(kind);
-  const db = await openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: true, logger, retry: { retries: 0, initialDelayMs: 0 } });
+  const db = await openOnTestDatabase(testDb, { logger });
   return {
     ...db,
     testDb,

@@ -1,6 +1,6 @@
 import { TIMEFRAME_MS } from "@candlekeep/core";
-import { openDatabase, recentCandles, type Database } from "@candlekeep/db";
-import { captureLogger, createServerTestDatabase, openTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
+import { recentCandles, type Database } from "@candlekeep/db";
+import { captureLogger, createServerTestDatabase, openOnTestDatabase, openTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import type { ExchangeCandle } from "../exchange/types";
 import { CandleManager } from "./manager";
 
@@ -74,7 +74,7 @@ describe("CandleManager.flushPending against PostgreSQL", () => {
     await testDb.drop();
   });
 
-  const open = () => openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: true, logger: captureLogger(), retry: { retries: 0, initialDelayMs: 0 } });
+  const open = () => openOnTestDatabase(testDb, { logger: captureLogger() });
 
   it("keeps the batch when the database is down and writes it exactly once when it is back", async () => {
     const { candles } = manager();

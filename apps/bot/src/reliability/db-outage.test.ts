@@ -1,6 +1,6 @@
 import { TIMEFRAMES } from "@candlekeep/core";
-import { openDatabase, type Database } from "@candlekeep/db";
-import { captureLogger, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
+import { type Database } from "@candlekeep/db";
+import { createServerTestDatabase, openOnTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import { OUTAGE_LOG_INTERVAL_MS } from "../outage";
 import { latestTick, numberField, sleep, spawnBot, type BotProcess, type LogLine } from "../testing/process";
 import { simCandleMismatches } from "../testing/sim-truth";
@@ -91,7 +91,7 @@ describe("database outage mid-run (real bot process, PostgreSQL through a TCP pr
     expect(droppedReported).toBe(droppedPerTick);
 
     // Every candle the exchange produced over the whole run is stored exactly once, with the exchange's values.
-    db = await openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: false, logger: captureLogger() });
+    db = await openOnTestDatabase(testDb, { autoMigrate: false });
     const finalTime = lastExchangeTime(bot.lines);
     expect(await simCandleMismatches(db, { seed: 1, exchangeTime: finalTime, symbols: SYMBOLS, timeframes: TIMEFRAMES })).toEqual([]);
   }, 120_000);
@@ -118,7 +118,7 @@ describe("database outage mid-run (real bot process, PostgreSQL through a TCP pr
     await second.waitForTick(5);
     second.child.kill("SIGTERM");
     expect(await second.exited).toBe(0);
-    db = await openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: false, logger: captureLogger() });
+    db = await openOnTestDatabase(testDb, { autoMigrate: false });
     expect(await simCandleMismatches(db, { seed: 1, exchangeTime: lastExchangeTime(second.lines), symbols: SYMBOLS, timeframes: TIMEFRAMES })).toEqual([]);
   }, 120_000);
 });

@@ -1,6 +1,6 @@
 import { TIMEFRAMES } from "@candlekeep/core";
-import { openDatabase, type Database, type SqlRunner } from "@candlekeep/db";
-import { captureLogger, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
+import { type Database, type SqlRunner } from "@candlekeep/db";
+import { createServerTestDatabase, openOnTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import { SimExchange } from "../exchange/sim";
 import { latestTick, numberField, spawnBot, type BotProcess, type LogLine } from "../testing/process";
 import { simCandleMismatches } from "../testing/sim-truth";
@@ -54,7 +54,7 @@ describe("slow database (real bot process, PostgreSQL server)", () => {
     const running = await proc.waitFor("bot running", (l) => l.message === "bot running");
     const base = `http://127.0.0.1:${numberField(running, "port")}`;
     await proc.waitForTick(3);
-    db = await openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: false, logger: captureLogger() });
+    db = await openOnTestDatabase(testDb, { autoMigrate: false });
     const admin = db;
     const ticksFrom = (index: number) => proc.lines.slice(index).filter((l) => l.message === "tick");
 

@@ -1,4 +1,4 @@
-import { SIM_DEFAULT_SYMBOLS, TIMEFRAMES } from "@candlekeep/core";
+import { SIM_DEFAULT_SYMBOLS, TIMEFRAME_MS, TIMEFRAMES } from "@candlekeep/core";
 import { accountHistory, candleCoverage, latestEvents, listOpenPositions, listTrades, savePosition, type Database } from "@candlekeep/db";
 import { createEmbeddedTestDatabase, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import { SimExchange } from "./exchange/sim";
@@ -26,7 +26,12 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
 
     const coverage = await candleCoverage(db, { exchange: "sim", symbols: SIM_DEFAULT_SYMBOLS, timeframes: TIMEFRAMES, windowCandles: 96 });
     expect(coverage).toHaveLength(SIM_DEFAULT_SYMBOLS.length * TIMEFRAMES.length);
-    for (const series of coverage) expect(series.count).toBeGreaterThanOrEqual(100);
+    for (const series of coverage) {
+      // At least 100 candles of history reach back from the newest, none missing recently.
+      expect(series.lastOpenTime).not.toBeNull();
+      expect(((series.lastOpenTime ?? 0) - (series.firstOpenTime ?? 0)) / TIMEFRAME_MS[series.timeframe]).toBeGreaterThanOrEqual(99);
+      expect(series.recentGaps).toBe(0);
+    }
 
     const traces = await latestEvents(db, { type: "DECISION_TRACE", limit: 10_000 });
     const bySymbol = new Map<string, { time: number; action: string }[]>();

@@ -8,7 +8,7 @@ export type Freshness = "fresh" | "late" | "stale" | "missing";
 
 export interface SeriesCell {
   state: Freshness;
-  count: number;
+  /** The oldest and newest stored candle; null without candles. */
   firstOpenTime: number | null;
   lastOpenTime: number | null;
   /** Candles missing before the forming one; null without candles. */

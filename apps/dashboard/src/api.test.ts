@@ -30,7 +30,7 @@ describe("the dashboard API on a real database", () => {
     await db.close();
   });
 
-  it("colours every coin × timeframe by verify's freshness rule, with counts", async () => {
+  it("colours every coin × timeframe by verify's freshness rule, with how far back its candles reach", async () => {
     const { status, body } = await get<CoverageResponse>("/api/coverage");
     expect(status).toBe(200);
     expect(body.coins.map((c) => c.symbol)).toEqual(COINS);
@@ -40,7 +40,7 @@ describe("the dashboard API on a real database", () => {
     for (const tf of ["15m", "1h", "4h", "1d"]) expect(state(STALE_COIN, tf)).toBe("stale");
     expect(state(PARTIAL_COIN, "1d")).toBe("missing");
     expect(body.totals).toEqual({ fresh: 15, late: 0, stale: 4, missing: 1 });
-    expect(body.coins[0]?.series["15m"]).toMatchObject({ count: 120, lastOpenTime: alignToTimeframe(NOW, "15m"), behind: 0, recentGaps: 0 });
+    expect(body.coins[0]?.series["15m"]).toMatchObject({ firstOpenTime: alignToTimeframe(NOW, "15m") - 119 * TIMEFRAME_MS["15m"], lastOpenTime: alignToTimeframe(NOW, "15m"), behind: 0, recentGaps: 0 });
   });
 
   it("gives a coin's candles oldest first with its trade entries and exits as markers", async () => {

@@ -121,7 +121,6 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
         if (cells) {
           cells[row.timeframe] = {
             state,
-            count: row.count,
             firstOpenTime: row.firstOpenTime,
             lastOpenTime: row.lastOpenTime,
             behind: row.lastOpenTime === null ? null : candlesBehind(row.lastOpenTime, row.timeframe, nowMs),

@@ -66,7 +66,10 @@ describe("the dashboard page in chromium", () => {
       expect(await state(STALE_COIN, tf)).toBe("stale");
     }
     expect(await state(PARTIAL_COIN, "1d")).toBe("missing");
-    expect(await page.locator(`#grid tr.coin[data-symbol="BTC/USDT"] td[data-timeframe="15m"]`).getAttribute("title")).toContain("120 candles");
+    // 120 candles of 15m: the newest opened 119 × 15 min = 29¾ h after the first.
+    const btc15m = page.locator(`#grid tr.coin[data-symbol="BTC/USDT"] td[data-timeframe="15m"]`);
+    expect(await btc15m.textContent()).toBe("30h");
+    expect(await btc15m.getAttribute("title")).toContain("(30h of history)");
     expect(await page.locator("#summary").textContent()).toContain("5 coins on sim: 15 fresh, 0 late, 4 stale, 1 missing");
 
     await page.locator(`#grid tr.coin[data-symbol="BTC/USDT"] th`).click();

@@ -13,6 +13,7 @@ import {
   timeOnce,
   timingFigure,
   withGoal,
+  withRatio,
   type Figure,
 } from "../../../packages/db/bench/harness";
 import type { CheckName } from "../src/config";
@@ -26,10 +27,16 @@ import { configFor, createMigratedDatabase, fillLikeTheBot, freshCandles, withDa
  * the bulk load, before PostgreSQL has statistics for the new rows (what the
  * first verify after a deploy and backfill meets, autovacuum held off so the
  * state cannot change mid-run), and after ANALYZE (a settled database). Then
- * the built CLI as an operator runs it (process start included).
+ * the built CLI as an operator runs it (process start included). Last, with
+ * four times the history (older candles added, ANALYZE again): a bot's history
+ * only grows, and verify's time should not grow with it.
  */
 
 const GOAL_MS = 1000;
+/** The long-history run holds this many times the candles per series. */
+const HISTORY_FACTOR = 4;
+/** Coins per saveCandles call while adding the older history (bounds the bench's memory). */
+const FILL_COINS = 50;
 const CLI = path.resolve(__dirname, "../dist/main.js");
 
 function runCli(env: Record<string, string>): Promise<number> {
@@ -89,6 +96,20 @@ runMain(async () => {
       if (run >= options.warmup) cli.push(ms);
     }
 
+    const longHistory = history * HISTORY_FACTOR;
+    const extended = performance.now();
+    await withDatabase(testDb, async (db) => {
+      for (let from = 0; from < symbols.length; from += FILL_COINS) {
+        // Older than every candle stored so far: the same series reaching further back.
+        const older = freshCandles({ symbols: symbols.slice(from, from + FILL_COINS), timeframes, nowMs, candlesAgo: history, count: longHistory - history });
+        const saved = await saveCandles(db, older, nowMs);
+        if (saved.rejected.length > 0) throw new Error(`bench candles rejected: ${saved.rejected[0]?.reason}`);
+      }
+      await db.sql.exec("ANALYZE");
+    });
+    const extendMs = performance.now() - extended;
+    const long = await measure();
+
     const text = `${coins} coins × 4 timeframes, ${history} candles per series`;
     const checkFigures = (prefix: string, checkMs: Map<CheckName, number[]>) =>
       [...checkMs].map(([name, samples]): Figure => ({ id: `verify.${prefix}.check.${name}`, label: `  ${name} check`, value: median(samples), unit: "ms", p95: percentile(samples, 95), samples }));
@@ -100,7 +121,14 @@ runMain(async () => {
       withGoal(settledTotal, `≤ ${GOAL_MS} ms`, settledTotal.value <= GOAL_MS),
       ...checkFigures("settled", settled.checkMs),
       timingFigure("verify.cli", "verify CLI end to end after ANALYZE (node dist/main.js: start, connect, checks, exit)", cli),
+      withRatio(
+        withGoal(timingFigure("verify.long", `verify in-process, ${HISTORY_FACTOR}× the history (${longHistory.toLocaleString("en-US")} candles per series), after ANALYZE`, long.total), `≤ ${GOAL_MS} ms`, median(long.total) <= GOAL_MS),
+        settledTotal,
+        `${history} candles`,
+      ),
+      ...checkFigures("long", long.checkMs).filter((figure) => figure.id === "verify.long.check.coverage"),
       { id: "verify.fill", label: `  (setup, untimed above: filling the database with ${(coins * 4 * history).toLocaleString("en-US")} candles)`, value: fillMs, unit: "ms" },
+      { id: "verify.fill.long", label: `  (setup, untimed: adding ${(coins * 4 * (longHistory - history)).toLocaleString("en-US")} older candles, then ANALYZE)`, value: extendMs, unit: "ms" },
     ];
     report(options, {
       name: "verify",

@@ -9,7 +9,10 @@ import { figureValues, runSmokeBenchmark } from "@candlekeep/db/testing";
 
 const PACKAGE_DIR = path.resolve(__dirname, "..");
 const CHECKS = ["connection", "migrations", "schema", "roundtrip", "coverage", "activity"];
-const EXPECTED = ["verify.fresh", "verify.settled", "verify.cli", "verify.fill", ...["fresh", "settled"].flatMap((state) => CHECKS.map((check) => `verify.${state}.check.${check}`))];
+const EXPECTED = [
+  ...["verify.fresh", "verify.settled", "verify.cli", "verify.fill", "verify.long", "verify.long.check.coverage", "verify.fill.long"],
+  ...["fresh", "settled"].flatMap((state) => CHECKS.map((check) => `verify.${state}.check.${check}`)),
+];
 
 it("runs the verify benchmark in --smoke mode and reports every figure", async () => {
   const results = await runSmokeBenchmark((out) => [

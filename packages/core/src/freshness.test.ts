@@ -3,7 +3,7 @@ import { seriesFreshness, seriesState } from "./freshness";
 const NOW = Date.UTC(2026, 10, 25, 12, 7);
 const QUARTER = 15 * 60_000;
 const forming = Date.UTC(2026, 10, 25, 12, 0);
-const series = (lastOpenTime: number | null) => ({ timeframe: "15m" as const, count: lastOpenTime === null ? 0 : 10, lastOpenTime });
+const series = (lastOpenTime: number | null) => ({ timeframe: "15m" as const, lastOpenTime });
 
 describe("seriesFreshness", () => {
   it("calls a series fresh up to one candle behind, late until staleAfter, stale beyond, missing without candles", () => {

@@ -13,7 +13,7 @@ export const DEFAULT_GAP_WINDOW_CANDLES = 96;
 /** What freshness is judged from: the shape of a coverage row. */
 export interface SeriesLastCandle {
   timeframe: Timeframe;
-  count: number;
+  /** null when the series has no candles. */
   lastOpenTime: number | null;
 }
 
@@ -36,7 +36,7 @@ export type SeriesState = "fresh" | "empty" | "stale";
  * is fresh, 45 min before is stale.
  */
 export function seriesState(series: SeriesLastCandle, staleAfter: number, nowMs: number): SeriesState {
-  if (series.count === 0 || series.lastOpenTime === null) return "empty";
+  if (series.lastOpenTime === null) return "empty";
   return candlesBehind(series.lastOpenTime, series.timeframe, nowMs) > staleAfter ? "stale" : "fresh";
 }
 

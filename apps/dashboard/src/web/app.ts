@@ -70,6 +70,15 @@ async function getJson<T>(url: string): Promise<T> {
 // ---- formatting ----------------------------------------------------------
 
 const utc = (value: number | string | null) => (value === null ? "—" : new Date(value).toISOString().slice(0, 16).replace("T", " "));
+
+/** How far back a series' stored candles reach, from its first to its newest open time: "45m", "12h", "300d". */
+function span(cell: SeriesCell): string {
+  if (cell.firstOpenTime === null || cell.lastOpenTime === null) return "—";
+  const minutes = Math.round((cell.lastOpenTime - cell.firstOpenTime) / 60_000);
+  if (minutes < 60) return `${minutes}m`;
+  if (minutes < 48 * 60) return `${Math.round(minutes / 60)}h`;
+  return `${Math.round(minutes / 1440)}d`;
+}
 const num = (value: number | null, digits = 4) => (value === null ? "—" : Number(value.toPrecision(digits + 2)).toLocaleString("en-US", { maximumFractionDigits: 8 }));
 const money = (value: number | null) => (value === null ? "—" : value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
 const ago = (iso: string | null, now: number) => (iso === null ? "never" : `${utc(iso)} UTC (${Math.max(0, Math.round((now - Date.parse(iso)) / 1000))} s ago)`);
@@ -143,7 +152,7 @@ function describeCell(symbol: string, tf: string, cell: SeriesCell | undefined, 
   const behind = cell.behind === null ? "" : `, ${cell.behind} candle${cell.behind === 1 ? "" : "s"} behind`;
   return [
     `${symbol} ${tf}: ${cell.state}${behind} (stale after ${coverage.staleAfterPeriods})`,
-    `${cell.count} candles, ${utc(cell.firstOpenTime)} → ${utc(cell.lastOpenTime)} UTC`,
+    `stored from ${utc(cell.firstOpenTime)} to ${utc(cell.lastOpenTime)} UTC (${span(cell)} of history)`,
     `${cell.recentGaps} missing in the last ${coverage.gapWindowCandles} candles`,
   ].join("\n");
 }
@@ -160,7 +169,7 @@ function renderGrid(coverage: CoverageResponse): void {
       if (cell === undefined) continue;
       const series = coin.series[tf];
       const state = series?.state ?? "missing";
-      const text = series === undefined || series.count === 0 ? "—" : String(series.count) + (series.recentGaps > 0 ? "*" : "");
+      const text = series === undefined || series.lastOpenTime === null ? "—" : span(series) + (series.recentGaps > 0 ? "*" : "");
       const title = describeCell(coin.symbol, tf, series, coverage);
       // Touch the DOM only for what changed: most cells stay as they are between polls.
       if (cell.dataset.state !== state) {
@@ -173,7 +182,7 @@ function renderGrid(coverage: CoverageResponse): void {
   }
   const t = coverage.totals;
   ui.summary.textContent = `${coverage.coins.length} coins on ${coverage.exchange}: ${t.fresh} fresh, ${t.late} late, ${t.stale} stale, ${t.missing} missing series`;
-  ui.coverageSource.textContent = `coins: ${coverage.coinsSource}. * = gaps in the last ${coverage.gapWindowCandles} candles; hover a cell for details.`;
+  ui.coverageSource.textContent = `coins: ${coverage.coinsSource}. each cell: how far back its candles reach; * = gaps in the last ${coverage.gapWindowCandles} candles; hover a cell for details.`;
 }
 
 function markSelected(): void {

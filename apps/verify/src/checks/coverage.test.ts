@@ -19,13 +19,13 @@ describe("the freshness rule", () => {
 
   it("calls a series stale only when more than staleAfter candles are missing", () => {
     const forming = Date.UTC(2026, 10, 25, 12, 0);
-    const series = (lastOpenTime: number | null, count = 10) => ({ count, lastOpenTime, timeframe: "15m" as const });
+    const series = (lastOpenTime: number | null) => ({ lastOpenTime, timeframe: "15m" as const });
     expect(seriesState(series(forming - 2 * QUARTER), 2, NOW)).toBe("fresh");
     expect(seriesState(series(forming - 3 * QUARTER), 2, NOW)).toBe("stale");
     expect(seriesState(series(forming - 3 * QUARTER), 3, NOW)).toBe("fresh");
     expect(seriesState(series(forming), 0, NOW)).toBe("fresh");
     expect(seriesState(series(forming - QUARTER), 0, NOW)).toBe("stale");
-    expect(seriesState(series(null, 0), 2, NOW)).toBe("empty");
+    expect(seriesState(series(null), 2, NOW)).toBe("empty");
   });
 });
 

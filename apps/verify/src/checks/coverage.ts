@@ -47,7 +47,7 @@ export const coverageCheck: Check = async ({ db, config, nowMs, trackedCoins }) 
     timeframes,
     staleAfterPeriods: staleAfter,
     gapWindowCandles,
-    series: states.map((s) => ({ symbol: s.symbol, timeframe: s.timeframe, state: s.state, count: s.count, firstOpenTime: s.firstOpenTime, lastOpenTime: s.lastOpenTime, recentGaps: s.recentGaps })),
+    series: states.map((s) => ({ symbol: s.symbol, timeframe: s.timeframe, state: s.state, firstOpenTime: s.firstOpenTime, lastOpenTime: s.lastOpenTime, recentGaps: s.recentGaps })),
   };
 
   const bad = [empty.length > 0 ? `${empty.length} with no candles` : "", stale.length > 0 ? `${stale.length} stale` : ""].filter(Boolean);

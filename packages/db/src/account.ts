@@ -1,6 +1,7 @@
 import type { Database } from "./connect";
 import { critical } from "./critical";
 import { amountProblem } from "./amounts";
+import { distinctValuesCte } from "./sql";
 
 export interface AccountSnapshot {
   time: Date;
@@ -54,9 +55,23 @@ export function saveAccountState(db: Pick<Database, "sql" | "logger">, snapshots
   });
 }
 
+// Per currency (one, or each the exchange has), its newest snapshots through the
+// (exchange, currency, time) index, merged: sorting every snapshot of an exchange
+// instead took ~230 ms for 500,000 (a year of one a minute) on each dashboard
+// refresh and verify run.
+const ACCOUNT_HISTORY = `WITH RECURSIVE ${distinctValuesCte("currencies", "account_state", "currency", "exchange = $1")}
+SELECT time, exchange, currency, free, used, total, equity FROM currencies
+CROSS JOIN LATERAL (
+  SELECT id, time, exchange, currency, free::float8 AS free, used::float8 AS used, total::float8 AS total, equity::float8 AS equity
+  FROM account_state WHERE exchange = $1 AND currency = currencies.value
+  ORDER BY time DESC, id DESC LIMIT $3
+) AS a
+WHERE currencies.value IS NOT NULL AND ($2::text IS NULL OR currencies.value = $2)
+ORDER BY time DESC, id DESC LIMIT $3`;
+
 /**
- * Snapshots of one exchange and currency, newest first. In SQL rather than
- * through Prisma: the bot (at start-up) and verify read nothing else through
+ * Snapshots of one exchange (and currency, if given), newest first. In SQL rather
+ * than through Prisma: the bot (at start-up) and verify read nothing else through
  * Prisma, which then never loads (its first query costs ~160 ms and ~30 MB).
  * The amounts arrive as float8: numeric to double is correctly rounded, as
  * Decimal's toNumber() was.
@@ -65,13 +80,6 @@ export async function accountHistory(
   db: Pick<Database, "sql">,
   filter: { exchange: string; currency?: string; limit?: number },
 ): Promise<AccountSnapshot[]> {
-  const result = await db.sql.query<AccountSnapshot>(
-    `SELECT time, exchange, currency, free::float8 AS free, used::float8 AS used, total::float8 AS total, equity::float8 AS equity
-     FROM account_state
-     WHERE exchange = $1 AND ($2::text IS NULL OR currency = $2)
-     ORDER BY time DESC, id DESC
-     LIMIT $3`,
-    [filter.exchange, filter.currency ?? null, filter.limit ?? 1],
-  );
+  const result = await db.sql.query<AccountSnapshot>(ACCOUNT_HISTORY, [filter.exchange, filter.currency ?? null, filter.limit ?? 1]);
   return result.rows;
 }

@@ -3,7 +3,7 @@ import { saveCandles } from "./candles";
 import { eventPayloadJson, latestEventPerSymbol, latestEvents, MAX_EVENT_PAYLOAD_BYTES, recordEvent, recordEvents, type EventInput } from "./events";
 import { savePosition } from "./positions";
 import { useTestDatabase, type SuiteDatabase } from "./test-database-hooks";
-import { captureLogger, DATABASE_KINDS, openTestDatabase } from "./testing";
+import { captureLogger, countTableReads, DATABASE_KINDS, openTestDatabase } from "./testing";
 import type { Database } from "./connect";
 
 const T0 = Date.UTC(2026, 3, 1, 12);
@@ -192,6 +192,31 @@ describe.each(DATABASE_KINDS)("system events on the %s engine", (kind) => {
       ["BTC/USDT", { n: 2 }, at(9)],
     ]);
     expect(await latestEventPerSymbol(db, "DECISION_TRACE", [])).toEqual([]);
+  });
+});
+
+describe("latestEvents on the server engine", () => {
+  const logger = captureLogger();
+  let db: SuiteDatabase;
+  useTestDatabase("server", { logger, tables: "system_events", opened: (opened) => (db = opened) });
+
+  it("finds the newest events of any type reading a few rows per type, however many are stored", async () => {
+    const traces = Array.from({ length: 2_000 }, (_, i) => ({ type: "DECISION_TRACE", symbol: i % 2 === 0 ? "BTC/USDT" : "ETH/USDT", payload: { n: i }, time: at(i) }));
+    expect(await recordEvents(db, [...traces, { type: "STARTUP", payload: { n: -1 }, time: at(-1) }, { type: "ERROR", symbol: "BTC/USDT", payload: { n: 1_500 }, time: at(1_500.5) }])).toBe(0);
+    // With statistics, as autovacuum keeps them for a growing table: without, a table this small is cheaper to read whole.
+    await db.sql.exec("ANALYZE system_events");
+    const newest = await countTableReads(db, "system_events", (connection) => latestEvents({ sql: connection }, { limit: 2 }));
+    expect(newest.result.map((e) => e.payload)).toEqual([{ n: 1_999 }, { n: 1_998 }]);
+    const btc = await countTableReads(db, "system_events", (connection) => latestEvents({ sql: connection }, { symbol: "BTC/USDT", limit: 3 }));
+    expect(btc.result.map((e) => [e.type, e.payload])).toEqual([
+      ["DECISION_TRACE", { n: 1_998 }],
+      ["DECISION_TRACE", { n: 1_996 }],
+      ["DECISION_TRACE", { n: 1_994 }],
+    ]);
+    // Three types: a probe each to find them (and one more to end), then the newest rows of each, the
+    // symbol's among them picked from the type's index or the symbol's: tens of rows, not the 2,002 stored.
+    expect(newest.read).toBeLessThan(50);
+    expect(btc.read).toBeLessThan(50);
   });
 });
 

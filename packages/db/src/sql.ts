@@ -31,3 +31,19 @@ export async function inTransaction<T>(connection: SqlRunner, fn: () => Promise<
     throw error;
   }
 }
+
+/**
+ * A recursive CTE `name(value)` of the distinct values of `column` in `table`
+ * among the rows where `where` holds (bare column names), found by skipping
+ * through an index that leads with `where`'s equality columns and then `column`:
+ * one index probe per distinct value (a "loose index scan"), so its cost grows
+ * with the distinct values, not with the rows. NULLs are left out.
+ */
+export function distinctValuesCte(name: string, table: string, column: string, where = "true"): string {
+  return `${name}(value) AS (
+  (SELECT ${column} FROM ${table} WHERE ${where} ORDER BY ${column} LIMIT 1)
+  UNION ALL
+  SELECT (SELECT ${column} FROM ${table} WHERE ${where} AND ${column} > previous.value ORDER BY ${column} LIMIT 1)
+  FROM ${name} AS previous WHERE previous.value IS NOT NULL
+)`;
+}

@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { silentLogger, type Logger } from "@candlekeep/core";
 import { openDatabase, type Database, type DatabaseKind, type DbOptions } from "./connect";
+import type { SqlRunner } from "./sql";
 
 /**
  * Test support: a fresh, uniquely named database on the local PostgreSQL server
@@ -91,6 +92,29 @@ export async function openTestDatabase(kind: DatabaseKind, logger: Logger = sile
       await testDb.drop();
     },
   };
+}
+
+/**
+ * Runs `fn` on one server connection inside a transaction that is rolled back
+ * afterwards, and counts what its queries read from `table`: the rows its
+ * sequential scans returned and the entries every index of it returned
+ * (PostgreSQL's statistics of the current transaction). For tests that a read
+ * does not grow with the rows stored.
+ */
+export async function countTableReads<T>(db: Pick<Database, "session">, table: string, fn: (connection: SqlRunner) => Promise<T>): Promise<{ result: T; read: number }> {
+  return db.session(async (connection) => {
+    await connection.exec("BEGIN");
+    try {
+      const result = await fn(connection);
+      const stats = await connection.query<{ read: string }>(
+        "SELECT sum(pg_stat_get_xact_tuples_returned(oid)) AS read FROM pg_class WHERE oid = $1::regclass OR oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = $1::regclass)",
+        [table],
+      );
+      return { result, read: Number(stats.rows[0]?.read) };
+    } finally {
+      await connection.exec("ROLLBACK");
+    }
+  });
 }
 
 /** Deterministic pseudo-random numbers in [0, 1) (mulberry32): every run sees the same data. */

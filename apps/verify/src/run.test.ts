@@ -42,7 +42,7 @@ describe.each(DATABASE_KINDS)("verify on the %s engine", (kind) => {
     expect(statuses(report)).toEqual({ connection: "pass", migrations: "pass", schema: "pass", roundtrip: "pass", coverage: "pass", activity: "pass" });
     expect(report).toMatchObject({ status: "pass", exitCode: 0 });
     expect(check(report, "connection").summary).toMatch(kind === "server" ? /^PostgreSQL 15\.\d+ at postgresql:\/\/postgres@127\.0\.0\.1:5432\/candlekeep_test_\w+; round trip/ : /^PostgreSQL [\d.]+ \(PGlite [\d.]+\), embedded database in .*pgdata; round trip/);
-    expect(check(report, "migrations").summary).toBe("2 of 2 migrations applied; none pending, failed or changed");
+    expect(check(report, "migrations").summary).toBe("3 of 3 migrations applied; none pending, failed or changed");
     expect(check(report, "schema").summary).toBe("5 tables, 53 columns match schema.prisma");
     expect(check(report, "coverage").summary).toBe("3 coins × 4 timeframes on sim: all 12 series fresh (≤ 2 candles behind), no gaps in the last 96 candles");
     expect(check(report, "activity").summary).toMatch(/^3\/3 coins with a decision trace in the last 15 min; 1 open position; last account snapshot \S+ \(just now\)$/);
@@ -146,7 +146,7 @@ describe.each(DATABASE_KINDS)("verify on the %s engine", (kind) => {
     try {
       await withDatabase(empty, (db) => db.sql.exec(`DROP TABLE candles, trades, positions, system_events, account_state, "_prisma_migrations"; DROP TYPE position_side, exit_reason`));
       const report = await run(configFor(empty, env, ["--only", "migrations"]));
-      expect(check(report, "migrations")).toMatchObject({ status: "fail", summary: "2 pending migrations: 20261125000000_init, 20261125150000_candles_fillfactor" });
+      expect(check(report, "migrations")).toMatchObject({ status: "fail", summary: "3 pending migrations: 20261125000000_init, 20261125150000_candles_fillfactor, 20261203100000_trades_exit_time_index" });
       const after = await run(configFor(empty, env, ["--only", "migrations"]));
       expect(check(after, "migrations").status).toBe("fail");
     } finally {

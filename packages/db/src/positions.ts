@@ -1,5 +1,4 @@
 import { Prisma } from "./generated/prisma/client";
-import type { Trade as TradeRow } from "./generated/prisma/client";
 import type { Database } from "./connect";
 import { critical } from "./critical";
 import { amountProblem } from "./amounts";
@@ -102,25 +101,6 @@ function toPosition(row: StoredPositionRow): OpenPosition {
   };
 }
 
-export function toTradeRecord(row: TradeRow): TradeRecord {
-  return {
-    id: row.id,
-    exchange: row.exchange,
-    symbol: row.symbol,
-    side: row.side,
-    quantity: row.quantity.toNumber(),
-    entryPrice: row.entryPrice.toNumber(),
-    exitPrice: row.exitPrice.toNumber(),
-    entryTime: row.entryTime,
-    exitTime: row.exitTime,
-    fees: row.fees.toNumber(),
-    realizedPnl: row.realizedPnl.toNumber(),
-    exitReason: row.exitReason,
-    entryOrderId: row.entryOrderId,
-    exitOrderId: row.exitOrderId,
-  };
-}
-
 // One statement, written here rather than through Prisma's upsert: an entry
 // saves its position twice (the intent, then the fill) one entry after another
 // in the tick, and Prisma's client-side work made each write cost ~1.5 ms of the
@@ -202,20 +182,12 @@ export function closePositionWithTrade(db: Pick<Database, "sql" | "logger">, clo
     ]);
     const row = result.rows[0];
     if (!row) throw new Error(`no open position for ${symbol} on ${exchange} to close`);
-    return {
-      ...holdingFromRow(row),
-      exitPrice: Number(row.exit_price),
-      entryTime: new Date(row.entry_time),
-      exitTime: new Date(row.exit_time),
-      fees: Number(row.fees),
-      realizedPnl: Number(row.realized_pnl),
-      exitReason: row.exit_reason,
-      exitOrderId: row.exit_order_id,
-    };
+    return tradeFromRow(row);
   });
 }
 
-interface StoredTradeRow extends StoredHoldingRow {
+/** A trade as the drivers return its columns: numerics as text (or numbers), times as Dates (or text). */
+export interface StoredTradeRow extends StoredHoldingRow {
   exit_price: string | number;
   entry_time: Date | string;
   exit_time: Date | string;
@@ -225,10 +197,23 @@ interface StoredTradeRow extends StoredHoldingRow {
   exit_order_id: string;
 }
 
+export function tradeFromRow(row: StoredTradeRow): TradeRecord {
+  return {
+    ...holdingFromRow(row),
+    exitPrice: Number(row.exit_price),
+    entryTime: new Date(row.entry_time),
+    exitTime: new Date(row.exit_time),
+    fees: Number(row.fees),
+    realizedPnl: Number(row.realized_pnl),
+    exitReason: row.exit_reason,
+    exitOrderId: row.exit_order_id,
+  };
+}
+
 // $1 exchange, $2 symbol, $3 exit order id, $4 exit price, $5 exit time, $6 fees, $7 exit reason.
 // All parts see the same snapshot: `existing` is a trade written by an earlier
 // attempt of this close; only without it is the position closed into a new trade.
-const TRADE_COLUMNS = `id, exchange, symbol, side, quantity, entry_price, exit_price, entry_time, exit_time, fees, realized_pnl, exit_reason, entry_order_id, exit_order_id`;
+export const TRADE_COLUMNS = `id, exchange, symbol, side, quantity, entry_price, exit_price, entry_time, exit_time, fees, realized_pnl, exit_reason, entry_order_id, exit_order_id`;
 const CLOSE_POSITION = `
 WITH existing AS (
   SELECT ${TRADE_COLUMNS} FROM trades WHERE exchange = $1 AND exit_order_id = $3

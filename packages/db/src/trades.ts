@@ -1,23 +1,23 @@
 import type { Database } from "./connect";
-import { toTradeRecord, type TradeRecord } from "./positions";
+import { TRADE_COLUMNS, tradeFromRow, type StoredTradeRow, type TradeRecord } from "./positions";
 
-export async function listTrades(
-  db: Pick<Database, "prisma">,
-  filter: { exchange?: string; symbol?: string; limit?: number } = {},
-): Promise<TradeRecord[]> {
-  const rows = await db.prisma.trade.findMany({
-    where: { exchange: filter.exchange, symbol: filter.symbol },
-    orderBy: { exitTime: "desc" },
-    take: filter.limit ?? 100,
-  });
-  return rows.map(toTradeRecord);
+// Served by an index either way: (exchange, symbol, exit_time) for one coin's
+// trades, (exchange, exit_time) for all of an exchange's, so a page of the newest
+// trades reads that page, not every trade stored.
+const LATEST_TRADES = `SELECT ${TRADE_COLUMNS} FROM trades
+WHERE ($1::text IS NULL OR exchange = $1) AND ($2::text IS NULL OR symbol = $2)
+ORDER BY exit_time DESC, id DESC LIMIT $3`;
+
+/** The newest closed trades (of an exchange, of a coin), newest first. */
+export async function listTrades(db: Pick<Database, "sql">, filter: { exchange?: string; symbol?: string; limit?: number } = {}): Promise<TradeRecord[]> {
+  const result = await db.sql.query<StoredTradeRow>(LATEST_TRADES, [filter.exchange ?? null, filter.symbol ?? null, filter.limit ?? 100]);
+  return result.rows.map(tradeFromRow);
 }
 
 /**
  * When the newest entry of each of `symbols` that has a closed trade on `exchange`
  * was made (the latest entry_time per coin). The bot reads it at start-up so a
- * signal it already traded is not traded again after a restart. In SQL, like
- * accountHistory, so that start-up never loads Prisma.
+ * signal it already traded is not traded again after a restart.
  */
 export async function latestTradeEntries(db: Pick<Database, "sql">, filter: { exchange: string; symbols: readonly string[] }): Promise<Map<string, Date>> {
   const result = await db.sql.query<{ symbol: string; entry_time: Date }>(

@@ -37,7 +37,8 @@ export async function inTransaction<T>(connection: SqlRunner, fn: () => Promise<
  * among the rows where `where` holds (bare column names), found by skipping
  * through an index that leads with `where`'s equality columns and then `column`:
  * one index probe per distinct value (a "loose index scan"), so its cost grows
- * with the distinct values, not with the rows. NULLs are left out.
+ * with the distinct values, not with the rows. NULLs are skipped, but the last
+ * row, from the probe that found nothing more, is NULL: select `value IS NOT NULL`.
  */
 export function distinctValuesCte(name: string, table: string, column: string, where = "true"): string {
   return `${name}(value) AS (

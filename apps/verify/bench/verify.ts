@@ -115,17 +115,14 @@ runMain(async () => {
       [...checkMs].map(([name, samples]): Figure => ({ id: `verify.${prefix}.check.${name}`, label: `  ${name} check`, value: median(samples), unit: "ms", p95: percentile(samples, 95), samples }));
     const freshTotal = timingFigure("verify.fresh", `verify in-process, right after the bulk load: no statistics yet (${text})`, fresh.total);
     const settledTotal = timingFigure("verify.settled", `verify in-process, after ANALYZE (${text})`, settled.total);
+    const longTotal = timingFigure("verify.long", `verify in-process, ${HISTORY_FACTOR}× the history (${longHistory.toLocaleString("en-US")} candles per series), after ANALYZE`, long.total);
     const figures: Figure[] = [
       withGoal(freshTotal, `≤ ${GOAL_MS} ms`, freshTotal.value <= GOAL_MS),
       ...checkFigures("fresh", fresh.checkMs),
       withGoal(settledTotal, `≤ ${GOAL_MS} ms`, settledTotal.value <= GOAL_MS),
       ...checkFigures("settled", settled.checkMs),
       timingFigure("verify.cli", "verify CLI end to end after ANALYZE (node dist/main.js: start, connect, checks, exit)", cli),
-      withRatio(
-        withGoal(timingFigure("verify.long", `verify in-process, ${HISTORY_FACTOR}× the history (${longHistory.toLocaleString("en-US")} candles per series), after ANALYZE`, long.total), `≤ ${GOAL_MS} ms`, median(long.total) <= GOAL_MS),
-        settledTotal,
-        `${history} candles`,
-      ),
+      withRatio(withGoal(longTotal, `≤ ${GOAL_MS} ms`, longTotal.value <= GOAL_MS), settledTotal, `${history} candles`),
       ...checkFigures("long", long.checkMs).filter((figure) => figure.id === "verify.long.check.coverage"),
       { id: "verify.fill", label: `  (setup, untimed above: filling the database with ${(coins * 4 * history).toLocaleString("en-US")} candles)`, value: fillMs, unit: "ms" },
       { id: "verify.fill.long", label: `  (setup, untimed: adding ${(coins * 4 * (longHistory - history)).toLocaleString("en-US")} older candles, then ANALYZE)`, value: extendMs, unit: "ms" },

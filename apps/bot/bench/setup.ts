@@ -16,10 +16,14 @@ export const TIMEFRAMES = "15m,1h,4h,1d";
 /**
  * Starts a bot tracking the `coins` most traded sim coins on all four
  * timeframes with `history` candles per series loaded first. The sim replays
- * from `ticks` steps (15 min each) in the past, so every tick brings one new
- * 15m candle per coin and moves the forming 1h/4h/1d ones: a busy tick.
+ * from `ticks` steps in the past. With the default step of 15 minutes every
+ * tick brings one new 15m candle per coin and moves the forming 1h/4h/1d ones,
+ * and every coin's decision trace is due: a catch-up tick, the busiest kind.
+ * With a step of one minute, a real exchange's cadence, ticks mostly move the
+ * forming candles, a new 15m candle comes every 15th tick and a coin's trace every 5th.
  */
-export async function startBenchBot(options: { coins: number; history: number; ticks: number }): Promise<BenchBot> {
+export async function startBenchBot(options: { coins: number; history: number; ticks: number; stepMinutes?: number }): Promise<BenchBot> {
+  const stepMinutes = options.stepMinutes ?? 15;
   const testDb = await createServerTestDatabase("candlekeep_bench");
   const started = performance.now();
   try {
@@ -30,9 +34,10 @@ export async function startBenchBot(options: { coins: number; history: number; t
       SYMBOLS: `top:${options.coins}`,
       TIMEFRAMES,
       HISTORY_CANDLES: String(options.history),
-      SIM_REPLAY_CANDLES: String(options.ticks + 2),
+      // Counted in 15m candles: enough to replay every tick without reaching the wall clock.
+      SIM_REPLAY_CANDLES: String(Math.ceil((options.ticks * stepMinutes) / 15) + 2),
       LOG_LEVEL: "warn",
-    });
+    }, { simStepMs: stepMinutes * 60_000 });
     return {
       bot,
       databaseName: new URL(serverUrl(testDb.url)).pathname.slice(1),

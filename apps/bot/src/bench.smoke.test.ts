@@ -11,18 +11,22 @@ import { TICK_PHASES } from "./tick";
 
 const PACKAGE_DIR = path.resolve(__dirname, "..");
 
-// Smoke sizes: ticks at 5 and 10 coins (bench/tick.ts).
+// Smoke sizes: catch-up ticks at 5 and 10 coins, live-cadence ticks at 10 (bench/tick.ts).
 const EXPECTED: Record<string, string[]> = {
   // The PostgreSQL CPU figures need the server on this machine, as the test set-up has it.
-  tick: [5, 10].flatMap((coins) => [
-    `tick.${coins}`,
-    `tick.${coins}.cpu.bot`,
-    `tick.${coins}.cpu.postgres`,
-    `tick.${coins}.cpu.floor`,
-    ...TICK_PHASES.map((phase) => `tick.${coins}.phase.${phase}`),
-    `tick.${coins}.rowsWritten`,
-    `start.${coins}`,
-  ]),
+  tick: [
+    ...["tick.5", "tick.10", "tick.live.10"].flatMap((id) => [
+      id,
+      `${id}.cpu.bot`,
+      `${id}.cpu.postgres`,
+      `${id}.cpu.floor`,
+      ...TICK_PHASES.map((phase) => `${id}.phase.${phase}`),
+      `${id}.rowsWritten`,
+      `${id}.eventsWritten`,
+    ]),
+    "start.5",
+    "start.10",
+  ],
   memory: ["memory.start.rss", "memory.rss", "memory.heap", "memory.heap.growth", "memory.rss.growth"],
 };
 

@@ -114,6 +114,18 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
     expect(await candleCount(db2)).toBeLessThanOrEqual(before + SIM_DEFAULT_SYMBOLS.length * TIMEFRAMES.length);
   });
 
+
+  it("replays at the step it is given: at one minute per tick every forming candle moves, and a 15m candle closes every 15th tick", async () => {
+    bot = await testBot.start({ SIM_REPLAY_CANDLES: "4", SYMBOLS: "BTC/USDT,ETH/USDT" }, { simStepMs: 60_000 });
+    const reports = await bot.ticks(16);
+    const times = reports.map((r) => r.exchangeTime);
+    expect(times.slice(1).map((time, i) => time - (times[i] as number))).toEqual(new Array(15).fill(60_000));
+    // 2 coins × 4 timeframes of forming candles each tick; once, the closing 15m candles besides
+    // (and the closing 1h, 4h or 1d ones when the wall clock puts that boundary there too).
+    const written = reports.map((r) => r.written);
+    expect(written.filter((n) => n === 8)).toHaveLength(15);
+    expect(written.find((n) => n !== 8)).toBeGreaterThanOrEqual(10);
+  });
   it("at a restart removes a paper entry a crash left before its order, and does not hold its coins", async () => {
     bot = await testBot.start();
     await bot.ticks(1);

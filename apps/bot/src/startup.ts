@@ -37,6 +37,11 @@ export interface StartOptions {
   signal?: AbortSignal;
   /** Market data for a real EXCHANGE instead of creating it from the configuration (tests: recorded responses). */
   market?: MarketData;
+  /**
+   * EXCHANGE=sim: how much market time each tick moves while the sim replays the past (default 15
+   * minutes: one new 15m candle per coin every tick). The benchmark uses one minute, a real exchange's cadence.
+   */
+  simStepMs?: number;
 }
 
 /** Coins whose stored history is read per query at start-up. */
@@ -72,7 +77,7 @@ export async function startBot(config: BotConfig, logger: Logger, options: Start
   try {
     const db = await database.get();
     lock = await acquireBotLock(db, `candlekeep:${config.exchange.id}`, { waitMs: config.database.lockWaitMs, signal: options.signal });
-    const runtime = await restore(config, logger, db, () => database.get(), lock, ccxtMarket);
+    const runtime = await restore(config, logger, db, () => database.get(), lock, ccxtMarket, options.simStepMs);
     await recordEvent(db, {
       type: "STARTUP",
       payload: {
@@ -95,7 +100,15 @@ export async function startBot(config: BotConfig, logger: Logger, options: Start
   }
 }
 
-async function restore(config: BotConfig, logger: Logger, db: Database, getDb: () => Promise<Database>, lock: BotLock, ccxtMarket: MarketData | undefined): Promise<BotRuntime> {
+async function restore(
+  config: BotConfig,
+  logger: Logger,
+  db: Database,
+  getDb: () => Promise<Database>,
+  lock: BotLock,
+  ccxtMarket: MarketData | undefined,
+  simStepMs: number | undefined,
+): Promise<BotRuntime> {
   const exchangeId = config.exchange.id;
   const timeframes = config.exchange.timeframes;
   const openPositions = await listOpenPositions(db, { exchange: exchangeId });
@@ -108,7 +121,7 @@ async function restore(config: BotConfig, logger: Logger, db: Database, getDb: (
     if (config.exchange.symbols?.kind === "top") {
       symbols = await new SimExchange({ seed: config.sim.seed, startTime: Date.now() }).topSymbols(config.exchange.symbols.count);
     }
-    const sim = new SimExchange({ seed: config.sim.seed, startTime: await simStartTime(config, db, symbols) });
+    const sim = new SimExchange({ seed: config.sim.seed, startTime: await simStartTime(config, db, symbols), ...(simStepMs === undefined ? {} : { stepMs: simStepMs }) });
     market = sim;
     advanceClock = () => sim.advance();
   } else {

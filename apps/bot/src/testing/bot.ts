@@ -2,9 +2,8 @@ import type { Logger } from "@candlekeep/core";
 import { captureLogger } from "@candlekeep/db/testing";
 import { backfillRecentHistory } from "../backfill";
 import { loadConfig } from "../config";
-import type { MarketData } from "../exchange/types";
 import { shutdown } from "../loop";
-import { startBot, type StartedBot } from "../startup";
+import { startBot, type StartedBot, type StartOptions } from "../startup";
 import { runTick, type TickReport } from "../tick";
 
 /**
@@ -17,11 +16,12 @@ export interface TestBot extends StartedBot {
   stop(): Promise<void>;
 }
 
-export async function startTestBot(settings: Record<string, string | undefined>, options: { backfill?: boolean; market?: MarketData } = {}): Promise<TestBot> {
+export async function startTestBot(settings: Record<string, string | undefined>, options: { backfill?: boolean } & Pick<StartOptions, "market" | "simStepMs"> = {}): Promise<TestBot> {
   const config = loadConfig({ TICK_INTERVAL_MS: "0", PORT: "0", HISTORY_CANDLES: "100", ...settings }, [], false);
   const logger = captureLogger();
-  const started = await startBot(config, logger, options.market ? { market: options.market } : {});
-  if (options.backfill ?? true) await backfillRecentHistory(started.runtime, false);
+  const { backfill, ...startOptions } = options;
+  const started = await startBot(config, logger, startOptions);
+  if (backfill ?? true) await backfillRecentHistory(started.runtime, false);
   return {
     ...started,
     logger,

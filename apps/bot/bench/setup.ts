@@ -27,7 +27,7 @@ export async function startBenchBot(options: { coins: number; history: number; t
   const testDb = await createServerTestDatabase("candlekeep_bench");
   const started = performance.now();
   try {
-    const bot = await startTestBot({
+    const settings = {
       DATABASE_URL: testDb.url,
       CANDLEKEEP_DATA_DIR: testDb.dataDir,
       EXCHANGE: "sim",
@@ -37,7 +37,8 @@ export async function startBenchBot(options: { coins: number; history: number; t
       // Counted in 15m candles: enough to replay every tick without reaching the wall clock.
       SIM_REPLAY_CANDLES: String(Math.ceil((options.ticks * stepMinutes) / 15) + 2),
       LOG_LEVEL: "warn",
-    }, { simStepMs: stepMinutes * 60_000 });
+    };
+    const bot = await startTestBot(settings, { simStepMs: stepMinutes * 60_000 });
     return {
       bot,
       databaseName: new URL(serverUrl(testDb.url)).pathname.slice(1),

@@ -51,10 +51,16 @@ runMain(async () => {
   // A multiple of 15, so the live-cadence run holds its share of ticks that bring new 15m candles.
   const warmupTicks = options.smoke ? 1 : 5;
   const timedTicks = options.smoke ? 2 : Math.ceil(Math.max(60, options.repeat) / 15) * 15;
-  const runs: TickRun[] = [
-    ...scales.map((coins) => ({ coins, stepMinutes: CATCH_UP_STEP_MINUTES, id: `tick.${coins}`, scale: `${coins.toLocaleString("en-US")} coins` })),
-    { coins: liveCoins, stepMinutes: LIVE_STEP_MINUTES, id: `tick.live.${liveCoins}`, scale: `${liveCoins.toLocaleString("en-US")} coins, one minute of market per tick` },
-  ].map((run) => ({ ...run, history, warmupTicks, timedTicks }));
+  const catchUp = (coins: number) => ({ coins, stepMinutes: CATCH_UP_STEP_MINUTES, id: `tick.${coins}`, scale: `${coins.toLocaleString("en-US")} coins` });
+  const live = { coins: liveCoins, stepMinutes: LIVE_STEP_MINUTES, id: `tick.live.${liveCoins}`, scale: `${liveCoins.toLocaleString("en-US")} coins, one minute of market per tick` };
+  // The 2,000-coin run last: run after it (its 2.4 million rows overflow PostgreSQL's buffers here),
+  // the live-cadence ticks took 74 ms instead of 54–55 when run on their own or before it.
+  const runs: TickRun[] = [...scales.filter((coins) => coins <= liveCoins).map(catchUp), live, ...scales.filter((coins) => coins > liveCoins).map(catchUp)].map((run) => ({
+    ...run,
+    history,
+    warmupTicks,
+    timedTicks,
+  }));
   const figures: Figure[] = [];
   for (const run of runs) figures.push(...(await measureTicks(run)));
   report(options, {

@@ -42,7 +42,7 @@ describe.each(DATABASE_KINDS)("trades on the %s engine", (kind) => {
   });
 });
 
-describe("listTrades on the server engine", () => {
+describe("trade reads on the server engine", () => {
   const logger = captureLogger();
   let db: SuiteDatabase;
   useTestDatabase("server", { logger, tables: "trades", opened: (opened) => (db = opened) });
@@ -54,5 +54,14 @@ describe("listTrades on the server engine", () => {
     const newest = await countTableReads(db, "trades", (connection) => listTrades({ sql: connection }, { exchange: "sim", limit: 30 }));
     expect(exitMinutes(newest.result)).toEqual(Array.from({ length: 30 }, (_, i) => 1_999 - i));
     expect(newest.read).toBeLessThan(50);
+  });
+
+  it("finds each coin's newest entry from its newest trade, not from every trade stored", async () => {
+    await storeTrades(db.sql, "sim", 2_000);
+    await db.sql.exec("ANALYZE trades");
+    const entries = await countTableReads(db, "trades", (connection) => latestTradeEntries({ sql: connection }, { exchange: "sim", symbols: SYMBOLS }));
+    // Trade i exits at minute i and entered 30 minutes before; the coins take turns.
+    expect(Object.fromEntries([...entries.result].map(([symbol, time]) => [symbol, (time.getTime() - T0) / 60_000]))).toEqual({ "BTC/USDT": 1_998 - 30, "ETH/USDT": 1_999 - 30, "SOL/USDT": 1_997 - 30 });
+    expect(entries.read).toBeLessThan(50);
   });
 });

@@ -1,5 +1,5 @@
 import { SIM_DEFAULT_SYMBOLS, TIMEFRAME_MS, TIMEFRAMES } from "@candlekeep/core";
-import { accountHistory, candleCoverage, latestEvents, listOpenPositions, listTrades, savePosition, type Database } from "@candlekeep/db";
+import { accountHistory, candleCoverage, latestEvents, listOpenPositions, listTrades, recentCandles, savePosition, type Database } from "@candlekeep/db";
 import { createEmbeddedTestDatabase, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import { SimExchange } from "./exchange/sim";
 import { startTestBot, type TestBot } from "./testing/bot";
@@ -114,6 +114,23 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
     expect(await candleCount(db2)).toBeLessThanOrEqual(before + SIM_DEFAULT_SYMBOLS.length * TIMEFRAMES.length);
   });
 
+
+  it("writes a tick's large candle batch (one the write splits in two) completely and with the exchange's values", async () => {
+    // No backfill: the first tick fetches HISTORY_CANDLES (100) per series, 8,000 candles, past TWO_PART_MIN_ROWS.
+    bot = await testBot.start({}, { backfill: false });
+    const [report] = await bot.ticks(1);
+    expect(report!.flushError).toBeUndefined();
+    expect(report!.written).toBe(SIM_DEFAULT_SYMBOLS.length * TIMEFRAMES.length * 100);
+    const db = await bot.database.get();
+    expect(await candleCount(db)).toBe(report!.written);
+    for (const symbol of SIM_DEFAULT_SYMBOLS) {
+      for (const timeframe of TIMEFRAMES) {
+        const stored = await recentCandles(db, { exchange: "sim", symbol, timeframe }, 100);
+        const truth = await bot.runtime.market.fetchCandles(symbol, timeframe, stored[0]?.openTime, 100);
+        expect(stored.map((c) => [c.openTime, c.open, c.high, c.low, c.close, c.volume])).toEqual(truth.map((c) => [c.openTime, c.open, c.high, c.low, c.close, c.volume]));
+      }
+    }
+  });
 
   it("replays at the step it is given: at one minute per tick every forming candle moves, and a 15m candle closes every 15th tick", async () => {
     bot = await testBot.start({ SIM_REPLAY_CANDLES: "4", SYMBOLS: "BTC/USDT,ETH/USDT" }, { simStepMs: 60_000 });

@@ -92,7 +92,9 @@ export async function runTick(rt: BotRuntime, options: TickOptions = {}): Promis
   // the decisions are made here, instead of after them.
   const updated = await settleAll(rt.symbols, concurrency, (symbol) => updateCoinCandles(rt, symbol, now, report));
   const decideStarted = performance.now();
-  const candleWrite = flushCandles(rt, report, flushDeadline);
+  // The candle write's second half starts once the decisions are done, when this process leaves a core to PostgreSQL.
+  let decisionsDone = () => {};
+  const candleWrite = flushCandles(rt, report, flushDeadline, new Promise<void>((resolve) => (decisionsDone = resolve)));
   const ready = rt.symbols.filter((symbol, index) => {
     const result = updated[index];
     if (result?.status === "rejected") coinFailed(rt, report, symbol, result.reason);
@@ -106,6 +108,7 @@ export async function runTick(rt: BotRuntime, options: TickOptions = {}): Promis
 
   // Three writes on their own connections: the tick waits for the slowest, not their sum.
   const writeWaitStarted = performance.now();
+  decisionsDone();
   await Promise.all([candleWrite, snapshotAccount(rt, now), flushEvents(rt, report)]);
 
   const ended = performance.now();
@@ -218,12 +221,12 @@ type FlushOutcome = { ok: true; result: FlushResult } | { ok: false; error: unkn
  * for the next) and waits for it until `deadline`. The write's outcome is
  * handled once, when it settles, whether or not a tick is still waiting.
  */
-async function flushCandles(rt: BotRuntime, report: TickReport, deadline: number): Promise<void> {
+async function flushCandles(rt: BotRuntime, report: TickReport, deadline: number, secondHalfFrom: Promise<void>): Promise<void> {
   let write: Promise<FlushOutcome>;
   try {
     const db = await rt.db();
     const running = rt.candles.flushing;
-    const started = rt.candles.startFlush(db);
+    const started = rt.candles.startFlush(db, secondHalfFrom);
     write = started.then(
       (result): FlushOutcome => ({ ok: true, result }),
       (error: unknown): FlushOutcome => ({ ok: false, error }),

@@ -1,5 +1,5 @@
 import { TIMEFRAME_MS } from "@candlekeep/core";
-import { saveCandles, recentCandles, latestCandlesPerSeries, type CandleInput } from "./candles";
+import { saveCandles, recentCandles, latestCandlesPerSeries, TWO_PART_MIN_ROWS, type CandleInput } from "./candles";
 import { DATABASE_KINDS, openTestDatabase } from "./testing";
 import type { Database } from "./connect";
 
@@ -163,5 +163,113 @@ describe("saveCandles on a slow server", () => {
     }
     expect(await countCandles(db)).toBe(0);
     expect((await saveCandles(db, series(2, ["1h"], 10), Date.now(), { statementTimeoutMs: 200 })).written).toBe(20);
+  });
+});
+
+describe("saveCandles in two parts (secondHalfFrom) on the server", () => {
+  let db: Awaited<ReturnType<typeof openTestDatabase>>;
+  beforeAll(async () => {
+    db = await openTestDatabase("server");
+  });
+  afterAll(async () => {
+    await db.close();
+  });
+  beforeEach(async () => {
+    await db.sql.exec("TRUNCATE candles");
+  });
+
+  // Four coins of TWO_PART_MIN_ROWS / 4 candles: C0 and C1 make the first half, C2 and C3 the second.
+  const batch = () => series(4, ["1h"], TWO_PART_MIN_ROWS / 4);
+  const FIRST_HALF_COIN = "C0/USDT";
+  const SECOND_HALF_COINS = ["C2/USDT", "C3/USDT"];
+
+  async function storedOf(symbols: readonly string[]): Promise<number> {
+    const result = await db.sql.query<{ n: string }>("SELECT count(*) AS n FROM candles WHERE symbol = ANY($1::text[])", [symbols]);
+    return Number(result.rows[0]?.n);
+  }
+
+  /** Holds a row lock on the first half's first candle (stored beforehand), so the first half's transaction waits. */
+  async function withFirstHalfBlocked(fn: () => Promise<void>): Promise<void> {
+    await saveCandles(db, [batch()[0] as CandleInput]);
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked: () => void = () => undefined;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holder = db.session(async (connection) => {
+      await connection.exec("BEGIN");
+      await connection.query("SELECT 1 FROM candles WHERE symbol = $1 FOR UPDATE", [FIRST_HALF_COIN]);
+      locked();
+      await released;
+      await connection.exec("COMMIT");
+    });
+    await isLocked;
+    try {
+      await fn();
+    } finally {
+      release();
+      await holder;
+    }
+  }
+
+  async function eventually(check: () => Promise<boolean>): Promise<void> {
+    for (let i = 0; i < 100; i += 1) {
+      if (await check()) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error("condition not reached within 5 s");
+  }
+
+  it("writes the second half on its own connection once signalled, while the first is still running", async () => {
+    const rows = batch();
+    let save: Promise<unknown> | undefined;
+    await withFirstHalfBlocked(async () => {
+      save = saveCandles(db, rows, Date.now(), { secondHalfFrom: Promise.resolve() });
+      await eventually(async () => (await storedOf(SECOND_HALF_COINS)) === rows.length / 2);
+      expect(await storedOf([FIRST_HALF_COIN])).toBe(1);
+    });
+    // The first candle was stored already, unchanged.
+    expect(await save).toMatchObject({ written: rows.length - 1, accepted: rows.length });
+    expect(await countCandles(db)).toBe(rows.length);
+  });
+
+  it("without the signal, starts the second half only when the first is done", async () => {
+    const rows = batch();
+    let save: Promise<unknown> | undefined;
+    await withFirstHalfBlocked(async () => {
+      save = saveCandles(db, rows, Date.now(), { secondHalfFrom: new Promise(() => undefined) });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await storedOf(SECOND_HALF_COINS)).toBe(0);
+    });
+    await save;
+    expect(await countCandles(db)).toBe(rows.length);
+  });
+
+  it("fails when the first half fails, and sends no second half after it", async () => {
+    const rows = batch();
+    await withFirstHalfBlocked(async () => {
+      await expect(saveCandles(db, rows, Date.now(), { statementTimeoutMs: 200, secondHalfFrom: new Promise(() => undefined) })).rejects.toThrow(/statement timeout/);
+    });
+    expect(await storedOf(SECOND_HALF_COINS)).toBe(0);
+    expect(await countCandles(db)).toBe(1);
+  });
+
+  it("fails when the first half fails after the second started, and the batch written again changes only the missing half", async () => {
+    const rows = batch();
+    await withFirstHalfBlocked(async () => {
+      await expect(saveCandles(db, rows, Date.now(), { statementTimeoutMs: 200, secondHalfFrom: Promise.resolve() })).rejects.toThrow(/statement timeout/);
+    });
+    expect(await storedOf(SECOND_HALF_COINS)).toBe(rows.length / 2);
+    // The caller's retry: the second half is stored already and unchanged, and so is the first half's
+    // first candle (stored before the lock): the rest of the first half is what gets written.
+    expect((await saveCandles(db, rows, Date.now(), { secondHalfFrom: Promise.resolve() })).written).toBe(rows.length / 2 - 1);
+    expect(await countCandles(db)).toBe(rows.length);
+  });
+
+  it("writes a batch smaller than TWO_PART_MIN_ROWS in one transaction", async () => {
+    const rows = series(2, ["1h"], 10);
+    await withFirstHalfBlocked(async () => {
+      await expect(saveCandles(db, rows, Date.now(), { statementTimeoutMs: 300, secondHalfFrom: Promise.resolve() })).rejects.toThrow(/statement timeout/);
+    });
+    expect(await countCandles(db)).toBe(1);
   });
 });

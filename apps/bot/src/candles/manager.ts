@@ -1,4 +1,4 @@
-import { CandleMap, candleProblem, saveCandles, type CandleInput, type Database, type RejectedCandle, type StoredCandle } from "@candlekeep/db";
+import { CandleMap, candleProblem, saveCandles, type CandleInput, type Database, type RejectedCandle, type SaveCandlesOptions, type StoredCandle } from "@candlekeep/db";
 import type { Logger, Timeframe } from "@candlekeep/core";
 import type { ExchangeCandle } from "../exchange/types";
 import type { CandleColumns } from "./columns";
@@ -143,15 +143,15 @@ export class CandleManager {
    * returns its outcome. If a write is running already, no second one starts:
    * its outcome is returned and the candles queued meanwhile wait for the next.
    * On failure the batch is put back (newer values queued meanwhile win) and
-   * the error raised.
+   * the error raised. `secondHalfFrom`: see SaveCandlesOptions.
    */
-  startFlush(db: Pick<Database, "sql"> & Partial<Pick<Database, "pool">>): Promise<FlushResult> {
+  startFlush(db: Pick<Database, "sql"> & Partial<Pick<Database, "pool">>, secondHalfFrom?: Promise<unknown>): Promise<FlushResult> {
     if (this.writing) return this.writing.done;
     if (this.pending.size === 0) return Promise.resolve({ written: 0, rejected: [], flushed: 0 });
     const batch = this.pending;
     this.pending = new CandleMap();
     // write() settles asynchronously, so `writing` is always set before it is cleared.
-    const done = this.write(db, batch);
+    const done = this.write(db, batch, secondHalfFrom);
     this.writing = { batch, done };
     return done;
   }
@@ -166,10 +166,11 @@ export class CandleManager {
     return this.startFlush(db);
   }
 
-  private async write(db: Pick<Database, "sql"> & Partial<Pick<Database, "pool">>, batch: CandleMap<CandleInput>): Promise<FlushResult> {
+  private async write(db: Pick<Database, "sql"> & Partial<Pick<Database, "pool">>, batch: CandleMap<CandleInput>, secondHalfFrom: Promise<unknown> | undefined): Promise<FlushResult> {
     try {
       const timeout = this.options.writeTimeoutMs;
-      const result = await saveCandles(db, [...batch.values()], this.options.now(), timeout === undefined ? {} : { statementTimeoutMs: timeout });
+      const options: SaveCandlesOptions = { ...(timeout === undefined ? {} : { statementTimeoutMs: timeout }), ...(secondHalfFrom ? { secondHalfFrom } : {}) };
+      const result = await saveCandles(db, [...batch.values()], this.options.now(), options);
       this.writing = undefined;
       if (this.pendingFullLogged && this.pending.size < this.options.maxPending) {
         this.pendingFullLogged = false;

@@ -133,40 +133,30 @@ describe.each(DATABASE_KINDS)("saveCandles on the %s engine", (kind) => {
   });
 });
 
-describe("saveCandles on a slow server", () => {
-  let db: Awaited<ReturnType<typeof openTestDatabase>>;
-  beforeAll(async () => {
-    db = await openTestDatabase("server");
+/** Runs `fn` while another session holds the lock `lockStatement` takes (in a transaction committed afterwards). */
+async function whileLocked(db: Database, lockStatement: string, params: unknown[], fn: () => Promise<void>): Promise<void> {
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let locked: () => void = () => undefined;
+  const isLocked = new Promise<void>((resolve) => (locked = resolve));
+  const holder = db.session(async (connection) => {
+    await connection.exec("BEGIN");
+    await connection.query(lockStatement, params);
+    locked();
+    await released;
+    await connection.exec("COMMIT");
   });
-  afterAll(async () => {
-    await db.close();
-  });
+  // A holder that fails before taking its lock ends the wait with its error.
+  await Promise.race([isLocked, holder]);
+  try {
+    await fn();
+  } finally {
+    release();
+    await holder;
+  }
+}
 
-  it("gives up a write blocked longer than statementTimeoutMs, writing nothing, and writes it once the table is free", async () => {
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let locked: () => void = () => undefined;
-    const isLocked = new Promise<void>((resolve) => (locked = resolve));
-    const holder = db.session(async (connection) => {
-      await connection.exec("BEGIN");
-      await connection.exec("LOCK TABLE candles IN SHARE MODE");
-      locked();
-      await released;
-      await connection.exec("COMMIT");
-    });
-    await isLocked;
-    try {
-      await expect(saveCandles(db, series(2, ["1h"], 10), Date.now(), { statementTimeoutMs: 200 })).rejects.toThrow(/statement timeout/);
-    } finally {
-      release();
-      await holder;
-    }
-    expect(await countCandles(db)).toBe(0);
-    expect((await saveCandles(db, series(2, ["1h"], 10), Date.now(), { statementTimeoutMs: 200 })).written).toBe(20);
-  });
-});
-
-describe("saveCandles in two parts (secondHalfFrom) on the server", () => {
+describe("saveCandles on the server while another session holds locks", () => {
   let db: Awaited<ReturnType<typeof openTestDatabase>>;
   beforeAll(async () => {
     db = await openTestDatabase("server");
@@ -178,98 +168,93 @@ describe("saveCandles in two parts (secondHalfFrom) on the server", () => {
     await db.sql.exec("TRUNCATE candles");
   });
 
-  // Four coins of TWO_PART_MIN_ROWS / 4 candles: C0 and C1 make the first half, C2 and C3 the second.
-  const batch = () => series(4, ["1h"], TWO_PART_MIN_ROWS / 4);
-  const FIRST_HALF_COIN = "C0/USDT";
-  const SECOND_HALF_COINS = ["C2/USDT", "C3/USDT"];
-
-  async function storedOf(symbols: readonly string[]): Promise<number> {
-    const result = await db.sql.query<{ n: string }>("SELECT count(*) AS n FROM candles WHERE symbol = ANY($1::text[])", [symbols]);
-    return Number(result.rows[0]?.n);
-  }
-
-  /** Holds a row lock on the first half's first candle (stored beforehand), so the first half's transaction waits. */
-  async function withFirstHalfBlocked(fn: () => Promise<void>): Promise<void> {
-    await saveCandles(db, [batch()[0] as CandleInput]);
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let locked: () => void = () => undefined;
-    const isLocked = new Promise<void>((resolve) => (locked = resolve));
-    const holder = db.session(async (connection) => {
-      await connection.exec("BEGIN");
-      await connection.query("SELECT 1 FROM candles WHERE symbol = $1 FOR UPDATE", [FIRST_HALF_COIN]);
-      locked();
-      await released;
-      await connection.exec("COMMIT");
+  describe("blocked longer than its statement timeout", () => {
+    it("gives up a write blocked longer than statementTimeoutMs, writing nothing, and writes it once the table is free", async () => {
+      await whileLocked(db, "LOCK TABLE candles IN SHARE MODE", [], async () => {
+        await expect(saveCandles(db, series(2, ["1h"], 10), Date.now(), { statementTimeoutMs: 200 })).rejects.toThrow(/statement timeout/);
+      });
+      expect(await countCandles(db)).toBe(0);
+      expect((await saveCandles(db, series(2, ["1h"], 10), Date.now(), { statementTimeoutMs: 200 })).written).toBe(20);
     });
-    await isLocked;
-    try {
-      await fn();
-    } finally {
-      release();
-      await holder;
-    }
-  }
-
-  async function eventually(check: () => Promise<boolean>): Promise<void> {
-    for (let i = 0; i < 100; i += 1) {
-      if (await check()) return;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error("condition not reached within 5 s");
-  }
-
-  it("writes the second half on its own connection once signalled, while the first is still running", async () => {
-    const rows = batch();
-    let save: Promise<unknown> | undefined;
-    await withFirstHalfBlocked(async () => {
-      save = saveCandles(db, rows, Date.now(), { secondHalfFrom: Promise.resolve() });
-      await eventually(async () => (await storedOf(SECOND_HALF_COINS)) === rows.length / 2);
-      expect(await storedOf([FIRST_HALF_COIN])).toBe(1);
-    });
-    // The first candle was stored already, unchanged.
-    expect(await save).toMatchObject({ written: rows.length - 1, accepted: rows.length });
-    expect(await countCandles(db)).toBe(rows.length);
   });
 
-  it("without the signal, starts the second half only when the first is done", async () => {
-    const rows = batch();
-    let save: Promise<unknown> | undefined;
-    await withFirstHalfBlocked(async () => {
-      save = saveCandles(db, rows, Date.now(), { secondHalfFrom: new Promise(() => undefined) });
-      await new Promise((resolve) => setTimeout(resolve, 300));
+  describe("in two parts (secondHalfFrom)", () => {
+    // Four coins of TWO_PART_MIN_ROWS / 4 candles: C0 and C1 make the first half, C2 and C3 the second.
+    const batch = () => series(4, ["1h"], TWO_PART_MIN_ROWS / 4);
+    const FIRST_HALF_COIN = "C0/USDT";
+    const SECOND_HALF_COINS = ["C2/USDT", "C3/USDT"];
+
+    async function storedOf(symbols: readonly string[]): Promise<number> {
+      const result = await db.sql.query<{ n: string }>("SELECT count(*) AS n FROM candles WHERE symbol = ANY($1::text[])", [symbols]);
+      return Number(result.rows[0]?.n);
+    }
+
+    /** Holds a row lock on the first half's first candle (stored beforehand), so the first half's transaction waits. */
+    async function withFirstHalfBlocked(fn: () => Promise<void>): Promise<void> {
+      await saveCandles(db, [batch()[0] as CandleInput]);
+      await whileLocked(db, "SELECT 1 FROM candles WHERE symbol = $1 FOR UPDATE", [FIRST_HALF_COIN], fn);
+    }
+
+    async function eventually(check: () => Promise<boolean>): Promise<void> {
+      for (let i = 0; i < 100; i += 1) {
+        if (await check()) return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      throw new Error("condition not reached within 5 s");
+    }
+
+    it("writes the second half on its own connection once signalled, while the first is still running", async () => {
+      const rows = batch();
+      let save: Promise<unknown> | undefined;
+      await withFirstHalfBlocked(async () => {
+        save = saveCandles(db, rows, Date.now(), { secondHalfFrom: Promise.resolve() });
+        await eventually(async () => (await storedOf(SECOND_HALF_COINS)) === rows.length / 2);
+        expect(await storedOf([FIRST_HALF_COIN])).toBe(1);
+      });
+      // The first candle was stored already, unchanged.
+      expect(await save).toMatchObject({ written: rows.length - 1, accepted: rows.length });
+      expect(await countCandles(db)).toBe(rows.length);
+    });
+
+    it("without the signal, starts the second half only when the first is done", async () => {
+      const rows = batch();
+      let save: Promise<unknown> | undefined;
+      await withFirstHalfBlocked(async () => {
+        save = saveCandles(db, rows, Date.now(), { secondHalfFrom: new Promise(() => undefined) });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(await storedOf(SECOND_HALF_COINS)).toBe(0);
+      });
+      await save;
+      expect(await countCandles(db)).toBe(rows.length);
+    });
+
+    it("fails when the first half fails, and sends no second half after it", async () => {
+      const rows = batch();
+      await withFirstHalfBlocked(async () => {
+        await expect(saveCandles(db, rows, Date.now(), { statementTimeoutMs: 200, secondHalfFrom: new Promise(() => undefined) })).rejects.toThrow(/statement timeout/);
+      });
       expect(await storedOf(SECOND_HALF_COINS)).toBe(0);
+      expect(await countCandles(db)).toBe(1);
     });
-    await save;
-    expect(await countCandles(db)).toBe(rows.length);
-  });
 
-  it("fails when the first half fails, and sends no second half after it", async () => {
-    const rows = batch();
-    await withFirstHalfBlocked(async () => {
-      await expect(saveCandles(db, rows, Date.now(), { statementTimeoutMs: 200, secondHalfFrom: new Promise(() => undefined) })).rejects.toThrow(/statement timeout/);
+    it("fails when the first half fails after the second started, and the batch written again changes only the missing half", async () => {
+      const rows = batch();
+      await withFirstHalfBlocked(async () => {
+        await expect(saveCandles(db, rows, Date.now(), { statementTimeoutMs: 200, secondHalfFrom: Promise.resolve() })).rejects.toThrow(/statement timeout/);
+      });
+      expect(await storedOf(SECOND_HALF_COINS)).toBe(rows.length / 2);
+      // The caller's retry: the second half is stored already and unchanged, and so is the first half's
+      // first candle (stored before the lock): the rest of the first half is what gets written.
+      expect((await saveCandles(db, rows, Date.now(), { secondHalfFrom: Promise.resolve() })).written).toBe(rows.length / 2 - 1);
+      expect(await countCandles(db)).toBe(rows.length);
     });
-    expect(await storedOf(SECOND_HALF_COINS)).toBe(0);
-    expect(await countCandles(db)).toBe(1);
-  });
 
-  it("fails when the first half fails after the second started, and the batch written again changes only the missing half", async () => {
-    const rows = batch();
-    await withFirstHalfBlocked(async () => {
-      await expect(saveCandles(db, rows, Date.now(), { statementTimeoutMs: 200, secondHalfFrom: Promise.resolve() })).rejects.toThrow(/statement timeout/);
+    it("writes a batch smaller than TWO_PART_MIN_ROWS in one transaction", async () => {
+      const rows = series(2, ["1h"], 10);
+      await withFirstHalfBlocked(async () => {
+        await expect(saveCandles(db, rows, Date.now(), { statementTimeoutMs: 300, secondHalfFrom: Promise.resolve() })).rejects.toThrow(/statement timeout/);
+      });
+      expect(await countCandles(db)).toBe(1);
     });
-    expect(await storedOf(SECOND_HALF_COINS)).toBe(rows.length / 2);
-    // The caller's retry: the second half is stored already and unchanged, and so is the first half's
-    // first candle (stored before the lock): the rest of the first half is what gets written.
-    expect((await saveCandles(db, rows, Date.now(), { secondHalfFrom: Promise.resolve() })).written).toBe(rows.length / 2 - 1);
-    expect(await countCandles(db)).toBe(rows.length);
-  });
-
-  it("writes a batch smaller than TWO_PART_MIN_ROWS in one transaction", async () => {
-    const rows = series(2, ["1h"], 10);
-    await withFirstHalfBlocked(async () => {
-      await expect(saveCandles(db, rows, Date.now(), { statementTimeoutMs: 300, secondHalfFrom: Promise.resolve() })).rejects.toThrow(/statement timeout/);
-    });
-    expect(await countCandles(db)).toBe(1);
   });
 });

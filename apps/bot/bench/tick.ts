@@ -34,7 +34,7 @@ interface TickRun {
   stepMinutes: number;
   /** Figure ids start with it, e.g. "tick.500" or "tick.live.500". */
   id: string;
-  /** Says which kind of tick, e.g. "500 coins" or "500 coins, one minute per tick". */
+  /** Says which kind of tick, e.g. "500 coins" or "500 coins, one minute of market per tick". */
   scale: string;
   history: number;
   warmupTicks: number;
@@ -51,8 +51,9 @@ runMain(async () => {
   // A multiple of 15, so the live-cadence run holds its share of ticks that bring new 15m candles.
   const warmupTicks = options.smoke ? 1 : 5;
   const timedTicks = options.smoke ? 2 : Math.ceil(Math.max(60, options.repeat) / 15) * 15;
-  const catchUp = (coins: number) => ({ coins, stepMinutes: CATCH_UP_STEP_MINUTES, id: `tick.${coins}`, scale: `${coins.toLocaleString("en-US")} coins` });
-  const live = { coins: liveCoins, stepMinutes: LIVE_STEP_MINUTES, id: `tick.live.${liveCoins}`, scale: `${liveCoins.toLocaleString("en-US")} coins, one minute of market per tick` };
+  const coinsText = (coins: number) => `${coins.toLocaleString("en-US")} coins`;
+  const catchUp = (coins: number) => ({ coins, stepMinutes: CATCH_UP_STEP_MINUTES, id: `tick.${coins}`, scale: coinsText(coins) });
+  const live = { coins: liveCoins, stepMinutes: LIVE_STEP_MINUTES, id: `tick.live.${liveCoins}`, scale: `${coinsText(liveCoins)}, one minute of market per tick` };
   // The 2,000-coin run last: run after it (its 2.4 million rows overflow PostgreSQL's buffers here),
   // the live-cadence ticks took 74 ms instead of 54–55 when run on their own or before it.
   const runs: TickRun[] = [...scales.filter((coins) => coins <= liveCoins).map(catchUp), live, ...scales.filter((coins) => coins > liveCoins).map(catchUp)].map((run) => ({
@@ -99,7 +100,7 @@ async function measureTicks(run: TickRun): Promise<Figure[]> {
     const botCpu = (processCpuMs() - botCpuBefore) / timedTicks;
     const postgresCpuAfter = postgresCpuMs(started.databaseName);
     const figures: Figure[] = [];
-    const tick = timingFigure(id, `tick, ${scale} × 4 timeframes (flush included)`, times);
+    const tick = timingFigure(id, `tick, ${scale}, 4 timeframes, flush included`, times);
     figures.push(coins === GOAL_COINS ? withGoal(tick, `≤ ${TICK_GOAL_MS} ms`, tick.value <= TICK_GOAL_MS) : tick);
     figures.push({ id: `${id}.cpu.bot`, label: `  bot process CPU per tick, ${scale}`, value: botCpu, unit: "ms" });
     if (postgresCpuBefore !== undefined && postgresCpuAfter !== undefined) {

@@ -114,7 +114,6 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
     expect(await candleCount(db2)).toBeLessThanOrEqual(before + SIM_DEFAULT_SYMBOLS.length * TIMEFRAMES.length);
   });
 
-
   it("writes a tick's large candle batch (one the write splits in two) completely and with the exchange's values", async () => {
     // No backfill: the first tick fetches HISTORY_CANDLES (100) per series, 8,000 candles, past TWO_PART_MIN_ROWS.
     bot = await testBot.start({}, { backfill: false });
@@ -143,6 +142,7 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
     expect(written.filter((n) => n === 8)).toHaveLength(15);
     expect(written.find((n) => n !== 8)).toBeGreaterThanOrEqual(10);
   });
+
   it("at a restart removes a paper entry a crash left before its order, and does not hold its coins", async () => {
     bot = await testBot.start();
     await bot.ticks(1);

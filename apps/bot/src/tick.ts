@@ -106,7 +106,7 @@ export async function runTick(rt: BotRuntime, options: TickOptions = {}): Promis
     else coinFailed(rt, report, ready[index] as string, result.reason);
   });
 
-  // Three writes on their own connections: the tick waits for the slowest, not their sum.
+  // The writes on connections of their own (the candles on two once their second half starts): the tick waits for the slowest, not their sum.
   const writeWaitStarted = performance.now();
   decisionsDone();
   await Promise.all([candleWrite, snapshotAccount(rt, now), flushEvents(rt, report)]);

@@ -265,7 +265,8 @@ async function upsertInTwoParts(pool: pg.Pool, rows: readonly StoredCandle[], st
  *
  * Given the server pool (a whole `Database`), the batch is written in one
  * transaction through COPY, in one round trip, whatever its size (in two, one
- * per half, when the caller gives `secondHalfFrom`). Otherwise (embedded engine, or
+ * per half, when the caller gives `secondHalfFrom` and the batch has
+ * TWO_PART_MIN_ROWS rows or more). Otherwise (embedded engine, or
  * only a connection, e.g. inside a transaction) through unnest in chunks of
  * CANDLE_CHUNK_ROWS, where earlier chunks may be written already when a later
  * one fails; a retry re-sends them harmlessly.

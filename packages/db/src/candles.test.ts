@@ -181,7 +181,7 @@ describe("saveCandles on the server while another session holds locks", () => {
   describe("in two parts (secondHalfFrom)", () => {
     // Four coins of TWO_PART_MIN_ROWS / 4 candles: C0 and C1 make the first half, C2 and C3 the second.
     const batch = () => series(4, ["1h"], TWO_PART_MIN_ROWS / 4);
-    const FIRST_HALF_COIN = "C0/USDT";
+    const FIRST_HALF_COINS = ["C0/USDT", "C1/USDT"];
     const SECOND_HALF_COINS = ["C2/USDT", "C3/USDT"];
 
     async function storedOf(symbols: readonly string[]): Promise<number> {
@@ -189,11 +189,12 @@ describe("saveCandles on the server while another session holds locks", () => {
       return Number(result.rows[0]?.n);
     }
 
-    /** Holds a row lock on the first half's first candle (stored beforehand), so the first half's transaction waits. */
-    async function withFirstHalfBlocked(fn: () => Promise<void>): Promise<void> {
-      await saveCandles(db, [batch()[0] as CandleInput]);
-      await whileLocked(db, "SELECT 1 FROM candles WHERE symbol = $1 FOR UPDATE", [FIRST_HALF_COIN], fn);
+    /** Holds a row lock on `symbol`'s first candle (stored beforehand), so the half that writes it waits. */
+    async function withCoinBlocked(symbol: string, fn: () => Promise<void>): Promise<void> {
+      await saveCandles(db, [batch().find((c) => c.symbol === symbol) as CandleInput]);
+      await whileLocked(db, "SELECT 1 FROM candles WHERE symbol = $1 FOR UPDATE", [symbol], fn);
     }
+    const withFirstHalfBlocked = (fn: () => Promise<void>) => withCoinBlocked(FIRST_HALF_COINS[0] as string, fn);
 
     async function eventually(check: () => Promise<boolean>): Promise<void> {
       for (let i = 0; i < 100; i += 1) {
@@ -209,7 +210,7 @@ describe("saveCandles on the server while another session holds locks", () => {
       await withFirstHalfBlocked(async () => {
         save = saveCandles(db, rows, Date.now(), { secondHalfFrom: Promise.resolve() });
         await eventually(async () => (await storedOf(SECOND_HALF_COINS)) === rows.length / 2);
-        expect(await storedOf([FIRST_HALF_COIN])).toBe(1);
+        expect(await storedOf(FIRST_HALF_COINS)).toBe(1);
       });
       // The first candle was stored already, unchanged.
       expect(await save).toMatchObject({ written: rows.length - 1, accepted: rows.length });
@@ -247,6 +248,15 @@ describe("saveCandles on the server while another session holds locks", () => {
       // first candle (stored before the lock): the rest of the first half is what gets written.
       expect((await saveCandles(db, rows, Date.now(), { secondHalfFrom: Promise.resolve() })).written).toBe(rows.length / 2 - 1);
       expect(await countCandles(db)).toBe(rows.length);
+    });
+
+    it("fails when the second half fails, the first half stored", async () => {
+      const rows = batch();
+      await withCoinBlocked(SECOND_HALF_COINS[0] as string, async () => {
+        await expect(saveCandles(db, rows, Date.now(), { statementTimeoutMs: 200, secondHalfFrom: Promise.resolve() })).rejects.toThrow(/statement timeout/);
+      });
+      expect(await storedOf(FIRST_HALF_COINS)).toBe(rows.length / 2);
+      expect(await storedOf(SECOND_HALF_COINS)).toBe(1);
     });
 
     it("writes a batch smaller than TWO_PART_MIN_ROWS in one transaction", async () => {

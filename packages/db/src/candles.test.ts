@@ -1,6 +1,6 @@
 import { TIMEFRAME_MS } from "@candlekeep/core";
 import { saveCandles, recentCandles, latestCandlesPerSeries, TWO_PART_MIN_ROWS, type CandleInput } from "./candles";
-import { DATABASE_KINDS, openTestDatabase } from "./testing";
+import { DATABASE_KINDS, openTestDatabase, until } from "./testing";
 import type { Database } from "./connect";
 
 const HOUR = TIMEFRAME_MS["1h"];
@@ -196,20 +196,12 @@ describe("saveCandles on the server while another session holds locks", () => {
     }
     const withFirstHalfBlocked = (fn: () => Promise<void>) => withCoinBlocked(FIRST_HALF_COINS[0] as string, fn);
 
-    async function eventually(check: () => Promise<boolean>): Promise<void> {
-      for (let i = 0; i < 100; i += 1) {
-        if (await check()) return;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      throw new Error("condition not reached within 5 s");
-    }
-
     it("writes the second half on its own connection once signalled, while the first is still running", async () => {
       const rows = batch();
       let save: Promise<unknown> | undefined;
       await withFirstHalfBlocked(async () => {
         save = saveCandles(db, rows, Date.now(), { secondHalfFrom: Promise.resolve() });
-        await eventually(async () => (await storedOf(SECOND_HALF_COINS)) === rows.length / 2);
+        await until("the second half stored", async () => ((await storedOf(SECOND_HALF_COINS)) === rows.length / 2 ? true : undefined), 5_000);
         expect(await storedOf(FIRST_HALF_COINS)).toBe(1);
       });
       // The first candle was stored already, unchanged.

@@ -129,6 +129,17 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** Polls `probe` every 100 ms until it returns a value, which is returned; fails naming `what` after `timeoutMs`. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** The error `promise` rejects with (failing when it resolves, or rejects with a non-Error). */
 export async function rejection(promise: Promise<unknown>): Promise<Error> {
   try {

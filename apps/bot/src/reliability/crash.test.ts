@@ -1,6 +1,7 @@
 import { TIMEFRAMES } from "@candlekeep/core";
 import type { Database, SqlRunner } from "@candlekeep/db";
-import { latestTick, numberField, sleep, useBotProcessesOnServer } from "../testing/process";
+import { until } from "@candlekeep/db/testing";
+import { latestTick, numberField, useBotProcessesOnServer } from "../testing/process";
 import { simCandleMismatches } from "../testing/sim-truth";
 
 /**
@@ -11,16 +12,6 @@ import { simCandleMismatches } from "../testing/sim-truth";
  */
 
 const SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT", "DOGE/USDT"];
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 async function count(db: Pick<Database, "sql">, sql: string, params: unknown[] = []): Promise<number> {
   const result = await db.sql.query<{ n: string }>(sql, params);

@@ -13,6 +13,7 @@ import {
   type Database,
   type EventInput,
   type LazyDatabase,
+  type OpenPosition,
 } from "@candlekeep/db";
 import { CandleManager } from "./candles/manager";
 import type { BotConfig } from "./config";
@@ -77,7 +78,7 @@ export async function startBot(config: BotConfig, logger: Logger, options: Start
   try {
     const db = await database.get();
     lock = await acquireBotLock(db, `candlekeep:${config.exchange.id}`, { waitMs: config.database.lockWaitMs, signal: options.signal });
-    const runtime = await restore(config, logger, db, () => database.get(), lock, ccxtMarket, options.simStepMs);
+    const runtime = await restore({ config, logger, db, getDb: () => database.get(), lock, ccxtMarket, simStepMs: options.simStepMs });
     await recordEvent(db, {
       type: "STARTUP",
       payload: {
@@ -100,19 +101,32 @@ export async function startBot(config: BotConfig, logger: Logger, options: Start
   }
 }
 
-async function restore(
-  config: BotConfig,
-  logger: Logger,
-  db: Database,
-  getDb: () => Promise<Database>,
-  lock: BotLock,
-  ccxtMarket: MarketData | undefined,
-  simStepMs: number | undefined,
-): Promise<BotRuntime> {
-  const exchangeId = config.exchange.id;
-  const timeframes = config.exchange.timeframes;
-  const openPositions = await listOpenPositions(db, { exchange: exchangeId });
+/** What start-up has opened before restoring: the database, its lock, and a real exchange's market data. */
+interface Opened {
+  config: BotConfig;
+  logger: Logger;
+  db: Database;
+  getDb: () => Promise<Database>;
+  lock: BotLock;
+  ccxtMarket: MarketData | undefined;
+  simStepMs: number | undefined;
+}
 
+/** The market the bot trades and the coins it tracks on it. */
+interface TrackedMarket {
+  market: MarketData;
+  /** The sim's clock, moved once per tick; a real exchange's moves by itself. */
+  advanceClock: (() => void) | undefined;
+  symbols: string[];
+}
+
+/**
+ * The sim (continuing after what is stored) or the real exchange, and the coins
+ * SYMBOLS names on it, checked against its listing, plus any coin that still
+ * has an open position.
+ */
+async function trackMarket({ config, logger, db, ccxtMarket, simStepMs }: Opened, openPositions: readonly OpenPosition[]): Promise<TrackedMarket> {
+  const exchangeId = config.exchange.id;
   let market: MarketData;
   let advanceClock: (() => void) | undefined;
   let symbols: string[];
@@ -140,6 +154,16 @@ async function restore(
       symbols.push(position.symbol);
     }
   }
+  return { market, advanceClock, symbols };
+}
+
+/** The bot's runtime, resumed from what the database holds for the tracked market. */
+async function restore(opened: Opened): Promise<BotRuntime> {
+  const { config, logger, db, getDb, lock } = opened;
+  const exchangeId = config.exchange.id;
+  const timeframes = config.exchange.timeframes;
+  const openPositions = await listOpenPositions(db, { exchange: exchangeId });
+  const { market, advanceClock, symbols } = await trackMarket(opened, openPositions);
 
   const broker = createBroker(config, market, logger);
 
@@ -222,7 +246,7 @@ function createBroker(config: BotConfig, market: MarketData, logger: Logger): Br
 }
 
 /** Paper money survives restarts: cash from the last snapshot, holdings from open positions. */
-async function restorePaperBalance(broker: PaperBroker, config: BotConfig, db: Database, exchange: string, positions: Awaited<ReturnType<typeof listOpenPositions>>) {
+async function restorePaperBalance(broker: PaperBroker, config: BotConfig, db: Database, exchange: string, positions: readonly OpenPosition[]) {
   const [last] = await accountHistory(db, { exchange, currency: config.trading.quoteCurrency, limit: 1 });
   if (!last) return;
   broker.restore({

@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { silentLogger, type Logger } from "@candlekeep/core";
 import { openDatabase, type Database, type DatabaseKind, type DbOptions } from "./connect";
+import { sleep } from "./retry";
 import type { SqlRunner } from "./sql";
 
 /**
@@ -136,7 +137,7 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
     const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
 }
 

@@ -40,6 +40,9 @@ function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-connect-"));
 }
 
+/** Where the test server's Unix socket lives (Debian's default). */
+const SOCKET_DIR = process.env.TEST_DATABASE_SOCKET_DIR ?? "/var/run/postgresql";
+
 const admin = new URL(TEST_ADMIN_URL);
 /** A URL to the local server with a password (trust auth ignores it) and the given database. */
 function localUrl(database: string): string {
@@ -110,6 +113,18 @@ describe("createDb", () => {
     // A lower bound on behaviour (it waited between attempts), not a speed test;
     // timers may fire up to 1 ms early by the clock's rounding.
     expect(elapsed).toBeGreaterThanOrEqual(50 + 100 + 200 - 3);
+  });
+
+  it("retries a Unix socket that is not there (a server restarting removes it), then names the socket", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const logger = captureLogger();
+    const lazy = createDb(options({ databaseUrl: `postgresql://bot:${PASSWORD}@localhost/app?host=${dir}`, logger, retry: { retries: 1, initialDelayMs: 10 } }));
+    const error = await rejection(lazy.get());
+    expect(error).toBeInstanceOf(DatabaseUnreachableError);
+    expect(error.message).toMatch(new RegExp(`^Cannot reach PostgreSQL at the socket ${dir}/\\.s\\.PGSQL\\.5432 \\(database "app"\\) after 2 attempts: .*ENOENT`));
+    expect(error.message).not.toContain(PASSWORD);
+    expect(logger.lines.filter((l) => l.level === "warn")).toHaveLength(1);
   });
 
   it("fails at once, without retrying, when the database does not exist, saying how to fix it", async () => {
@@ -246,6 +261,30 @@ describe("the server pool", () => {
     open.push(db);
     expect(db.target).not.toContain(PASSWORD);
     expect(db.target).toContain(`${withPassword.hostname}:${withPassword.port || "5432"}`);
+  });
+
+  it("connects over the server's Unix socket when DATABASE_URL names its directory (?host=), sslmode notwithstanding", async () => {
+    const url = new URL(testDb.url ?? "");
+    url.search = `?host=${encodeURIComponent(SOCKET_DIR)}&sslmode=require`;
+    const db = await openDatabase({ databaseUrl: url.toString(), dataDir: testDb.dataDir, autoMigrate: true, logger: silentLogger });
+    open.push(db);
+    // No server address: the connection is not TCP.
+    expect((await db.sql.query("SELECT inet_server_addr() AS address")).rows).toEqual([{ address: null }]);
+    expect((await openServer().then((tcp) => tcp.sql.query("SELECT host(inet_server_addr()) AS address"))).rows).toEqual([{ address: url.hostname }]);
+  });
+
+  it("warns, by name only, of query parameters it does not use", async () => {
+    const url = new URL(testDb.url ?? "");
+    url.search = `?connection_limit=5&sslpassword=${PASSWORD}&application_name=bot-a`;
+    const logger = captureLogger();
+    const db = await openDatabase({ databaseUrl: url.toString(), dataDir: testDb.dataDir, autoMigrate: true, logger });
+    open.push(db);
+    expect((await db.sql.query("SELECT current_setting('application_name') AS name")).rows).toEqual([{ name: "bot-a" }]);
+    const warnings = logger.lines.filter((line) => line.level === "warn");
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.message).toMatch(/query parameters that Candlekeep does not use/);
+    expect(warnings[0]?.meta).toEqual({ parameters: "connection_limit, sslpassword" });
+    expect(JSON.stringify(logger.lines)).not.toContain(PASSWORD);
   });
 });
 

@@ -10,7 +10,7 @@ import { applyMigrations, assertNoPendingMigrations } from "./migrate";
 import { embeddedPrisma, serverPrisma } from "./prisma-client";
 import { DEFAULT_RETRY, RetryExhaustedError, withRetry, type RetryPolicy } from "./retry";
 import type { SqlRunner } from "./sql";
-import { parseDatabaseUrl, type DatabaseUrl } from "./url";
+import { isSocketHost, parseDatabaseUrl, type DatabaseUrl } from "./url";
 
 export type DatabaseKind = "server" | "embedded";
 
@@ -55,6 +55,8 @@ export interface DbOptions {
 export const DEFAULT_POOL_MAX = 30;
 
 function poolSsl(url: DatabaseUrl, caCert: string | undefined): pg.PoolConfig["ssl"] {
+  // libpq ignores sslmode on a Unix socket: the connection never leaves the machine.
+  if (isSocketHost(url.host)) return false;
   const mode = url.sslMode ?? (caCert ? "verify-full" : "disable");
   if (mode === "disable") return false;
   if (mode === "verify-ca" || mode === "verify-full" || caCert) {
@@ -64,7 +66,7 @@ function poolSsl(url: DatabaseUrl, caCert: string | undefined): pg.PoolConfig["s
   return { rejectUnauthorized: false };
 }
 
-const RETRYABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "57P03", "53300", "08006", "08001"]);
+const RETRYABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ENOENT", "57P03", "53300", "08006", "08001"]);
 
 function isRetryableConnectError(error: unknown): boolean {
   const code = errorCode(error);
@@ -74,7 +76,7 @@ function isRetryableConnectError(error: unknown): boolean {
 
 /** Turns a failed first connection into one line the operator can act on. */
 function unreachableMessage(url: DatabaseUrl, error: unknown, attempts: number): string {
-  const where = `${url.host}:${url.port}`;
+  const where = isSocketHost(url.host) ? `the socket ${url.host}/.s.PGSQL.${url.port}` : `${url.host}:${url.port}`;
   const code = errorCode(error);
   const reason = describeError(error);
   if (code === "28P01" || code === "28000") {
@@ -141,6 +143,12 @@ function idleConnectionLossReporter(logger: Logger): (error: Error) => void {
 }
 
 async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Database> {
+  if (url.unusedParameters.length > 0) {
+    // Names only: a value may be a secret. Prisma's connection_limit is the usual one here.
+    options.logger.warn("DATABASE_URL has query parameters that Candlekeep does not use; remove them (the pool's size is DATABASE_POOL_MAX)", {
+      parameters: url.unusedParameters.join(", "),
+    });
+  }
   const pool = new pg.Pool({
     host: url.host,
     port: url.port,
@@ -151,7 +159,7 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
     max: options.poolMax ?? DEFAULT_POOL_MAX,
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
-    application_name: url.options.application_name ?? "candlekeep",
+    application_name: url.applicationName ?? "candlekeep",
   });
   // An idle client losing its server (restart, failover) must not crash the process;
   // the next query on the pool reconnects or fails where it can be handled.

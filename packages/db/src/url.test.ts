@@ -31,14 +31,15 @@ describe("parseDatabaseUrl accepts", () => {
       user: "bot",
       password: SECRET_HEAD,
       sslMode: "require",
-      options: { application_name: "bot-1" },
+      applicationName: "bot-1",
+      unusedParameters: [],
       redacted: `postgresql://bot:${REDACTED}@db.example.com:25060/candlekeep?sslmode=require&application_name=bot-1`,
     });
   });
 
   it("the postgres:// scheme, defaulting the port to 5432", () => {
     const url = parseDatabaseUrl(`postgres://bot:${SECRET_HEAD}@localhost/app`);
-    expect(url).toMatchObject({ host: "localhost", port: 5432, database: "app", user: "bot", password: SECRET_HEAD, sslMode: undefined, options: {} });
+    expect(url).toMatchObject({ host: "localhost", port: 5432, database: "app", user: "bot", password: SECRET_HEAD, sslMode: undefined, applicationName: undefined, unusedParameters: [] });
     expect(url.redacted).toBe(`postgres://bot:${REDACTED}@localhost:5432/app`);
   });
 
@@ -62,7 +63,7 @@ describe("parseDatabaseUrl accepts", () => {
   it.each<SslMode>(["disable", "allow", "prefer", "require", "verify-ca", "verify-full", "no-verify"])("sslmode=%s", (mode) => {
     const url = parseDatabaseUrl(`postgresql://bot:${SECRET_HEAD}@db/app?sslmode=${mode}`);
     expect(url.sslMode).toBe(mode);
-    expect(url.options).toEqual({});
+    expect(url.unusedParameters).toEqual([]);
   });
 
   it("a percent-encoded password with @ : / # ? and %, decoded exactly", () => {
@@ -78,10 +79,33 @@ describe("parseDatabaseUrl accepts", () => {
     expect(parseDatabaseUrl("postgres://doadmin%40team@db/my%20db")).toMatchObject({ user: "doadmin@team", database: "my db" });
   });
 
-  it("a password given as a query parameter, which stays out of the redacted form", () => {
-    const url = parseDatabaseUrl(`postgres://bot@db/app?password=${SECRET_HEAD}&application_name=x`);
+  it("a password given as a query parameter, used as the password and kept out of the redacted form", () => {
+    const url = parseDatabaseUrl(`postgres://bot@db/app?password=${SECRET_HEAD}%2B1+2&application_name=x`);
+    // Percent-decoded as libpq does: '+' stays '+' (a form decoder would make it a space).
+    expect(url.password).toBe(`${SECRET_HEAD}+1+2`);
     expectNoSecret(url.redacted);
     expect(url.redacted).toBe(`postgres://bot@db:5432/app?password=${REDACTED}&application_name=x`);
+  });
+
+  it("a Unix socket directory as ?host= (Prisma's form), with or without a host after '@', never with TLS", () => {
+    const prismaForm = parseDatabaseUrl(`postgresql://bot:${SECRET_HEAD}@localhost/app?host=/var/run/postgresql&sslmode=require`);
+    expect(prismaForm).toMatchObject({ host: "/var/run/postgresql", port: 5432, database: "app", user: "bot", password: SECRET_HEAD, unusedParameters: [] });
+    expect(prismaForm.redacted).toBe(`postgresql://bot:${REDACTED}@localhost:5432/app?host=/var/run/postgresql&sslmode=require`);
+    const noHost = parseDatabaseUrl("postgres://bot@/app?host=%2Ftmp%2Fpg%20sockets&port=6432");
+    expect(noHost).toMatchObject({ host: "/tmp/pg sockets", port: 6432, database: "app" });
+    expect(noHost.redacted).toBe("postgres://bot@/app?host=%2Ftmp%2Fpg%20sockets&port=6432");
+    expect(parseDatabaseUrl("postgresql:///app?host=/var/run/postgresql&user=bot")).toMatchObject({ host: "/var/run/postgresql", user: "bot" });
+  });
+
+  it("a Unix socket directory percent-encoded after '@' (libpq's form)", () => {
+    const url = parseDatabaseUrl("postgresql://bot@%2Fvar%2Frun%2Fpostgresql:5433/app");
+    expect(url).toMatchObject({ host: "/var/run/postgresql", port: 5433, database: "app" });
+    expect(url.redacted).toBe("postgresql://bot@%2Fvar%2Frun%2Fpostgresql:5433/app");
+  });
+
+  it("?schema=public, and names the parameters it does not use", () => {
+    const url = parseDatabaseUrl(`postgresql://bot:${SECRET_HEAD}@db/app?schema=public&connection_limit=5&pool_timeout=${SECRET_TAIL}`);
+    expect(url.unusedParameters).toEqual(["connection_limit", "pool_timeout"]);
   });
 });
 
@@ -109,6 +133,11 @@ describe("parseDatabaseUrl rejects, in one line naming the problem and the fix, 
     ["an unencoded '@' in the user name", `postgres://bot@team:${SECRET_HEAD}@db/app`, [/user name contains an unencoded '@'/, /@ → %40/]],
     ["a malformed percent-escape in the password", `postgres://bot:${SECRET_HEAD}%zz${SECRET_TAIL}@db/app`, [/password has a malformed percent-escape/, /% → %25/]],
     ["a truncated percent-escape in the password", `postgres://bot:${SECRET_HEAD}%4${SECRET_TAIL}@db/app`, [/password has a malformed percent-escape/]],
+    ["a ?host= that is neither a server name nor a socket directory", `postgres://bot:${SECRET_HEAD}@db/app?host=run%2Fpostgresql`, [/host "run\/postgresql" is not a valid host name/, /socket directory starts with '\/'/]],
+    ["no host and no ?host=", `postgres://bot:${SECRET_HEAD}@/app?sslmode=disable`, [/has no host/, /\?host=\/var\/run\/postgresql/]],
+    ["a non-numeric ?port=", `postgres://bot:${SECRET_HEAD}@/app?host=/var/run/postgresql&port=x`, [/port "x" is not a number/]],
+    ["a schema other than public", `postgres://bot:${SECRET_HEAD}@db/app?schema=trading`, [/schema "trading" is not supported/, /public schema/, /remove \?schema=/]],
+    ["a malformed percent-escape in a query password", `postgres://bot@db/app?password=${SECRET_HEAD}%zz`, [/value of query parameter "password" has a malformed percent-escape/]],
     ["an unknown sslmode", `postgres://bot:${SECRET_HEAD}@db/app?sslmode=verify`, [/sslmode "verify" is not one of disable, allow, prefer, require, verify-ca, verify-full, no-verify/]],
   ];
 

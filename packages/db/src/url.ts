@@ -6,15 +6,23 @@ const SSL_MODES: readonly SslMode[] = ["disable", "allow", "prefer", "require", 
 
 /** A validated PostgreSQL connection target. `redacted` is safe to log. */
 export interface DatabaseUrl {
+  /** A server name or address, or (starting with '/') the directory of the server's Unix socket. */
   host: string;
   port: number;
   database: string;
   user: string;
   password: string | undefined;
   sslMode: SslMode | undefined;
-  /** Other query parameters, kept as given (e.g. application_name). */
-  options: Readonly<Record<string, string>>;
+  /** `application_name` from the query, if given. */
+  applicationName: string | undefined;
+  /** Names of query parameters the connection does not use (their values may be secrets). */
+  unusedParameters: readonly string[];
   redacted: string;
+}
+
+/** True when `host` names a Unix socket directory rather than a server. */
+export function isSocketHost(host: string): boolean {
+  return host.startsWith("/");
 }
 
 const EXAMPLE = "postgresql://user:password@host:5432/dbname";
@@ -59,6 +67,32 @@ function decode(component: string, what: string): string {
   }
 }
 
+/** A port number from the URL, or a rejection; `missingHost` replaces the echo of text that may be a password. */
+function portNumber(text: string, missingHost: string | undefined): number {
+  if (!/^\d+$/.test(text)) fail(missingHost === undefined ? `port "${text}" is not a number; use e.g. :5432` : `the text after ':' is not a port number; ${missingHost}`);
+  const port = Number(text);
+  if (port < 1 || port > 65535) fail(missingHost === undefined ? `port ${port} is out of range (1-65535)` : `the port after ':' is out of range (1-65535); ${missingHost}`);
+  return port;
+}
+
+/** Query parameters the connection uses; see parseDatabaseUrl. */
+const USED_PARAMETERS: ReadonlySet<string> = new Set(["host", "port", "user", "password", "sslmode", "application_name", "schema"]);
+
+/**
+ * The query's parameters, percent-decoded as libpq decodes them ('+' stays '+',
+ * unlike URLSearchParams, which would turn it into a space in a password).
+ */
+function queryParameters(query: string): Map<string, string> {
+  const parameters = new Map<string, string>();
+  for (const pair of query.split("&")) {
+    if (pair === "") continue;
+    const equals = pair.indexOf("=");
+    const key = decode(equals < 0 ? pair : pair.slice(0, equals), "query parameter name");
+    parameters.set(key, equals < 0 ? "" : decode(pair.slice(equals + 1), `value of query parameter "${key}"`));
+  }
+  return parameters;
+}
+
 /**
  * Validates a PostgreSQL URL and returns its parts. Every rejection is one line
  * that names the problem and the fix, and never contains the password.
@@ -98,53 +132,62 @@ export function parseDatabaseUrl(raw: string): DatabaseUrl {
   const rawPassword = colon < 0 ? undefined : userInfo.slice(colon + 1);
   if (rawPassword?.includes(":")) fail(`the password contains an unencoded ':'; ${ENCODING_HINT}`);
 
-  let host: string;
+  let authorityHost: string;
   let portText: string | undefined;
   const ipv6 = /^\[([^\]]+)\](?::(.*))?$/.exec(hostPort);
   if (ipv6) {
-    host = ipv6[1] ?? "";
+    authorityHost = ipv6[1] ?? "";
     portText = ipv6[2];
   } else {
     const portColon = hostPort.lastIndexOf(":");
-    host = portColon < 0 ? hostPort : hostPort.slice(0, portColon);
+    authorityHost = portColon < 0 ? hostPort : hostPort.slice(0, portColon);
     portText = portColon < 0 ? undefined : hostPort.slice(portColon + 1);
   }
-  if (host === "") fail(`it has no host; put the server name after '@' (expected ${EXAMPLE})`);
+  // libpq's way to name a socket directory in the authority: percent-encoded, %2Fvar%2Frun%2Fpostgresql.
+  if (/^%2f/i.test(authorityHost)) authorityHost = decode(authorityHost, "socket directory");
   // Without an '@', "user:password/db" reads as host:port: echo neither then, it may be the password.
   const echo = at >= 0;
-  if (/[\s%]/.test(host)) fail(echo ? `host "${host}" is not a valid host name` : `the host is not a valid host name (expected ${EXAMPLE})`);
   let port = 5432;
   if (portText !== undefined && portText !== "") {
     const missingHost = `if it is user:password, the host is missing (expected ${EXAMPLE})`;
-    if (!/^\d+$/.test(portText)) fail(echo ? `port "${portText}" is not a number; use e.g. :5432` : `the text after ':' is not a port number; ${missingHost}`);
-    port = Number(portText);
-    if (port < 1 || port > 65535) fail(echo ? `port ${port} is out of range (1-65535)` : `the port after ':' is out of range (1-65535); ${missingHost}`);
+    port = portNumber(portText, echo ? undefined : missingHost);
   }
 
   const queryStart = tail.indexOf("?");
   const path = (queryStart < 0 ? tail : tail.slice(0, queryStart)).replace(/#.*$/, "");
   const query = queryStart < 0 ? "" : tail.slice(queryStart + 1).replace(/#.*$/, "");
   const database = decode(path.replace(/^\//, ""), "database name");
+  const parameters = queryParameters(query);
+
+  // libpq's connection parameters in the query win over the authority (?host=/var/run/postgresql is how
+  // Prisma's documentation names a socket); sslmode and application_name shape the connection.
+  const host = parameters.get("host") ?? authorityHost;
+  if (host === "") fail(`it has no host; put the server name after '@', or add ?host=/var/run/postgresql for the server's Unix socket (expected ${EXAMPLE})`);
+  if (!isSocketHost(host) && /[\s%/]/.test(host)) {
+    fail(echo || parameters.has("host") ? `host "${host}" is not a valid host name (a Unix socket directory starts with '/')` : `the host is not a valid host name (expected ${EXAMPLE})`);
+  }
+  const portParameter = parameters.get("port");
+  if (portParameter !== undefined) port = portNumber(portParameter, undefined);
   if (database === "") fail(`it names no database; add /dbname after the host (expected ${EXAMPLE})`);
   if (database.includes("/")) fail(`database name "${database}" contains '/'`);
-
-  const options: Record<string, string> = {};
-  let sslMode: SslMode | undefined;
-  for (const [key, value] of new URLSearchParams(query)) {
-    if (key === "sslmode") {
-      if (!(SSL_MODES as readonly string[]).includes(value)) {
-        fail(`sslmode "${value}" is not one of ${SSL_MODES.join(", ")}`);
-      }
-      sslMode = value as SslMode;
-    } else {
-      options[key] = value;
-    }
+  const sslModeText = parameters.get("sslmode");
+  if (sslModeText !== undefined && !(SSL_MODES as readonly string[]).includes(sslModeText)) {
+    fail(`sslmode "${sslModeText}" is not one of ${SSL_MODES.join(", ")}`);
+  }
+  const sslMode = sslModeText as SslMode | undefined;
+  // Prisma's ?schema= moves `prisma migrate deploy` into another schema; the bot's own queries would
+  // still find the tables in public, so the two would part ways.
+  const schema = parameters.get("schema");
+  if (schema !== undefined && schema !== "public") {
+    fail(`schema "${schema}" is not supported: Candlekeep keeps its tables in the public schema; remove ?schema= or give the bot a database of its own`);
   }
 
-  const user = decode(rawUser, "user name");
+  const user = parameters.get("user") ?? decode(rawUser, "user name");
   if (user === "") fail(`it names no user; use ${EXAMPLE}`);
-  const password = rawPassword === undefined ? undefined : decode(rawPassword, "password");
-  const hostForDisplay = host.includes(":") ? `[${host}]` : host;
-  const redacted = `${scheme}://${rawUser}${password === undefined ? "" : `:${REDACTED}`}@${hostForDisplay}:${port}/${path.replace(/^\//, "")}${query ? redactQuery(`?${query}`) : ""}`;
-  return { host, port, database, user, password, sslMode, options, redacted };
+  const password = parameters.get("password") ?? (rawPassword === undefined ? undefined : decode(rawPassword, "password"));
+  const unusedParameters = [...parameters.keys()].filter((key) => !USED_PARAMETERS.has(key));
+  const hostForDisplay = isSocketHost(authorityHost) ? encodeURIComponent(authorityHost) : authorityHost.includes(":") ? `[${authorityHost}]` : authorityHost;
+  const authorityForDisplay = authorityHost === "" ? "" : `${hostForDisplay}:${port}`;
+  const redacted = `${scheme}://${rawUser}${rawPassword === undefined ? "" : `:${REDACTED}`}@${authorityForDisplay}/${path.replace(/^\//, "")}${query ? redactQuery(`?${query}`) : ""}`;
+  return { host, port, database, user, password, sslMode, applicationName: parameters.get("application_name"), unusedParameters, redacted };
 }

@@ -1,3 +1,5 @@
+import { silentLogger } from "@candlekeep/core";
+import { openDatabase } from "@candlekeep/db";
 import { createServerTestDatabase, TEST_ADMIN_URL, type TestDatabase } from "@candlekeep/db/testing";
 import fs from "node:fs";
 import os from "node:os";
@@ -17,6 +19,9 @@ import { runBotToExit } from "../testing/process";
 // Password fragments that must never appear in any output.
 const SECRET_A = "Qz7v";
 const SECRET_B = "Kw9x";
+
+/** Where the test server's Unix socket lives (Debian's default). */
+const SOCKET_DIR = process.env.TEST_DATABASE_SOCKET_DIR ?? "/var/run/postgresql";
 
 function expectNoSecret(output: string): void {
   expect(output).not.toContain(SECRET_A);
@@ -41,6 +46,7 @@ describe("DATABASE_URL variants at start-up (real bot process)", () => {
     ["unencoded / in the password", `postgresql://bot:${SECRET_A}/${SECRET_B}@127.0.0.1/candlekeep`, /^ {2}- Invalid DATABASE_URL: the password contains an unencoded '\/'/],
     ["unencoded # in the password", `postgresql://bot:${SECRET_A}#${SECRET_B}@127.0.0.1/candlekeep`, /^ {2}- Invalid DATABASE_URL: the password contains an unencoded '#'/],
     ["unencoded ? in the password", `postgresql://bot:${SECRET_A}?${SECRET_B}@127.0.0.1/candlekeep`, /^ {2}- Invalid DATABASE_URL: the password contains an unencoded '\?'/],
+    ["a schema other than public", `postgresql://bot:${SECRET_A}${SECRET_B}@127.0.0.1/candlekeep?schema=trading`, /^ {2}- Invalid DATABASE_URL: schema "trading" is not supported: Candlekeep keeps its tables in the public schema/],
     ["malformed percent-escape in the password", `postgresql://bot:${SECRET_A}%zz${SECRET_B}@127.0.0.1/candlekeep`, /^ {2}- Invalid DATABASE_URL: the password has a malformed percent-escape/],
   ])("%s: one clear line, exit code 2, password never shown", async (_name, url, expected) => {
     const result = await runBotToExit({ DATABASE_URL: url });
@@ -104,6 +110,29 @@ describe("DATABASE_URL variants at start-up (real bot process)", () => {
       expect(result.code).toBe(1);
       expect(fake.logins.at(-1)).toEqual({ user: "bot", database: "candlekeep", password: `${SECRET_A}@:/#?${SECRET_B}` });
       expectNoSecret(result.output);
+    });
+
+    it("a password given as ?password= (libpq's form) reaches the server, '+' kept, and is never shown", async () => {
+      const result = await runBotToExit({ DATABASE_URL: `postgresql://bot@127.0.0.1:${fake.port}/candlekeep?password=${SECRET_A}+%2B${SECRET_B}` });
+      expect(result.code).toBe(1);
+      expect(fake.logins.at(-1)).toEqual({ user: "bot", database: "candlekeep", password: `${SECRET_A}++${SECRET_B}` });
+      expectNoSecret(result.output);
+    });
+
+    it("the server's Unix socket (?host=/var/run/postgresql): the bot stores its data over it, runs and exits 0", async () => {
+      const url = new URL(testDb.url ?? "");
+      // The name after '@' never resolves (.invalid): only the socket can make this work.
+      const overSocket = `postgresql://${url.username}@db.invalid${url.pathname}?host=${SOCKET_DIR}`;
+      const result = await runBotToExit({ DATABASE_URL: overSocket, CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT" });
+      expect(result.code).toBe(0);
+      expect(result.lines.find((line) => line.message === "database ready")?.fields.target).toBe(`postgresql://${url.username}@db.invalid:5432${url.pathname}?host=${SOCKET_DIR}`);
+      const stored = await openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: false, logger: silentLogger });
+      try {
+        const candles = await stored.sql.query<{ count: string }>("SELECT count(*) AS count FROM candles WHERE symbol = 'BTC/USDT'");
+        expect(Number(candles.rows[0]?.count)).toBeGreaterThan(0);
+      } finally {
+        await stored.close();
+      }
     });
 
     it("percent-encoded special characters are accepted by a real server (which trusts 127.0.0.1, so any password passes)", async () => {

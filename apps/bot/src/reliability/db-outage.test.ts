@@ -1,8 +1,9 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { TIMEFRAMES } from "@candlekeep/core";
 import { type Database } from "@candlekeep/db";
 import { createServerTestDatabase, openOnTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import { OUTAGE_LOG_INTERVAL_MS } from "../outage";
-import { latestTick, numberField, sleep, spawnBot, type BotProcess, type LogLine } from "../testing/process";
+import { latestTick, numberField, spawnBot, type BotProcess, type LogLine } from "../testing/process";
 import { simCandleMismatches } from "../testing/sim-truth";
 import { TcpProxy } from "../testing/tcp-proxy";
 

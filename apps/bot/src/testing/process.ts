@@ -201,8 +201,6 @@ export function linesSince(bot: BotProcess, index: number): LogLine[] {
   return bot.lines.slice(index);
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 export interface ProcessTestBed {
   /** Spawns a bot on this test's database with the bed's settings and `env` over them; killed after the test. */
   start(env?: Record<string, string>): BotProcess;

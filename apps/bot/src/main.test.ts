@@ -56,11 +56,11 @@ describe("bot CLI", () => {
       }
     });
 
-    it("starts and trades without loading Prisma's client: its modules and first query cost ~250 ms and ~30 MB", async () => {
+    it("starts and trades on a server without loading Prisma's client (its modules and first query cost ~250 ms and ~30 MB) or the embedded engine", async () => {
       const probe = loadedModulesProbe(testDb.dataDir);
       const bot = spawnBot({ DATABASE_URL: testDb.url ?? "", CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,ETH/USDT", NODE_OPTIONS: probe.nodeOptions }, ["--ticks", "3"]);
       expect(await bot.exited).toBe(0);
-      expect(probe.loaded()).toEqual({ dbPackage: true, prisma: [] });
+      expect(probe.loaded()).toEqual({ dbPackage: true, prisma: [], embeddedEngine: [] });
     });
   });
 });

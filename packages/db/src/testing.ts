@@ -200,11 +200,12 @@ export function figureValues(section: SmokeResults["sections"][string]): Map<str
 }
 
 /**
- * What a child process loaded, to check that it never loads Prisma's client.
+ * What a child process loaded, to check that it never loads Prisma's client,
+ * nor the embedded engine when it runs on a server.
  * `nodeOptions` goes into the child's NODE_OPTIONS; its hook appends the
  * modules of every process that loads it (tsx runs a CLI in a second one).
  */
-export function loadedModulesProbe(dir: string): { nodeOptions: string; loaded(): { dbPackage: boolean; prisma: string[] } } {
+export function loadedModulesProbe(dir: string): { nodeOptions: string; loaded(): { dbPackage: boolean; prisma: string[]; embeddedEngine: string[] } } {
   fs.mkdirSync(dir, { recursive: true });
   const hook = path.join(dir, "list-modules.cjs");
   const listed = path.join(dir, "modules.txt");
@@ -217,6 +218,7 @@ export function loadedModulesProbe(dir: string): { nodeOptions: string; loaded()
         // That the hook saw this package at all: otherwise "no Prisma" proves nothing.
         dbPackage: modules.some((file) => file.includes(path.join("packages", "db", "dist", "connect.js"))),
         prisma: modules.filter((file) => file.includes(path.join("generated", "prisma")) || file.includes("@prisma")),
+        embeddedEngine: modules.filter((file) => file.includes(path.join("@electric-sql", "pglite"))),
       };
     },
   };

@@ -87,7 +87,7 @@ describe("parseDatabaseUrl accepts", () => {
     expect(url.redacted).toBe(`postgres://bot@db:5432/app?password=${REDACTED}&application_name=x`);
   });
 
-  it("a Unix socket directory as ?host= (Prisma's form), with or without a host after '@', never with TLS", () => {
+  it("a Unix socket directory as ?host= (Prisma's form), with or without a host after '@'", () => {
     const prismaForm = parseDatabaseUrl(`postgresql://bot:${SECRET_HEAD}@localhost/app?host=/var/run/postgresql&sslmode=require`);
     expect(prismaForm).toMatchObject({ host: "/var/run/postgresql", port: 5432, database: "app", user: "bot", password: SECRET_HEAD, unusedParameters: [] });
     expect(prismaForm.redacted).toBe(`postgresql://bot:${REDACTED}@localhost:5432/app?host=/var/run/postgresql&sslmode=require`);
@@ -95,6 +95,10 @@ describe("parseDatabaseUrl accepts", () => {
     expect(noHost).toMatchObject({ host: "/tmp/pg sockets", port: 6432, database: "app" });
     expect(noHost.redacted).toBe("postgres://bot@/app?host=%2Ftmp%2Fpg%20sockets&port=6432");
     expect(parseDatabaseUrl("postgresql:///app?host=/var/run/postgresql&user=bot")).toMatchObject({ host: "/var/run/postgresql", user: "bot" });
+  });
+
+  it("libpq's host, port and user in the query, winning over the authority's", () => {
+    expect(parseDatabaseUrl("postgres://bot@db:5432/app?host=db2.internal&port=6432&user=reader")).toMatchObject({ host: "db2.internal", port: 6432, user: "reader", database: "app" });
   });
 
   it("a Unix socket directory percent-encoded after '@' (libpq's form)", () => {

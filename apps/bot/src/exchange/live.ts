@@ -1,7 +1,8 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { UserFacingError, type Logger } from "@candlekeep/core";
 import type { Balances, Exchange, FeeInterface, Order } from "ccxt";
 import { createCcxtExchange } from "./ccxt";
-import { DEFAULT_RETRY_DELAYS_MS, ExchangeCallError, callWithRetry, exchangeCallError, isTransientExchangeError, sleep, type RetryOptions } from "./retry";
+import { DEFAULT_RETRY_DELAYS_MS, ExchangeCallError, callWithRetry, exchangeCallError, isTransientExchangeError, type RetryOptions } from "./retry";
 import type { Balance, Broker, Fill, OrderRequest } from "./types";
 
 /** Live trading was asked for without credentials. */

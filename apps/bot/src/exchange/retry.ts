@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { REDACTED, describeError, redactText, type Logger } from "@candlekeep/core";
 
 /**
@@ -76,8 +77,6 @@ export interface CallDescription {
   /** Extra words after the symbol, e.g. the timeframe. */
   detail?: string | undefined;
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs `call`, retrying transient ccxt errors with the configured delays. */
 export async function callWithRetry<T>(options: RetryOptions, what: CallDescription, call: () => Promise<T>): Promise<T> {

@@ -15,14 +15,19 @@ export const TIMEFRAMES = "15m,1h,4h,1d";
 
 /**
  * Starts a bot tracking the `coins` most traded sim coins on all four
- * timeframes with `history` candles per series loaded first. The sim replays
- * from `ticks` steps in the past. With the default step of 15 minutes every
- * tick brings one new 15m candle per coin and moves the forming 1h/4h/1d ones,
- * and every coin's decision trace is due: a catch-up tick, the busiest kind.
- * With a step of one minute, a real exchange's cadence, ticks mostly move the
- * forming candles, a new 15m candle comes every 15th tick and a coin's trace every 5th.
+ * timeframes with `history` candles per series loaded first.
+ *
+ * By default the sim replays from `ticks` steps of 15 minutes in the past: a
+ * catch-up tick. Every tick brings one new 15m candle per coin (a 1h, 4h or
+ * 1d one every 4th, 16th or 96th) and every coin's decision trace is due; a
+ * replay writes closed candles only (CandleManager).
+ *
+ * `caughtUp`: the sim follows a clock that moves a step per tick, as a real
+ * exchange follows the wall clock: every tick also writes every series'
+ * forming candle. At one minute, a real exchange's cadence, a new 15m candle
+ * comes every 15th tick and a coin's trace every 5th.
  */
-export async function startBenchBot(options: { coins: number; history: number; ticks: number; stepMinutes?: number }): Promise<BenchBot> {
+export async function startBenchBot(options: { coins: number; history: number; ticks: number; stepMinutes?: number; caughtUp?: boolean }): Promise<BenchBot> {
   const stepMinutes = options.stepMinutes ?? 15;
   const testDb = await createServerTestDatabase("candlekeep_bench");
   const started = performance.now();
@@ -38,7 +43,7 @@ export async function startBenchBot(options: { coins: number; history: number; t
       SIM_REPLAY_CANDLES: String(Math.ceil((options.ticks * stepMinutes) / 15) + 2),
       LOG_LEVEL: "warn",
     };
-    const bot = await startTestBot(settings, { simStepMs: stepMinutes * 60_000 });
+    const bot = await startTestBot(settings, { simStepMs: stepMinutes * 60_000, simCaughtUp: options.caughtUp ?? false });
     return {
       bot,
       databaseName: new URL(serverUrl(testDb.url)).pathname.slice(1),

@@ -10,8 +10,9 @@ import { forgetLogLines, startBenchBot } from "./setup";
  * positions, decision traces, the candle flush awaited, events, account
  * snapshot) at 50, 500 and 2,000 coins × 4 timeframes, its phases, and the
  * CPU time the bot and PostgreSQL spent on it (bench/cpu.ts). Those ticks are
- * catch-up ticks (15 minutes of market each); the 500-coin tick is measured
- * again at a real exchange's cadence (one minute of market per tick).
+ * catch-up ticks: the sim replaying 15 minutes of market each, closed candles
+ * written. The 500-coin tick is measured again caught up, at a real exchange's
+ * cadence (one minute of market per tick, every forming candle written).
  */
 
 const TICK_GOAL_MS = 50;
@@ -32,6 +33,8 @@ const CORES = availableParallelism();
 interface TickRun {
   coins: number;
   stepMinutes: number;
+  /** The sim caught up with (its own) clock, as a real exchange always is: forming candles are written every tick. */
+  caughtUp: boolean;
   /** Figure ids start with it, e.g. "tick.500" or "tick.live.500". */
   id: string;
   /** Says which kind of tick, e.g. "500 coins" or "500 coins, one minute of market per tick". */
@@ -52,8 +55,8 @@ runMain(async () => {
   const warmupTicks = options.smoke ? 1 : 5;
   const timedTicks = options.smoke ? 2 : Math.ceil(Math.max(60, options.repeat) / 15) * 15;
   const coinsText = (coins: number) => `${coins.toLocaleString("en-US")} coins`;
-  const catchUp = (coins: number) => ({ coins, stepMinutes: CATCH_UP_STEP_MINUTES, id: `tick.${coins}`, scale: coinsText(coins) });
-  const live = { coins: liveCoins, stepMinutes: LIVE_STEP_MINUTES, id: `tick.live.${liveCoins}`, scale: `${coinsText(liveCoins)}, one minute of market per tick` };
+  const catchUp = (coins: number) => ({ coins, stepMinutes: CATCH_UP_STEP_MINUTES, caughtUp: false, id: `tick.${coins}`, scale: coinsText(coins) });
+  const live = { coins: liveCoins, stepMinutes: LIVE_STEP_MINUTES, caughtUp: true, id: `tick.live.${liveCoins}`, scale: `${coinsText(liveCoins)}, one minute of market per tick` };
   // The 2,000-coin run last: run after it (its 2.4 million rows overflow PostgreSQL's buffers here),
   // the live-cadence ticks took 74 ms instead of 54–55 when run on their own or before it.
   const runs: TickRun[] = [...scales.filter((coins) => coins <= liveCoins).map(catchUp), live, ...scales.filter((coins) => coins > liveCoins).map(catchUp)].map((run) => ({
@@ -77,7 +80,7 @@ runMain(async () => {
 
 async function measureTicks(run: TickRun): Promise<Figure[]> {
   const { coins, id, scale, timedTicks } = run;
-  const started = await startBenchBot({ coins, history: run.history, ticks: run.warmupTicks + timedTicks, stepMinutes: run.stepMinutes });
+  const started = await startBenchBot({ coins, history: run.history, ticks: run.warmupTicks + timedTicks, stepMinutes: run.stepMinutes, caughtUp: run.caughtUp });
   try {
     await started.bot.ticks(run.warmupTicks);
     const botCpuBefore = processCpuMs();

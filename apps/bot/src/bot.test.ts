@@ -13,6 +13,14 @@ async function candleCount(db: Database): Promise<number> {
   return Number(result.rows[0]?.n);
 }
 
+/** The stored forming candles, as "symbol timeframe openTime close", sorted. */
+async function storedForming(db: Database): Promise<string[]> {
+  const result = await db.sql.query<{ symbol: string; timeframe: string; open_ms: string; close: number }>(
+    "SELECT symbol, timeframe, (extract(epoch from open_time) * 1000)::int8 AS open_ms, close FROM candles WHERE NOT is_closed",
+  );
+  return result.rows.map((r) => `${r.symbol} ${r.timeframe} ${r.open_ms} ${r.close}`).sort();
+}
+
 describe("bot on the simulated exchange (PostgreSQL server)", () => {
   const testBot = useServerTestBot();
   let bot: TestBot;
@@ -27,11 +35,13 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
     const coverage = await candleCoverage(db, { exchange: "sim", symbols: SIM_DEFAULT_SYMBOLS, timeframes: TIMEFRAMES, windowCandles: 96 });
     expect(coverage).toHaveLength(SIM_DEFAULT_SYMBOLS.length * TIMEFRAMES.length);
     for (const series of coverage) {
-      // At least 100 candles of history reach back from the newest, none missing recently.
+      // The 100 candles of history reach back from the newest (99 closed: the 100th fetched was
+      // forming, which a replay does not write), none missing recently.
       expect(series.lastOpenTime).not.toBeNull();
-      expect(((series.lastOpenTime ?? 0) - (series.firstOpenTime ?? 0)) / TIMEFRAME_MS[series.timeframe]).toBeGreaterThanOrEqual(99);
+      expect(((series.lastOpenTime ?? 0) - (series.firstOpenTime ?? 0)) / TIMEFRAME_MS[series.timeframe]).toBeGreaterThanOrEqual(98);
       expect(series.recentGaps).toBe(0);
     }
+    expect(await storedForming(db)).toEqual([]);
 
     const traces = await latestEvents(db, { type: "DECISION_TRACE", limit: 10_000 });
     const bySymbol = new Map<string, { time: number; action: string }[]>();
@@ -115,24 +125,52 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
   });
 
   it("writes a tick's large candle batch (one the write splits in two) completely and with the exchange's values", async () => {
-    // No backfill: the first tick fetches HISTORY_CANDLES (100) per series, 8,000 candles, past TWO_PART_MIN_ROWS.
+    // No backfill: the first tick fetches HISTORY_CANDLES (100) per series, the last forming (not
+    // written in a replay): 7,920 candles, past TWO_PART_MIN_ROWS.
     bot = await testBot.start({}, { backfill: false });
     const [report] = await bot.ticks(1);
     expect(report!.flushError).toBeUndefined();
-    expect(report!.written).toBe(SIM_DEFAULT_SYMBOLS.length * TIMEFRAMES.length * 100);
+    expect(report!.written).toBe(SIM_DEFAULT_SYMBOLS.length * TIMEFRAMES.length * 99);
     const db = await bot.database.get();
     expect(await candleCount(db)).toBe(report!.written);
     for (const symbol of SIM_DEFAULT_SYMBOLS) {
       for (const timeframe of TIMEFRAMES) {
         const stored = await recentCandles(db, { exchange: "sim", symbol, timeframe }, 100);
-        const truth = await bot.runtime.market.fetchCandles(symbol, timeframe, stored[0]?.openTime, 100);
+        const truth = (await bot.runtime.market.fetchCandles(symbol, timeframe, stored[0]?.openTime, 100)).filter((c) => c.isClosed);
         expect(stored.map((c) => [c.openTime, c.open, c.high, c.low, c.close, c.volume])).toEqual(truth.map((c) => [c.openTime, c.open, c.high, c.low, c.close, c.volume]));
       }
     }
   });
 
-  it("replays at the step it is given: at one minute per tick every forming candle moves, and a 15m candle closes every 15th tick", async () => {
-    bot = await testBot.start({ SIM_REPLAY_CANDLES: "4", SYMBOLS: "BTC/USDT,ETH/USDT" }, { simStepMs: 60_000 });
+  it("writes closed candles only while the sim replays the past, and every series' forming candle once it has caught up", async () => {
+    bot = await testBot.start({ SIM_REPLAY_CANDLES: "3", SYMBOLS: "BTC/USDT,ETH/USDT" });
+    const db = await bot.database.get();
+    const sim = bot.runtime.market;
+    if (!(sim instanceof SimExchange)) throw new Error("the test bot runs on the sim");
+    let replayTicks = 0;
+    for (; sim.replaying() && replayTicks < 5; replayTicks += 1) {
+      const [report] = await bot.ticks(1);
+      // Each tick replays 15 minutes: a 15m candle closes per coin (and a 1h one every 4th tick).
+      expect(report!.written).toBeGreaterThanOrEqual(2);
+      if (sim.replaying()) expect(await storedForming(db)).toEqual([]);
+    }
+    // 45 minutes back at 15 minutes a tick: caught up on the third tick (the fourth if the clock passes a 15m boundary meanwhile).
+    expect(replayTicks).toBeGreaterThanOrEqual(3);
+    expect(replayTicks).toBeLessThanOrEqual(4);
+    await bot.ticks(1);
+    const forming: string[] = [];
+    for (const symbol of bot.runtime.symbols) {
+      for (const timeframe of TIMEFRAMES) {
+        const newest = (await sim.fetchCandles(symbol, timeframe, undefined, 1))[0]!;
+        expect(newest.isClosed).toBe(false);
+        forming.push(`${symbol} ${timeframe} ${newest.openTime} ${newest.close}`);
+      }
+    }
+    expect(await storedForming(db)).toEqual(forming.sort());
+  });
+
+  it("caught up, at one minute per tick, writes every forming candle every tick, and a 15m candle closes every 15th tick", async () => {
+    bot = await testBot.start({ SYMBOLS: "BTC/USDT,ETH/USDT" }, { simStepMs: 60_000, simCaughtUp: true });
     const reports = await bot.ticks(16);
     const times = reports.map((r) => r.exchangeTime);
     expect(times.slice(1).map((time, i) => time - (times[i] as number))).toEqual(new Array(15).fill(60_000));
@@ -242,7 +280,8 @@ describe("bot under faults (PostgreSQL server)", () => {
     const port = await proxy.start();
     const viaProxy = new URL(testDb.url!);
     viaProxy.port = String(port);
-    bot = await startTestBot({ DATABASE_URL: viaProxy.toString(), CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,ETH/USDT,SOL/USDT,DOGE/USDT" });
+    // Caught up, so forming candles are written (and kept pending) too.
+    bot = await startTestBot({ DATABASE_URL: viaProxy.toString(), CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,ETH/USDT,SOL/USDT,DOGE/USDT" }, { simCaughtUp: true });
     await bot.ticks(2);
 
     proxy.cut();
@@ -270,6 +309,7 @@ describe("bot under faults (PostgreSQL server)", () => {
         );
         const first = Number(stored.rows[0]?.open_ms);
         const truth = await sim.fetchCandles(symbol, timeframe, first, 5000);
+        expect(truth.at(-1)?.isClosed).toBe(false);
         expect(stored.rows.map((r) => [Number(r.open_ms), r.close])).toEqual(truth.map((c) => [c.openTime, c.close]));
       }
     }

@@ -43,6 +43,11 @@ export interface StartOptions {
    * minutes: one new 15m candle per coin every tick). The benchmark uses one minute, a real exchange's cadence.
    */
   simStepMs?: number;
+  /**
+   * EXCHANGE=sim: the clock the sim takes for the wall clock (default Date.now). The benchmark's
+   * real-cadence run gives it one that moves a minute per tick, so the sim is always caught up.
+   */
+  simWallClock?: () => number;
 }
 
 /** Coins whose stored history is read per query at start-up. */
@@ -78,7 +83,7 @@ export async function startBot(config: BotConfig, logger: Logger, options: Start
   try {
     const db = await database.get();
     lock = await acquireBotLock(db, `candlekeep:${config.exchange.id}`, { waitMs: config.database.lockWaitMs, signal: options.signal });
-    const runtime = await restore({ config, logger, db, getDb: () => database.get(), lock, ccxtMarket, simStepMs: options.simStepMs });
+    const runtime = await restore({ config, logger, db, getDb: () => database.get(), lock, ccxtMarket, simStepMs: options.simStepMs, simWallClock: options.simWallClock });
     await recordEvent(db, {
       type: "STARTUP",
       payload: {
@@ -110,6 +115,7 @@ interface Opened {
   lock: BotLock;
   ccxtMarket: MarketData | undefined;
   simStepMs: number | undefined;
+  simWallClock: (() => number) | undefined;
 }
 
 /** The market the bot trades and the coins it tracks on it. */
@@ -117,6 +123,8 @@ interface TrackedMarket {
   market: MarketData;
   /** The sim's clock, moved once per tick; a real exchange's moves by itself. */
   advanceClock: (() => void) | undefined;
+  /** True while the market replays the past (the sim catching up); a real exchange never does. */
+  replaying: () => boolean;
   symbols: string[];
 }
 
@@ -125,19 +133,26 @@ interface TrackedMarket {
  * SYMBOLS names on it, checked against its listing, plus any coin that still
  * has an open position.
  */
-async function trackMarket({ config, logger, db, ccxtMarket, simStepMs }: Opened, openPositions: readonly OpenPosition[]): Promise<TrackedMarket> {
+async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallClock }: Opened, openPositions: readonly OpenPosition[]): Promise<TrackedMarket> {
   const exchangeId = config.exchange.id;
   let market: MarketData;
   let advanceClock: (() => void) | undefined;
+  let replaying = () => false;
   let symbols: string[];
   if (exchangeId === "sim") {
     symbols = config.exchange.symbols?.kind === "list" ? config.exchange.symbols.symbols : [...SIM_DEFAULT_SYMBOLS];
     if (config.exchange.symbols?.kind === "top") {
       symbols = await new SimExchange({ seed: config.sim.seed, startTime: Date.now() }).topSymbols(config.exchange.symbols.count);
     }
-    const sim = new SimExchange({ seed: config.sim.seed, startTime: await simStartTime(config, db, symbols), ...(simStepMs === undefined ? {} : { stepMs: simStepMs }) });
+    const sim = new SimExchange({
+      seed: config.sim.seed,
+      startTime: await simStartTime(config, db, symbols),
+      ...(simStepMs === undefined ? {} : { stepMs: simStepMs }),
+      ...(simWallClock === undefined ? {} : { wallClock: simWallClock }),
+    });
     market = sim;
     advanceClock = () => sim.advance();
+    replaying = () => sim.replaying();
   } else {
     if (!ccxtMarket) throw new Error(`no market data for ${exchangeId}`);
     market = ccxtMarket;
@@ -154,7 +169,7 @@ async function trackMarket({ config, logger, db, ccxtMarket, simStepMs }: Opened
       symbols.push(position.symbol);
     }
   }
-  return { market, advanceClock, symbols };
+  return { market, advanceClock, replaying, symbols };
 }
 
 /** The bot's runtime, resumed from what the database holds for the tracked market. */
@@ -163,7 +178,7 @@ async function restore(opened: Opened): Promise<BotRuntime> {
   const exchangeId = config.exchange.id;
   const timeframes = config.exchange.timeframes;
   const openPositions = await listOpenPositions(db, { exchange: exchangeId });
-  const { market, advanceClock, symbols } = await trackMarket(opened, openPositions);
+  const { market, advanceClock, replaying, symbols } = await trackMarket(opened, openPositions);
 
   const broker = createBroker(config, market, logger);
 
@@ -174,6 +189,7 @@ async function restore(opened: Opened): Promise<BotRuntime> {
     writeTimeoutMs: config.database.candleWriteTimeoutMs,
     logger,
     now: () => market.now(),
+    replaying,
   });
   // A few coins at a time: all of them at once would hold every stored candle as an object at
   // the same moment (600,000 at 500 coins), a start-up peak the process keeps as RSS.

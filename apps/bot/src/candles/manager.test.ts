@@ -15,9 +15,10 @@ function make(count: number, overrides: Partial<ExchangeCandle> = {}, from = 0):
   });
 }
 
-function manager(options: Partial<{ maxPending: number; historyCandles: number }> = {}) {
+function manager(options: Partial<{ maxPending: number; historyCandles: number; replaying: () => boolean }> = {}) {
   const logger = captureLogger();
-  return { logger, candles: new CandleManager({ exchange: "sim", historyCandles: options.historyCandles ?? 100, maxPending: options.maxPending ?? 10_000, logger, now: () => NOW }) };
+  const { maxPending = 10_000, historyCandles = 100, replaying } = options;
+  return { logger, candles: new CandleManager({ exchange: "sim", historyCandles, maxPending, logger, now: () => NOW, ...(replaying ? { replaying } : {}) }) };
 }
 
 describe("CandleManager (in memory)", () => {
@@ -41,6 +42,33 @@ describe("CandleManager (in memory)", () => {
     expect(candles.lastOpenTime("BTC/USDT", "15m")).toBe(T0);
     expect(candles.closedColumns("BTC/USDT", "15m").length).toBe(0);
     expect(candles.lastClose("BTC/USDT", "15m")).toBe(101.5);
+  });
+
+  it("during a replay queues closed candles only, holds the forming one for the strategy, and queues it once the replay is over", () => {
+    let replaying = true;
+    const { candles, logger } = manager({ replaying: () => replaying });
+    const fetched = [...make(3), ...make(1, { isClosed: false, close: 103.5 }, 3)];
+    expect(candles.add("BTC/USDT", "15m", fetched)).toMatchObject({ accepted: 3, deferred: 0 });
+    expect(candles.pendingCount).toBe(3);
+    expect(candles.lastOpenTime("BTC/USDT", "15m")).toBe(T0 + 3 * STEP);
+    expect(candles.lastClose("BTC/USDT", "15m")).toBe(103.5);
+    expect(candles.closedColumns("BTC/USDT", "15m").length).toBe(3);
+    // Still replaying, the forming candle moves: held, not queued; an invalid one is still rejected.
+    const moved = make(1, { isClosed: false, close: 103.8 }, 3);
+    expect(candles.add("BTC/USDT", "15m", moved).accepted).toBe(0);
+    expect(candles.add("BTC/USDT", "15m", make(1, { isClosed: false, high: 1 }, 3)).rejected).toHaveLength(1);
+    expect(candles.lastClose("BTC/USDT", "15m")).toBe(103.8);
+    expect(candles.pendingCount).toBe(3);
+    // Caught up: the same forming candle, unchanged, is queued now (it was never written).
+    replaying = false;
+    expect(candles.add("BTC/USDT", "15m", moved).accepted).toBe(1);
+    expect(candles.pendingCount).toBe(4);
+    expect(candles.add("BTC/USDT", "15m", moved).accepted).toBe(0);
+    // Each change of mode is logged once.
+    expect(logger.lines.map((l) => l.message)).toEqual([
+      "the exchange replays the past: closed candles only are written until it catches up",
+      "caught up with the clock: forming candles are written again",
+    ]);
   });
 
   it("bounds pending rows: defers what does not fit, logs the bound once, and does not advance past it", () => {

@@ -14,12 +14,19 @@ import { CandleSeries } from "./series";
  * included), `add` refuses new candles and the series' fetch cursor does not
  * move, so they are fetched again once the database has caught up.
  *
+ * While the exchange replays the past (the sim catching up to the clock), its
+ * forming candles are states of moments already gone, superseded a few steps
+ * later by the closed candle: they are held for the strategy and the latest
+ * price but not written, which is most of a replay's rows (1,500 of 2,500 per
+ * tick at 500 coins). Once caught up, forming candles are written again.
+ *
  * At most one write runs at a time (`startFlush`): candles added while it runs
  * wait in the pending batch for the next one, so a slow database delays writes
  * but never the ticks that add candles.
  */
 
 export interface AddResult {
+  /** Candles queued for the next write. */
   accepted: number;
   rejected: RejectedCandle[];
   /** Candles refused because the pending batch is full (fetched again later). */
@@ -49,6 +56,8 @@ export class CandleManager {
   /** The batch being written and its outcome, while a write runs. */
   private writing: { batch: CandleMap<CandleInput>; done: Promise<FlushResult> } | undefined;
   private pendingFullLogged = false;
+  /** Whether the last `add` saw the exchange replaying; a change is logged. */
+  private replayingSeen = false;
 
   constructor(
     private readonly options: {
@@ -60,6 +69,8 @@ export class CandleManager {
       now: () => number;
       /** PostgreSQL cancels a write statement running longer (the batch stays pending). */
       writeTimeoutMs?: number;
+      /** True while the exchange replays the past (SimExchange.replaying); a real exchange never does. */
+      replaying?: () => boolean;
     },
   ) {}
 
@@ -95,13 +106,20 @@ export class CandleManager {
 
   /**
    * Validates fetched candles and queues the valid ones for the next flush.
-   * Unchanged candles (same values as held) are not queued again.
+   * Unchanged candles (same values as held) are not queued again, nor, during
+   * a replay, forming ones (see the class comment).
    */
   add(symbol: string, timeframe: Timeframe, fetched: readonly ExchangeCandle[]): AddResult {
     const result: AddResult = { accepted: 0, rejected: [], deferred: 0 };
     const now = this.options.now();
     const held = this.series.get(symbol)?.[timeframe];
+    const replaying = this.options.replaying?.() ?? false;
+    if (replaying !== this.replayingSeen) {
+      this.replayingSeen = replaying;
+      this.options.logger.info(replaying ? "the exchange replays the past: closed candles only are written until it catches up" : "caught up with the clock: forming candles are written again");
+    }
     const accepted: ExchangeCandle[] = [];
+    const unwritten: ExchangeCandle[] = [];
     let firstDeferredTime = Number.POSITIVE_INFINITY;
     for (const candle of fetched) {
       // A candle held with the same values was validated when it was accepted.
@@ -112,6 +130,10 @@ export class CandleManager {
       const reason = candleProblem(input, now);
       if (reason !== undefined) {
         result.rejected.push({ candle: input, reason });
+        continue;
+      }
+      if (replaying && !isClosed) {
+        unwritten.push(candle);
         continue;
       }
       if (this.pendingCount >= this.options.maxPending && !this.pending.has(input)) {
@@ -131,9 +153,10 @@ export class CandleManager {
     result.accepted = accepted.length;
     // Deferred candles must be fetched again: only advance the series up to
     // the last candle accepted before the first deferral.
-    if (accepted.length > 0) {
+    if (accepted.length > 0 || unwritten.length > 0) {
       const series = this.seriesFor(symbol, timeframe);
       for (const candle of accepted) if (candle.openTime < firstDeferredTime) series.put(candle);
+      for (const candle of unwritten) if (candle.openTime < firstDeferredTime) series.put(candle, true);
     }
     return result;
   }

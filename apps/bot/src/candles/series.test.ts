@@ -67,6 +67,23 @@ describe("CandleSeries", () => {
     expect(series.holds(candle(2))).toBe(false);
   });
 
+  it("never takes a forming candle put as unwritten for a held one, and shows it as forming", () => {
+    const series = new CandleSeries(50);
+    for (let i = 0; i < 3; i += 1) series.put(candle(i));
+    series.put(candle(3, { isClosed: false }), true);
+    // Fetched again with the same values, it is not held: it must still be written.
+    expect(series.holds(candle(3, { isClosed: false }))).toBe(false);
+    expect(series.closedColumns().length).toBe(3);
+    expect(series.lastOpenTime()).toBe(T0 + 3 * STEP);
+    expect(series.lastClose()).toBe(104);
+    series.put(candle(3, { isClosed: false }));
+    expect(series.holds(candle(3, { isClosed: false }))).toBe(true);
+    // Its closed version, put the same way, is held as any closed candle.
+    series.put(candle(3), true);
+    expect(series.holds(candle(3))).toBe(true);
+    expect(series.closedColumns().length).toBe(4);
+  });
+
   it("shows closed candles as columns, without a forming last one", () => {
     const series = new CandleSeries(50);
     expect(series.closedColumns().length).toBe(0);

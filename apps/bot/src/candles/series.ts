@@ -1,6 +1,12 @@
 import type { ExchangeCandle } from "../exchange/types";
 import type { CandleColumns } from "./columns";
 
+/** A held candle's state (one byte per candle). */
+const FORMING = 0;
+const CLOSED = 1;
+/** Forming, and not going to the database: a replay's state of a moment already gone (CandleManager.add). */
+const FORMING_UNWRITTEN = 2;
+
 /**
  * The recent candles of one series, oldest first, stored as columns of numbers
  * in one buffer: 49 bytes a candle instead of an object and six boxed numbers
@@ -19,7 +25,7 @@ export class CandleSeries {
   private readonly lows: Float64Array;
   private readonly closes: Float64Array;
   private readonly volumes: Float64Array;
-  private readonly closed: Uint8Array;
+  private readonly states: Uint8Array;
   private readonly columns: readonly (Float64Array | Uint8Array)[];
   private count = 0;
 
@@ -34,8 +40,8 @@ export class CandleSeries {
     this.lows = column(3);
     this.closes = column(4);
     this.volumes = column(5);
-    this.closed = new Uint8Array(buffer, 6 * capacity * Float64Array.BYTES_PER_ELEMENT, capacity);
-    this.columns = [this.openTimes, this.opens, this.highs, this.lows, this.closes, this.volumes, this.closed];
+    this.states = new Uint8Array(buffer, 6 * capacity * Float64Array.BYTES_PER_ELEMENT, capacity);
+    this.columns = [this.openTimes, this.opens, this.highs, this.lows, this.closes, this.volumes, this.states];
   }
 
   /** openTime of the newest candle; undefined when empty. */
@@ -48,12 +54,15 @@ export class CandleSeries {
     return this.count > 0 ? this.closes[this.count - 1] : undefined;
   }
 
-  /** True when a candle with the same openTime and the same values is held. */
+  /**
+   * True when a candle with the same openTime and the same values is held, and
+   * was not put as unwritten: that one, fetched again unchanged, must be written then.
+   */
   holds(candle: ExchangeCandle): boolean {
     const i = this.indexOf(candle.openTime);
     return (
       i >= 0 &&
-      this.closed[i] === (candle.isClosed ? 1 : 0) &&
+      this.states[i] === (candle.isClosed ? CLOSED : FORMING) &&
       this.opens[i] === candle.open &&
       this.highs[i] === candle.high &&
       this.lows[i] === candle.low &&
@@ -67,7 +76,7 @@ export class CandleSeries {
    * valid until the next `put`, which may move or overwrite them.
    */
   closedColumns(): CandleColumns {
-    const n = this.count > 0 && this.closed[this.count - 1] === 0 ? this.count - 1 : this.count;
+    const n = this.count > 0 && this.states[this.count - 1] !== CLOSED ? this.count - 1 : this.count;
     return {
       length: n,
       openTime: this.openTimes.subarray(0, n),
@@ -79,8 +88,11 @@ export class CandleSeries {
     };
   }
 
-  /** Adds a candle, or replaces the one held with the same openTime. */
-  put(candle: ExchangeCandle): void {
+  /**
+   * Adds a candle, or replaces the one held with the same openTime. `unwritten`:
+   * a forming candle the database will not get (see `holds`).
+   */
+  put(candle: ExchangeCandle, unwritten = false): void {
     const last = this.lastOpenTime();
     let index: number;
     if (last === undefined || candle.openTime > last) {
@@ -103,7 +115,7 @@ export class CandleSeries {
     this.lows[index] = candle.low;
     this.closes[index] = candle.close;
     this.volumes[index] = candle.volume;
-    this.closed[index] = candle.isClosed ? 1 : 0;
+    this.states[index] = candle.isClosed ? CLOSED : unwritten ? FORMING_UNWRITTEN : FORMING;
   }
 
   /** Index of the candle opening at `openTime`; -1 when absent. */

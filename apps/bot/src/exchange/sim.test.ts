@@ -100,6 +100,23 @@ describe("SimExchange clock", () => {
     expect(sim.now()).toBe(wall);
   });
 
+  it("replays while a whole step or more behind the wall clock, and not once it has caught up", () => {
+    let wall = Date.UTC(2026, 0, 1, 12, 0);
+    const sim = new SimExchange({ seed: 1, startTime: wall - 2 * M15 - 5 * MINUTE, wallClock: () => wall });
+    expect(sim.replaying()).toBe(true);
+    sim.advance();
+    expect(sim.replaying()).toBe(true);
+    // 5 minutes behind: less than a step, so the next advance reaches the wall clock.
+    sim.advance();
+    expect(sim.replaying()).toBe(false);
+    sim.advance();
+    // Following the wall clock: a tick's few seconds behind it are not a replay.
+    wall += 7_000;
+    expect(sim.replaying()).toBe(false);
+    sim.advance();
+    expect(sim.replaying()).toBe(false);
+  });
+
   it("starts no later than the wall clock", () => {
     const wall = Date.UTC(2026, 0, 1);
     expect(new SimExchange({ seed: 1, startTime: wall + DAY, wallClock: () => wall }).now()).toBe(wall);

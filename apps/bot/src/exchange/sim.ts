@@ -24,6 +24,8 @@ import type { ExchangeCandle, MarketData, Ticker } from "./types";
 const { abs, ceil, exp, floor, imul, log, log10, max, min, round, sqrt } = Math;
 
 const STEP_MS = TIMEFRAME_MS["15m"];
+/** How far `advance()` moves the clock unless told otherwise: one 15m candle. */
+export const SIM_DEFAULT_STEP_MS = STEP_MS;
 const DAY_MS = TIMEFRAME_MS["1d"];
 const STEPS_PER_DAY = DAY_MS / STEP_MS;
 
@@ -179,6 +181,15 @@ export class SimExchange implements MarketData {
 
   now(): number {
     return this.time;
+  }
+
+  /**
+   * True while the clock is a whole step or more behind the wall clock: the sim is replaying the
+   * past, and a candle it reports as forming is a state of a moment already gone (its final,
+   * closed state comes a few steps later). False once caught up, while it follows the wall clock.
+   */
+  replaying(): boolean {
+    return this.time + this.stepMs <= this.wallClock();
   }
 
   /** Moves the clock one step forward, never past the wall clock (once caught up, it follows it). */

@@ -115,6 +115,6 @@ describe("crash mid-tick and restart (real bot process, PostgreSQL server)", () 
     const lastTick = third.lines.filter((l) => l.message === "tick").at(-1);
     expect(latestTick(third)).toBeGreaterThanOrEqual(20);
     const exchangeTime = Date.parse(String(lastTick?.fields.exchangeTime));
-    expect(await simCandleMismatches(admin, { seed: 1, exchangeTime, symbols: SYMBOLS, timeframes: TIMEFRAMES })).toEqual([]);
+    expect(await simCandleMismatches(admin, { seed: 1, exchangeTime, symbols: SYMBOLS, timeframes: TIMEFRAMES, replayed: true })).toEqual([]);
   }, 240_000);
 });

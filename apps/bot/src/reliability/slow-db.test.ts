@@ -116,6 +116,6 @@ describe("slow database (real bot process, PostgreSQL server)", () => {
     const lastTick: LogLine | undefined = proc.lines.filter((l) => l.message === "tick").at(-1);
     const exchangeTime = Date.parse(String(lastTick?.fields.exchangeTime));
     const symbols = await new SimExchange({ seed: 1, startTime: exchangeTime }).topSymbols(COINS);
-    expect(await simCandleMismatches(admin, { seed: 1, exchangeTime, symbols, timeframes: TIMEFRAMES })).toEqual([]);
+    expect(await simCandleMismatches(admin, { seed: 1, exchangeTime, symbols, timeframes: TIMEFRAMES, replayed: true })).toEqual([]);
   }, 180_000);
 });

@@ -2,6 +2,7 @@ import type { Logger } from "@candlekeep/core";
 import { captureLogger } from "@candlekeep/db/testing";
 import { backfillRecentHistory } from "../backfill";
 import { loadConfig } from "../config";
+import { SIM_DEFAULT_STEP_MS } from "../exchange/sim";
 import { shutdown } from "../loop";
 import { startBot, type StartedBot, type StartOptions } from "../startup";
 import { runTick, type TickReport } from "../tick";
@@ -16,11 +17,24 @@ export interface TestBot extends StartedBot {
   stop(): Promise<void>;
 }
 
-export async function startTestBot(settings: Record<string, string | undefined>, options: { backfill?: boolean } & Pick<StartOptions, "market" | "simStepMs"> = {}): Promise<TestBot> {
+export interface TestBotOptions extends Pick<StartOptions, "market" | "simStepMs"> {
+  backfill?: boolean;
+  /**
+   * EXCHANGE=sim: the sim caught up with a clock of the test's own, which each
+   * tick moves one sim step on: a real exchange's situation (every series'
+   * forming candle written every tick) at test speed. Default: the sim replays
+   * the past (SIM_REPLAY_CANDLES), writing closed candles only.
+   */
+  simCaughtUp?: boolean;
+}
+
+export async function startTestBot(settings: Record<string, string | undefined>, options: TestBotOptions = {}): Promise<TestBot> {
   const config = loadConfig({ TICK_INTERVAL_MS: "0", PORT: "0", HISTORY_CANDLES: "100", ...settings }, [], false);
   const logger = captureLogger();
-  const { backfill, ...startOptions } = options;
-  const started = await startBot(config, logger, startOptions);
+  const { backfill, simCaughtUp, ...startOptions } = options;
+  // A day back: before any replay's start, so the sim starts on this clock, caught up.
+  let wallClock = Date.now() - 86_400_000;
+  const started = await startBot(config, logger, { ...startOptions, ...(simCaughtUp ? { simWallClock: () => wallClock } : {}) });
   if (backfill ?? true) await backfillRecentHistory(started.runtime, false);
   return {
     ...started,
@@ -28,7 +42,10 @@ export async function startTestBot(settings: Record<string, string | undefined>,
     async ticks(count) {
       const reports: TickReport[] = [];
       // Each tick waits for its candle write, so a test sees its outcome in the report.
-      for (let i = 0; i < count; i += 1) reports.push(await runTick(started.runtime, { flushDeadline: Number.POSITIVE_INFINITY }));
+      for (let i = 0; i < count; i += 1) {
+        if (simCaughtUp) wallClock += options.simStepMs ?? SIM_DEFAULT_STEP_MS;
+        reports.push(await runTick(started.runtime, { flushDeadline: Number.POSITIVE_INFINITY }));
+      }
       return reports;
     },
     async stop() {

@@ -23,17 +23,27 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-/** A TCP server that counts connections and hangs up on each, so an attempt to connect is visible. */
-async function countingServer(): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
+/**
+ * A TCP server that counts connections and hangs up on each, so an attempt to
+ * connect is visible; `silent`: it keeps them open and never answers, as a
+ * server behind a black-holing network path.
+ */
+async function countingServer(silent = false): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
   let connections = 0;
+  const sockets: net.Socket[] = [];
   const server = net.createServer((socket) => {
     connections += 1;
-    socket.destroy();
+    if (silent) sockets.push(socket);
+    else socket.destroy();
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
   if (address === null || typeof address === "string") throw new Error("no TCP address");
-  return { port: address.port, connections: () => connections, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  const close = () => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return { port: address.port, connections: () => connections, close };
 }
 
 function tempDir(): string {
@@ -113,6 +123,21 @@ describe("createDb", () => {
     // A lower bound on behaviour (it waited between attempts), not a speed test;
     // timers may fire up to 1 ms early by the clock's rounding.
     expect(elapsed).toBeGreaterThanOrEqual(50 + 100 + 200 - 3);
+  });
+
+  it("gives up a connection attempt after DATABASE_URL's connect_timeout (libpq's, in seconds), not the default 10 s", async () => {
+    const server = await countingServer(true);
+    cleanups.push(server.close);
+    const lazy = createDb(options({ databaseUrl: `postgresql://bot:${PASSWORD}@127.0.0.1:${server.port}/app?connect_timeout=2` }));
+    const started = performance.now();
+    const error = await rejection(lazy.get());
+    const elapsed = performance.now() - started;
+    expect(error).toBeInstanceOf(DatabaseUnreachableError);
+    expect(error.message).toMatch(new RegExp(`^Cannot reach PostgreSQL at 127\\.0\\.0\\.1:${server.port} .*timeout`));
+    expect(server.connections()).toBe(1);
+    // Behaviour, not speed: it waited for the silent server about 2 s, well short of the default 10.
+    expect(elapsed).toBeGreaterThanOrEqual(2000 - 3);
+    expect(elapsed).toBeLessThan(9000);
   });
 
   it("retries a Unix socket that is not there (a server restarting removes it), then names the socket", async () => {

@@ -53,6 +53,8 @@ export interface DbOptions {
 }
 
 export const DEFAULT_POOL_MAX = 30;
+/** How long a connection attempt may take unless DATABASE_URL's connect_timeout says otherwise. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 function poolSsl(url: DatabaseUrl, caCert: string | undefined): pg.PoolConfig["ssl"] {
   // libpq ignores sslmode on a Unix socket: the connection never leaves the machine.
@@ -157,7 +159,7 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
     database: url.database,
     ssl: poolSsl(url, options.caCert),
     max: options.poolMax ?? DEFAULT_POOL_MAX,
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: url.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     idleTimeoutMillis: 30_000,
     application_name: url.applicationName ?? "candlekeep",
   });

@@ -32,6 +32,7 @@ describe("parseDatabaseUrl accepts", () => {
       password: SECRET_HEAD,
       sslMode: "require",
       applicationName: "bot-1",
+      connectTimeoutMs: undefined,
       unusedParameters: [],
       redacted: `postgresql://bot:${REDACTED}@db.example.com:25060/candlekeep?sslmode=require&application_name=bot-1`,
     });
@@ -111,6 +112,14 @@ describe("parseDatabaseUrl accepts", () => {
     const url = parseDatabaseUrl(`postgresql://bot:${SECRET_HEAD}@db/app?schema=public&connection_limit=5&pool_timeout=${SECRET_TAIL}`);
     expect(url.unusedParameters).toEqual(["connection_limit", "pool_timeout"]);
   });
+
+  it("libpq's connect_timeout in whole seconds: 0 or less waits without limit, 1 means 2 (libpq's minimum)", () => {
+    const timeout = (value: string) => parseDatabaseUrl(`postgresql://bot@db/app?connect_timeout=${value}`);
+    expect(timeout("5")).toMatchObject({ connectTimeoutMs: 5000, unusedParameters: [] });
+    expect(timeout("1").connectTimeoutMs).toBe(2000);
+    expect(timeout("0").connectTimeoutMs).toBe(0);
+    expect(timeout("-3").connectTimeoutMs).toBe(0);
+  });
 });
 
 describe("parseDatabaseUrl rejects, in one line naming the problem and the fix, without the password,", () => {
@@ -140,6 +149,7 @@ describe("parseDatabaseUrl rejects, in one line naming the problem and the fix, 
     ["a ?host= that is neither a server name nor a socket directory", `postgres://bot:${SECRET_HEAD}@db/app?host=run%2Fpostgresql`, [/host "run\/postgresql" is not a valid host name/, /socket directory starts with '\/'/]],
     ["no host and no ?host=", `postgres://bot:${SECRET_HEAD}@/app?sslmode=disable`, [/has no host/, /\?host=\/var\/run\/postgresql/]],
     ["a non-numeric ?port=", `postgres://bot:${SECRET_HEAD}@/app?host=/var/run/postgresql&port=x`, [/port "x" is not a number/]],
+    ["a connect_timeout that is not whole seconds", `postgres://bot:${SECRET_HEAD}@db/app?connect_timeout=2.5`, [/connect_timeout "2\.5" is not a whole number of seconds/, /0 waits without limit/]],
     ["a schema other than public", `postgres://bot:${SECRET_HEAD}@db/app?schema=trading`, [/schema "trading" is not supported/, /public schema/, /remove \?schema=/]],
     ["a malformed percent-escape in a query password", `postgres://bot@db/app?password=${SECRET_HEAD}%zz`, [/value of query parameter "password" has a malformed percent-escape/]],
     ["an unknown sslmode", `postgres://bot:${SECRET_HEAD}@db/app?sslmode=verify`, [/sslmode "verify" is not one of disable, allow, prefer, require, verify-ca, verify-full, no-verify/]],

@@ -15,6 +15,8 @@ export interface DatabaseUrl {
   sslMode: SslMode | undefined;
   /** `application_name` from the query, if given. */
   applicationName: string | undefined;
+  /** libpq's `connect_timeout` from the query, in ms (0: no limit); undefined when not given. */
+  connectTimeoutMs: number | undefined;
   /** Names of query parameters the connection does not use (their values may be secrets). */
   unusedParameters: readonly string[];
   redacted: string;
@@ -76,7 +78,18 @@ function portNumber(text: string, missingHost: string | undefined): number {
 }
 
 /** Query parameters the connection uses; see parseDatabaseUrl. */
-const USED_PARAMETERS: ReadonlySet<string> = new Set(["host", "port", "user", "password", "sslmode", "application_name", "schema"]);
+const USED_PARAMETERS: ReadonlySet<string> = new Set(["host", "port", "user", "password", "sslmode", "application_name", "connect_timeout", "schema"]);
+
+/**
+ * libpq's `connect_timeout`: whole seconds; zero or less waits without limit,
+ * and 1 means 2 (libpq's minimum).
+ */
+function connectTimeoutMs(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[+-]?\d+$/.test(text)) fail(`connect_timeout "${text}" is not a whole number of seconds (0 waits without limit)`);
+  const seconds = Number(text);
+  return seconds <= 0 ? 0 : Math.max(seconds, 2) * 1000;
+}
 
 /**
  * The query's parameters, percent-decoded as libpq decodes them ('+' stays '+',
@@ -189,5 +202,16 @@ export function parseDatabaseUrl(raw: string): DatabaseUrl {
   const hostForDisplay = isSocketHost(authorityHost) ? encodeURIComponent(authorityHost) : authorityHost.includes(":") ? `[${authorityHost}]` : authorityHost;
   const authorityForDisplay = authorityHost === "" ? "" : `${hostForDisplay}:${port}`;
   const redacted = `${scheme}://${rawUser}${rawPassword === undefined ? "" : `:${REDACTED}`}@${authorityForDisplay}/${path.replace(/^\//, "")}${query ? redactQuery(`?${query}`) : ""}`;
-  return { host, port, database, user, password, sslMode, applicationName: parameters.get("application_name"), unusedParameters, redacted };
+  return {
+    host,
+    port,
+    database,
+    user,
+    password,
+    sslMode,
+    applicationName: parameters.get("application_name"),
+    connectTimeoutMs: connectTimeoutMs(parameters.get("connect_timeout")),
+    unusedParameters,
+    redacted,
+  };
 }

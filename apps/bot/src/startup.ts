@@ -250,8 +250,9 @@ async function simStartTime(config: BotConfig, db: Database, symbols: readonly s
   const replayStart = alignToTimeframe(Date.now(), "15m") - config.sim.replayCandles * step;
   const smallest = config.exchange.timeframes[0] as Timeframe;
   const latest = await latestCandlesPerSeries(db, { exchange: "sim", symbols, timeframes: [smallest], perSeries: 1 });
-  const lastStored = Math.max(...latest.map((c) => c.openTime), Number.NEGATIVE_INFINITY);
-  return Math.max(replayStart, lastStored);
+  // The clock had reached a stored forming candle's open, or a closed one's close (a replay stores closed candles only).
+  const reached = Math.max(...latest.map((c) => c.openTime + (c.isClosed ? TIMEFRAME_MS[smallest] : 0)), Number.NEGATIVE_INFINITY);
+  return Math.max(replayStart, reached);
 }
 
 function createBroker(config: BotConfig, market: MarketData, logger: Logger): Broker {

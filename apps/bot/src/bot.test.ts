@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { SIM_DEFAULT_SYMBOLS, TIMEFRAME_MS, TIMEFRAMES } from "@candlekeep/core";
 import { accountHistory, candleCoverage, latestEvents, listOpenPositions, listTrades, recentCandles, savePosition, type Database } from "@candlekeep/db";
 import { createEmbeddedTestDatabase, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
@@ -259,7 +260,7 @@ describe("bot under faults (PostgreSQL server)", () => {
     const fetchCandles = sim.fetchCandles.bind(sim);
     // ETH/USDT's requests answer 30 ms late, as a slow exchange's would.
     sim.fetchCandles = async (symbol, timeframe, since, limit) => {
-      if (symbol === "ETH/USDT") await new Promise((resolve) => setTimeout(resolve, 30));
+      if (symbol === "ETH/USDT") await sleep(30);
       return fetchCandles(symbol, timeframe, since, limit);
     };
     const [report] = await bot.ticks(1);

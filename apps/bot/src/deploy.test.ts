@@ -4,6 +4,7 @@ import net from "node:net";
 import path from "node:path";
 import readline from "node:readline";
 import { promisify } from "node:util";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parse } from "yaml";
 import { z } from "zod";
 import { isSecretKey, silentLogger } from "@candlekeep/core";
@@ -509,7 +510,7 @@ async function waitForHealthyTicks(port: number, timeoutMs: number): Promise<{ s
     const response = await fetch(`http://127.0.0.1:${port}/healthz`);
     const body = healthSchema.parse(await response.json());
     if (body.ticks > 0 || Date.now() > deadline) return { status: response.status, body };
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
 }
 

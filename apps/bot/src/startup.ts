@@ -44,8 +44,9 @@ export interface StartOptions {
    */
   simStepMs?: number;
   /**
-   * EXCHANGE=sim: the clock the sim takes for the wall clock (default Date.now). The benchmark's
-   * real-cadence run gives it one that moves a minute per tick, so the sim is always caught up.
+   * EXCHANGE=sim: the clock the sim takes for the wall clock (default Date.now). Tests and the
+   * benchmark's real-cadence run (startTestBot's `simCaughtUp`) give it one that moves a step per
+   * tick, so the sim is always caught up, as a real exchange is.
    */
   simWallClock?: () => number;
 }

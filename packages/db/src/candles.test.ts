@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { TIMEFRAME_MS } from "@candlekeep/core";
 import { saveCandles, recentCandles, latestCandlesPerSeries, TWO_PART_MIN_ROWS, type CandleInput } from "./candles";
 import { DATABASE_KINDS, openTestDatabase, until } from "./testing";
@@ -214,7 +215,7 @@ describe("saveCandles on the server while another session holds locks", () => {
       let save: Promise<unknown> | undefined;
       await withFirstHalfBlocked(async () => {
         save = saveCandles(db, rows, Date.now(), { secondHalfFrom: new Promise(() => undefined) });
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        await sleep(300);
         expect(await storedOf(SECOND_HALF_COINS)).toBe(0);
       });
       await save;

@@ -4,6 +4,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { silentLogger } from "@candlekeep/core";
 import { createDb, DEFAULT_POOL_MAX, openDatabase, type Database, type DbOptions } from "./connect";
@@ -77,7 +78,7 @@ describe("createDb", () => {
     cleanups.push(server.close);
     const logger = captureLogger();
     const lazy = createDb(options({ databaseUrl: `postgresql://bot:${PASSWORD}@127.0.0.1:${server.port}/app`, logger }));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
     expect(server.connections()).toBe(0);
     expect(logger.lines).toEqual([]);
 
@@ -251,7 +252,7 @@ describe("the server pool", () => {
     } finally {
       await admin.end();
     }
-    for (let i = 0; i < 50 && (db.pool?.idleCount ?? 0) > 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (let i = 0; i < 50 && (db.pool?.idleCount ?? 0) > 0; i += 1) await sleep(20);
     expect(db.pool?.idleCount).toBe(0);
     const warnings = logger.lines.filter((l) => l.message === "idle database connection lost");
     expect(warnings).toHaveLength(1);

@@ -174,7 +174,8 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
   });
 
   it("caught up, at one minute per tick, writes every forming candle every tick, and a 15m candle closes every 15th tick", async () => {
-    bot = await testBot.start({ SYMBOLS: "BTC/USDT,ETH/USDT" }, { simStepMs: 60_000, simCaughtUp: true });
+    // A long replay setting too: caught up means caught up, however far back a replay would start.
+    bot = await testBot.start({ SYMBOLS: "BTC/USDT,ETH/USDT", SIM_REPLAY_CANDLES: "400" }, { simStepMs: 60_000, simCaughtUp: true });
     const reports = await bot.ticks(16);
     const times = reports.map((r) => r.exchangeTime);
     expect(times.slice(1).map((time, i) => time - (times[i] as number))).toEqual(new Array(15).fill(60_000));

@@ -1,4 +1,4 @@
-import type { Logger } from "@candlekeep/core";
+import { TIMEFRAME_MS, type Logger } from "@candlekeep/core";
 import { captureLogger } from "@candlekeep/db/testing";
 import { backfillRecentHistory } from "../backfill";
 import { loadConfig } from "../config";
@@ -32,8 +32,9 @@ export async function startTestBot(settings: Record<string, string | undefined>,
   const config = loadConfig({ TICK_INTERVAL_MS: "0", PORT: "0", HISTORY_CANDLES: "100", ...settings }, [], false);
   const logger = captureLogger();
   const { backfill, simCaughtUp, ...startOptions } = options;
-  // A day back: before any replay's start, so the sim starts on this clock, caught up.
-  let wallClock = Date.now() - 86_400_000;
+  // At or before the replay's start (SIM_REPLAY_CANDLES 15m candles before the current 15m boundary),
+  // so the sim starts on this clock, caught up, whatever SIM_REPLAY_CANDLES says.
+  let wallClock = Date.now() - (config.sim.replayCandles + 1) * TIMEFRAME_MS["15m"];
   const started = await startBot(config, logger, { ...startOptions, ...(simCaughtUp ? { simWallClock: () => wallClock } : {}) });
   if (backfill ?? true) await backfillRecentHistory(started.runtime, false);
   return {

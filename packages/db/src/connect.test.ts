@@ -10,7 +10,7 @@ import { silentLogger } from "@candlekeep/core";
 import { createDb, DEFAULT_POOL_MAX, openDatabase, type Database, type DbOptions } from "./connect";
 import { DatabaseUnreachableError, InvalidDatabaseUrlError } from "./errors";
 import { recordEvent, latestEvents } from "./events";
-import { captureLogger, createServerTestDatabase, NO_RETRY, openOnTestDatabase, rejection, TEST_ADMIN_URL, type TestDatabase } from "./testing";
+import { captureLogger, createServerTestDatabase, NO_RETRY, openOnTestDatabase, rejection, TEST_ADMIN_URL, TEST_SOCKET_DIR, type TestDatabase } from "./testing";
 
 const PASSWORD = "Pa55w0rdNeverShown";
 
@@ -50,9 +50,6 @@ async function countingServer(silent = false): Promise<{ port: number; connectio
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-connect-"));
 }
-
-/** Where the test server's Unix socket lives (Debian's default). */
-const SOCKET_DIR = process.env.TEST_DATABASE_SOCKET_DIR ?? "/var/run/postgresql";
 
 const admin = new URL(TEST_ADMIN_URL);
 /** A URL to the local server with a password (trust auth ignores it) and the given database. */
@@ -291,7 +288,7 @@ describe("the server pool", () => {
 
   it("connects over the server's Unix socket when DATABASE_URL names its directory (?host=), sslmode notwithstanding", async () => {
     const url = new URL(testDb.url ?? "");
-    url.search = `?host=${encodeURIComponent(SOCKET_DIR)}&sslmode=require`;
+    url.search = `?host=${encodeURIComponent(TEST_SOCKET_DIR)}&sslmode=require`;
     const db = await openDatabase({ databaseUrl: url.toString(), dataDir: testDb.dataDir, autoMigrate: true, logger: silentLogger });
     open.push(db);
     // No server address: the connection is not TCP.

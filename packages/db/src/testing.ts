@@ -18,6 +18,8 @@ import type { SqlRunner } from "./sql";
 
 /** Admin connection used to create and drop test databases. */
 export const TEST_ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+/** The directory of that server's Unix socket (Debian's default), for tests that connect over it. */
+export const TEST_SOCKET_DIR = process.env.TEST_DATABASE_SOCKET_DIR ?? "/var/run/postgresql";
 
 export interface TestDatabase {
   /** DATABASE_URL of the fresh server database, or undefined for the embedded engine. */

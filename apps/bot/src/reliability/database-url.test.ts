@@ -1,6 +1,6 @@
 import { silentLogger } from "@candlekeep/core";
 import { openDatabase } from "@candlekeep/db";
-import { createServerTestDatabase, TEST_ADMIN_URL, type TestDatabase } from "@candlekeep/db/testing";
+import { createServerTestDatabase, TEST_ADMIN_URL, TEST_SOCKET_DIR, type TestDatabase } from "@candlekeep/db/testing";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -19,9 +19,6 @@ import { runBotToExit } from "../testing/process";
 // Password fragments that must never appear in any output.
 const SECRET_A = "Qz7v";
 const SECRET_B = "Kw9x";
-
-/** Where the test server's Unix socket lives (Debian's default). */
-const SOCKET_DIR = process.env.TEST_DATABASE_SOCKET_DIR ?? "/var/run/postgresql";
 
 function expectNoSecret(output: string): void {
   expect(output).not.toContain(SECRET_A);
@@ -122,10 +119,10 @@ describe("DATABASE_URL variants at start-up (real bot process)", () => {
     it("the server's Unix socket (?host=/var/run/postgresql): the bot stores its data over it, runs and exits 0", async () => {
       const url = new URL(testDb.url ?? "");
       // The name after '@' never resolves (.invalid): only the socket can make this work.
-      const overSocket = `postgresql://${url.username}@db.invalid${url.pathname}?host=${SOCKET_DIR}`;
+      const overSocket = `postgresql://${url.username}@db.invalid${url.pathname}?host=${TEST_SOCKET_DIR}`;
       const result = await runBotToExit({ DATABASE_URL: overSocket, CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT" });
       expect(result.code).toBe(0);
-      expect(result.lines.find((line) => line.message === "database ready")?.fields.target).toBe(`postgresql://${url.username}@db.invalid:5432${url.pathname}?host=${SOCKET_DIR}`);
+      expect(result.lines.find((line) => line.message === "database ready")?.fields.target).toBe(`postgresql://${url.username}@db.invalid:5432${url.pathname}?host=${TEST_SOCKET_DIR}`);
       const stored = await openDatabase({ databaseUrl: testDb.url, dataDir: testDb.dataDir, autoMigrate: false, logger: silentLogger });
       try {
         const candles = await stored.sql.query<{ count: string }>("SELECT count(*) AS count FROM candles WHERE symbol = 'BTC/USDT'");

@@ -1,4 +1,4 @@
-import { TIMEFRAME_MS, alignToTimeframe, SIM_DEFAULT_SYMBOLS, UserFacingError, type Logger, type Timeframe } from "@candlekeep/core";
+import { TIMEFRAME_MS, SIM_DEFAULT_SYMBOLS, UserFacingError, type Logger, type Timeframe } from "@candlekeep/core";
 import {
   accountHistory,
   acquireBotLock,
@@ -21,7 +21,7 @@ import { DecisionTraceThrottle } from "./decision-trace";
 import { createCcxtMarketData } from "./exchange/ccxt";
 import { LiveBroker } from "./exchange/live";
 import { PaperBroker } from "./exchange/paper";
-import { SimExchange } from "./exchange/sim";
+import { SimExchange, simReplayStart } from "./exchange/sim";
 import type { Broker, MarketData } from "./exchange/types";
 import { createMetrics } from "./metrics";
 import { DatabaseOutage } from "./outage";
@@ -247,8 +247,7 @@ async function settleInterruptedEntries(positions: PositionManager, db: Database
  * but never before what is already stored (a restart continues where it stopped).
  */
 async function simStartTime(config: BotConfig, db: Database, symbols: readonly string[]): Promise<number> {
-  const step = TIMEFRAME_MS["15m"];
-  const replayStart = alignToTimeframe(Date.now(), "15m") - config.sim.replayCandles * step;
+  const replayStart = simReplayStart(config.sim.replayCandles, Date.now());
   const smallest = config.exchange.timeframes[0] as Timeframe;
   const latest = await latestCandlesPerSeries(db, { exchange: "sim", symbols, timeframes: [smallest], perSeries: 1 });
   // The clock had reached a stored forming candle's open, or a closed one's close (a replay stores closed candles only).

@@ -26,6 +26,11 @@ const { abs, ceil, exp, floor, imul, log, log10, max, min, round, sqrt } = Math;
 const STEP_MS = TIMEFRAME_MS["15m"];
 /** How far `advance()` moves the clock unless told otherwise: one 15m candle. */
 export const SIM_DEFAULT_STEP_MS = STEP_MS;
+
+/** Where a replay of `candles` 15m candles up to `now` starts: that many before now's 15m candle (SIM_REPLAY_CANDLES). */
+export function simReplayStart(candles: number, now: number): number {
+  return alignToTimeframe(now, "15m") - candles * STEP_MS;
+}
 const DAY_MS = TIMEFRAME_MS["1d"];
 const STEPS_PER_DAY = DAY_MS / STEP_MS;
 

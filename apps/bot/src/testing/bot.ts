@@ -1,8 +1,8 @@
-import { TIMEFRAME_MS, type Logger } from "@candlekeep/core";
+import type { Logger } from "@candlekeep/core";
 import { captureLogger } from "@candlekeep/db/testing";
 import { backfillRecentHistory } from "../backfill";
 import { loadConfig } from "../config";
-import { SIM_DEFAULT_STEP_MS } from "../exchange/sim";
+import { SIM_DEFAULT_STEP_MS, simReplayStart } from "../exchange/sim";
 import { shutdown } from "../loop";
 import { startBot, type StartedBot, type StartOptions } from "../startup";
 import { runTick, type TickReport } from "../tick";
@@ -32,9 +32,10 @@ export async function startTestBot(settings: Record<string, string | undefined>,
   const config = loadConfig({ TICK_INTERVAL_MS: "0", PORT: "0", HISTORY_CANDLES: "100", ...settings }, [], false);
   const logger = captureLogger();
   const { backfill, simCaughtUp, ...startOptions } = options;
-  // At or before the replay's start (SIM_REPLAY_CANDLES 15m candles before the current 15m boundary),
-  // so the sim starts on this clock, caught up, whatever SIM_REPLAY_CANDLES says.
-  let wallClock = Date.now() - (config.sim.replayCandles + 1) * TIMEFRAME_MS["15m"];
+  // Where a replay would start (or before it, if a 15m boundary passes before start-up computes it),
+  // so the sim starts on this clock, caught up, whatever SIM_REPLAY_CANDLES says; on a 15m boundary,
+  // so a step that divides 15 minutes closes the 15m candles on the same ticks every run.
+  let wallClock = simReplayStart(config.sim.replayCandles, Date.now());
   const started = await startBot(config, logger, { ...startOptions, ...(simCaughtUp ? { simWallClock: () => wallClock } : {}) });
   if (backfill ?? true) await backfillRecentHistory(started.runtime, false);
   return {

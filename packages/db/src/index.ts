@@ -32,6 +32,27 @@ export {
   type JsonObject,
 } from "./positions";
 export { listTrades, latestTradeEntries } from "./trades";
+export {
+  recordOrderIntent,
+  applyEntryProgress,
+  applyExitProgress,
+  markOrder,
+  listUnsettledOrders,
+  countExitOrders,
+  listOrders,
+  paperLedgerTotals,
+  isFinalOrderStatus,
+  FINAL_ORDER_STATUSES,
+  type OrderStatus,
+  type OrderSide,
+  type OrderPurpose,
+  type TradingMode,
+  type OrderFee,
+  type OrderIntent,
+  type OrderProgress,
+  type LedgerOrder,
+  type PaperLedgerTotals,
+} from "./orders";
 export { recordEvent, recordEvents, latestEvents, latestEventPerSymbol, eventPayloadJson, MAX_EVENT_PAYLOAD_BYTES, type EventInput, type EventLevel, type EventType, type StoredEvent } from "./events";
 export { saveAccountState, accountHistory, type AccountSnapshot } from "./account";
 export { candleCoverage, type SeriesCoverage, type CoverageQuery } from "./coverage";

@@ -17,11 +17,14 @@ export interface PositionInput {
   stopLoss: number | null;
   entryOrderId: string;
   openedAt: Date;
+  /** The entry fee (quote currency) attributed to the remaining quantity. */
+  entryFee?: number;
   metadata?: JsonObject;
 }
 
 export interface OpenPosition extends PositionInput {
   id: number;
+  entryFee: number;
   updatedAt: Date;
   metadata: JsonObject;
 }
@@ -66,7 +69,8 @@ interface StoredHoldingRow {
   entry_order_id: string;
 }
 
-interface StoredPositionRow extends StoredHoldingRow {
+export interface StoredPositionRow extends StoredHoldingRow {
+  entry_fee: string | number;
   take_profit: string | number | null;
   stop_loss: string | number | null;
   opened_at: Date | string;
@@ -74,7 +78,7 @@ interface StoredPositionRow extends StoredHoldingRow {
   metadata: JsonObject | null;
 }
 
-const POSITION_COLUMNS = `id, exchange, symbol, side, quantity, entry_price, take_profit, stop_loss, entry_order_id, opened_at, updated_at, metadata`;
+export const POSITION_COLUMNS = `id, exchange, symbol, side, quantity, entry_price, take_profit, stop_loss, entry_order_id, entry_fee, opened_at, updated_at, metadata`;
 const optionalNumber = (value: string | number | null) => (value === null ? null : Number(value));
 
 /** The fields positions and trades share, from a raw row. */
@@ -90,9 +94,10 @@ function holdingFromRow(row: StoredHoldingRow) {
   };
 }
 
-function toPosition(row: StoredPositionRow): OpenPosition {
+export function toPosition(row: StoredPositionRow): OpenPosition {
   return {
     ...holdingFromRow(row),
+    entryFee: Number(row.entry_fee),
     takeProfit: optionalNumber(row.take_profit),
     stopLoss: optionalNumber(row.stop_loss),
     openedAt: new Date(row.opened_at),
@@ -108,11 +113,11 @@ function toPosition(row: StoredPositionRow): OpenPosition {
 // either version: tick −2…−4 ms). Amounts travel as their shortest decimal text
 // (what the bot computed) into exact numeric columns.
 const SAVE_POSITION = `
-INSERT INTO positions (exchange, symbol, side, quantity, entry_price, take_profit, stop_loss, entry_order_id, opened_at, updated_at, metadata)
-VALUES ($1, $2, $3::position_side, $4::numeric, $5::numeric, $6::numeric, $7::numeric, $8, $9::timestamptz, now(), $10::jsonb)
+INSERT INTO positions (exchange, symbol, side, quantity, entry_price, take_profit, stop_loss, entry_order_id, opened_at, updated_at, metadata, entry_fee)
+VALUES ($1, $2, $3::position_side, $4::numeric, $5::numeric, $6::numeric, $7::numeric, $8, $9::timestamptz, now(), $10::jsonb, $11::numeric)
 ON CONFLICT (exchange, symbol) DO UPDATE
 SET side = EXCLUDED.side, quantity = EXCLUDED.quantity, entry_price = EXCLUDED.entry_price, take_profit = EXCLUDED.take_profit,
-    stop_loss = EXCLUDED.stop_loss, entry_order_id = EXCLUDED.entry_order_id, opened_at = EXCLUDED.opened_at,
+    stop_loss = EXCLUDED.stop_loss, entry_order_id = EXCLUDED.entry_order_id, opened_at = EXCLUDED.opened_at, entry_fee = EXCLUDED.entry_fee,
     updated_at = EXCLUDED.updated_at, metadata = EXCLUDED.metadata
 RETURNING ${POSITION_COLUMNS}`;
 
@@ -135,6 +140,7 @@ export function savePosition(db: Pick<Database, "sql" | "logger">, position: Pos
       position.entryOrderId,
       position.openedAt,
       JSON.stringify(position.metadata ?? {}),
+      String(position.entryFee ?? 0),
     ]);
     const row = result.rows[0];
     if (!row) throw new Error(`saving the position of ${symbol}: the database returned no row`);

@@ -82,6 +82,16 @@ describe("CandleManager (in memory)", () => {
     expect(logger.lines[0]?.meta).toEqual({ maxPendingCandles: 5 });
   });
 
+  it("gives a series' candles since a time, the forming one included, and none for a series it does not hold", () => {
+    const { candles } = manager();
+    const fetched = [...make(3), ...make(1, { isClosed: false, close: 103.5 }, 3)];
+    candles.add("BTC/USDT", "15m", fetched);
+    candles.add("ETH/USDT", "15m", make(4, { open: 50, high: 52, low: 48, close: 51 }));
+    expect(candles.candlesSince("BTC/USDT", "15m", T0 + 2 * STEP)).toEqual(fetched.slice(2));
+    expect(candles.candlesSince("BTC/USDT", "1h", T0)).toEqual([]);
+    expect(candles.candlesSince("SOL/USDT", "15m", T0)).toEqual([]);
+  });
+
   it("keeps a bounded history per series", () => {
     const { candles } = manager({ historyCandles: 50 });
     for (let i = 0; i < 20; i += 1) candles.add("BTC/USDT", "15m", make(10, {}, i * 10));

@@ -104,6 +104,11 @@ export class CandleManager {
     return this.series.get(symbol)?.[timeframe]?.closedColumns() ?? NO_CANDLES;
   }
 
+  /** The series' candles opening at or after `since`, oldest first, the forming one included: what moved since a check. */
+  candlesSince(symbol: string, timeframe: Timeframe, since: number): ExchangeCandle[] {
+    return this.series.get(symbol)?.[timeframe]?.since(since) ?? [];
+  }
+
   /**
    * Validates fetched candles and queues the valid ones for the next flush.
    * Unchanged candles (same values as held) are not queued again, nor, during

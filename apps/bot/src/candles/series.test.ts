@@ -98,4 +98,25 @@ describe("CandleSeries", () => {
     series.put(candle(3));
     expect(series.closedColumns().length).toBe(4);
   });
+
+  it("gives the candles opening at or after a time, oldest first, a forming last one included", () => {
+    const series = new CandleSeries(50);
+    expect(series.since(T0)).toEqual([]);
+    for (const i of [3, 0, 2, 1]) series.put(candle(i));
+    series.put(candle(4, { isClosed: false }), true);
+    expect(series.since(T0 + 2 * STEP)).toEqual([candle(2), candle(3), candle(4, { isClosed: false })]);
+    // A time between two openTimes starts at the next candle.
+    expect(series.since(T0 + 2 * STEP + 1).map((c) => c.openTime)).toEqual([T0 + 3 * STEP, T0 + 4 * STEP]);
+    expect(series.since(T0 - STEP)).toHaveLength(5);
+    expect(series.since(T0 + 5 * STEP)).toEqual([]);
+  });
+
+  it("gives copies that later puts do not change", () => {
+    const series = new CandleSeries(50);
+    series.put(candle(0, { isClosed: false }));
+    const seen = series.since(T0);
+    series.put(candle(0, { close: 99, low: 98 }));
+    expect(seen).toEqual([candle(0, { isClosed: false })]);
+    expect(series.since(T0)).toEqual([candle(0, { close: 99, low: 98 })]);
+  });
 });

@@ -88,6 +88,23 @@ export class CandleSeries {
     };
   }
 
+  /** The candles opening at or after `since`, oldest first, the forming last one included, as copies. */
+  since(since: number): ExchangeCandle[] {
+    const candles: ExchangeCandle[] = [];
+    for (let i = this.insertionPoint(since); i < this.count; i += 1) {
+      candles.push({
+        openTime: this.openTimes[i] as number,
+        open: this.opens[i] as number,
+        high: this.highs[i] as number,
+        low: this.lows[i] as number,
+        close: this.closes[i] as number,
+        volume: this.volumes[i] as number,
+        isClosed: this.states[i] === CLOSED,
+      });
+    }
+    return candles;
+  }
+
   /**
    * Adds a candle, or replaces the one held with the same openTime. `unwritten`:
    * a forming candle the database will not get (see `holds`).

@@ -13,6 +13,7 @@ import { TIMEFRAME_MS, describeError, type Timeframe } from "@candlekeep/core";
 import { balanceOf } from "../exchange/balance";
 import type { Broker, Fill, OrderRequest } from "../exchange/types";
 import type { Decision } from "../strategy/types";
+import { exitTrigger } from "./exit-trigger";
 
 export interface TradingRules {
   quoteCurrency: string;
@@ -279,12 +280,9 @@ export class PositionManager {
   }
 }
 
-/** Stop-loss first (the conservative reading when a candle spans both levels). */
+/** The exit the last price alone triggers (no candles: see exitTrigger). */
 export function exitReasonFor(position: Pick<OpenPosition, "stopLoss" | "takeProfit">, decision: Pick<Decision, "action">, price: number): ExitReason | undefined {
-  if (position.stopLoss !== null && price <= position.stopLoss) return "STOP_LOSS";
-  if (position.takeProfit !== null && price >= position.takeProfit) return "TAKE_PROFIT";
-  if (decision.action === "SELL") return "SIGNAL";
-  return undefined;
+  return exitTrigger(position, [], decision.action, price)?.reason;
 }
 
 function decisionMetadata(decision: Decision): JsonObject {

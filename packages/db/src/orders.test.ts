@@ -17,7 +17,7 @@ import { captureLogger, DATABASE_KINDS } from "./testing";
 
 const T0 = new Date(Date.UTC(2026, 11, 1, 10, 0, 0));
 const T1 = new Date(Date.UTC(2026, 11, 1, 11, 0, 0));
-const LEVELS = { takeProfit: 120, stopLoss: 90, metadata: { decision: "test" } };
+const LEVELS = { decision: "test" };
 
 function intent(overrides: Partial<OrderIntent> = {}): OrderIntent {
   return {
@@ -32,6 +32,8 @@ function intent(overrides: Partial<OrderIntent> = {}): OrderIntent {
     requestedAmount: 0.5,
     requestedCost: null,
     referencePrice: 100,
+    takeProfit: 120,
+    stopLoss: 90,
     createdAt: T0,
     ...overrides,
   };

@@ -39,6 +39,9 @@ export interface OrderIntent {
   requestedCost: number | null;
   /** The price the order was sized at (or the stop it executes). */
   referencePrice: number;
+  /** Entries: the levels their position gets. */
+  takeProfit: number | null;
+  stopLoss: number | null;
   /** Exchange time of the decision. */
   createdAt: Date;
 }
@@ -82,6 +85,8 @@ interface StoredOrderRow {
   requested_amount: string | number;
   requested_cost: string | number | null;
   reference_price: string | number;
+  take_profit: string | number | null;
+  stop_loss: string | number | null;
   status: OrderStatus;
   filled_amount: string | number;
   average_price: string | number | null;
@@ -95,7 +100,7 @@ interface StoredOrderRow {
 }
 
 const ORDER_COLUMNS = `id, exchange, mode, symbol, side, purpose, client_order_id, exchange_order_id, position_key, exit_reason, requested_amount, requested_cost,
-  reference_price, status, filled_amount, average_price, filled_cost, fee_quote, fee_base, fees, error, created_at, updated_at`;
+  reference_price, take_profit, stop_loss, status, filled_amount, average_price, filled_cost, fee_quote, fee_base, fees, error, created_at, updated_at`;
 
 const optionalNumber = (value: string | number | null) => (value === null ? null : Number(value));
 
@@ -126,6 +131,8 @@ function toOrder(row: StoredOrderRow): LedgerOrder {
     requestedAmount: Number(row.requested_amount),
     requestedCost: optionalNumber(row.requested_cost),
     referencePrice: Number(row.reference_price),
+    takeProfit: optionalNumber(row.take_profit),
+    stopLoss: optionalNumber(row.stop_loss),
     status: row.status,
     filledAmount: Number(row.filled_amount),
     averagePrice: optionalNumber(row.average_price),
@@ -141,8 +148,8 @@ function toOrder(row: StoredOrderRow): LedgerOrder {
 
 const INSERT_INTENT = `
 WITH inserted AS (
-  INSERT INTO orders (exchange, mode, symbol, side, purpose, client_order_id, position_key, exit_reason, requested_amount, requested_cost, reference_price, status, created_at)
-  VALUES ($1, $2::trading_mode, $3, $4::order_side, $5::order_purpose, $6, $7, $8::exit_reason, $9::numeric, $10::numeric, $11::numeric, 'intent', $12::timestamptz)
+  INSERT INTO orders (exchange, mode, symbol, side, purpose, client_order_id, position_key, exit_reason, requested_amount, requested_cost, reference_price, take_profit, stop_loss, status, created_at)
+  VALUES ($1, $2::trading_mode, $3, $4::order_side, $5::order_purpose, $6, $7, $8::exit_reason, $9::numeric, $10::numeric, $11::numeric, $13::numeric, $14::numeric, 'intent', $12::timestamptz)
   ON CONFLICT (exchange, client_order_id) DO NOTHING
   RETURNING ${ORDER_COLUMNS}
 )
@@ -159,7 +166,12 @@ SELECT false AS created, ${ORDER_COLUMNS} FROM orders WHERE exchange = $1 AND cl
 export function recordOrderIntent(db: Pick<Database, "sql" | "logger">, intent: OrderIntent): Promise<{ order: LedgerOrder; created: boolean }> {
   const { exchange, symbol, clientOrderId } = intent;
   return critical(db, "recordOrderIntent", { exchange, symbol, clientOrderId }, async () => {
-    const problem = amountProblem("requestedAmount", intent.requestedAmount) ?? amountProblem("requestedCost", intent.requestedCost) ?? amountProblem("referencePrice", intent.referencePrice);
+    const problem =
+      amountProblem("requestedAmount", intent.requestedAmount) ??
+      amountProblem("requestedCost", intent.requestedCost) ??
+      amountProblem("referencePrice", intent.referencePrice) ??
+      amountProblem("takeProfit", intent.takeProfit) ??
+      amountProblem("stopLoss", intent.stopLoss);
     if (problem !== undefined) throw new Error(`saving the ${intent.side} order of ${symbol}: ${problem}`);
     const result = await db.sql.query<StoredOrderRow & { created: boolean }>(INSERT_INTENT, [
       exchange,
@@ -174,6 +186,8 @@ export function recordOrderIntent(db: Pick<Database, "sql" | "logger">, intent: 
       intent.requestedCost === null ? null : String(intent.requestedCost),
       String(intent.referencePrice),
       intent.createdAt,
+      intent.takeProfit === null ? null : String(intent.takeProfit),
+      intent.stopLoss === null ? null : String(intent.stopLoss),
     ]);
     const row = result.rows[0];
     if (!row) throw new Error(`saving the ${intent.side} order ${clientOrderId} of ${symbol}: the database returned no row`);
@@ -221,14 +235,14 @@ function progressProblem(progress: OrderProgress): string | undefined {
 // changes nothing, so a fill is never counted twice.
 const UPDATE_PROGRESS = `UPDATE orders SET ${PROGRESS_SET} WHERE id = $1 AND status NOT IN (${FINAL_SQL}) RETURNING ${ORDER_COLUMNS}`;
 
-// $12 take profit, $13 stop loss, $14 metadata. The position is what the entry
+// $12 metadata. The position is what the entry
 // filled: the amount received (less a fee taken in the coin) at the average price.
 // It is set, not added to, so a report read again gives the same position.
 const APPLY_ENTRY = `
 WITH o AS (${UPDATE_PROGRESS}),
 p AS (
   INSERT INTO positions (exchange, symbol, side, quantity, entry_price, take_profit, stop_loss, entry_order_id, entry_fee, opened_at, updated_at, metadata)
-  SELECT exchange, symbol, 'LONG', filled_amount - fee_base, average_price, $12::numeric, $13::numeric, client_order_id, fee_quote, $11::timestamptz, now(), $14::jsonb
+  SELECT exchange, symbol, 'LONG', filled_amount - fee_base, average_price, take_profit, stop_loss, client_order_id, fee_quote, $11::timestamptz, now(), $12::jsonb
   FROM o WHERE filled_amount - fee_base > 0
   ON CONFLICT (exchange, symbol) DO UPDATE
   SET quantity = EXCLUDED.quantity, entry_price = EXCLUDED.entry_price, entry_fee = EXCLUDED.entry_fee, updated_at = now()
@@ -246,18 +260,12 @@ export function applyEntryProgress(
   db: Pick<Database, "sql" | "logger">,
   order: Pick<LedgerOrder, "id" | "exchange" | "symbol" | "clientOrderId">,
   progress: OrderProgress,
-  levels: { takeProfit: number | null; stopLoss: number | null; metadata: JsonObject },
+  metadata: JsonObject,
 ): Promise<{ order: LedgerOrder | undefined; position: OpenPosition | undefined }> {
   return critical(db, "applyEntryProgress", { exchange: order.exchange, symbol: order.symbol, clientOrderId: order.clientOrderId }, async () => {
-    const problem = progressProblem(progress) ?? amountProblem("takeProfit", levels.takeProfit) ?? amountProblem("stopLoss", levels.stopLoss);
+    const problem = progressProblem(progress);
     if (problem !== undefined) throw new Error(`recording entry ${order.clientOrderId} of ${order.symbol}: ${problem}`);
-    const decimal = (value: number | null) => (value === null ? null : String(value));
-    const result = await db.sql.query<StoredOrderRow & { position: StoredPositionRow | string | null }>(APPLY_ENTRY, [
-      ...progressParams(order.id, progress),
-      decimal(levels.takeProfit),
-      decimal(levels.stopLoss),
-      JSON.stringify(levels.metadata),
-    ]);
+    const result = await db.sql.query<StoredOrderRow & { position: StoredPositionRow | string | null }>(APPLY_ENTRY, [...progressParams(order.id, progress), JSON.stringify(metadata)]);
     const row = result.rows[0];
     if (!row) return { order: undefined, position: undefined };
     const position = typeof row.position === "string" ? (JSON.parse(row.position) as StoredPositionRow) : row.position;

@@ -29,6 +29,8 @@ CREATE TABLE "orders" (
     "requested_amount" DECIMAL(38,18) NOT NULL,
     "requested_cost" DECIMAL(38,18),
     "reference_price" DECIMAL(38,18) NOT NULL,
+    "take_profit" DECIMAL(38,18),
+    "stop_loss" DECIMAL(38,18),
     "status" "order_status" NOT NULL DEFAULT 'intent',
     "filled_amount" DECIMAL(38,18) NOT NULL DEFAULT 0,
     "average_price" DECIMAL(38,18),

@@ -1,7 +1,7 @@
 import { describeError } from "@candlekeep/core";
 import { BotAlreadyRunningError, recordEvent } from "@candlekeep/db";
 import type { BotRuntime } from "./runtime";
-import { TICK_PHASES, runTick } from "./tick";
+import { TICK_PHASES, runTick, snapshotAccount } from "./tick";
 
 /** Waits `ms`, or less when `signal` aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
@@ -60,6 +60,8 @@ export async function shutdown(rt: BotRuntime, reason: string): Promise<void> {
   try {
     const db = await rt.db();
     await rt.candles.flushPending(db);
+    // The last balances the bot saw, so the stored account ends where this run left it.
+    if (rt.status.exchangeTime !== undefined) await snapshotAccount(rt, rt.status.exchangeTime, true);
     await recordEvent(db, { type: "SHUTDOWN", payload: { reason, ticks: rt.status.ticks, openPositions: rt.positions.all().length } });
   } catch (error) {
     rt.logger.error("shutdown flush failed; candles not written will be fetched again at the next start", {

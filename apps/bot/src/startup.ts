@@ -1,12 +1,14 @@
 import { TIMEFRAME_MS, SIM_DEFAULT_SYMBOLS, UserFacingError, type Logger, type Timeframe } from "@candlekeep/core";
 import {
-  accountHistory,
   acquireBotLock,
   createDb,
   latestCandlesPerSeries,
   latestEventPerSymbol,
   latestTradeEntries,
   listOpenPositions,
+  listUnsettledOrders,
+  openPaperAccount,
+  paperLedgerTotals,
   recordEvent,
   recordEvents,
   type BotLock,
@@ -199,11 +201,12 @@ async function restore(opened: Opened): Promise<BotRuntime> {
     candles.restore(await latestCandlesPerSeries(db, { exchange: exchangeId, symbols: chunk, timeframes, perSeries: config.tick.historyCandles }));
   }
 
-  const positions = new PositionManager({ db: getDb, broker, exchange: exchangeId, rules: config.trading, signalTimeframe: config.strategy.timeframe });
-  positions.restore(openPositions, await latestTradeEntries(db, { exchange: exchangeId, symbols }));
-  await settleInterruptedEntries(positions, db, logger);
-  // After the settling: an interrupted paper entry is removed, so its coins are not held.
-  if (broker instanceof PaperBroker) await restorePaperBalance(broker, config, db, exchangeId, positions.all());
+  // The paper account is what its ledger adds up to, before any order is settled against it.
+  if (broker instanceof PaperBroker) await restorePaperAccount(broker, config, db, exchangeId, logger);
+  const mode = config.trading.mode;
+  const positions = new PositionManager({ db: getDb, broker, market, exchange: exchangeId, mode, rules: config.trading, signalTimeframe: config.strategy.timeframe });
+  positions.restore(openPositions, await latestTradeEntries(db, { exchange: exchangeId, symbols }), await listUnsettledOrders(db, { exchange: exchangeId, mode }));
+  await settleUnsettledOrders(positions, db, logger);
 
   const traces = new DecisionTraceThrottle(exchangeId, config.tick.decisionTraceIntervalMs);
   traces.restore(await latestEventPerSymbol(db, "DECISION_TRACE", symbols));
@@ -230,13 +233,14 @@ async function restore(opened: Opened): Promise<BotRuntime> {
   };
 }
 
-/** Entries a crash interrupted, settled with the exchange before the first tick (see PositionManager). */
-async function settleInterruptedEntries(positions: PositionManager, db: Database, logger: Logger): Promise<void> {
+/** Orders a crash or an outage left unsettled, looked up with the exchange before the first tick (see PositionManager). */
+async function settleUnsettledOrders(positions: PositionManager, db: Database, logger: Logger): Promise<void> {
   const events: EventInput[] = [];
-  for (const entry of await positions.settleInterruptedEntries(events)) {
-    if (entry.outcome === "filled") logger.info("entry interrupted by a stop completed from the exchange's fill", { symbol: entry.symbol, clientOrderId: entry.clientOrderId });
-    else if (entry.outcome === "removed") logger.warn("entry interrupted by a stop never reached the exchange; its position is removed", { symbol: entry.symbol, clientOrderId: entry.clientOrderId });
-    else logger.warn("entry interrupted by a stop could not be checked with the exchange; its position is kept as saved", { symbol: entry.symbol, clientOrderId: entry.clientOrderId, error: entry.error });
+  for (const { order, outcome, error } of await positions.settleAll(events)) {
+    const about = { symbol: order.symbol, clientOrderId: order.clientOrderId, side: order.side, status: order.status };
+    if (outcome === "final") logger.info("order left unsettled by the last run settled with the exchange", about);
+    else if (outcome === "pending") logger.warn("order left unsettled by the last run is still open or could not be checked; its coin trades nothing new until it is settled", { ...about, error });
+    else logger.warn("order left unsettled by the last run cannot be looked up on the exchange; its coin trades nothing new until it is settled (check the account)", { ...about, error });
   }
   await recordEvents(db, events);
 }
@@ -262,12 +266,23 @@ function createBroker(config: BotConfig, market: MarketData, logger: Logger): Br
   return new PaperBroker({ market, quoteCurrency: config.trading.quoteCurrency, startingBalance: config.trading.paperStartingBalance, feeRate: config.trading.feeRate });
 }
 
-/** Paper money survives restarts: cash from the last snapshot, holdings from open positions. */
-async function restorePaperBalance(broker: PaperBroker, config: BotConfig, db: Database, exchange: string, positions: readonly OpenPosition[]) {
-  const [last] = await accountHistory(db, { exchange, currency: config.trading.quoteCurrency, limit: 1 });
-  if (!last) return;
-  broker.restore({
-    quote: { free: last.free, total: last.total },
-    holdings: Object.fromEntries(positions.map((p) => [p.symbol, p.quantity])),
-  });
+/**
+ * Paper money survives restarts exactly: cash is the starting balance plus what
+ * the ledger's fills add up to, holdings are what they bought less what they
+ * sold. The starting balance is the one the account was opened with (recorded
+ * once), so changing PAPER_STARTING_BALANCE later cannot create or destroy cash.
+ */
+async function restorePaperAccount(broker: PaperBroker, config: BotConfig, db: Database, exchange: string, logger: Logger): Promise<void> {
+  const { quoteCurrency, paperStartingBalance } = config.trading;
+  const opened = await openPaperAccount(db, { exchange, currency: quoteCurrency, startingBalance: paperStartingBalance });
+  if (opened.currency !== quoteCurrency || opened.startingBalance !== paperStartingBalance) {
+    logger.warn("the paper account keeps the starting balance it was opened with; PAPER_STARTING_BALANCE or QUOTE_CURRENCY now differ (use a new database or CANDLEKEEP_DATA_DIR for a new paper account)", {
+      exchange,
+      opened: opened,
+      configured: { currency: quoteCurrency, startingBalance: paperStartingBalance },
+    });
+  }
+  const totals = await paperLedgerTotals(db, { exchange });
+  const cash = opened.startingBalance + totals.cashChange;
+  broker.restore({ quote: { free: cash, total: cash }, holdings: Object.fromEntries(totals.holdings) });
 }

@@ -109,7 +109,8 @@ export async function runTick(rt: BotRuntime, options: TickOptions = {}): Promis
   // The writes on connections of their own (the candles on two once their second half starts): the tick waits for the slowest, not their sum.
   const writeWaitStarted = performance.now();
   decisionsDone();
-  await Promise.all([candleWrite, snapshotAccount(rt, now), flushEvents(rt, report)]);
+  // After any order the account is snapshotted at once, so the balances stored follow every change.
+  await Promise.all([candleWrite, snapshotAccount(rt, now, report.opened + report.closed > 0), flushEvents(rt, report)]);
 
   const ended = performance.now();
   report.durationMs = ended - started;
@@ -152,7 +153,9 @@ async function decideCoin(rt: BotRuntime, symbol: string, now: number, equity: n
   const held = rt.positions.get(symbol);
   const decision = decide(rt.candles.closedColumns(symbol, strategyTf), held ? { side: held.side, entryPrice: held.entryPrice } : null, rt.config.strategy.params);
 
-  const outcome: PositionOutcome = trading ? await rt.positions.manage(symbol, decision, price, equity, rt.pendingEvents) : { kind: "none", reason: "trading paused: bot lock not held" };
+  const smallest = rt.timeframes[0] as Timeframe;
+  const coin = { price, candlesSince: (since: number) => rt.candles.candlesSince(symbol, smallest, since) };
+  const outcome: PositionOutcome = trading ? await rt.positions.manage(symbol, decision, coin, equity, rt.pendingEvents) : { kind: "none", reason: "trading paused: bot lock not held" };
   if (outcome.kind === "opened") report.opened += 1;
   if (outcome.kind === "closed") {
     report.closed += 1;
@@ -293,10 +296,10 @@ async function flushEvents(rt: BotRuntime, report: TickReport): Promise<void> {
   }
 }
 
-/** The account after this tick's orders, at this tick's prices (at most once per snapshot interval). */
-async function snapshotAccount(rt: BotRuntime, now: number): Promise<void> {
+/** The account after this tick's orders, at this tick's prices (at most once per snapshot interval, unless `now` is asked for). */
+export async function snapshotAccount(rt: BotRuntime, now: number, force = false): Promise<void> {
   const last = rt.status.lastAccountSnapshotAt;
-  if (last !== undefined && now - last < rt.config.tick.accountSnapshotIntervalMs) return;
+  if (!force && last !== undefined && now - last < rt.config.tick.accountSnapshotIntervalMs) return;
   const { cash, equity } = await readAccount(rt);
   try {
     // Failures are raised here and reported by the outage report, once per interval (not logged per tick).

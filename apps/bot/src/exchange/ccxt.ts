@@ -1,7 +1,7 @@
 import { TIMEFRAME_MS, UserFacingError, type Logger, type Timeframe } from "@candlekeep/core";
 import type { Exchange, OHLCV, Ticker as CcxtTicker } from "ccxt";
 import { callWithRetry, exchangeCallError, type CallDescription, type RetryOptions } from "./retry";
-import type { ExchangeCandle, MarketData, Ticker } from "./types";
+import type { ExchangeCandle, MarketData, OrderRules, Ticker } from "./types";
 
 /** EXCHANGE names an id ccxt does not know. */
 export class UnknownExchangeError extends UserFacingError {
@@ -128,6 +128,23 @@ export class CcxtMarketData implements MarketData {
     };
   }
 
+  async orderRules(symbol: string): Promise<OrderRules> {
+    await this.markets();
+    const { limits } = this.exchange.market(symbol);
+    return {
+      // ccxt truncates to the market's precision, and refuses an amount that truncates to nothing.
+      roundAmount: (amount) => {
+        try {
+          return Number(this.exchange.amountToPrecision(symbol, amount));
+        } catch {
+          return 0;
+        }
+      },
+      minAmount: positiveOrUndefined(limits.amount?.min),
+      minCost: positiveOrUndefined(limits.cost?.min),
+    };
+  }
+
   async close(): Promise<void> {
     await this.exchange.close();
   }
@@ -168,6 +185,10 @@ function quoteVolumeOf(ticker: CcxtTicker): number | undefined {
 
 function isFiniteNumber(value: unknown): value is number {
   return typeof value === "number" && Number.isFinite(value);
+}
+
+function positiveOrUndefined(value: number | undefined): number | undefined {
+  return isFiniteNumber(value) && value > 0 ? value : undefined;
 }
 
 function finiteOrUndefined(value: number | undefined): number | undefined {

@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { UserFacingError, type Logger } from "@candlekeep/core";
-import type { Balances, Exchange, FeeInterface, Order } from "ccxt";
+import type { Balances, Exchange, FeeInterface, Order, Trade } from "ccxt";
 import { createCcxtExchange } from "./ccxt";
-import { DEFAULT_RETRY_DELAYS_MS, ExchangeCallError, callWithRetry, exchangeCallError, isTransientExchangeError, type RetryOptions } from "./retry";
-import type { Balance, Broker, Fill, OrderRequest } from "./types";
+import type { OrderFee } from "@candlekeep/db";
+import { DEFAULT_RETRY_DELAYS_MS, callWithRetry, exchangeCallError, isCcxtError, isTransientExchangeError, scrubSecrets, type RetryOptions } from "./retry";
+import { OrderLookupUnavailableError, OrderRefusedError, type Balance, type Broker, type ExchangeOrderStatus, type OrderQuery, type OrderReport, type OrderRequest } from "./types";
 
 /** Live trading was asked for without credentials. */
 export class MissingApiKeysError extends UserFacingError {
@@ -25,8 +26,14 @@ export type LiveBrokerOptions = LiveBrokerCommonOptions & ({ exchangeId: string;
 /** How far back, before sending, a lost order is searched for (exchange clocks drift a little). */
 const ORDER_SEARCH_SLACK_MS = 60_000;
 
-/** Fills remembered for idempotent retries within this process. */
-const REMEMBERED_FILLS = 10_000;
+/** Reports remembered for idempotent retries within this process. */
+const REMEMBERED_REPORTS = 10_000;
+
+/** ccxt errors that mean the exchange refused the order: nothing was placed. */
+const REFUSAL_ERRORS = ["InvalidOrder", "InsufficientFunds", "BadSymbol", "AuthenticationError", "PermissionDenied", "AccountSuspended", "MarketClosed"];
+
+/** ccxt errors that mean this way of asking about an order does not work here (try the next). */
+const UNSUPPORTED_LOOKUP_ERRORS = ["NotSupported", "ArgumentsRequired", "OrderNotFound", "BadRequest"];
 
 /**
  * Real market orders through ccxt.
@@ -34,7 +41,9 @@ const REMEMBERED_FILLS = 10_000;
  * An order is never sent twice blindly: when sending fails with a network
  * error the order may still have reached the exchange, so the broker first
  * looks for it by clientOrderId among recent orders and only resends when it
- * is not there. Reads (balances, order status) are retried like market data.
+ * is not there. An order is looked up with whatever the exchange offers
+ * (fetchOrder, fetchOpenOrder/fetchClosedOrder, order lists, the account's
+ * trades), so an answer that carries only an id (bybit) is completed, not lost.
  */
 export class LiveBroker implements Broker {
   readonly mode = "live";
@@ -46,8 +55,8 @@ export class LiveBroker implements Broker {
   private readonly exchangeId: string;
   private readonly connect: () => Promise<Exchange>;
   private connecting: Promise<Exchange> | undefined;
-  private readonly fills = new Map<string, Fill>();
-  private readonly inFlight = new Map<string, Promise<Fill>>();
+  private readonly reports = new Map<string, OrderReport>();
+  private readonly inFlight = new Map<string, Promise<OrderReport>>();
 
   constructor(options: LiveBrokerOptions) {
     this.logger = options.logger;
@@ -76,11 +85,11 @@ export class LiveBroker implements Broker {
     return toBalances(balances);
   }
 
-  /** A repeated clientOrderId returns the first fill instead of trading again (also while that order is still running). */
-  async marketOrder(request: OrderRequest): Promise<Fill> {
+  /** A repeated clientOrderId returns the first answer instead of trading again (also while that order is still running). */
+  async placeOrder(request: OrderRequest): Promise<OrderReport> {
     // Everything up to the first await runs synchronously, so a concurrent repeat sees the in-flight entry.
-    const previous = this.fills.get(request.clientOrderId);
-    if (previous) return previous;
+    const previous = this.reports.get(request.clientOrderId);
+    if (previous && previous.status !== "open" && previous.status !== "partially_filled") return previous;
     const running = this.inFlight.get(request.clientOrderId);
     if (running) return running;
     const order = this.place(request).finally(() => this.inFlight.delete(request.clientOrderId));
@@ -88,42 +97,43 @@ export class LiveBroker implements Broker {
     return order;
   }
 
-  async findOrder(request: OrderRequest, sentSince: number): Promise<Fill | undefined> {
-    const previous = this.fills.get(request.clientOrderId);
-    if (previous) return previous;
+  async lookupOrder(query: OrderQuery): Promise<OrderReport | undefined> {
+    const previous = this.reports.get(query.clientOrderId);
+    if (previous && previous.status !== "open" && previous.status !== "partially_filled") return previous;
     const exchange = await this.exchange();
-    const order = await this.findSentOrder(exchange, request, sentSince - ORDER_SEARCH_SLACK_MS);
-    return order && this.fillOf(exchange, order, request);
+    const order = await this.findOrder(exchange, { ...query, exchangeOrderId: query.exchangeOrderId ?? previous?.exchangeOrderId ?? null });
+    if (order === undefined) return undefined;
+    return this.remember(query.clientOrderId, await this.reportOf(exchange, order, query));
   }
 
-  private async place(request: OrderRequest): Promise<Fill> {
+  private async place(request: OrderRequest): Promise<OrderReport> {
     const exchange = await this.exchange();
-    return this.fillOf(exchange, await this.send(exchange, request), request);
-  }
-
-  private async fillOf(exchange: Exchange, order: Order, request: OrderRequest): Promise<Fill> {
-    const settled = await this.settle(exchange, order, request);
-    const fill = toFill(settled, request, { exchange: this.exchangeId, now: this.clock(), logger: this.logger });
-    this.remember(request.clientOrderId, fill);
-    return fill;
+    const sent = await this.send(exchange, request);
+    // Some exchanges answer before the order has filled, or with its id only: ask for its state.
+    const order = isSettledAnswer(sent) ? sent : ((await this.findOrder(exchange, { ...request, exchangeOrderId: sent.id ?? null, sentSince: this.clock() }).catch(() => undefined)) ?? sent);
+    return this.remember(request.clientOrderId, await this.reportOf(exchange, order, request));
   }
 
   /**
    * Sends the order; after a network failure looks for it among recent orders
-   * and resends only when it is not there, up to the configured retries.
+   * and resends only when it is not there, up to the configured retries. A
+   * refusal by the exchange becomes an OrderRefusedError.
    */
   private async send(exchange: Exchange, request: OrderRequest): Promise<Order> {
-    const { symbol, side, amount, clientOrderId } = request;
+    const { symbol, side, clientOrderId } = request;
     const what = { operation: `createOrder market ${side}`, symbol, detail: `clientOrderId ${clientOrderId}` };
     const sentAt = this.clock();
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await exchange.createOrder(symbol, "market", side, amount, undefined, { clientOrderId });
+        return await createMarketOrder(exchange, request);
       } catch (error) {
+        if (REFUSAL_ERRORS.some((name) => isCcxtError(error, name))) {
+          throw new OrderRefusedError(exchangeCallError(this.retryOptions(), what, error, attempt, false).message);
+        }
         if (!isTransientExchangeError(error)) throw exchangeCallError(this.retryOptions(), what, error, attempt, false);
         this.logger.warn("sending an order failed; checking whether it reached the exchange", { exchange: this.exchangeId, symbol, clientOrderId, attempt });
         await this.wait(this.delaysMs[attempt - 1] ?? this.delaysMs.at(-1) ?? 0);
-        const arrived = await this.findSentOrder(exchange, request, sentAt - ORDER_SEARCH_SLACK_MS);
+        const arrived = await this.findOrder(exchange, { ...request, exchangeOrderId: null, sentSince: sentAt });
         if (arrived) return arrived;
         if (attempt > this.delaysMs.length) {
           throw exchangeCallError(this.retryOptions(), { ...what, detail: `${what.detail} (not found among recent orders)` }, error, attempt, true);
@@ -132,24 +142,95 @@ export class LiveBroker implements Broker {
     }
   }
 
-  /** The order with our clientOrderId among recent orders, or undefined when it never arrived. */
-  private async findSentOrder(exchange: Exchange, request: OrderRequest, since: number): Promise<Order | undefined> {
-    const what = { operation: "fetchOrders", symbol: request.symbol, detail: `looking for clientOrderId ${request.clientOrderId}` };
-    const search = exchange.has.fetchOrders ? "fetchOrders" : exchange.has.fetchClosedOrders ? "fetchClosedOrders" : undefined;
-    if (search === undefined) {
-      // Resending could buy twice; stopping is the only safe choice.
-      throw exchangeCallError(this.retryOptions(), what, new Error(`${this.exchangeId} cannot list orders, so whether ${request.clientOrderId} was placed is unknown; check the account before trading on`), 1, false);
+  /**
+   * The order, found with the first way the exchange offers that answers: by its
+   * id, by our client id, among its open and closed orders, or from the account's
+   * trades. Undefined when every way was asked and none knows it (it never
+   * arrived); OrderLookupUnavailableError when the exchange offers no way.
+   */
+  private async findOrder(exchange: Exchange, query: OrderQuery): Promise<Order | undefined> {
+    const { symbol, clientOrderId, exchangeOrderId } = query;
+    const since = query.sentSince - ORDER_SEARCH_SLACK_MS;
+    const matches = (order: Order) => order.clientOrderId === clientOrderId || (exchangeOrderId !== null && order.id === exchangeOrderId);
+    const has = exchange.has;
+    const ways: { name: string; run: () => Promise<Order | undefined> }[] = [];
+    if (exchangeOrderId !== null && has.fetchOrder) ways.push({ name: "fetchOrder", run: () => exchange.fetchOrder(exchangeOrderId, symbol) });
+    if (exchangeOrderId !== null && has.fetchClosedOrder) ways.push({ name: "fetchClosedOrder", run: () => exchange.fetchClosedOrder(exchangeOrderId, symbol) });
+    if (exchangeOrderId !== null && has.fetchOpenOrder) ways.push({ name: "fetchOpenOrder", run: () => exchange.fetchOpenOrder(exchangeOrderId, symbol) });
+    if (has.fetchOrders) ways.push({ name: "fetchOrders", run: async () => (await exchange.fetchOrders(symbol, since)).find(matches) });
+    if (has.fetchClosedOrders) ways.push({ name: "fetchClosedOrders", run: async () => (await exchange.fetchClosedOrders(symbol, since)).find(matches) });
+    if (has.fetchOpenOrders) ways.push({ name: "fetchOpenOrders", run: async () => (await exchange.fetchOpenOrders(symbol, since)).find(matches) });
+    if (exchangeOrderId !== null && has.fetchMyTrades) {
+      ways.push({ name: "fetchMyTrades", run: async () => orderFromTrades(exchangeOrderId, query, (await exchange.fetchMyTrades(symbol, since)).filter((trade) => trade.order === exchangeOrderId)) });
     }
-    const orders = await callWithRetry(this.retryOptions(), what, () => (search === "fetchOrders" ? exchange.fetchOrders(request.symbol, since) : exchange.fetchClosedOrders(request.symbol, since)));
-    return orders.find((order) => order.clientOrderId === request.clientOrderId);
+    let answered = false;
+    for (const way of ways) {
+      try {
+        const order = await callWithRetry(this.retryOptions(), { operation: way.name, symbol, detail: `looking for ${clientOrderId}` }, way.run);
+        answered = true;
+        if (order && (order.id !== undefined || order.clientOrderId !== undefined)) return order;
+      } catch (error) {
+        const cause = error instanceof Error && "cause" in error ? error.cause : undefined;
+        const unsupported = UNSUPPORTED_LOOKUP_ERRORS.some((name) => isCcxtError(error, name) || isCcxtError(cause, name) || (error instanceof Error && error.message.includes(`${name}:`)));
+        if (!unsupported) throw error;
+        if (error instanceof Error && error.message.includes("OrderNotFound:")) answered = true;
+      }
+    }
+    if (!answered) {
+      throw new OrderLookupUnavailableError(`${this.exchangeId} offers no way to look up order ${clientOrderId}${exchangeOrderId ? ` (id ${exchangeOrderId})` : ""} on ${symbol}; check the account on the exchange`);
+    }
+    return undefined;
   }
 
-  /** Some exchanges answer a market order before it has filled; ask once more for its final state. */
-  private async settle(exchange: Exchange, order: Order, request: OrderRequest): Promise<Order> {
-    if ((order.filled ?? 0) > 0 && order.status !== "open") return order;
-    if (!order.id || !exchange.has.fetchOrder) return order;
-    const id = order.id;
-    return callWithRetry(this.retryOptions(), { operation: "fetchOrder", symbol: request.symbol, detail: `order ${id}` }, () => exchange.fetchOrder(id, request.symbol));
+  /** A ccxt order → a report, every fee valued in the quote currency (a third currency at its ticker's price). */
+  private async reportOf(exchange: Exchange, order: Order, request: Pick<OrderRequest, "symbol" | "side" | "amount">): Promise<OrderReport> {
+    const { symbol } = request;
+    const [base, quoteWithSettle] = symbol.split("/");
+    const quote = quoteWithSettle?.split(":")[0];
+    const filled = order.filled ?? (order.status === "closed" ? (order.amount ?? request.amount) : 0);
+    const averagePrice = filled > 0 ? (order.average ?? (order.cost !== undefined && order.cost > 0 ? order.cost / filled : order.price)) : undefined;
+    const fees: OrderFee[] = [];
+    for (const fee of feesOf(order)) {
+      const cost = fee.cost ?? 0;
+      if (cost === 0) continue;
+      const currency = fee.currency ?? quote ?? "?";
+      let quoteValue: number | null = null;
+      if (currency === quote) quoteValue = cost;
+      else if (currency === base && averagePrice !== undefined) quoteValue = cost * averagePrice;
+      else quoteValue = await this.quoteValue(exchange, currency, quote, cost);
+      fees.push({ currency, cost, quoteValue });
+    }
+    if (filled > 0 && fees.length === 0) this.logger.warn("the exchange reported no fee for the order; recording 0", { exchange: this.exchangeId, symbol, orderId: order.id });
+    return {
+      status: statusOf(order, filled, request.amount),
+      exchangeOrderId: order.id ?? null,
+      filledAmount: filled,
+      averagePrice: averagePrice ?? null,
+      filledCost: order.cost ?? (averagePrice === undefined ? 0 : filled * averagePrice),
+      feeQuote: fees.reduce((sum, fee) => sum + (fee.quoteValue ?? 0), 0),
+      feeBase: request.side === "buy" ? fees.filter((fee) => fee.currency === base).reduce((sum, fee) => sum + fee.cost, 0) : 0,
+      fees,
+      error: null,
+      time: new Date(order.lastTradeTimestamp ?? order.timestamp ?? this.clock()),
+    };
+  }
+
+  /** A fee paid in a third currency (BNB), valued at that currency's last price in the quote currency; null when there is none. */
+  private async quoteValue(exchange: Exchange, currency: string, quote: string | undefined, cost: number): Promise<number | null> {
+    const pair = `${currency}/${quote}`;
+    try {
+      const markets = await exchange.loadMarkets();
+      if (quote !== undefined && pair in markets) {
+        const ticker = await callWithRetry(this.retryOptions(), { operation: "fetchTicker", symbol: pair, detail: "to value a fee" }, () => exchange.fetchTicker(pair));
+        const price = ticker.last ?? ticker.close;
+        if (price !== undefined && Number.isFinite(price) && price > 0) return cost * price;
+      }
+    } catch (error) {
+      this.logger.warn("could not price a fee paid in a third currency", { exchange: this.exchangeId, currency, error: scrubSecrets(String(error), this.secrets) });
+      return null;
+    }
+    this.logger.warn("a fee paid in a third currency has no market to price it in the quote currency; recorded with its currency, not counted in PnL", { exchange: this.exchangeId, currency, cost });
+    return null;
   }
 
   private exchange(): Promise<Exchange> {
@@ -164,53 +245,79 @@ export class LiveBroker implements Broker {
     return { exchange: this.exchangeId, logger: this.logger, delaysMs: this.delaysMs, sleep: this.wait, secrets: this.secrets };
   }
 
-  private remember(clientOrderId: string, fill: Fill): void {
-    this.fills.set(clientOrderId, fill);
-    for (const oldest of this.fills.keys()) {
-      if (this.fills.size <= REMEMBERED_FILLS) break;
-      this.fills.delete(oldest);
+  private remember(clientOrderId: string, report: OrderReport): OrderReport {
+    this.reports.set(clientOrderId, report);
+    for (const oldest of this.reports.keys()) {
+      if (this.reports.size <= REMEMBERED_REPORTS) break;
+      this.reports.delete(oldest);
     }
+    return report;
   }
 }
 
 /**
- * A ccxt order → Fill. The fee is converted to the quote currency; a fee the
- * exchange took in the base currency on a buy is also taken off the amount,
- * since that is what the account actually received (and can sell later).
+ * Sends a market order with our client id. Exchanges that take a market buy by
+ * the quote to spend (gate, bitget, htx: ccxt's createMarketBuyOrderRequiresPrice)
+ * are given the price, so ccxt sends amount × price.
  */
-export function toFill(order: Order, request: OrderRequest, context: { exchange: string; now: number; logger: Logger }): Fill {
-  const { symbol, side } = request;
-  const { exchange, now, logger } = context;
-  const filled = order.filled ?? (order.status === "closed" ? order.amount : undefined);
-  const fail = (reason: string) => new ExchangeCallError(`${exchange} market ${side} ${symbol} (order ${order.id ?? "?"}): ${reason}`, exchange, "createOrder", symbol, 1, false);
-  if (!(filled !== undefined && filled > 0)) throw fail(`not filled (status ${order.status ?? "unknown"}); check the order on the exchange`);
-  const price = order.average ?? (order.cost !== undefined && order.cost > 0 ? order.cost / filled : order.price);
-  if (!(price !== undefined && price > 0)) throw fail("the exchange reported no fill price");
-
-  const [base, quoteWithSettle] = symbol.split("/");
-  const quote = quoteWithSettle?.split(":")[0];
-  let quoteFee = 0;
-  let baseFee = 0;
-  const fees = feesOf(order);
-  for (const fee of fees) {
-    const cost = fee.cost ?? 0;
-    if (cost === 0) continue;
-    if (fee.currency === quote) quoteFee += cost;
-    else if (fee.currency === base) baseFee += cost;
-    else logger.warn("order fee paid in a third currency is not counted in the quote-currency fee", { exchange, symbol, orderId: order.id, feeCurrency: fee.currency, fee: cost });
-  }
-  if (fees.length === 0) logger.warn("the exchange reported no fee for the order; recording 0", { exchange, symbol, orderId: order.id });
-  return {
-    orderId: order.id ?? request.clientOrderId,
-    symbol,
-    side,
-    amount: side === "buy" ? filled - baseFee : filled,
-    price,
-    fee: quoteFee + baseFee * price,
-    timestamp: order.lastTradeTimestamp ?? order.timestamp ?? now,
-  };
+function createMarketOrder(exchange: Exchange, request: OrderRequest): Promise<Order> {
+  const { symbol, side, amount, clientOrderId, price } = request;
+  const params = { clientOrderId };
+  const byCost = side === "buy" && Reflect.get(exchange.options, "createMarketBuyOrderRequiresPrice") === true;
+  return exchange.createOrder(symbol, "market", side, amount, byCost ? price : undefined, params);
 }
 
+/** An answer that says what the order did: a final status, or a fill. */
+function isSettledAnswer(order: Order): boolean {
+  return (order.status === "closed" || order.status === "canceled" || order.status === "expired" || order.status === "rejected") && order.filled !== undefined;
+}
+
+function statusOf(order: Order, filled: number, requested: number): ExchangeOrderStatus {
+  switch (order.status) {
+    case "closed":
+      return "filled";
+    case "canceled":
+    case "expired":
+    case "rejected":
+      return order.status;
+    default:
+      if (filled > 0 && filled >= (order.amount ?? requested)) return "filled";
+      return filled > 0 ? "partially_filled" : "open";
+  }
+}
+
+/** The order as its trades on the account show it (exchanges that list trades but not orders). */
+function orderFromTrades(id: string, query: OrderQuery, trades: readonly Trade[]): Order | undefined {
+  if (trades.length === 0) return undefined;
+  const filled = trades.reduce((sum, trade) => sum + (trade.amount ?? 0), 0);
+  const cost = trades.reduce((sum, trade) => sum + (trade.cost ?? (trade.amount ?? 0) * (trade.price ?? 0)), 0);
+  const times = trades.map((trade) => trade.timestamp ?? 0);
+  const order: Order = {
+    id,
+    clientOrderId: query.clientOrderId,
+    datetime: undefined,
+    symbol: query.symbol,
+    side: query.side,
+    type: "market",
+    price: undefined,
+    amount: query.amount,
+    filled,
+    remaining: Math.max(0, query.amount - filled),
+    cost,
+    average: filled > 0 ? cost / filled : undefined,
+    // Trades cannot say whether the rest will still fill: a market order that filled what it asked is done.
+    status: filled >= query.amount ? "closed" : "open",
+    timestamp: Math.min(...times),
+    lastTradeTimestamp: Math.max(...times),
+    trades: [...trades],
+    // The fees are the trades' (see feesOf).
+    fee: { cost: undefined, currency: undefined },
+    reduceOnly: undefined,
+    postOnly: undefined,
+    info: {},
+  };
+  return order;
+}
 /** The order's fees: the per-currency list when ccxt gives one, else its single fee, else its trades' fees. */
 function feesOf(order: Order): FeeInterface[] {
   // ccxt fills `fees` at run time though its Order type only declares `fee`.

@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
-import type { Balance, Broker, Fill, MarketData, OrderRequest } from "./types";
+import { OrderRefusedError, type Balance, type Broker, type MarketData, type OrderQuery, type OrderReport, type OrderRequest } from "./types";
 
 /** 0.1%, a common spot taker fee. */
 export const DEFAULT_PAPER_FEE_RATE = 0.001;
 
-/** Fills remembered for idempotent retries; older ones are forgotten first. */
+/** Fills remembered for idempotent retries and look-ups; older ones are forgotten first. */
 const REMEMBERED_FILLS = 10_000;
 
 /** Float dust tolerated when an order uses exactly the whole balance. */
@@ -18,21 +18,24 @@ export interface PaperBrokerOptions {
   feeRate?: number;
 }
 
-/** What restore() starts from: cash, and base amounts held per symbol. */
+/** What restore() starts from (the order ledger's totals): cash, and base amounts held per symbol. */
 export interface PaperAccountState {
   quote: { free: number; total: number };
   holdings: Readonly<Record<string, number>>;
 }
 
 /** A paper order that cannot be filled (not enough money or coins, wrong market, bad amount). */
-export class PaperOrderRejectedError extends Error {
+export class PaperOrderRejectedError extends OrderRefusedError {
   override readonly name = "PaperOrderRejectedError";
 }
 
 /**
  * Simulated fills at the market's current prices: buys at the ask, sells at
  * the bid (the last price when the exchange has no book), with a fee on the
- * quote amount. Balances live in memory; restore() reloads them after a restart.
+ * quote amount; a stop or target crossed inside a candle fills at its trigger
+ * price. Balances live in memory; restore() sets them from the order ledger
+ * after a restart, so the ledger is this paper exchange's record: an order it
+ * has no fill of in memory or in the ledger never happened.
  */
 export class PaperBroker implements Broker {
   readonly mode = "paper";
@@ -42,14 +45,10 @@ export class PaperBroker implements Broker {
   private quoteFree: number;
   private quoteTotal: number;
   private readonly holdings = new Map<string, number>();
-  private readonly fills = new Map<string, Fill>();
-  private readonly inFlight = new Map<string, Promise<Fill>>();
+  private readonly fills = new Map<string, Filled>();
+  private readonly inFlight = new Map<string, Promise<Filled>>();
   private nextOrderNumber = 1;
-  /**
-   * Order ids must stay unique across restarts: trades are unique by exit order
-   * id, so a restarted broker counting from 1 again would make a new close look
-   * like an old trade already written (and the new trade would be lost).
-   */
+  /** Order ids stay unique across restarts, so one never names two orders. */
   private readonly session = randomBytes(4).toString("hex");
 
   constructor(options: PaperBrokerOptions) {
@@ -84,24 +83,24 @@ export class PaperBroker implements Broker {
   }
 
   /** A repeated clientOrderId returns the first fill instead of trading again (also while that order is still running). */
-  async marketOrder(request: OrderRequest): Promise<Fill> {
+  async placeOrder(request: OrderRequest): Promise<OrderReport> {
     // Everything up to the first await runs synchronously, so a concurrent repeat sees the in-flight entry.
     const previous = this.fills.get(request.clientOrderId);
-    if (previous) return sameOrder(previous, request);
+    if (previous) return sameOrder(previous, request).report;
     const running = this.inFlight.get(request.clientOrderId);
-    if (running) return sameOrder(await running, request);
+    if (running) return sameOrder(await running, request).report;
     const order = this.fill(request).finally(() => this.inFlight.delete(request.clientOrderId));
     this.inFlight.set(request.clientOrderId, order);
-    return order;
+    return (await order).report;
   }
 
-  /** Paper fills live in this process's memory: after a restart no earlier order is found. */
-  async findOrder(request: OrderRequest): Promise<Fill | undefined> {
-    const previous = this.fills.get(request.clientOrderId);
-    return previous && sameOrder(previous, request);
+  /** A fill of this process; after a restart the ledger holds every fill, so an order not found here never happened. */
+  async lookupOrder(query: OrderQuery): Promise<OrderReport | undefined> {
+    const previous = this.fills.get(query.clientOrderId);
+    return previous && sameOrder(previous, query).report;
   }
 
-  private async fill(request: OrderRequest): Promise<Fill> {
+  private async fill(request: OrderRequest): Promise<Filled> {
     const { symbol, side, amount } = request;
     if (!(Number.isFinite(amount) && amount > 0)) throw new PaperOrderRejectedError(`paper ${side} ${symbol}: amount must be a positive number (got ${amount})`);
     const [base, quote] = symbol.split("/");
@@ -109,7 +108,7 @@ export class PaperBroker implements Broker {
       throw new PaperOrderRejectedError(`paper ${side} ${symbol}: the paper account holds ${this.quoteCurrency}, so only BASE/${this.quoteCurrency} markets can be traded`);
     }
     const ticker = await this.market.fetchTicker(symbol);
-    const price = (side === "buy" ? ticker.ask : ticker.bid) ?? ticker.last;
+    const price = request.triggerPrice ?? (side === "buy" ? ticker.ask : ticker.bid) ?? ticker.last;
     if (!(Number.isFinite(price) && price > 0)) throw new PaperOrderRejectedError(`paper ${side} ${symbol}: no usable market price (got ${price})`);
     const value = amount * price;
     const fee = value * this.feeRate;
@@ -135,12 +134,24 @@ export class PaperBroker implements Broker {
       this.quoteTotal += value - fee;
     }
 
-    const fill: Fill = { orderId: `paper-${this.session}-${this.nextOrderNumber++}`, symbol, side, amount, price, fee, timestamp: this.market.now() };
-    this.remember(request.clientOrderId, fill);
-    return fill;
+    const report: OrderReport = {
+      status: "filled",
+      exchangeOrderId: `paper-${this.session}-${this.nextOrderNumber++}`,
+      filledAmount: amount,
+      averagePrice: price,
+      filledCost: value,
+      feeQuote: fee,
+      feeBase: 0,
+      fees: [{ currency: quote, cost: fee, quoteValue: fee }],
+      error: null,
+      time: new Date(this.market.now()),
+    };
+    const filled = { symbol, side, report };
+    this.remember(request.clientOrderId, filled);
+    return filled;
   }
 
-  private remember(clientOrderId: string, fill: Fill): void {
+  private remember(clientOrderId: string, fill: Filled): void {
     this.fills.set(clientOrderId, fill);
     for (const oldest of this.fills.keys()) {
       if (this.fills.size <= REMEMBERED_FILLS) break;
@@ -149,8 +160,15 @@ export class PaperBroker implements Broker {
   }
 }
 
+/** A fill and the order it answered. */
+interface Filled {
+  symbol: string;
+  side: OrderRequest["side"];
+  report: OrderReport;
+}
+
 /** The remembered fill, unless the id is being reused for a different order (a caller bug worth failing loudly on). */
-function sameOrder(fill: Fill, request: OrderRequest): Fill {
+function sameOrder(fill: Filled, request: Pick<OrderRequest, "symbol" | "side" | "clientOrderId">): Filled {
   if (fill.symbol !== request.symbol || fill.side !== request.side) {
     throw new PaperOrderRejectedError(`clientOrderId ${request.clientOrderId} was already used for a ${fill.side} of ${fill.symbol}; it cannot also be a ${request.side} of ${request.symbol}`);
   }

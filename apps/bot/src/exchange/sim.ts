@@ -1,5 +1,5 @@
 import { SIM_DEFAULT_SYMBOLS, TIMEFRAME_MS, alignToTimeframe, type Timeframe } from "@candlekeep/core";
-import type { ExchangeCandle, MarketData, Ticker } from "./types";
+import type { ExchangeCandle, MarketData, OrderRules, Ticker } from "./types";
 
 /**
  * The simulated exchange: deterministic market data for any BASE/QUOTE symbol,
@@ -159,6 +159,11 @@ interface Ohlcv {
   volume: number;
 }
 
+/** Amounts are multiples of 10⁻⁸ of a coin. */
+const SIM_AMOUNT_SCALE = 1e8;
+/** The smallest order the sim takes, in its quote currency (USDT), as large spot exchanges have. */
+export const SIM_MIN_ORDER_COST = 10;
+
 export class SimExchange implements MarketData {
   readonly id = "sim";
   private time: number;
@@ -249,6 +254,12 @@ export class SimExchange implements MarketData {
     let ask = ceil(last * (1 + coin.halfSpread) * coin.priceScale) / coin.priceScale;
     if (ask <= bid) ask = (round(bid * coin.priceScale) + 1) / coin.priceScale;
     return { symbol, last, bid, ask, quoteVolume: this.quoteVolume24h(coin, now), timestamp: now };
+  }
+
+  /** Like a large spot exchange's: amounts to 8 decimals, orders worth at least SIM_MIN_ORDER_COST. */
+  async orderRules(symbol: string): Promise<OrderRules> {
+    this.coin(symbol);
+    return { roundAmount: (amount) => floor(amount * SIM_AMOUNT_SCALE + 1e-6) / SIM_AMOUNT_SCALE, minAmount: 1 / SIM_AMOUNT_SCALE, minCost: SIM_MIN_ORDER_COST };
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Candle, Timeframe } from "@candlekeep/core";
+import type { OrderProgress } from "@candlekeep/db";
 
 /** One OHLCV candle as an exchange reports it. */
 export type ExchangeCandle = Candle;
@@ -29,29 +30,52 @@ export interface MarketData {
    */
   fetchCandles(symbol: string, timeframe: Timeframe, since: number | undefined, limit: number): Promise<ExchangeCandle[]>;
   fetchTicker(symbol: string): Promise<Ticker>;
+  /** The market's order precision and minimums. */
+  orderRules(symbol: string): Promise<OrderRules>;
   close(): Promise<void>;
 }
 
 export type OrderSide = "buy" | "sell";
 
+/** What the exchange accepts for a market's orders: amount precision and minimums. */
+export interface OrderRules {
+  /** The amount rounded down to the market's precision (0 when below its smallest step). */
+  roundAmount(amount: number): number;
+  /** Smallest base amount, when the market has one. */
+  minAmount: number | undefined;
+  /** Smallest order value in the quote currency, when the market has one. */
+  minCost: number | undefined;
+}
+
 export interface OrderRequest {
   symbol: string;
   side: OrderSide;
-  /** Base-currency amount. */
+  /** Base-currency amount, already rounded to the market's precision. */
   amount: number;
   /** Our id for the order: a retried request with the same id must not fill twice. */
   clientOrderId: string;
+  /** The price the order was sized at: an exchange that buys by cost spends amount × price. */
+  price: number;
+  /**
+   * A stop or target crossed inside a candle: the paper account fills there, as a
+   * resting order on the exchange would have. Live orders go out at the market.
+   */
+  triggerPrice?: number;
 }
 
-export interface Fill {
-  orderId: string;
+/** The exchange's answer about an order: what it has done so far. */
+export type OrderReport = OrderProgress & { status: ExchangeOrderStatus };
+export type ExchangeOrderStatus = "open" | "partially_filled" | "filled" | "canceled" | "expired" | "rejected";
+
+/** Where to look for an order sent earlier. */
+export interface OrderQuery {
   symbol: string;
   side: OrderSide;
+  clientOrderId: string;
+  exchangeOrderId: string | null;
   amount: number;
-  price: number;
-  /** Fee in the quote currency. */
-  fee: number;
-  timestamp: number;
+  /** When it was sent (epoch ms): searches do not look further back. */
+  sentSince: number;
 }
 
 export interface Balance {
@@ -64,12 +88,26 @@ export interface Balance {
 /** Places orders and reports balances: paper (simulated fills at market prices) or live. */
 export interface Broker {
   readonly mode: "paper" | "live";
-  marketOrder(request: OrderRequest): Promise<Fill>;
   /**
-   * The fill of an order sent earlier (not before `sentSince`, epoch ms) with
-   * this request's clientOrderId, or undefined when the exchange never got it.
-   * Sends nothing.
+   * Sends a market order. Throws OrderRefusedError when the exchange refused it
+   * (nothing was placed); any other error leaves its fate unknown until looked up.
    */
-  findOrder(request: OrderRequest, sentSince: number): Promise<Fill | undefined>;
+  placeOrder(request: OrderRequest): Promise<OrderReport>;
+  /**
+   * What became of an order sent earlier, or undefined when the exchange never got
+   * it. Sends nothing. Throws OrderLookupUnavailableError when the exchange offers
+   * no way to find it.
+   */
+  lookupOrder(query: OrderQuery): Promise<OrderReport | undefined>;
   balances(): Promise<Balance[]>;
+}
+
+/** The exchange refused the order: nothing was placed, so nothing is to be settled. */
+export class OrderRefusedError extends Error {
+  override readonly name: string = "OrderRefusedError";
+}
+
+/** The exchange cannot be asked about the order now (no way to list or fetch it). */
+export class OrderLookupUnavailableError extends Error {
+  override readonly name = "OrderLookupUnavailableError";
 }

@@ -1,19 +1,23 @@
 import {
-  closePositionWithTrade,
-  deletePosition,
-  savePosition,
+  applyEntryProgress,
+  applyExitProgress,
+  countExitOrders,
+  markOrder,
+  recordOrderIntent,
   type Database,
   type EventInput,
-  type ExitReason,
   type JsonObject,
+  type LedgerOrder,
   type OpenPosition,
   type TradeRecord,
+  type TradingMode,
 } from "@candlekeep/db";
-import { TIMEFRAME_MS, describeError, type Timeframe } from "@candlekeep/core";
+import { TIMEFRAME_MS, describeError, type Candle, type Timeframe } from "@candlekeep/core";
 import { balanceOf } from "../exchange/balance";
-import type { Broker, Fill, OrderRequest } from "../exchange/types";
+import { OrderLookupUnavailableError, OrderRefusedError, type Broker, type MarketData, type OrderReport, type OrderRequest } from "../exchange/types";
+import { entryOrderId, exitOrderId } from "../orders/client-order-id";
 import type { Decision } from "../strategy/types";
-import { exitTrigger } from "./exit-trigger";
+import { exitTrigger, type ExitTrigger } from "./exit-trigger";
 
 export interface TradingRules {
   quoteCurrency: string;
@@ -26,33 +30,46 @@ export interface TradingRules {
 export type PositionOutcome =
   | { kind: "none"; reason?: string }
   | { kind: "opened"; position: OpenPosition }
-  | { kind: "closed"; trade: TradeRecord }
+  | { kind: "closed"; trade: TradeRecord; remaining: OpenPosition | undefined }
   | { kind: "held"; position: OpenPosition };
 
-/** What start-up did with an entry a crash interrupted (see settleInterruptedEntries). */
-export interface InterruptedEntry {
-  symbol: string;
-  clientOrderId: string;
-  /** filled: the exchange had the order, now a position; removed: it never got it; kept: it could not be asked. */
-  outcome: "filled" | "removed" | "kept";
+/** What settling an order left: final, still open on the exchange, or not known (it cannot be asked now). */
+export interface SettledOrder {
+  order: LedgerOrder;
+  outcome: "final" | "pending" | "unknown";
   error?: string;
 }
 
 /** Share of free cash kept back for spread and slippage when sizing a buy with all of it. */
 const CASH_MARGIN = 0.01;
 
-/** Orders below this value are not worth their fees. */
-const MIN_ORDER_VALUE = 10;
+/** The market's price and candles for one coin, as the tick has them. */
+export interface CoinMarket {
+  price: number;
+  /** The smallest timeframe's candles opening at or after `since`, oldest first (the forming one last). */
+  candlesSince(since: number): readonly Candle[];
+}
 
 /**
- * Entries, reconciliation and exits for open positions (long-only spot).
- * Database writes here are critical: a failure raises, failing this coin's tick.
- * Audit events are returned for the caller to record in its per-tick batch.
+ * Entries, exits and their orders (long-only spot), kept in the order ledger:
+ * every order is saved before it is sent, and positions and trades are what its
+ * fills add up to. An order whose outcome is not known yet (a crash, a lost
+ * answer, a database failure after the fill) stays in the ledger unsettled; it
+ * is looked up with the exchange at start and on every tick, and its coin sends
+ * nothing new until it is settled. Database writes here are critical: a failure
+ * raises, failing this coin's tick. Audit events are returned for the caller to
+ * record in its per-tick batch.
  */
 export class PositionManager {
   private readonly open = new Map<string, OpenPosition>();
+  /** Orders not final yet, per coin. */
+  private readonly unsettled = new Map<string, LedgerOrder[]>();
   /** Exchange time of each coin's latest entry: one entry per signal (see enter). */
   private readonly lastEntryAt = new Map<string, number>();
+  /** Open time of the newest candle each position's levels were checked against. */
+  private readonly checkedFrom = new Map<string, number>();
+  /** Positions already reported as too small to sell. */
+  private readonly dustReported = new Set<string>();
   /**
    * Entries run one at a time: coins are processed concurrently, and each entry
    * sizes itself from the free balance the previous one left.
@@ -75,20 +92,23 @@ export class PositionManager {
     private readonly deps: {
       db: () => Promise<Database>;
       broker: Broker;
+      market: Pick<MarketData, "orderRules" | "now">;
       exchange: string;
+      mode: TradingMode;
       rules: TradingRules;
       /** Timeframe of the candles the decisions are made on. */
       signalTimeframe: Timeframe;
     },
   ) {}
 
-  /** Resumes from the database: open positions, and when each coin's latest closed trade was entered. */
-  restore(positions: readonly OpenPosition[], latestTradeEntries: ReadonlyMap<string, Date> = new Map()): void {
+  /** Resumes from the database: open positions, unsettled orders, and when each coin's latest closed trade was entered. */
+  restore(positions: readonly OpenPosition[], latestTradeEntries: ReadonlyMap<string, Date> = new Map(), unsettledOrders: readonly LedgerOrder[] = []): void {
     for (const [symbol, enteredAt] of latestTradeEntries) this.noteEntry(symbol, enteredAt.getTime());
     for (const position of positions) {
       this.open.set(position.symbol, position);
       this.noteEntry(position.symbol, position.openedAt.getTime());
     }
+    for (const order of unsettledOrders) this.track(order);
   }
 
   private noteEntry(symbol: string, time: number): void {
@@ -116,10 +136,10 @@ export class PositionManager {
   }
 
   /** Every order changes the cash: the reading is forgotten when it is sent and again when it is done. */
-  private async order(request: OrderRequest): Promise<Fill> {
+  private async send(request: OrderRequest): Promise<OrderReport> {
     this.forgetFreeCash();
     try {
-      return await this.deps.broker.marketOrder(request);
+      return await this.deps.broker.placeOrder(request);
     } finally {
       this.forgetFreeCash();
     }
@@ -133,29 +153,70 @@ export class PositionManager {
     return [...this.open.values()];
   }
 
+  /** Orders whose outcome is not settled yet (oldest first per coin). */
+  unsettledOrders(): LedgerOrder[] {
+    return [...this.unsettled.values()].flat();
+  }
+
+  private track(order: LedgerOrder): void {
+    const orders = (this.unsettled.get(order.symbol) ?? []).filter((o) => o.id !== order.id);
+    orders.push(order);
+    this.unsettled.set(order.symbol, orders);
+  }
+
+  private untrack(order: Pick<LedgerOrder, "id" | "symbol">): void {
+    const orders = (this.unsettled.get(order.symbol) ?? []).filter((o) => o.id !== order.id);
+    if (orders.length > 0) this.unsettled.set(order.symbol, orders);
+    else this.unsettled.delete(order.symbol);
+  }
+
   /**
-   * Acts on one coin: exits on stop-loss, take-profit or a SELL signal; enters
-   * on BUY when flat; otherwise holds. `price` is the coin's current price.
+   * Acts on one coin: first settles its unsettled orders (nothing new is sent
+   * while one is left); then exits on a stop-loss or take-profit any candle since
+   * the last check touched, a SELL signal, or the rest of a partly filled exit;
+   * enters on BUY when flat; otherwise holds.
    */
-  async manage(symbol: string, decision: Decision, price: number, equity: number, events: EventInput[]): Promise<PositionOutcome> {
+  async manage(symbol: string, decision: Decision, market: CoinMarket, equity: number, events: EventInput[]): Promise<PositionOutcome> {
+    if (this.unsettled.has(symbol)) {
+      let settledOutcome: PositionOutcome | undefined;
+      for (const order of [...(this.unsettled.get(symbol) ?? [])]) {
+        const { outcome } = await this.settleOrder(order, events);
+        if (outcome.kind !== "none") settledOutcome = outcome;
+      }
+      const waiting = this.unsettled.get(symbol)?.[0];
+      if (waiting) return { kind: "none", reason: `order ${waiting.clientOrderId} is ${waiting.status}; nothing new is sent until it is settled` };
+      if (settledOutcome) return settledOutcome;
+    }
     const position = this.open.get(symbol);
     if (position) {
-      const exitReason = exitReasonFor(position, decision, price);
-      if (exitReason) return this.exit(position, exitReason, events);
+      const trigger = this.exitTriggerFor(position, decision, market);
+      if (trigger) return this.exit(position, trigger, market.price, events);
       return { kind: "held", position };
     }
     if (decision.action !== "BUY") return { kind: "none" };
-    const entry = this.entries.then(() => this.enter(symbol, decision, price, equity, events));
+    const entry = this.entries.then(() => this.enter(symbol, decision, market.price, equity, events));
     this.entries = entry.catch(() => undefined);
     return entry;
   }
 
+  /** The exit this tick calls for: the rest of a partly filled exit, else a level touched since the last check, else a SELL signal. */
+  private exitTriggerFor(position: OpenPosition, decision: Decision, market: CoinMarket): ExitTrigger | undefined {
+    const pending = position.metadata.pendingExit;
+    if (pending === "STOP_LOSS" || pending === "TAKE_PROFIT" || pending === "SIGNAL" || pending === "MANUAL") return { reason: pending, price: market.price };
+    // Candles from the entry on: an earlier one's low or high is a price the position never had.
+    const since = Math.max(this.checkedFrom.get(position.symbol) ?? Number.NEGATIVE_INFINITY, position.openedAt.getTime());
+    const candles = market.candlesSince(since);
+    const newest = candles.at(-1);
+    // The newest (forming) candle is checked again next tick: its high and low can still grow.
+    if (newest) this.checkedFrom.set(position.symbol, newest.openTime);
+    return exitTrigger(position, candles, decision.action, market.price);
+  }
+
   private async enter(symbol: string, decision: Decision, price: number, equity: number, events: EventInput[]): Promise<PositionOutcome> {
-    const { rules, exchange } = this.deps;
+    const { rules, exchange, market } = this.deps;
     // A signal is traded once. Its candle stays the last closed one for several ticks, and a
-    // position can close within them (stop-loss): entering again would reuse the client order
-    // id below, and the broker would answer with the first fill, a position never bought.
-    // Any entry made after the signal's candle closed was made on this signal (or a later one).
+    // position can close within them (stop-loss): any entry made after the signal's candle
+    // closed was made on this signal (or a later one).
     const enteredAt = this.lastEntryAt.get(symbol);
     if (enteredAt !== undefined && enteredAt >= decision.candleTime + TIMEFRAME_MS[this.deps.signalTimeframe]) {
       return { kind: "none", reason: "already entered on this signal's candle" };
@@ -168,123 +229,218 @@ export class PositionManager {
     const free = await this.freeCash();
     // Market buys fill at the ask, a little above the last price: keep a margin so the order is affordable.
     const byCash = free / (price * (1 + rules.feeRate) * (1 + CASH_MARGIN));
-    const amount = Math.min(byRisk, byCap, byCash);
-    if (!(amount * price >= MIN_ORDER_VALUE)) return { kind: "none", reason: `order value below ${MIN_ORDER_VALUE} ${rules.quoteCurrency}` };
+    const orderRules = await market.orderRules(symbol);
+    const amount = orderRules.roundAmount(Math.max(0, Math.min(byRisk, byCap, byCash)));
+    const refusal = belowMinimum(orderRules, amount, price, rules.quoteCurrency);
+    if (refusal !== undefined) return { kind: "none", reason: refusal };
 
     const db = await this.deps.db();
-    // The client order id is derived from the decision: replaying the same
-    // decision after a crash cannot place a second order.
-    const clientOrderId = `ck-${symbol}-${decision.candleTime}-buy`;
-    // The intent is saved first: a crash from here on is settled at the next start.
-    const intent = await savePosition(db, {
+    const clientOrderId = entryOrderId(exchange, symbol, decision.candleTime);
+    const { order, created } = await recordOrderIntent(db, {
       exchange,
+      mode: this.deps.mode,
       symbol,
-      side: "LONG",
-      quantity: amount,
-      entryPrice: price,
+      side: "buy",
+      purpose: "entry",
+      clientOrderId,
+      positionKey: clientOrderId,
+      exitReason: null,
+      requestedAmount: amount,
+      requestedCost: amount * price,
+      referencePrice: price,
       takeProfit: decision.takeProfit,
       stopLoss: stop,
-      entryOrderId: clientOrderId,
-      openedAt: new Date(decision.candleTime),
-      metadata: { status: "ordering", decision: decisionMetadata(decision) },
+      createdAt: new Date(market.now()),
     });
-    this.open.set(symbol, intent);
-    let fill: Fill;
-    try {
-      fill = await this.order({ symbol, side: "buy", amount, clientOrderId });
-    } catch (error) {
-      await deletePosition(db, { exchange, symbol });
-      this.open.delete(symbol);
-      throw error;
-    }
-    return { kind: "opened", position: await this.entryFilled(db, intent, fill, events) };
+    // The same decision was ordered before (a restart inside its candle): settle that order, never send another.
+    if (!created) return (await this.settleOrder(order, events)).outcome;
+    this.track(order);
+    return this.sendAndApply(order, { symbol, side: "buy", amount, clientOrderId, price }, events, decisionMetadata(decision));
   }
 
-  /** Reconciles a saved intent with what the exchange actually filled. */
-  private async entryFilled(db: Database, intent: OpenPosition, fill: Fill, events: EventInput[]): Promise<OpenPosition> {
-    const position = await savePosition(db, {
-      ...intent,
-      quantity: fill.amount,
-      entryPrice: fill.price,
-      entryOrderId: fill.orderId,
-      openedAt: new Date(fill.timestamp),
-      metadata: { ...intent.metadata, status: "filled", entryFee: fill.fee, clientOrderId: intent.entryOrderId },
+  private async exit(position: OpenPosition, trigger: ExitTrigger, price: number, events: EventInput[]): Promise<PositionOutcome> {
+    const { exchange, market } = this.deps;
+    const { symbol } = position;
+    const orderRules = await market.orderRules(symbol);
+    const amount = orderRules.roundAmount(position.quantity);
+    const refusal = belowMinimum(orderRules, amount, trigger.price, this.deps.rules.quoteCurrency);
+    if (refusal !== undefined) {
+      if (!this.dustReported.has(position.entryOrderId)) {
+        this.dustReported.add(position.entryOrderId);
+        events.push({ type: "POSITION_UNSELLABLE", symbol, level: "warn", payload: { quantity: position.quantity, reason: refusal, exitReason: trigger.reason } });
+      }
+      return { kind: "none", reason: `cannot sell ${position.quantity} ${symbol}: ${refusal}; the position is left for the user` };
+    }
+    const db = await this.deps.db();
+    const sequence = await countExitOrders(db, { exchange, positionKey: position.entryOrderId });
+    const clientOrderId = exitOrderId(exchange, position.entryOrderId, sequence);
+    // A stop or target crossed inside a candle is where a resting order would have filled.
+    const triggerPrice = trigger.candleTime !== undefined && trigger.reason !== "SIGNAL" ? trigger.price : undefined;
+    const { order, created } = await recordOrderIntent(db, {
+      exchange,
+      mode: this.deps.mode,
+      symbol,
+      side: "sell",
+      purpose: "exit",
+      clientOrderId,
+      positionKey: position.entryOrderId,
+      exitReason: trigger.reason,
+      requestedAmount: amount,
+      requestedCost: null,
+      referencePrice: triggerPrice ?? price,
+      takeProfit: null,
+      stopLoss: null,
+      createdAt: new Date(market.now()),
     });
-    this.open.set(position.symbol, position);
-    this.noteEntry(position.symbol, fill.timestamp);
-    events.push({
-      type: "POSITION_OPENED",
-      symbol: position.symbol,
-      time: new Date(fill.timestamp),
-      eventKey: `${this.deps.exchange}:open:${fill.orderId}`,
-      payload: { side: "LONG", quantity: fill.amount, price: fill.price, fee: fill.fee, takeProfit: position.takeProfit, stopLoss: position.stopLoss, orderId: fill.orderId },
-    });
-    return position;
+    if (!created) return (await this.settleOrder(order, events)).outcome;
+    this.track(order);
+    const request: OrderRequest = { symbol, side: "sell", amount, clientOrderId, price, ...(triggerPrice === undefined ? {} : { triggerPrice }) };
+    return this.sendAndApply(order, request, events, {});
   }
 
   /**
-   * Settles the entries a crash interrupted: saved as "ordering", their order may
-   * or may not have reached the exchange. Each becomes the position the exchange
-   * filled, or is removed when the exchange never got the order; nothing is sent.
-   * One the exchange cannot be asked about now is kept as saved (and reported).
+   * Sends a saved order and records what it did. A refusal is final (rejected);
+   * any other failure leaves the order's fate unknown: it is marked sent and
+   * settled by looking it up, here on the next tick, never by sending again.
    */
-  async settleInterruptedEntries(events: EventInput[]): Promise<InterruptedEntry[]> {
-    const settled: InterruptedEntry[] = [];
-    for (const intent of [...this.open.values()].filter((p) => p.metadata.status === "ordering")) {
-      const request = { symbol: intent.symbol, side: "buy" as const, amount: intent.quantity, clientOrderId: intent.entryOrderId };
-      try {
-        const fill = await this.deps.broker.findOrder(request, intent.openedAt.getTime());
-        const db = await this.deps.db();
-        if (fill) {
-          await this.entryFilled(db, intent, fill, events);
-          settled.push({ symbol: intent.symbol, clientOrderId: intent.entryOrderId, outcome: "filled" });
-        } else {
-          await deletePosition(db, { exchange: this.deps.exchange, symbol: intent.symbol });
-          this.open.delete(intent.symbol);
-          settled.push({ symbol: intent.symbol, clientOrderId: intent.entryOrderId, outcome: "removed" });
-        }
-      } catch (error) {
-        settled.push({ symbol: intent.symbol, clientOrderId: intent.entryOrderId, outcome: "kept", error: describeError(error) });
+  private async sendAndApply(order: LedgerOrder, request: OrderRequest, events: EventInput[], metadata: JsonObject): Promise<PositionOutcome> {
+    const db = await this.deps.db();
+    let report: OrderReport;
+    try {
+      report = await this.send(request);
+    } catch (error) {
+      const message = describeError(error);
+      if (error instanceof OrderRefusedError) {
+        await markOrder(db, order, { status: "rejected", error: message });
+        this.untrack(order);
+        events.push({ type: "ORDER_REJECTED", symbol: order.symbol, level: "warn", payload: { clientOrderId: order.clientOrderId, side: order.side, amount: order.requestedAmount, error: message } });
+        return { kind: "none", reason: `order refused: ${message}` };
       }
+      const marked = await markOrder(db, order, { status: "sent", error: message }).catch(() => undefined);
+      if (marked) this.track(marked);
+      throw error;
     }
-    return settled;
+    return this.apply(order, report, events, metadata);
   }
 
-  private async exit(position: OpenPosition, reason: ExitReason, events: EventInput[]): Promise<PositionOutcome> {
+  /** Records an order's progress: positions and trades follow from its fills. */
+  private async apply(order: LedgerOrder, report: OrderReport, events: EventInput[], metadata: JsonObject): Promise<PositionOutcome> {
+    const db = await this.deps.db();
     const { exchange } = this.deps;
-    const fill = await this.order({
-      symbol: position.symbol,
-      side: "sell",
-      amount: position.quantity,
-      clientOrderId: `ck-${position.symbol}-${position.entryOrderId}-sell`,
-    });
-    const entryFee = typeof position.metadata.entryFee === "number" ? position.metadata.entryFee : 0;
-    const trade = await closePositionWithTrade(await this.deps.db(), {
-      exchange,
-      symbol: position.symbol,
-      exitPrice: fill.price,
-      exitTime: new Date(fill.timestamp),
-      exitReason: reason,
-      exitOrderId: fill.orderId,
-      fees: entryFee + fill.fee,
-    });
-    this.open.delete(position.symbol);
+    if (order.purpose === "entry") {
+      const applied = await applyEntryProgress(db, order, report, { ...metadata, clientOrderId: order.clientOrderId });
+      this.settled(order, applied.order);
+      const { position } = applied;
+      if (!position) return { kind: "none", reason: report.status === "open" ? "entry order open, nothing filled yet" : `entry ${report.status}, nothing filled` };
+      const opened = !this.open.has(position.symbol);
+      this.open.set(position.symbol, position);
+      this.noteEntry(position.symbol, report.time.getTime());
+      if (opened) {
+        events.push({
+          type: "POSITION_OPENED",
+          symbol: position.symbol,
+          time: report.time,
+          eventKey: `${exchange}:open:${order.clientOrderId}`,
+          payload: { side: "LONG", quantity: position.quantity, price: position.entryPrice, fee: report.feeQuote, fees: report.fees.map((fee) => ({ ...fee })), takeProfit: position.takeProfit, stopLoss: position.stopLoss, orderId: order.clientOrderId },
+        });
+      }
+      return opened ? { kind: "opened", position } : { kind: "held", position };
+    }
+    const rules = await this.deps.market.orderRules(order.symbol);
+    const applied = await applyExitProgress(db, order, report, { dust: rules.minAmount ?? 0 });
+    this.settled(order, applied.order);
+    if (applied.position) this.open.set(applied.position.symbol, applied.position);
+    if (applied.closed) {
+      this.open.delete(order.symbol);
+      this.checkedFrom.delete(order.symbol);
+    }
+    const { trade } = applied;
+    if (!trade) return { kind: "none", reason: report.status === "open" || report.status === "partially_filled" ? "exit order still filling" : `exit ${report.status}, nothing sold` };
     events.push({
       type: "POSITION_CLOSED",
-      symbol: position.symbol,
+      symbol: order.symbol,
       time: trade.exitTime,
       eventKey: `${exchange}:close:${trade.exitOrderId}`,
-      payload: { reason, entryPrice: trade.entryPrice, exitPrice: trade.exitPrice, quantity: trade.quantity, realizedPnl: trade.realizedPnl, fees: trade.fees },
+      payload: {
+        reason: trade.exitReason,
+        entryPrice: trade.entryPrice,
+        exitPrice: trade.exitPrice,
+        quantity: trade.quantity,
+        realizedPnl: trade.realizedPnl,
+        fees: trade.fees,
+        feesPaid: report.fees.map((fee) => ({ ...fee })),
+        remaining: applied.position?.quantity ?? 0,
+      },
     });
-    return { kind: "closed", trade };
+    return { kind: "closed", trade, remaining: applied.position };
+  }
+
+  /** Forgets an order once the ledger has it final; keeps its newest state while it is not. */
+  private settled(order: LedgerOrder, updated: LedgerOrder | undefined): void {
+    if (updated === undefined || ["filled", "canceled", "rejected", "expired"].includes(updated.status)) this.untrack(order);
+    else this.track(updated);
+  }
+
+  /**
+   * Asks the exchange what became of an order the ledger has not settled, and
+   * records it. One it never received is canceled (nothing was placed); one it
+   * cannot be asked about is marked unknown and reported once, and keeps its
+   * coin from trading. Sends nothing.
+   */
+  async settleOrder(order: LedgerOrder, events: EventInput[]): Promise<{ settled: SettledOrder; outcome: PositionOutcome }> {
+    const db = await this.deps.db();
+    let report: OrderReport | undefined;
+    try {
+      report = await this.deps.broker.lookupOrder({
+        symbol: order.symbol,
+        side: order.side,
+        clientOrderId: order.clientOrderId,
+        exchangeOrderId: order.exchangeOrderId,
+        amount: order.requestedAmount,
+        sentSince: order.createdAt.getTime(),
+      });
+    } catch (error) {
+      const message = describeError(error);
+      if (!(error instanceof OrderLookupUnavailableError)) throw error;
+      if (order.status !== "unknown") {
+        const marked = await markOrder(db, order, { status: "unknown", error: message });
+        if (marked) this.track(marked);
+        events.push({ type: "ORDER_UNKNOWN", symbol: order.symbol, level: "warn", payload: { clientOrderId: order.clientOrderId, side: order.side, amount: order.requestedAmount, error: message } });
+      }
+      return { settled: { order, outcome: "unknown", error: message }, outcome: { kind: "none", reason: message } };
+    }
+    if (report === undefined) {
+      const marked = await markOrder(db, order, { status: "canceled", error: "the exchange never received it" });
+      this.untrack(order);
+      return { settled: { order: marked ?? order, outcome: "final" }, outcome: { kind: "none", reason: "the order never reached the exchange" } };
+    }
+    const outcome = await this.apply(order, report, events, { settledAfterRestart: true });
+    const still = this.unsettled.get(order.symbol)?.find((o) => o.id === order.id);
+    return { settled: { order: still ?? order, outcome: still ? "pending" : "final" }, outcome };
+  }
+
+  /** Settles every unsettled order (at start, before the first tick). */
+  async settleAll(events: EventInput[]): Promise<SettledOrder[]> {
+    const results: SettledOrder[] = [];
+    for (const order of this.unsettledOrders()) {
+      try {
+        results.push((await this.settleOrder(order, events)).settled);
+      } catch (error) {
+        results.push({ order, outcome: "pending", error: describeError(error) });
+      }
+    }
+    return results;
   }
 }
 
-/** The exit the last price alone triggers (no candles: see exitTrigger). */
-export function exitReasonFor(position: Pick<OpenPosition, "stopLoss" | "takeProfit">, decision: Pick<Decision, "action">, price: number): ExitReason | undefined {
-  return exitTrigger(position, [], decision.action, price)?.reason;
+/** Why an order of `amount` at `price` cannot be placed on this market, or undefined. */
+function belowMinimum(rules: { minAmount: number | undefined; minCost: number | undefined }, amount: number, price: number, quote: string): string | undefined {
+  if (!(amount > 0)) return "amount rounds to nothing at the market's precision";
+  if (rules.minAmount !== undefined && amount < rules.minAmount) return `amount ${amount} below the market's minimum of ${rules.minAmount}`;
+  if (rules.minCost !== undefined && amount * price < rules.minCost) return `order value below the market's minimum of ${rules.minCost} ${quote}`;
+  return undefined;
 }
 
 function decisionMetadata(decision: Decision): JsonObject {
-  return { action: decision.action, price: decision.price, candleTime: decision.candleTime, reasons: decision.reasons, indicators: { ...decision.indicators } };
+  return { decision: { action: decision.action, price: decision.price, candleTime: decision.candleTime, reasons: decision.reasons, indicators: { ...decision.indicators } } };
 }

@@ -1,6 +1,6 @@
 import { TIMEFRAME_MS, TIMEFRAMES, alignToTimeframe, type Timeframe } from "@candlekeep/core";
 import { candleProblem, saveCandles, type CandleInput } from "@candlekeep/db";
-import type { ExchangeCandle, MarketData, Ticker } from "../exchange/types";
+import type { ExchangeCandle, MarketData, OrderRules, Ticker } from "../exchange/types";
 import { useServerTestBot } from "../testing/server-bot";
 import { simCandleMismatches } from "../testing/sim-truth";
 
@@ -38,6 +38,9 @@ class CorruptingMarket implements MarketData {
   }
   fetchTicker(symbol: string): Promise<Ticker> {
     return this.inner.fetchTicker(symbol);
+  }
+  orderRules(symbol: string): Promise<OrderRules> {
+    return this.inner.orderRules(symbol);
   }
   close(): Promise<void> {
     return this.inner.close();

@@ -157,9 +157,12 @@ export class LiveBroker implements Broker {
     if (exchangeOrderId !== null && has.fetchOrder) ways.push({ name: "fetchOrder", run: () => exchange.fetchOrder(exchangeOrderId, symbol) });
     if (exchangeOrderId !== null && has.fetchClosedOrder) ways.push({ name: "fetchClosedOrder", run: () => exchange.fetchClosedOrder(exchangeOrderId, symbol) });
     if (exchangeOrderId !== null && has.fetchOpenOrder) ways.push({ name: "fetchOpenOrder", run: () => exchange.fetchOpenOrder(exchangeOrderId, symbol) });
+    // Every recent order in one list where the exchange has one, else its closed and its open ones.
     if (has.fetchOrders) ways.push({ name: "fetchOrders", run: async () => (await exchange.fetchOrders(symbol, since)).find(matches) });
-    if (has.fetchClosedOrders) ways.push({ name: "fetchClosedOrders", run: async () => (await exchange.fetchClosedOrders(symbol, since)).find(matches) });
-    if (has.fetchOpenOrders) ways.push({ name: "fetchOpenOrders", run: async () => (await exchange.fetchOpenOrders(symbol, since)).find(matches) });
+    else {
+      if (has.fetchClosedOrders) ways.push({ name: "fetchClosedOrders", run: async () => (await exchange.fetchClosedOrders(symbol, since)).find(matches) });
+      if (has.fetchOpenOrders) ways.push({ name: "fetchOpenOrders", run: async () => (await exchange.fetchOpenOrders(symbol, since)).find(matches) });
+    }
     if (exchangeOrderId !== null && has.fetchMyTrades) {
       ways.push({ name: "fetchMyTrades", run: async () => orderFromTrades(exchangeOrderId, query, (await exchange.fetchMyTrades(symbol, since)).filter((trade) => trade.order === exchangeOrderId)) });
     }

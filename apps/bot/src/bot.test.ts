@@ -1,8 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { SIM_DEFAULT_SYMBOLS, TIMEFRAME_MS, TIMEFRAMES } from "@candlekeep/core";
-import { accountHistory, candleCoverage, latestEvents, listOpenPositions, listTrades, recentCandles, savePosition, type Database } from "@candlekeep/db";
+import { accountHistory, candleCoverage, latestEvents, listOpenPositions, listOrders, listTrades, recentCandles, recordOrderIntent, savePosition, type Database } from "@candlekeep/db";
 import { createEmbeddedTestDatabase, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
+import { balanceOf } from "./exchange/balance";
 import { SimExchange } from "./exchange/sim";
+import { entryOrderId } from "./orders/client-order-id";
 import { startTestBot, type TestBot } from "./testing/bot";
 import { useServerTestBot } from "./testing/server-bot";
 import { TcpProxy } from "./testing/tcp-proxy";
@@ -78,10 +80,16 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
     expect(trade.exitTime.getTime()).toBeGreaterThan(trade.entryTime.getTime());
     const opened = await latestEvents(db, { type: "POSITION_OPENED", symbol: trade.symbol, limit: 100 });
     expect(opened.some((e) => (e.payload as { orderId: string }).orderId === trade.entryOrderId)).toBe(true);
-    // The closed position is gone; any still open was reconciled with its fill.
+    // The closed position is gone; every one still open is what a filled entry order in the ledger bought.
     const open = await listOpenPositions(db, { exchange: "sim" });
     expect(open.filter((p) => p.entryOrderId === trade.entryOrderId)).toEqual([]);
-    for (const position of open) expect(position.metadata.status).toBe("filled");
+    const orders = await listOrders(db, { exchange: "sim", limit: 10_000 });
+    expect(orders.find((o) => o.clientOrderId === trade.exitOrderId)).toMatchObject({ purpose: "exit", status: "filled", filledAmount: trade.quantity });
+    for (const position of open) {
+      const entry = orders.find((o) => o.clientOrderId === position.entryOrderId);
+      expect(entry).toMatchObject({ purpose: "entry", status: "filled" });
+      expect(position.quantity).toBe((entry?.filledAmount ?? 0) - (entry?.feeBase ?? 0));
+    }
   });
 
   it("records each account snapshot as one moment: equity is the cash it records plus the open positions at that tick's prices", async () => {
@@ -186,34 +194,64 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
     expect(written.find((n) => n !== 8)).toBeGreaterThanOrEqual(10);
   });
 
-  it("at a restart removes a paper entry a crash left before its order, and does not hold its coins", async () => {
+  it("at a restart cancels a paper entry a crash left in the ledger before its order was filled, and holds none of its coins", async () => {
     bot = await testBot.start();
     await bot.ticks(1);
     const db1 = await bot.database.get();
     const held = new Set((await listOpenPositions(db1)).map((p) => p.symbol));
     const symbol = SIM_DEFAULT_SYMBOLS.find((s) => !held.has(s)) ?? "";
     const now = bot.runtime.market.now();
+    const cashBefore = (await balanceOf(bot.runtime.broker, "USDT")).total;
     // What enter() saves before it sends the order: a kill -9 right after leaves this row.
-    await savePosition(db1, {
+    const clientOrderId = entryOrderId("sim", symbol, now - 15 * 60_000);
+    await recordOrderIntent(db1, {
       exchange: "sim",
+      mode: "paper",
       symbol,
-      side: "LONG",
-      quantity: 1,
-      entryPrice: 10,
+      side: "buy",
+      purpose: "entry",
+      clientOrderId,
+      positionKey: clientOrderId,
+      exitReason: null,
+      requestedAmount: 1,
+      requestedCost: 10,
+      referencePrice: 10,
       takeProfit: 11,
       stopLoss: 9,
-      entryOrderId: `ck-${symbol}-${now - 15 * 60_000}-buy`,
-      openedAt: new Date(now - 15 * 60_000),
-      metadata: { status: "ordering" },
+      createdAt: new Date(now),
     });
 
     bot = await testBot.start({}, { backfill: false });
     const db2 = await bot.database.get();
     expect((await listOpenPositions(db2)).map((p) => p.symbol)).not.toContain(symbol);
     expect(bot.runtime.positions.get(symbol)).toBeUndefined();
+    expect((await listOrders(db2, { symbol }))[0]).toMatchObject({ clientOrderId, status: "canceled" });
     const base = symbol.split("/")[0];
     expect((await bot.runtime.broker.balances()).map((b) => b.currency)).not.toContain(base);
-    expect(bot.logger.lines.filter((l) => l.message.includes("never reached the exchange")).map((l) => l.meta?.symbol)).toEqual([symbol]);
+    expect((await balanceOf(bot.runtime.broker, "USDT")).total).toBeCloseTo(cashBefore, 6);
+    expect(bot.logger.lines.filter((l) => l.message.includes("settled with the exchange")).map((l) => l.meta?.symbol)).toEqual([symbol]);
+  });
+
+  it("changes no balance across restarts: cash and coins are what the ledger adds up to", async () => {
+    bot = await testBot.start({ TICK_INTERVAL_MS: "0" });
+    const accountOf = async (running: TestBot) => {
+      const balances = await running.runtime.broker.balances();
+      return new Map(balances.map((b) => [b.currency, b.total]));
+    };
+    let tradesSeen = 0;
+    for (const ticks of [7, 13, 5, 11]) {
+      await bot.ticks(ticks);
+      const before = await accountOf(bot);
+      const positionsOf = (running: TestBot) => new Map(running.runtime.positions.all().map((p) => [p.symbol, p.quantity]));
+      const positions = positionsOf(bot);
+      bot = await testBot.start({}, { backfill: false });
+      const after = await accountOf(bot);
+      for (const currency of new Set([...before.keys(), ...after.keys()])) expect(after.get(currency) ?? 0).toBeCloseTo(before.get(currency) ?? 0, 8);
+      expect(positionsOf(bot)).toEqual(positions);
+      tradesSeen = (await listTrades(await bot.database.get())).length;
+    }
+    // The restarts happened with trades booked, so the ledger's sums were put to the test.
+    expect(tradesSeen).toBeGreaterThan(0);
   });
 });
 

@@ -89,10 +89,10 @@ export class LiveBroker implements Broker {
   async placeOrder(request: OrderRequest): Promise<OrderReport> {
     // Everything up to the first await runs synchronously, so a concurrent repeat sees the in-flight entry.
     const previous = this.reports.get(request.clientOrderId);
-    if (previous && previous.status !== "open" && previous.status !== "partially_filled") return previous;
     const running = this.inFlight.get(request.clientOrderId);
     if (running) return running;
-    const order = this.place(request).finally(() => this.inFlight.delete(request.clientOrderId));
+    // An order already placed is only ever looked up again: a second createOrder could trade twice.
+    const order = (previous ? this.refresh(request, previous) : this.place(request)).finally(() => this.inFlight.delete(request.clientOrderId));
     this.inFlight.set(request.clientOrderId, order);
     return order;
   }
@@ -104,6 +104,13 @@ export class LiveBroker implements Broker {
     const order = await this.findOrder(exchange, { ...query, exchangeOrderId: query.exchangeOrderId ?? previous?.exchangeOrderId ?? null });
     if (order === undefined) return undefined;
     return this.remember(query.clientOrderId, await this.reportOf(exchange, order, query));
+  }
+
+  private async refresh(request: OrderRequest, previous: OrderReport): Promise<OrderReport> {
+    if (previous.status !== "open" && previous.status !== "partially_filled") return previous;
+    const exchange = await this.exchange();
+    const order = await this.findOrder(exchange, { ...request, exchangeOrderId: previous.exchangeOrderId, sentSince: previous.time.getTime() });
+    return order ? this.remember(request.clientOrderId, await this.reportOf(exchange, order, request)) : previous;
   }
 
   private async place(request: OrderRequest): Promise<OrderReport> {

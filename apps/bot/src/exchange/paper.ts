@@ -96,7 +96,7 @@ export class PaperBroker implements Broker {
 
   /** A fill of this process; after a restart the ledger holds every fill, so an order not found here never happened. */
   async lookupOrder(query: OrderQuery): Promise<OrderReport | undefined> {
-    const previous = this.fills.get(query.clientOrderId);
+    const previous = this.fills.get(query.clientOrderId) ?? (await this.inFlight.get(query.clientOrderId)?.catch(() => undefined));
     return previous && sameOrder(previous, query).report;
   }
 

@@ -341,3 +341,13 @@ describe("SimExchange fault injection", () => {
     await expect(sim.fetchTicker("SOL/USDT")).rejects.toBeInstanceOf(SimulatedExchangeError);
   });
 });
+
+describe("the sim's order rules", () => {
+  it("round amounts down to 10⁻⁸ of a coin, exactly for amounts already on that grid", async () => {
+    const { roundAmount, minAmount, minCost } = await new SimExchange({ seed: 1, startTime: Date.UTC(2026, 0, 1) }).orderRules("DOGE/USDT");
+    expect(roundAmount(20530.27514788)).toBe(20530.27514788);
+    expect(roundAmount(0.123456789)).toBe(0.12345678);
+    expect(roundAmount(0.000000009)).toBe(0);
+    expect([minAmount, minCost]).toEqual([1e-8, 10]);
+  });
+});

@@ -259,7 +259,9 @@ export class SimExchange implements MarketData {
   /** Like a large spot exchange's: amounts to 8 decimals, orders worth at least SIM_MIN_ORDER_COST. */
   async orderRules(symbol: string): Promise<OrderRules> {
     this.coin(symbol);
-    return { roundAmount: (amount) => floor(amount * SIM_AMOUNT_SCALE + 1e-6) / SIM_AMOUNT_SCALE, minAmount: 1 / SIM_AMOUNT_SCALE, minCost: SIM_MIN_ORDER_COST };
+    // The product is rounded to 15 digits first: 20530.27514788 × 10⁸ is 2053027514787.9998 in binary.
+    const roundAmount = (amount: number) => floor(Number((amount * SIM_AMOUNT_SCALE).toPrecision(15))) / SIM_AMOUNT_SCALE;
+    return { roundAmount, minAmount: 1 / SIM_AMOUNT_SCALE, minCost: SIM_MIN_ORDER_COST };
   }
 
   async close(): Promise<void> {

@@ -180,11 +180,12 @@ describe("bybit (recorded UTA responses)", () => {
   it("fetchClosedOrder asks for orderStatus=Filled only; fetchCanceledAndClosedOrders asks for any final status", async () => {
     const { exchange, calls } = stub();
     await exchange.fetchClosedOrder("1609602210852247040", "BTC/USDT");
-    await exchange.fetchCanceledAndClosedOrders("BTC/USDT", undefined, undefined, { orderId: "1609602210852247040" });
-    const [closed, any] = calls.filter((call) => call.path === "/v5/order/history").map((call) => call.query);
+    await exchange.fetchCanceledAndClosedOrders("BTC/USDT", undefined, undefined, { orderLinkId: "1609602210852247041" });
+    const [closed, anyFinal] = calls.filter((call) => call.path === "/v5/order/history").map((call) => call.query);
     expect(closed?.get("orderStatus")).toBe("Filled");
-    expect(any?.has("orderStatus")).toBe(false);
-    expect(any?.get("orderId")).toBe("1609602210852247040");
+    expect(anyFinal?.has("orderStatus")).toBe(false);
+    // bybit's own field passes through: ccxt maps no unified clientOrderId here.
+    expect(anyFinal?.get("orderLinkId")).toBe("1609602210852247041");
   });
 
   it("a filled market sell parses; a current-shape order takes its fee from cumFeeDetail", async () => {
@@ -363,6 +364,7 @@ describe("gate (recorded spot responses)", () => {
         ["GET /api/v4/spot/my_trades", answer(gate.fetchMyTrades.httpResponse)],
         ["POST /api/v4/spot/orders", answer(closedMarketBuy)],
         ["GET /api/v4/spot/orders/497245022561", answer(closedMarketBuy)],
+        [`GET /api/v4/spot/orders/t-${CLIENT_ORDER_ID}`, answer(closedMarketBuy)],
       ],
     });
   }
@@ -402,9 +404,11 @@ describe("gate (recorded spot responses)", () => {
     expect(calls).toEqual([]);
   });
 
-  it("fetchOrder by id and the closed/open order lists parse the recorded orders", async () => {
+  it("fetchOrder by id or client order id, and the closed/open order lists, parse the recorded orders", async () => {
     const { exchange } = stub();
     expect(facts(await exchange.fetchOrder("497245022561", "LTC/USDT"))).toMatchObject({ id: "497245022561", status: "closed", filled: 0.07349286974419289, average: 68.02 });
+    // By client order id ccxt asks for the order named t-<id>, as gate stored it.
+    expect(facts(await exchange.fetchOrder("", "LTC/USDT", { clientOrderId: CLIENT_ORDER_ID }))).toMatchObject({ id: "497245022561" });
     expect(facts(only(await exchange.fetchClosedOrders("LTC/USDT", undefined, 1)))).toMatchObject({ id: "497245022561", clientOrderId: "apiv4", status: "closed" });
     expect(facts(only(await exchange.fetchOpenOrders("BTC/USDT")))).toMatchObject({ id: "700604309511", clientOrderId: "web", status: "open", filled: 0 });
   });

@@ -1,5 +1,6 @@
 import { createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import type { CoverageResponse, SystemResponse } from "dashboard";
+import { recordOrderIntent } from "@candlekeep/db";
 import type { FastifyInstance } from "fastify";
 import { loadConfig } from "./config";
 import { startServer } from "./server";
@@ -45,6 +46,30 @@ describe("the dashboard served by the bot (DASHBOARD_ENABLED=true)", () => {
     expect(body.bot).toMatchObject({ ticks: 3, pendingCandles: 0 });
     expect(body.bot?.lastTickAt).not.toBeNull();
     expect(body.bot?.lastFlushAt).not.toBeNull();
+  });
+
+  it("lists on /healthz the orders whose outcome is not settled yet", async () => {
+    const db = await bot.database.get();
+    const createdAt = new Date(bot.runtime.market.now());
+    const { order } = await recordOrderIntent(db, {
+      exchange: "sim",
+      mode: "paper",
+      symbol: "ETH/USDT",
+      side: "buy",
+      purpose: "entry",
+      clientOrderId: "ck00000000000000aa",
+      positionKey: "ck00000000000000aa",
+      exitReason: null,
+      requestedAmount: 0.5,
+      requestedCost: null,
+      referencePrice: 2000,
+      takeProfit: null,
+      stopLoss: null,
+      createdAt,
+    });
+    bot.runtime.positions.restore([], new Map(), [order]);
+    const health = (await (await fetch(`${base}/healthz`)).json()) as { unsettledOrders: unknown[] };
+    expect(health.unsettledOrders).toEqual([{ symbol: "ETH/USDT", side: "buy", status: "intent", clientOrderId: "ck00000000000000aa", since: createdAt.toISOString() }]);
   });
 
   it("asks for the token on the dashboard only: /healthz stays open for the platform", async () => {

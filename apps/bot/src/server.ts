@@ -25,6 +25,8 @@ export async function startServer(rt: BotRuntime, options: BotConfig["server"]):
       exchangeTime: status.exchangeTime === undefined ? null : new Date(status.exchangeTime).toISOString(),
       pendingCandles: rt.candles.pendingCount,
       openPositions: rt.positions.all().length,
+      // Orders whose outcome the bot does not know yet: their coins trade nothing new until settled.
+      unsettledOrders: rt.positions.unsettledOrders().map((order) => ({ symbol: order.symbol, side: order.side, status: order.status, clientOrderId: order.clientOrderId, since: order.createdAt.toISOString() })),
       databaseDownSince: status.dbDownSince?.toISOString() ?? null,
     });
   });

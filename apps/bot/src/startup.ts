@@ -143,7 +143,7 @@ async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallC
   if (exchangeId === "sim") {
     symbols = config.exchange.symbols?.kind === "list" ? config.exchange.symbols.symbols : [...SIM_DEFAULT_SYMBOLS];
     if (config.exchange.symbols?.kind === "top") {
-      symbols = await new SimExchange({ seed: config.sim.seed, startTime: Date.now() }).topSymbols(config.exchange.symbols.count);
+      symbols = await new SimExchange({ seed: config.sim.seed, startTime: Date.now() }).topSymbols(config.exchange.symbols.count, config.trading.quoteCurrency);
     }
     const sim = new SimExchange({
       seed: config.sim.seed,
@@ -157,7 +157,10 @@ async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallC
   } else {
     if (!ccxtMarket) throw new Error(`no market data for ${exchangeId}`);
     market = ccxtMarket;
-    symbols = config.exchange.symbols?.kind === "list" ? config.exchange.symbols.symbols : await market.topSymbols(config.exchange.symbols?.count ?? 20);
+    symbols = config.exchange.symbols?.kind === "list" ? config.exchange.symbols.symbols : await market.topSymbols(config.exchange.symbols?.count ?? 20, config.trading.quoteCurrency);
+    if (symbols.length === 0) {
+      throw new UnknownSymbolsError(`${exchangeId} trades no spot pair quoted in ${config.trading.quoteCurrency}. Set QUOTE_CURRENCY to a currency it quotes (e.g. USDT), or SYMBOLS to a list.`);
+    }
   }
   const unknown = await market.unknownSymbols(symbols);
   if (unknown.length > 0) {

@@ -1,7 +1,7 @@
 import { UserFacingError, type Logger } from "@candlekeep/core";
 import ccxt from "ccxt";
 import { CcxtMarketData, UnknownExchangeError, createCcxtExchange, createCcxtMarketData, toCandles } from "./ccxt";
-import { TEST_API_KEY, TEST_SECRET, failingThen, recorded, stubbedBinance } from "./fixtures/binance";
+import { TEST_API_KEY, TEST_SECRET, exchangeInfoWith, failingThen, recorded, spotMarketLike, stubbedBinance, tickerLike } from "./fixtures/binance";
 import { ExchangeCallError } from "./retry";
 
 const HOUR = 3_600_000;
@@ -80,8 +80,31 @@ describe("CcxtMarketData over recorded binance responses", () => {
 
   it("ranks listed spot markets by 24h quote volume", async () => {
     const { market } = marketData();
-    await expect(market.topSymbols(2)).resolves.toEqual(["ETH/USDT", "BTC/USDT"]);
-    await expect(market.topSymbols(1)).resolves.toEqual(["ETH/USDT"]);
+    await expect(market.topSymbols(2, "USDT")).resolves.toEqual(["ETH/USDT", "BTC/USDT"]);
+    await expect(market.topSymbols(1, "USDT")).resolves.toEqual(["ETH/USDT"]);
+  });
+
+  it("ranks only active spot pairs quoted in the account's currency: pairs in lira, FDUSD or BTC, and a delisted pair, are left out", async () => {
+    const { market, route } = marketData();
+    route("GET /api/v3/exchangeInfo", () =>
+      exchangeInfoWith([
+        spotMarketLike({ base: "USDT", quote: "TRY" }),
+        spotMarketLike({ base: "BTC", quote: "FDUSD" }),
+        spotMarketLike({ base: "ETH", quote: "BTC" }),
+        spotMarketLike({ base: "LUNA", quote: "USDT", status: "BREAK" }),
+      ]),
+    );
+    // Volumes in their own quote currency: the lira pair's dwarfs every USDT pair's.
+    route("GET /api/v3/ticker/24hr", () => [
+      ...recorded.fetchTickers.httpResponse,
+      tickerLike("USDTTRY", { lastPrice: 41.2, quoteVolume: 95_000_000_000 }),
+      tickerLike("BTCFDUSD", { lastPrice: 118_400, quoteVolume: 3_100_000_000 }),
+      tickerLike("ETHBTC", { lastPrice: 0.0323, quoteVolume: 4_800 }),
+      tickerLike("LUNAUSDT", { lastPrice: 0.0001, quoteVolume: 9_000_000_000 }),
+    ]);
+    await expect(market.topSymbols(10, "USDT")).resolves.toEqual(["ETH/USDT", "BTC/USDT"]);
+    await expect(market.topSymbols(10, "FDUSD")).resolves.toEqual(["BTC/FDUSD"]);
+    await expect(market.topSymbols(10, "EUR")).resolves.toEqual([]);
   });
 
   it("reports symbols the exchange does not list", async () => {

@@ -86,7 +86,11 @@ export class CcxtMarketData implements MarketData {
     return this.clock();
   }
 
-  async topSymbols(count: number): Promise<string[]> {
+  /**
+   * Only active spot pairs quoted in `quote`: volumes in different quote currencies do not compare
+   * (a USDT/TRY pair's volume in lira would outrank every USDT pair), and the account holds `quote`.
+   */
+  async topSymbols(count: number, quote: string): Promise<string[]> {
     if (!this.exchange.has.fetchTickers) {
       throw new UnsupportedExchangeError(`${this.id} cannot list tickers to rank coins by volume; set SYMBOLS to a list instead of top:${count}.`);
     }
@@ -95,7 +99,7 @@ export class CcxtMarketData implements MarketData {
     const ranked: { symbol: string; volume: number }[] = [];
     for (const ticker of Object.values(tickers)) {
       const market = ticker.symbol ? markets[ticker.symbol] : undefined;
-      if (!ticker.symbol || !isRecord(market) || market.spot !== true || market.active === false) continue;
+      if (!ticker.symbol || !isRecord(market) || market.spot !== true || market.active === false || market.quote !== quote) continue;
       ranked.push({ symbol: ticker.symbol, volume: quoteVolumeOf(ticker) ?? 0 });
     }
     ranked.sort((a, b) => b.volume - a.volume || a.symbol.localeCompare(b.symbol));

@@ -1,12 +1,14 @@
-import { TIMEFRAME_MS, SIM_DEFAULT_SYMBOLS, UserFacingError, type Logger, type Timeframe } from "@candlekeep/core";
+import { SIM_DEFAULT_SYMBOLS, UserFacingError, type Logger } from "@candlekeep/core";
 import {
   accountHistory,
   acquireBotLock,
   createDb,
   latestCandlesPerSeries,
+  latestCandleTime,
   latestEventPerSymbol,
   latestTradeEntries,
   listOpenPositions,
+  listTrades,
   recordEvent,
   recordEvents,
   type BotLock,
@@ -147,7 +149,7 @@ async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallC
     }
     const sim = new SimExchange({
       seed: config.sim.seed,
-      startTime: await simStartTime(config, db, symbols),
+      startTime: await simStartTime(config, db, openPositions),
       ...(simStepMs === undefined ? {} : { stepMs: simStepMs }),
       ...(simWallClock === undefined ? {} : { wallClock: simWallClock }),
     });
@@ -247,15 +249,20 @@ async function settleInterruptedEntries(positions: PositionManager, db: Database
 /**
  * The simulated clock starts SIM_REPLAY_CANDLES 15m candles in the past, so a
  * short run replays recent history at one candle per tick and produces trades,
- * but never before what is already stored (a restart continues where it stopped).
+ * but never goes back in time: not before what any coin stored on the sim (a
+ * restart continues where it stopped, a coin added or dropped meanwhile changes
+ * nothing), nor before the newest trade's exit or an open position's opening.
  */
-async function simStartTime(config: BotConfig, db: Database, symbols: readonly string[]): Promise<number> {
+async function simStartTime(config: BotConfig, db: Database, openPositions: readonly OpenPosition[]): Promise<number> {
   const replayStart = simReplayStart(config.sim.replayCandles, Date.now());
-  const smallest = config.exchange.timeframes[0] as Timeframe;
-  const latest = await latestCandlesPerSeries(db, { exchange: "sim", symbols, timeframes: [smallest], perSeries: 1 });
-  // The clock had reached a stored forming candle's open, or a closed one's close (a replay stores closed candles only).
-  const reached = Math.max(...latest.map((c) => c.openTime + (c.isClosed ? TIMEFRAME_MS[smallest] : 0)), Number.NEGATIVE_INFINITY);
-  return Math.max(replayStart, reached);
+  const storedUntil = await latestCandleTime(db, { exchange: "sim" });
+  const [newestTrade] = await listTrades(db, { exchange: "sim", limit: 1 });
+  return Math.max(
+    replayStart,
+    storedUntil ?? replayStart,
+    newestTrade?.exitTime.getTime() ?? replayStart,
+    ...openPositions.map((position) => position.openedAt.getTime()),
+  );
 }
 
 function createBroker(config: BotConfig, market: MarketData, logger: Logger): Broker {

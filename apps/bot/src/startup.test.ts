@@ -1,0 +1,52 @@
+import { TIMEFRAME_MS, alignToTimeframe } from "@candlekeep/core";
+import { closePositionWithTrade, saveCandles, savePosition, type Database, type PositionInput } from "@candlekeep/db";
+import { openOnTestDatabase } from "@candlekeep/db/testing";
+import { useServerTestBot } from "./testing/server-bot";
+
+/** What start-up makes of the market and of what the database holds (PostgreSQL server). */
+
+const STEP = TIMEFRAME_MS["15m"];
+
+function position(symbol: string, openedAt: number): PositionInput {
+  return { exchange: "sim", symbol, side: "LONG", quantity: 1, entryPrice: 10, takeProfit: 11, stopLoss: 9, entryOrderId: `ck-${symbol}-${openedAt}-buy`, openedAt: new Date(openedAt), metadata: { status: "filled" } };
+}
+
+describe("the simulated clock at start", () => {
+  const testBot = useServerTestBot();
+
+  /** Runs `write` on the test's database before the bot starts on it. */
+  async function beforeStart(write: (db: Database) => Promise<unknown>): Promise<void> {
+    const db = await openOnTestDatabase(testBot.database);
+    try {
+      await write(db);
+    } finally {
+      await db.close();
+    }
+  }
+
+  it("resumes after the candles any coin stored: a coin added to SYMBOLS does not move it back", async () => {
+    // Well inside the replay (48 candles back by default), where a fresh clock would start.
+    const openTime = alignToTimeframe(Date.now(), "15m") - 8 * STEP;
+    await beforeStart((db) => saveCandles(db, [{ exchange: "sim", symbol: "ETH/USDT", timeframe: "15m", openTime, open: 10, high: 11, low: 9, close: 10.5, volume: 1, isClosed: true }]));
+
+    const bot = await testBot.start({ SYMBOLS: "BTC/USDT" }, { backfill: false });
+    expect(bot.runtime.symbols).toEqual(["BTC/USDT"]);
+    expect(bot.runtime.market.now()).toBe(openTime + STEP);
+  });
+
+  it("never starts before the newest trade's exit or an open position's opening", async () => {
+    const now = alignToTimeframe(Date.now(), "15m");
+    const exitTime = now - 6 * STEP;
+    await beforeStart(async (db) => {
+      await savePosition(db, position("DOGE/USDT", now - 20 * STEP));
+      await closePositionWithTrade(db, { exchange: "sim", symbol: "DOGE/USDT", exitPrice: 10.5, exitTime: new Date(exitTime), exitReason: "TAKE_PROFIT", exitOrderId: "ck-DOGE-exit", fees: 0 });
+    });
+    let bot = await testBot.start({ SYMBOLS: "BTC/USDT" }, { backfill: false });
+    expect(bot.runtime.market.now()).toBe(exitTime);
+
+    const openedAt = now - 3 * STEP;
+    await beforeStart((db) => savePosition(db, position("ADA/USDT", openedAt)));
+    bot = await testBot.start({ SYMBOLS: "BTC/USDT" }, { backfill: false });
+    expect(bot.runtime.market.now()).toBe(openedAt);
+  });
+});

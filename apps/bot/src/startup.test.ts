@@ -1,6 +1,10 @@
-import { TIMEFRAME_MS, alignToTimeframe } from "@candlekeep/core";
+import { TIMEFRAME_MS, alignToTimeframe, silentLogger } from "@candlekeep/core";
 import { closePositionWithTrade, saveCandles, savePosition, type Database, type PositionInput } from "@candlekeep/db";
 import { openOnTestDatabase } from "@candlekeep/db/testing";
+import { loadConfig } from "./config";
+import { CcxtMarketData, UnsupportedTimeframeError } from "./exchange/ccxt";
+import { stubbedBinance } from "./exchange/fixtures/binance";
+import { startBot } from "./startup";
 import { useServerTestBot } from "./testing/server-bot";
 
 /** What start-up makes of the market and of what the database holds (PostgreSQL server). */
@@ -48,5 +52,21 @@ describe("the simulated clock at start", () => {
     await beforeStart((db) => savePosition(db, position("ADA/USDT", openedAt)));
     bot = await testBot.start({ SYMBOLS: "BTC/USDT" }, { backfill: false });
     expect(bot.runtime.market.now()).toBe(openedAt);
+  });
+});
+
+describe("a real exchange at start", () => {
+  it("refuses a timeframe the exchange neither has nor can build, in one line, before the database is touched", async () => {
+    const stub = stubbedBinance();
+    stub.exchange.timeframes = { "1h": "1h", "1d": "1d" };
+    const market = new CcxtMarketData(stub.exchange, { logger: silentLogger });
+    // A database that cannot be reached: the refusal must come without it.
+    const config = loadConfig({ EXCHANGE: "binance", TIMEFRAMES: "15m,1h", DATABASE_URL: "postgresql://bot@127.0.0.1:1/candlekeep", DATABASE_CONNECT_RETRIES: "0" }, [], false);
+    const refusal: unknown = await startBot(config, silentLogger, { market }).catch((error: unknown) => error);
+    expect(refusal).toBeInstanceOf(UnsupportedTimeframeError);
+    expect(refusal instanceof Error ? refusal.message : "").toBe(
+      "binance has no 15m candles, nor a shorter timeframe that divides 15m to build them from (it has 1h, 1d); remove 15m from TIMEFRAMES.",
+    );
+    expect(stub.calls).toEqual([]);
   });
 });

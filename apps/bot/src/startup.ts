@@ -20,7 +20,7 @@ import {
 import { CandleManager } from "./candles/manager";
 import type { BotConfig } from "./config";
 import { DecisionTraceThrottle } from "./decision-trace";
-import { createCcxtMarketData } from "./exchange/ccxt";
+import { createCcxtMarketData, type CcxtMarketData } from "./exchange/ccxt";
 import { LiveBroker } from "./exchange/live";
 import { PaperBroker } from "./exchange/paper";
 import { SimExchange, simReplayStart } from "./exchange/sim";
@@ -39,7 +39,7 @@ export interface StartOptions {
   /** Ends a wait for the bot lock (the process is stopping). */
   signal?: AbortSignal;
   /** Market data for a real EXCHANGE instead of creating it from the configuration (tests: recorded responses). */
-  market?: MarketData;
+  market?: CcxtMarketData;
   /**
    * EXCHANGE=sim: how much market time each tick moves while the sim replays the past (default 15
    * minutes: one new 15m candle per coin every tick). The benchmark uses one minute, a real exchange's cadence.
@@ -69,10 +69,7 @@ export class UnknownSymbolsError extends UserFacingError {
  */
 export async function startBot(config: BotConfig, logger: Logger, options: StartOptions = {}): Promise<StartedBot> {
   // A real exchange is created first: an unknown EXCHANGE fails at once, before the database is touched.
-  const ccxtMarket =
-    config.exchange.id === "sim"
-      ? undefined
-      : (options.market ?? (await createCcxtMarketData({ exchangeId: config.exchange.id, apiKey: config.exchange.apiKey, secret: config.exchange.apiSecret, logger })));
+  const ccxtMarket = config.exchange.id === "sim" ? undefined : await openExchangeMarket(config, logger, options.market);
   const database = createDb({
     databaseUrl: config.database.url,
     caCert: config.database.caCert,
@@ -109,6 +106,23 @@ export async function startBot(config: BotConfig, logger: Logger, options: Start
   }
 }
 
+/**
+ * A real exchange's market data (created from the configuration unless given), checked before the
+ * database is touched: a configured timeframe it lacks is built from a shorter one, or refused.
+ */
+async function openExchangeMarket(config: BotConfig, logger: Logger, given: CcxtMarketData | undefined): Promise<CcxtMarketData> {
+  const market = given ?? (await createCcxtMarketData({ exchangeId: config.exchange.id, apiKey: config.exchange.apiKey, secret: config.exchange.apiSecret, logger }));
+  try {
+    for (const { timeframe, from } of market.builtTimeframes(config.exchange.timeframes)) {
+      logger.info("the exchange has no candles of a tracked timeframe: they are built from a shorter one", { exchange: market.id, timeframe, from });
+    }
+  } catch (error) {
+    await market.close().catch(() => undefined);
+    throw error;
+  }
+  return market;
+}
+
 /** What start-up has opened before restoring: the database, its lock, and a real exchange's market data. */
 interface Opened {
   config: BotConfig;
@@ -116,7 +130,7 @@ interface Opened {
   db: Database;
   getDb: () => Promise<Database>;
   lock: BotLock;
-  ccxtMarket: MarketData | undefined;
+  ccxtMarket: CcxtMarketData | undefined;
   simStepMs: number | undefined;
   simWallClock: (() => number) | undefined;
 }

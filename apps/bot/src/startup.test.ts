@@ -3,7 +3,8 @@ import { closePositionWithTrade, saveCandles, savePosition, type Database, type 
 import { openOnTestDatabase } from "@candlekeep/db/testing";
 import { loadConfig } from "./config";
 import { CcxtMarketData, UnsupportedTimeframeError } from "./exchange/ccxt";
-import { stubbedBinance } from "./exchange/fixtures/binance";
+import { TEST_API_KEY, TEST_SECRET, stubbedBinance } from "./exchange/fixtures/binance";
+import { MissingApiKeysError } from "./exchange/live";
 import { startBot } from "./startup";
 import { useServerTestBot } from "./testing/server-bot";
 
@@ -55,13 +56,37 @@ describe("the simulated clock at start", () => {
   });
 });
 
-describe("a real exchange at start", () => {
-  it("refuses a timeframe the exchange neither has nor can build, in one line, before the database is touched", async () => {
+/** Settings pointing at a database that cannot be reached: what start-up refuses must be refused without it. */
+const UNREACHABLE_DATABASE = { DATABASE_URL: "postgresql://bot@127.0.0.1:1/candlekeep", DATABASE_CONNECT_RETRIES: "0" };
+
+describe("live trading at start", () => {
+  const testBot = useServerTestBot();
+
+  it("sends orders through the market data's own ccxt exchange: its markets are loaded once", async () => {
+    const stub = stubbedBinance({ withKeys: true });
+    const market = new CcxtMarketData(stub.exchange, { logger: silentLogger, secrets: [TEST_API_KEY, TEST_SECRET] });
+    const live = { EXCHANGE: "binance", TRADING_MODE: "live", EXCHANGE_API_KEY: TEST_API_KEY, EXCHANGE_API_SECRET: TEST_SECRET, SYMBOLS: "BTC/USDT,ETH/USDT" };
+    const bot = await testBot.start(live, { market, backfill: false });
+    expect(bot.runtime.broker.mode).toBe("live");
+    await bot.runtime.broker.balances();
+    // The broker read the account through the stub (a second exchange would have gone to the network) without loading markets again.
+    expect(stub.calls.map((call) => call.path).filter((path) => path === "/api/v3/exchangeInfo" || path === "/api/v3/account")).toEqual(["/api/v3/exchangeInfo", "/api/v3/account"]);
+  });
+});
+
+describe("start-up refusals, before the database is touched", () => {
+  it("refuses live trading without keys", async () => {
+    const config = loadConfig({ ...UNREACHABLE_DATABASE, EXCHANGE: "binance", TRADING_MODE: "live", EXCHANGE_API_KEY: TEST_API_KEY, EXCHANGE_API_SECRET: TEST_SECRET }, [], false);
+    const withoutSecret = { ...config, exchange: { ...config.exchange, apiSecret: undefined } };
+    await expect(startBot(withoutSecret, silentLogger)).rejects.toThrow(MissingApiKeysError);
+    await expect(startBot(withoutSecret, silentLogger)).rejects.toThrow("TRADING_MODE=live needs EXCHANGE_API_KEY and EXCHANGE_API_SECRET for binance; set both, or use TRADING_MODE=paper.");
+  });
+
+  it("refuses a timeframe the exchange neither has nor can build, in one line", async () => {
     const stub = stubbedBinance();
     stub.exchange.timeframes = { "1h": "1h", "1d": "1d" };
     const market = new CcxtMarketData(stub.exchange, { logger: silentLogger });
-    // A database that cannot be reached: the refusal must come without it.
-    const config = loadConfig({ EXCHANGE: "binance", TIMEFRAMES: "15m,1h", DATABASE_URL: "postgresql://bot@127.0.0.1:1/candlekeep", DATABASE_CONNECT_RETRIES: "0" }, [], false);
+    const config = loadConfig({ ...UNREACHABLE_DATABASE, EXCHANGE: "binance", TIMEFRAMES: "15m,1h" }, [], false);
     const refusal: unknown = await startBot(config, silentLogger, { market }).catch((error: unknown) => error);
     expect(refusal).toBeInstanceOf(UnsupportedTimeframeError);
     expect(refusal instanceof Error ? refusal.message : "").toBe(

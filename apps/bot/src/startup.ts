@@ -21,7 +21,7 @@ import { CandleManager } from "./candles/manager";
 import type { BotConfig } from "./config";
 import { DecisionTraceThrottle } from "./decision-trace";
 import { createCcxtMarketData, type CcxtMarketData } from "./exchange/ccxt";
-import { LiveBroker } from "./exchange/live";
+import { LiveBroker, MissingApiKeysError } from "./exchange/live";
 import { PaperBroker } from "./exchange/paper";
 import { SimExchange, simReplayStart } from "./exchange/sim";
 import type { Broker, MarketData } from "./exchange/types";
@@ -107,10 +107,14 @@ export async function startBot(config: BotConfig, logger: Logger, options: Start
 }
 
 /**
- * A real exchange's market data (created from the configuration unless given), checked before the
- * database is touched: a configured timeframe it lacks is built from a shorter one, or refused.
+ * A real exchange's market data (created from the configuration, with the keys, unless given), checked
+ * before the database is touched: live trading has its keys, and a configured timeframe the exchange
+ * lacks is built from a shorter one, or refused. Its ccxt exchange also carries live orders.
  */
 async function openExchangeMarket(config: BotConfig, logger: Logger, given: CcxtMarketData | undefined): Promise<CcxtMarketData> {
+  if (config.trading.mode === "live" && (!config.exchange.apiKey || !config.exchange.apiSecret)) {
+    throw new MissingApiKeysError(`TRADING_MODE=live needs EXCHANGE_API_KEY and EXCHANGE_API_SECRET for ${config.exchange.id}; set both, or use TRADING_MODE=paper.`);
+  }
   const market = given ?? (await createCcxtMarketData({ exchangeId: config.exchange.id, apiKey: config.exchange.apiKey, secret: config.exchange.apiSecret, logger }));
   try {
     for (const { timeframe, from } of market.builtTimeframes(config.exchange.timeframes)) {
@@ -200,7 +204,7 @@ async function restore(opened: Opened): Promise<BotRuntime> {
   const openPositions = await listOpenPositions(db, { exchange: exchangeId });
   const { market, advanceClock, replaying, symbols } = await trackMarket(opened, openPositions);
 
-  const broker = createBroker(config, market, logger);
+  const broker = createBroker(config, market, opened.ccxtMarket, logger);
 
   const candles = new CandleManager({
     exchange: exchangeId,
@@ -279,9 +283,11 @@ async function simStartTime(config: BotConfig, db: Database, openPositions: read
   );
 }
 
-function createBroker(config: BotConfig, market: MarketData, logger: Logger): Broker {
+/** Live orders go through the market data's own ccxt exchange: one rate limiter, markets loaded once. */
+function createBroker(config: BotConfig, market: MarketData, ccxtMarket: CcxtMarketData | undefined, logger: Logger): Broker {
   if (config.trading.mode === "live") {
-    return new LiveBroker({ exchangeId: config.exchange.id, apiKey: config.exchange.apiKey ?? "", secret: config.exchange.apiSecret ?? "", logger });
+    if (!ccxtMarket) throw new Error("TRADING_MODE=live needs a real exchange");
+    return new LiveBroker({ exchange: ccxtMarket.exchange, logger });
   }
   return new PaperBroker({ market, quoteCurrency: config.trading.quoteCurrency, startingBalance: config.trading.paperStartingBalance, feeRate: config.trading.feeRate });
 }

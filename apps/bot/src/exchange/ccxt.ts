@@ -92,8 +92,12 @@ export class CcxtMarketData implements MarketData {
   private readonly clock: () => number;
   private readonly sources = new Map<Timeframe, TimeframeSource>();
 
+  /**
+   * @param exchange The ccxt exchange under this market data; live orders go through it too, so the bot
+   *   has one rate limiter per exchange and loads its markets once.
+   */
   constructor(
-    private readonly exchange: Exchange,
+    readonly exchange: Exchange,
     options: CcxtMarketDataOptions,
   ) {
     this.id = exchange.id;

@@ -1,5 +1,5 @@
 import { TIMEFRAME_MS, alignToTimeframe, silentLogger } from "@candlekeep/core";
-import { closePositionWithTrade, saveCandles, savePosition, type Database, type PositionInput } from "@candlekeep/db";
+import { closePositionWithTrade, latestEvents, listOpenPositions, saveCandles, savePosition, type Database, type PositionInput } from "@candlekeep/db";
 import { openOnTestDatabase } from "@candlekeep/db/testing";
 import { loadConfig } from "./config";
 import { CcxtMarketData, UnsupportedTimeframeError } from "./exchange/ccxt";
@@ -53,6 +53,39 @@ describe("the simulated clock at start", () => {
     await beforeStart((db) => savePosition(db, position("ADA/USDT", openedAt)));
     bot = await testBot.start({ SYMBOLS: "BTC/USDT" }, { backfill: false });
     expect(bot.runtime.market.now()).toBe(openedAt);
+  });
+});
+
+describe("an open position on a coin the exchange no longer lists", () => {
+  const testBot = useServerTestBot();
+
+  it("is reported once, and its coin neither fetched nor traded; its position row is left as saved", async () => {
+    // The sim lists every BASE/QUOTE of letters and digits: not this one.
+    const symbol = "OLD-COIN/USDT";
+    const db = await openOnTestDatabase(testBot.database);
+    try {
+      await savePosition(db, position(symbol, alignToTimeframe(Date.now(), "15m") - 60 * STEP));
+      const saved = await listOpenPositions(db, { exchange: "sim" });
+
+      let bot = await testBot.start({ SYMBOLS: "BTC/USDT" }, { backfill: false });
+      expect(bot.runtime.symbols).toEqual(["BTC/USDT"]);
+      expect(bot.runtime.positions.get(symbol)).toBeUndefined();
+      expect(bot.logger.lines.filter((line) => line.level === "warn" && line.meta?.symbol === symbol).map((line) => line.message)).toEqual([
+        "the exchange no longer lists a coin with an open position: the coin is not fetched or traded, its position is left as saved for you to settle",
+      ]);
+      const reports = await bot.ticks(2);
+      expect(reports.flatMap((report) => report.failed)).toEqual([]);
+
+      // A restart warns again but records no second event.
+      bot = await testBot.start({ SYMBOLS: "BTC/USDT" }, { backfill: false });
+      await bot.ticks(1);
+      const events = await latestEvents(db, { type: "COIN_DELISTED", limit: 10 });
+      expect(events.map((event) => [event.symbol, event.level])).toEqual([[symbol, "warn"]]);
+      expect(events[0]?.payload).toMatchObject({ quantity: 1, entryOrderId: saved[0]?.entryOrderId });
+      expect((await listOpenPositions(db, { exchange: "sim" })).filter((row) => row.symbol === symbol)).toEqual(saved);
+    } finally {
+      await db.close();
+    }
   });
 });
 

@@ -147,12 +147,14 @@ interface TrackedMarket {
   /** True while the market replays the past (the sim catching up); a real exchange never does. */
   replaying: () => boolean;
   symbols: string[];
+  /** Open positions on coins the exchange no longer lists: neither fetched nor traded, their rows left as saved. */
+  delisted: OpenPosition[];
 }
 
 /**
  * The sim (continuing after what is stored) or the real exchange, and the coins
  * SYMBOLS names on it, checked against its listing, plus any coin that still
- * has an open position.
+ * has an open position and is still listed.
  */
 async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallClock }: Opened, openPositions: readonly OpenPosition[]): Promise<TrackedMarket> {
   const exchangeId = config.exchange.id;
@@ -186,14 +188,42 @@ async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallC
   if (unknown.length > 0) {
     throw new UnknownSymbolsError(`${exchangeId} does not list ${unknown.join(", ")}. Fix SYMBOLS (use the exchange's BASE/QUOTE names, e.g. BTC/USDT).`);
   }
-  // A coin dropped from SYMBOLS while a position is open is still managed until that position closes.
-  for (const position of openPositions) {
-    if (!symbols.includes(position.symbol)) {
-      logger.warn("open position on an untracked coin; tracking it until it closes", { symbol: position.symbol });
-      symbols.push(position.symbol);
-    }
+  // A coin dropped from SYMBOLS while a position is open is still managed until that position closes,
+  // unless the exchange no longer lists it: then every fetch and order for it would fail, tick after tick.
+  const untracked = openPositions.filter((position) => !symbols.includes(position.symbol));
+  const unlisted = new Set(await market.unknownSymbols(untracked.map((position) => position.symbol)));
+  for (const position of untracked) {
+    if (unlisted.has(position.symbol)) continue;
+    logger.warn("open position on an untracked coin; tracking it until it closes", { symbol: position.symbol });
+    symbols.push(position.symbol);
   }
-  return { market, advanceClock, replaying, symbols };
+  return { market, advanceClock, replaying, symbols, delisted: untracked.filter((position) => unlisted.has(position.symbol)) };
+}
+
+/**
+ * Reports each open position whose coin the exchange no longer lists: a warning at every start, one
+ * COIN_DELISTED event per position (its key makes a restart's report a no-op). The user settles it.
+ */
+async function reportDelisted(db: Database, logger: Logger, market: MarketData, delisted: readonly OpenPosition[]): Promise<void> {
+  for (const position of delisted) {
+    logger.warn("the exchange no longer lists a coin with an open position: the coin is not fetched or traded, its position is left as saved for you to settle", {
+      exchange: market.id,
+      symbol: position.symbol,
+      quantity: position.quantity,
+      entryOrderId: position.entryOrderId,
+    });
+  }
+  await recordEvents(
+    db,
+    delisted.map((position) => ({
+      type: "COIN_DELISTED",
+      level: "warn",
+      symbol: position.symbol,
+      time: new Date(market.now()),
+      eventKey: `${market.id}:delisted:${position.entryOrderId}`,
+      payload: { side: position.side, quantity: position.quantity, entryPrice: position.entryPrice, openedAt: position.openedAt, entryOrderId: position.entryOrderId },
+    })),
+  );
 }
 
 /** The bot's runtime, resumed from what the database holds for the tracked market. */
@@ -202,7 +232,9 @@ async function restore(opened: Opened): Promise<BotRuntime> {
   const exchangeId = config.exchange.id;
   const timeframes = config.exchange.timeframes;
   const openPositions = await listOpenPositions(db, { exchange: exchangeId });
-  const { market, advanceClock, replaying, symbols } = await trackMarket(opened, openPositions);
+  const { market, advanceClock, replaying, symbols, delisted } = await trackMarket(opened, openPositions);
+  await reportDelisted(db, logger, market, delisted);
+  const managed = openPositions.filter((position) => !delisted.includes(position));
 
   const broker = createBroker(config, market, opened.ccxtMarket, logger);
 
@@ -223,7 +255,7 @@ async function restore(opened: Opened): Promise<BotRuntime> {
   }
 
   const positions = new PositionManager({ db: getDb, broker, exchange: exchangeId, rules: config.trading, signalTimeframe: config.strategy.timeframe });
-  positions.restore(openPositions, await latestTradeEntries(db, { exchange: exchangeId, symbols }));
+  positions.restore(managed, await latestTradeEntries(db, { exchange: exchangeId, symbols }));
   await settleInterruptedEntries(positions, db, logger);
   // After the settling: an interrupted paper entry is removed, so its coins are not held.
   if (broker instanceof PaperBroker) await restorePaperBalance(broker, config, db, exchangeId, positions.all());
@@ -231,7 +263,7 @@ async function restore(opened: Opened): Promise<BotRuntime> {
   const traces = new DecisionTraceThrottle(exchangeId, config.tick.decisionTraceIntervalMs);
   traces.restore(await latestEventPerSymbol(db, "DECISION_TRACE", symbols));
 
-  logger.info("bot state restored", { exchange: exchangeId, coins: symbols.length, timeframes, openPositions: openPositions.length, mode: config.trading.mode });
+  logger.info("bot state restored", { exchange: exchangeId, coins: symbols.length, timeframes, openPositions: managed.length, mode: config.trading.mode });
   const status = newStatus();
   return {
     config,

@@ -111,6 +111,12 @@ describe("CcxtMarketData over recorded binance responses", () => {
     const { market } = marketData();
     await expect(market.unknownSymbols(["BTC/USDT", "FOO/USDT", "LTC/USDT", "BTC/EUR"])).resolves.toEqual(["FOO/USDT", "BTC/EUR"]);
   });
+
+  it("reports a pair the exchange still lists but no longer trades (delisted) as not listed", async () => {
+    const { market, route } = marketData();
+    route("GET /api/v3/exchangeInfo", () => exchangeInfoWith([spotMarketLike({ base: "LUNA", quote: "USDT", status: "BREAK" })]));
+    await expect(market.unknownSymbols(["BTC/USDT", "LUNA/USDT"])).resolves.toEqual(["LUNA/USDT"]);
+  });
 });
 
 describe("CcxtMarketData on an exchange without some timeframes", () => {

@@ -129,9 +129,13 @@ export class CcxtMarketData implements MarketData {
     return ranked.slice(0, Math.max(0, count)).map((entry) => entry.symbol);
   }
 
+  /** Inactive markets count as unlisted: binance, for one, keeps a delisted pair listed with status BREAK. */
   async unknownSymbols(symbols: readonly string[]): Promise<string[]> {
     const markets = await this.markets();
-    return symbols.filter((symbol) => !(symbol in markets));
+    return symbols.filter((symbol) => {
+      const market = markets[symbol];
+      return !isRecord(market) || market.active === false;
+    });
   }
 
   /**

@@ -21,7 +21,7 @@ export interface MarketData {
   now(): number;
   /** The `count` most traded symbols quoted in `quote` (by 24h volume in it), highest first. */
   topSymbols(count: number, quote: string): Promise<string[]>;
-  /** The given symbols that the exchange does not list. */
+  /** The given symbols that the exchange does not list, or lists as no longer trading (delisted, halted). */
   unknownSymbols(symbols: readonly string[]): Promise<string[]>;
   /**
    * Candles with openTime ≥ `since` (or the latest ones when undefined), oldest

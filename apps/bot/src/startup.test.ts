@@ -3,7 +3,7 @@ import { closePositionWithTrade, latestEvents, listOpenPositions, saveCandles, s
 import { openOnTestDatabase } from "@candlekeep/db/testing";
 import { loadConfig } from "./config";
 import { CcxtMarketData, UnsupportedTimeframeError } from "./exchange/ccxt";
-import { TEST_API_KEY, TEST_SECRET, stubbedBinance } from "./exchange/fixtures/binance";
+import { TEST_API_KEY, TEST_SECRET, exchangeInfoWith, recorded, spotMarketLike, stubbedBinance, tickerLike } from "./exchange/fixtures/binance";
 import { MissingApiKeysError } from "./exchange/live";
 import { startBot } from "./startup";
 import { useServerTestBot } from "./testing/server-bot";
@@ -91,6 +91,25 @@ describe("an open position on a coin the exchange no longer lists", () => {
 
 /** Settings pointing at a database that cannot be reached: what start-up refuses must be refused without it. */
 const UNREACHABLE_DATABASE = { DATABASE_URL: "postgresql://bot@127.0.0.1:1/candlekeep", DATABASE_CONNECT_RETRIES: "0" };
+
+describe("top:N on a real exchange", () => {
+  const testBot = useServerTestBot();
+
+  it("tracks the most traded pairs quoted in QUOTE_CURRENCY", async () => {
+    const stub = stubbedBinance();
+    stub.route("GET /api/v3/exchangeInfo", () => exchangeInfoWith([spotMarketLike({ base: "BTC", quote: "FDUSD" })]));
+    stub.route("GET /api/v3/ticker/24hr", () => [...recorded.fetchTickers.httpResponse, tickerLike("BTCFDUSD", { lastPrice: 118_400, quoteVolume: 3_100_000_000 })]);
+    const market = new CcxtMarketData(stub.exchange, { logger: silentLogger });
+    const bot = await testBot.start({ EXCHANGE: "binance", SYMBOLS: "top:5", QUOTE_CURRENCY: "FDUSD" }, { market, backfill: false });
+    expect(bot.runtime.symbols).toEqual(["BTC/FDUSD"]);
+  });
+
+  it("refuses to start when the exchange trades no pair quoted in QUOTE_CURRENCY, saying what to change", async () => {
+    await expect(testBot.start({ EXCHANGE: "binance", QUOTE_CURRENCY: "EUR" }, { market: new CcxtMarketData(stubbedBinance().exchange, { logger: silentLogger }), backfill: false })).rejects.toThrow(
+      "binance trades no spot pair quoted in EUR. Set QUOTE_CURRENCY to a currency it quotes (e.g. USDT), or SYMBOLS to a list.",
+    );
+  });
+});
 
 describe("live trading at start", () => {
   const testBot = useServerTestBot();

@@ -46,8 +46,9 @@ export function timeframeSource(timeframe: Timeframe, offered: readonly string[]
  * missing is left out rather than stored closed without their trades: while it
  * is the newest it is fetched again, so a source candle the exchange delivers
  * late still closes it; otherwise the series shows a gap there (verify reports
- * it). A source candle not on its own timeframe's boundary cannot be placed and
- * counts as missing.
+ * it), or keeps the forming version stored before its period ended. A source
+ * candle not on its own timeframe's boundary cannot be placed and counts as
+ * missing.
  */
 export function aggregateCandles(source: readonly ExchangeCandle[], sourceMs: number, timeframe: Timeframe, now: number): ExchangeCandle[] {
   const step = TIMEFRAME_MS[timeframe];

@@ -3,13 +3,14 @@ import { backfill, backfillRecentHistory } from "./backfill";
 import { loadConfig, USAGE, type BotConfig } from "./config";
 import { runLoop, shutdown } from "./loop";
 import { startServer } from "./server";
-import { UnknownExchangeError, UnsupportedExchangeError } from "./exchange/ccxt";
+import { UnknownExchangeError, UnsupportedExchangeError, UnsupportedTimeframeError } from "./exchange/ccxt";
+import { MissingApiKeysError } from "./exchange/live";
 import { startBot, UnknownSymbolsError } from "./startup";
 
 /** Exit codes: 0 done, 1 runtime failure (e.g. database unreachable), 2 bad configuration. */
 
 /** Start-up failures that only a configuration change fixes, found once the exchange is known (exit 2). */
-const CONFIGURATION_ERRORS = [UnknownExchangeError, UnsupportedExchangeError, UnknownSymbolsError];
+const CONFIGURATION_ERRORS = [UnknownExchangeError, UnsupportedExchangeError, UnsupportedTimeframeError, MissingApiKeysError, UnknownSymbolsError];
 
 async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {

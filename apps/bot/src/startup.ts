@@ -1,11 +1,13 @@
-import { TIMEFRAME_MS, SIM_DEFAULT_SYMBOLS, UserFacingError, type Logger, type Timeframe } from "@candlekeep/core";
+import { SIM_DEFAULT_SYMBOLS, UserFacingError, type Logger } from "@candlekeep/core";
 import {
   acquireBotLock,
   createDb,
   latestCandlesPerSeries,
+  latestCandleTime,
   latestEventPerSymbol,
   latestTradeEntries,
   listOpenPositions,
+  listTrades,
   listUnsettledOrders,
   openPaperAccount,
   paperLedgerTotals,
@@ -20,8 +22,8 @@ import {
 import { CandleManager } from "./candles/manager";
 import type { BotConfig } from "./config";
 import { DecisionTraceThrottle } from "./decision-trace";
-import { createCcxtMarketData } from "./exchange/ccxt";
-import { LiveBroker } from "./exchange/live";
+import { createCcxtMarketData, type CcxtMarketData } from "./exchange/ccxt";
+import { LiveBroker, MissingApiKeysError } from "./exchange/live";
 import { PaperBroker } from "./exchange/paper";
 import { SimExchange, simReplayStart } from "./exchange/sim";
 import type { Broker, MarketData } from "./exchange/types";
@@ -39,7 +41,7 @@ export interface StartOptions {
   /** Ends a wait for the bot lock (the process is stopping). */
   signal?: AbortSignal;
   /** Market data for a real EXCHANGE instead of creating it from the configuration (tests: recorded responses). */
-  market?: MarketData;
+  market?: CcxtMarketData;
   /**
    * EXCHANGE=sim: how much market time each tick moves while the sim replays the past (default 15
    * minutes: one new 15m candle per coin every tick). The benchmark uses one minute, a real exchange's cadence.
@@ -69,10 +71,7 @@ export class UnknownSymbolsError extends UserFacingError {
  */
 export async function startBot(config: BotConfig, logger: Logger, options: StartOptions = {}): Promise<StartedBot> {
   // A real exchange is created first: an unknown EXCHANGE fails at once, before the database is touched.
-  const ccxtMarket =
-    config.exchange.id === "sim"
-      ? undefined
-      : (options.market ?? (await createCcxtMarketData({ exchangeId: config.exchange.id, apiKey: config.exchange.apiKey, secret: config.exchange.apiSecret, logger })));
+  const ccxtMarket = config.exchange.id === "sim" ? undefined : await openExchangeMarket(config, logger, options.market);
   const database = createDb({
     databaseUrl: config.database.url,
     caCert: config.database.caCert,
@@ -109,6 +108,27 @@ export async function startBot(config: BotConfig, logger: Logger, options: Start
   }
 }
 
+/**
+ * A real exchange's market data (created from the configuration, with the keys, unless given), checked
+ * before the database is touched: live trading has its keys, and a configured timeframe the exchange
+ * lacks is built from a shorter one, or refused. Its ccxt exchange also carries live orders.
+ */
+async function openExchangeMarket(config: BotConfig, logger: Logger, given: CcxtMarketData | undefined): Promise<CcxtMarketData> {
+  if (config.trading.mode === "live" && (!config.exchange.apiKey || !config.exchange.apiSecret)) {
+    throw new MissingApiKeysError(`TRADING_MODE=live needs EXCHANGE_API_KEY and EXCHANGE_API_SECRET for ${config.exchange.id}; set both, or use TRADING_MODE=paper.`);
+  }
+  const market = given ?? (await createCcxtMarketData({ exchangeId: config.exchange.id, apiKey: config.exchange.apiKey, secret: config.exchange.apiSecret, logger }));
+  try {
+    for (const { timeframe, from } of market.builtTimeframes(config.exchange.timeframes)) {
+      logger.info("the exchange has no candles of a tracked timeframe: they are built from a shorter one", { exchange: market.id, timeframe, from });
+    }
+  } catch (error) {
+    await market.close().catch(() => undefined);
+    throw error;
+  }
+  return market;
+}
+
 /** What start-up has opened before restoring: the database, its lock, and a real exchange's market data. */
 interface Opened {
   config: BotConfig;
@@ -116,7 +136,7 @@ interface Opened {
   db: Database;
   getDb: () => Promise<Database>;
   lock: BotLock;
-  ccxtMarket: MarketData | undefined;
+  ccxtMarket: CcxtMarketData | undefined;
   simStepMs: number | undefined;
   simWallClock: (() => number) | undefined;
 }
@@ -129,12 +149,14 @@ interface TrackedMarket {
   /** True while the market replays the past (the sim catching up); a real exchange never does. */
   replaying: () => boolean;
   symbols: string[];
+  /** Open positions on coins the exchange no longer lists: neither fetched nor traded, their rows left as saved. */
+  delisted: OpenPosition[];
 }
 
 /**
  * The sim (continuing after what is stored) or the real exchange, and the coins
  * SYMBOLS names on it, checked against its listing, plus any coin that still
- * has an open position.
+ * has an open position and is still listed.
  */
 async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallClock }: Opened, openPositions: readonly OpenPosition[]): Promise<TrackedMarket> {
   const exchangeId = config.exchange.id;
@@ -145,11 +167,11 @@ async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallC
   if (exchangeId === "sim") {
     symbols = config.exchange.symbols?.kind === "list" ? config.exchange.symbols.symbols : [...SIM_DEFAULT_SYMBOLS];
     if (config.exchange.symbols?.kind === "top") {
-      symbols = await new SimExchange({ seed: config.sim.seed, startTime: Date.now() }).topSymbols(config.exchange.symbols.count);
+      symbols = await new SimExchange({ seed: config.sim.seed, startTime: Date.now() }).topSymbols(config.exchange.symbols.count, config.trading.quoteCurrency);
     }
     const sim = new SimExchange({
       seed: config.sim.seed,
-      startTime: await simStartTime(config, db, symbols),
+      startTime: await simStartTime(config, db, openPositions),
       ...(simStepMs === undefined ? {} : { stepMs: simStepMs }),
       ...(simWallClock === undefined ? {} : { wallClock: simWallClock }),
     });
@@ -159,20 +181,51 @@ async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallC
   } else {
     if (!ccxtMarket) throw new Error(`no market data for ${exchangeId}`);
     market = ccxtMarket;
-    symbols = config.exchange.symbols?.kind === "list" ? config.exchange.symbols.symbols : await market.topSymbols(config.exchange.symbols?.count ?? 20);
+    symbols = config.exchange.symbols?.kind === "list" ? config.exchange.symbols.symbols : await market.topSymbols(config.exchange.symbols?.count ?? 20, config.trading.quoteCurrency);
+    if (symbols.length === 0) {
+      throw new UnknownSymbolsError(`${exchangeId} trades no spot pair quoted in ${config.trading.quoteCurrency}. Set QUOTE_CURRENCY to a currency it quotes (e.g. USDT), or SYMBOLS to a list.`);
+    }
   }
   const unknown = await market.unknownSymbols(symbols);
   if (unknown.length > 0) {
     throw new UnknownSymbolsError(`${exchangeId} does not list ${unknown.join(", ")}. Fix SYMBOLS (use the exchange's BASE/QUOTE names, e.g. BTC/USDT).`);
   }
-  // A coin dropped from SYMBOLS while a position is open is still managed until that position closes.
-  for (const position of openPositions) {
-    if (!symbols.includes(position.symbol)) {
-      logger.warn("open position on an untracked coin; tracking it until it closes", { symbol: position.symbol });
-      symbols.push(position.symbol);
-    }
+  // A coin dropped from SYMBOLS while a position is open is still managed until that position closes,
+  // unless the exchange no longer lists it: then every fetch and order for it would fail, tick after tick.
+  const untracked = openPositions.filter((position) => !symbols.includes(position.symbol));
+  const unlisted = new Set(await market.unknownSymbols(untracked.map((position) => position.symbol)));
+  for (const position of untracked) {
+    if (unlisted.has(position.symbol)) continue;
+    logger.warn("open position on an untracked coin; tracking it until it closes", { symbol: position.symbol });
+    symbols.push(position.symbol);
   }
-  return { market, advanceClock, replaying, symbols };
+  return { market, advanceClock, replaying, symbols, delisted: untracked.filter((position) => unlisted.has(position.symbol)) };
+}
+
+/**
+ * Reports each open position whose coin the exchange no longer lists: a warning at every start, one
+ * COIN_DELISTED event per position (its key makes a restart's report a no-op). The user settles it.
+ */
+async function reportDelisted(db: Database, logger: Logger, market: MarketData, delisted: readonly OpenPosition[]): Promise<void> {
+  for (const position of delisted) {
+    logger.warn("the exchange no longer lists a coin with an open position: the coin is not fetched or traded, its position is left as saved for you to settle", {
+      exchange: market.id,
+      symbol: position.symbol,
+      quantity: position.quantity,
+      entryOrderId: position.entryOrderId,
+    });
+  }
+  await recordEvents(
+    db,
+    delisted.map((position) => ({
+      type: "COIN_DELISTED",
+      level: "warn",
+      symbol: position.symbol,
+      time: new Date(market.now()),
+      eventKey: `${market.id}:delisted:${position.entryOrderId}`,
+      payload: { side: position.side, quantity: position.quantity, entryPrice: position.entryPrice, openedAt: position.openedAt, entryOrderId: position.entryOrderId },
+    })),
+  );
 }
 
 /** The bot's runtime, resumed from what the database holds for the tracked market. */
@@ -181,9 +234,11 @@ async function restore(opened: Opened): Promise<BotRuntime> {
   const exchangeId = config.exchange.id;
   const timeframes = config.exchange.timeframes;
   const openPositions = await listOpenPositions(db, { exchange: exchangeId });
-  const { market, advanceClock, replaying, symbols } = await trackMarket(opened, openPositions);
+  const { market, advanceClock, replaying, symbols, delisted } = await trackMarket(opened, openPositions);
+  await reportDelisted(db, logger, market, delisted);
+  const managed = openPositions.filter((position) => !delisted.includes(position));
 
-  const broker = createBroker(config, market, logger);
+  const broker = createBroker(config, market, opened.ccxtMarket, logger);
 
   const candles = new CandleManager({
     exchange: exchangeId,
@@ -205,13 +260,13 @@ async function restore(opened: Opened): Promise<BotRuntime> {
   if (broker instanceof PaperBroker) await restorePaperAccount(broker, config, db, exchangeId, logger);
   const mode = config.trading.mode;
   const positions = new PositionManager({ db: getDb, broker, market, exchange: exchangeId, mode, rules: config.trading, signalTimeframe: config.strategy.timeframe });
-  positions.restore(openPositions, await latestTradeEntries(db, { exchange: exchangeId, symbols }), await listUnsettledOrders(db, { exchange: exchangeId, mode }));
+  positions.restore(managed, await latestTradeEntries(db, { exchange: exchangeId, symbols }), await listUnsettledOrders(db, { exchange: exchangeId, mode }));
   await settleUnsettledOrders(positions, db, logger);
 
   const traces = new DecisionTraceThrottle(exchangeId, config.tick.decisionTraceIntervalMs);
   traces.restore(await latestEventPerSymbol(db, "DECISION_TRACE", symbols));
 
-  logger.info("bot state restored", { exchange: exchangeId, coins: symbols.length, timeframes, openPositions: openPositions.length, mode: config.trading.mode });
+  logger.info("bot state restored", { exchange: exchangeId, coins: symbols.length, timeframes, openPositions: managed.length, mode: config.trading.mode });
   const status = newStatus();
   return {
     config,
@@ -248,20 +303,27 @@ async function settleUnsettledOrders(positions: PositionManager, db: Database, l
 /**
  * The simulated clock starts SIM_REPLAY_CANDLES 15m candles in the past, so a
  * short run replays recent history at one candle per tick and produces trades,
- * but never before what is already stored (a restart continues where it stopped).
+ * but never goes back in time: not before what any coin stored on the sim (a
+ * restart continues where it stopped, a coin added or dropped meanwhile changes
+ * nothing), nor before the newest trade's exit or an open position's opening.
  */
-async function simStartTime(config: BotConfig, db: Database, symbols: readonly string[]): Promise<number> {
+async function simStartTime(config: BotConfig, db: Database, openPositions: readonly OpenPosition[]): Promise<number> {
   const replayStart = simReplayStart(config.sim.replayCandles, Date.now());
-  const smallest = config.exchange.timeframes[0] as Timeframe;
-  const latest = await latestCandlesPerSeries(db, { exchange: "sim", symbols, timeframes: [smallest], perSeries: 1 });
-  // The clock had reached a stored forming candle's open, or a closed one's close (a replay stores closed candles only).
-  const reached = Math.max(...latest.map((c) => c.openTime + (c.isClosed ? TIMEFRAME_MS[smallest] : 0)), Number.NEGATIVE_INFINITY);
-  return Math.max(replayStart, reached);
+  const storedUntil = await latestCandleTime(db, { exchange: "sim" });
+  const [newestTrade] = await listTrades(db, { exchange: "sim", limit: 1 });
+  return Math.max(
+    replayStart,
+    storedUntil ?? replayStart,
+    newestTrade?.exitTime.getTime() ?? replayStart,
+    ...openPositions.map((position) => position.openedAt.getTime()),
+  );
 }
 
-function createBroker(config: BotConfig, market: MarketData, logger: Logger): Broker {
+/** Live orders go through the market data's own ccxt exchange: one rate limiter, markets loaded once. */
+function createBroker(config: BotConfig, market: MarketData, ccxtMarket: CcxtMarketData | undefined, logger: Logger): Broker {
   if (config.trading.mode === "live") {
-    return new LiveBroker({ exchangeId: config.exchange.id, apiKey: config.exchange.apiKey ?? "", secret: config.exchange.apiSecret ?? "", logger });
+    if (!ccxtMarket) throw new Error("TRADING_MODE=live needs a real exchange");
+    return new LiveBroker({ exchange: ccxtMarket.exchange, logger });
   }
   return new PaperBroker({ market, quoteCurrency: config.trading.quoteCurrency, startingBalance: config.trading.paperStartingBalance, feeRate: config.trading.feeRate });
 }

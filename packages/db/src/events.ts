@@ -8,8 +8,11 @@ import { distinctValuesCte, type SqlRunner } from "./sql";
 
 export type EventLevel = "debug" | "info" | "warn" | "error";
 
-/** Known event types; others are allowed (the audit trail grows with the bot). */
-export type EventType = "DECISION_TRACE" | "ORDER" | "ERROR" | "STARTUP" | "SHUTDOWN" | "POSITION_OPENED" | "POSITION_CLOSED" | (string & {});
+/**
+ * Known event types; others are allowed (the audit trail grows with the bot). COIN_DELISTED: an open
+ * position's coin the exchange no longer lists, reported once; the bot leaves that position alone.
+ */
+export type EventType = "DECISION_TRACE" | "ORDER" | "ERROR" | "STARTUP" | "SHUTDOWN" | "POSITION_OPENED" | "POSITION_CLOSED" | "COIN_DELISTED" | (string & {});
 
 export interface EventInput {
   type: EventType;

@@ -74,5 +74,6 @@ export {
 } from "./schema-check";
 export { roundTrip, ROUNDTRIP_EXCHANGE, ROUNDTRIP_KINDS, type RoundTripKind, type RoundTripResult } from "./roundtrip";
 export { storedCandleSymbols, type StoredSymbol } from "./candle-symbols";
+export { latestCandleTime } from "./latest-candle-time";
 export { acquireBotLock, BotAlreadyRunningError, type BotLock, type BotLockOptions } from "./bot-lock";
 export { trackedCoins, DEFAULT_TOP_COINS, type TrackedCoins } from "./tracked-coins";

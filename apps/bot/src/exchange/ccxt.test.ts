@@ -1,7 +1,7 @@
 import { UserFacingError, type Logger } from "@candlekeep/core";
 import ccxt from "ccxt";
-import { CcxtMarketData, UnknownExchangeError, createCcxtExchange, createCcxtMarketData, toCandles } from "./ccxt";
-import { TEST_API_KEY, TEST_SECRET, failingThen, recorded, stubbedBinance } from "./fixtures/binance";
+import { CcxtMarketData, UnknownExchangeError, UnsupportedTimeframeError, createCcxtExchange, createCcxtMarketData, toCandles } from "./ccxt";
+import { TEST_API_KEY, TEST_SECRET, exchangeInfoWith, failingThen, recorded, spotMarketLike, stubbedBinance, tickerLike } from "./fixtures/binance";
 import { ExchangeCallError } from "./retry";
 
 const HOUR = 3_600_000;
@@ -80,13 +80,95 @@ describe("CcxtMarketData over recorded binance responses", () => {
 
   it("ranks listed spot markets by 24h quote volume", async () => {
     const { market } = marketData();
-    await expect(market.topSymbols(2)).resolves.toEqual(["ETH/USDT", "BTC/USDT"]);
-    await expect(market.topSymbols(1)).resolves.toEqual(["ETH/USDT"]);
+    await expect(market.topSymbols(2, "USDT")).resolves.toEqual(["ETH/USDT", "BTC/USDT"]);
+    await expect(market.topSymbols(1, "USDT")).resolves.toEqual(["ETH/USDT"]);
+  });
+
+  it("ranks only active spot pairs quoted in the account's currency: pairs in lira, FDUSD or BTC, and a delisted pair, are left out", async () => {
+    const { market, route } = marketData();
+    route("GET /api/v3/exchangeInfo", () =>
+      exchangeInfoWith([
+        spotMarketLike({ base: "USDT", quote: "TRY" }),
+        spotMarketLike({ base: "BTC", quote: "FDUSD" }),
+        spotMarketLike({ base: "ETH", quote: "BTC" }),
+        spotMarketLike({ base: "LUNA", quote: "USDT", status: "BREAK" }),
+      ]),
+    );
+    // Volumes in their own quote currency: the lira pair's dwarfs every USDT pair's.
+    route("GET /api/v3/ticker/24hr", () => [
+      ...recorded.fetchTickers.httpResponse,
+      tickerLike("USDTTRY", { lastPrice: 41.2, quoteVolume: 95_000_000_000 }),
+      tickerLike("BTCFDUSD", { lastPrice: 118_400, quoteVolume: 3_100_000_000 }),
+      tickerLike("ETHBTC", { lastPrice: 0.0323, quoteVolume: 4_800 }),
+      tickerLike("LUNAUSDT", { lastPrice: 0.0001, quoteVolume: 9_000_000_000 }),
+    ]);
+    await expect(market.topSymbols(10, "USDT")).resolves.toEqual(["ETH/USDT", "BTC/USDT"]);
+    await expect(market.topSymbols(10, "FDUSD")).resolves.toEqual(["BTC/FDUSD"]);
+    await expect(market.topSymbols(10, "EUR")).resolves.toEqual([]);
   });
 
   it("reports symbols the exchange does not list", async () => {
     const { market } = marketData();
     await expect(market.unknownSymbols(["BTC/USDT", "FOO/USDT", "LTC/USDT", "BTC/EUR"])).resolves.toEqual(["FOO/USDT", "BTC/EUR"]);
+  });
+
+  it("reports a pair the exchange still lists but no longer trades (delisted) as not listed", async () => {
+    const { market, route } = marketData();
+    route("GET /api/v3/exchangeInfo", () => exchangeInfoWith([spotMarketLike({ base: "LUNA", quote: "USDT", status: "BREAK" })]));
+    await expect(market.unknownSymbols(["BTC/USDT", "LUNA/USDT"])).resolves.toEqual(["LUNA/USDT"]);
+  });
+});
+
+describe("CcxtMarketData on an exchange without some timeframes", () => {
+  const FOUR_HOURS = 4 * HOUR;
+  /** 2024-01-30 16:00 UTC, the first recorded kline: a 4h boundary. */
+  const bucket = 1706630400000;
+  /** The hour after the recorded three, continuing them (the recording has three hours only). */
+  const fourthKline = [bucket + 3 * HOUR, "43361.11000000", "43520.00000000", "43250.50000000", "43402.09000000", "17.04120000", bucket + 4 * HOUR - 1, "739731.62447310", 3311, "8.50022000", "369036.14130660", "0"];
+
+  /** binance offering only gemini's timeframes (ccxt's `timeframes`): no 4h, nor 2h; 1h and 6h. */
+  function withoutFourHours(options: { now: number; hours: readonly unknown[][] }) {
+    const setup = marketData({ now: options.now });
+    const gemini = Object.keys(new ccxt.gemini().timeframes);
+    setup.exchange.timeframes = Object.fromEntries(Object.entries(setup.exchange.timeframes).filter(([timeframe]) => gemini.includes(timeframe)));
+    setup.route("GET /api/v3/klines", (call) => (call.query.get("interval") === "1h" ? options.hours : []));
+    return setup;
+  }
+
+  it("builds closed 4h candles from the exchange's 1h candles, through ccxt's own request and parsing", async () => {
+    const { market, calls } = withoutFourHours({ now: bucket + FOUR_HOURS + HOUR, hours: [...recorded.fetchOHLCV.httpResponse, fourthKline] });
+    expect(market.builtTimeframes(["15m", "1h", "4h", "1d"])).toEqual([{ timeframe: "4h", from: "1h" }]);
+    const hours = [...recorded.fetchOHLCV.parsedResponse, [bucket + 3 * HOUR, 43361.11, 43520, 43250.5, 43402.09, 17.0412]];
+    await expect(market.fetchCandles("BTC/USDT", "4h", bucket, 1)).resolves.toEqual([
+      {
+        openTime: bucket,
+        open: 43519.34,
+        high: Math.max(...hours.map((h) => h[2] ?? 0)),
+        low: Math.min(...hours.map((h) => h[3] ?? Infinity)),
+        close: 43402.09,
+        volume: hours.reduce((sum, h) => sum + (h[5] ?? 0), 0),
+        isClosed: true,
+      },
+    ]);
+    const klines = calls.filter((call) => call.path === "/api/v3/klines");
+    expect(klines.map((call) => [call.query.get("interval"), call.query.get("startTime"), call.query.get("limit")])).toEqual([["1h", String(bucket), "4"]]);
+  });
+
+  it("keeps a built candle forming until its period ends, and leaves it out once ended with an hour missing", async () => {
+    const recordedHours = recorded.fetchOHLCV.httpResponse;
+    const forming = withoutFourHours({ now: bucket + 3 * HOUR - 1, hours: recordedHours });
+    await expect(forming.market.fetchCandles("BTC/USDT", "4h", undefined, 1)).resolves.toEqual([expect.objectContaining({ openTime: bucket, close: 43361.11, isClosed: false })]);
+    const ended = withoutFourHours({ now: bucket + FOUR_HOURS + HOUR, hours: recordedHours });
+    await expect(ended.market.fetchCandles("BTC/USDT", "4h", bucket, 1)).resolves.toEqual([]);
+  });
+
+  it("refuses a timeframe the exchange neither has nor can build, in one line naming it and what to change", () => {
+    const { market, exchange } = marketData();
+    exchange.timeframes = { "10m": "10m", "1h": "1h", "1d": "1d" };
+    expect(() => market.builtTimeframes(["15m", "1h"])).toThrow(UnsupportedTimeframeError);
+    expect(() => market.builtTimeframes(["15m", "1h"])).toThrow(
+      /^binance has no 15m candles, nor a shorter timeframe that divides 15m to build them from \(it has 10m, 1h, 1d\); remove 15m from TIMEFRAMES\.$/,
+    );
   });
 });
 
@@ -158,12 +240,12 @@ describe("toCandles", () => {
   const rows: [number, number, number, number, number, number][] = [0, 1, 2, 3].map((i) => [i * HOUR, 10 + i, 12 + i, 9 + i, 11 + i, 100]);
 
   it("keeps candles at or after `since`, the first `limit` of them", () => {
-    expect(toCandles(rows, "1h", HOUR + 1, 5, 10 * HOUR).map((c) => c.openTime)).toEqual([2 * HOUR, 3 * HOUR]);
-    expect(toCandles(rows, "1h", HOUR, 2, 10 * HOUR).map((c) => c.openTime)).toEqual([HOUR, 2 * HOUR]);
+    expect(toCandles(rows, HOUR, HOUR + 1, 5, 10 * HOUR).map((c) => c.openTime)).toEqual([2 * HOUR, 3 * HOUR]);
+    expect(toCandles(rows, HOUR, HOUR, 2, 10 * HOUR).map((c) => c.openTime)).toEqual([HOUR, 2 * HOUR]);
   });
 
   it("keeps the latest `limit` candles without `since`", () => {
-    expect(toCandles(rows, "1h", undefined, 2, 10 * HOUR).map((c) => c.openTime)).toEqual([2 * HOUR, 3 * HOUR]);
+    expect(toCandles(rows, HOUR, undefined, 2, 10 * HOUR).map((c) => c.openTime)).toEqual([2 * HOUR, 3 * HOUR]);
   });
 
   it("drops rows with missing prices", () => {
@@ -171,6 +253,6 @@ describe("toCandles", () => {
       [0, undefined, 1, 1, 1, 1],
       [undefined, 1, 1, 1, 1, 1],
     ];
-    expect(toCandles([...broken, ...rows.slice(1, 2)], "1h", undefined, 5, 10 * HOUR).map((c) => c.openTime)).toEqual([HOUR]);
+    expect(toCandles([...broken, ...rows.slice(1, 2)], HOUR, undefined, 5, 10 * HOUR).map((c) => c.openTime)).toEqual([HOUR]);
   });
 });

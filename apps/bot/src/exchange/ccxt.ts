@@ -1,5 +1,6 @@
-import { TIMEFRAME_MS, UserFacingError, type Logger, type Timeframe } from "@candlekeep/core";
+import { TIMEFRAME_MS, UserFacingError, alignToTimeframe, type Logger, type Timeframe } from "@candlekeep/core";
 import type { Exchange, OHLCV, Ticker as CcxtTicker } from "ccxt";
+import { aggregateCandles, timeframeSource, type TimeframeSource } from "./aggregate";
 import { callWithRetry, exchangeCallError, type CallDescription, type RetryOptions } from "./retry";
 import type { ExchangeCandle, MarketData, OrderRules, Ticker } from "./types";
 
@@ -14,6 +15,11 @@ export class UnknownExchangeError extends UserFacingError {
 /** The exchange lacks a capability the bot needs (candles, tickers). */
 export class UnsupportedExchangeError extends UserFacingError {
   override readonly name = "UnsupportedExchangeError";
+}
+
+/** TIMEFRAMES names a timeframe the exchange neither has nor can build from a shorter one. */
+export class UnsupportedTimeframeError extends UserFacingError {
+  override readonly name = "UnsupportedTimeframeError";
 }
 
 export interface CcxtExchangeOptions {
@@ -67,14 +73,31 @@ export async function createCcxtMarketData(options: CreateCcxtMarketDataOptions)
   return new CcxtMarketData(exchange, { ...options, secrets: [options.apiKey, options.secret] });
 }
 
+/**
+ * Source candles asked for per request when building a timeframe: Coinbase answers at most 300, the
+ * fewest of the large exchanges; one answering fewer is asked again from where its answer ended.
+ */
+const SOURCE_PAGE = 300;
+
+/** A timeframe the exchange lacks, built from a shorter one it has. */
+export interface BuiltTimeframe {
+  timeframe: Timeframe;
+  from: string;
+}
+
 /** Market data from a real exchange through ccxt: retries, clear errors, clean candles. */
 export class CcxtMarketData implements MarketData {
   readonly id: string;
   private readonly retry: RetryOptions;
   private readonly clock: () => number;
+  private readonly sources = new Map<Timeframe, TimeframeSource>();
 
+  /**
+   * @param exchange The ccxt exchange under this market data; live orders go through it too, so the bot
+   *   has one rate limiter per exchange and loads its markets once.
+   */
   constructor(
-    private readonly exchange: Exchange,
+    readonly exchange: Exchange,
     options: CcxtMarketDataOptions,
   ) {
     this.id = exchange.id;
@@ -86,7 +109,11 @@ export class CcxtMarketData implements MarketData {
     return this.clock();
   }
 
-  async topSymbols(count: number): Promise<string[]> {
+  /**
+   * Only active spot pairs quoted in `quote`: volumes in different quote currencies do not compare
+   * (a USDT/TRY pair's volume in lira would outrank every USDT pair), and the account holds `quote`.
+   */
+  async topSymbols(count: number, quote: string): Promise<string[]> {
     if (!this.exchange.has.fetchTickers) {
       throw new UnsupportedExchangeError(`${this.id} cannot list tickers to rank coins by volume; set SYMBOLS to a list instead of top:${count}.`);
     }
@@ -95,21 +122,40 @@ export class CcxtMarketData implements MarketData {
     const ranked: { symbol: string; volume: number }[] = [];
     for (const ticker of Object.values(tickers)) {
       const market = ticker.symbol ? markets[ticker.symbol] : undefined;
-      if (!ticker.symbol || !isRecord(market) || market.spot !== true || market.active === false) continue;
+      if (!ticker.symbol || !isRecord(market) || market.spot !== true || market.active === false || market.quote !== quote) continue;
       ranked.push({ symbol: ticker.symbol, volume: quoteVolumeOf(ticker) ?? 0 });
     }
     ranked.sort((a, b) => b.volume - a.volume || a.symbol.localeCompare(b.symbol));
     return ranked.slice(0, Math.max(0, count)).map((entry) => entry.symbol);
   }
 
+  /** Inactive markets count as unlisted: binance, for one, keeps a delisted pair listed with status BREAK. */
   async unknownSymbols(symbols: readonly string[]): Promise<string[]> {
     const markets = await this.markets();
-    return symbols.filter((symbol) => !(symbol in markets));
+    return symbols.filter((symbol) => {
+      const market = markets[symbol];
+      return !isRecord(market) || market.active === false;
+    });
+  }
+
+  /**
+   * The timeframes of `timeframes` the exchange lacks, each with the shorter one it is built from.
+   * Throws UnsupportedTimeframeError for one it can neither serve nor build: checked at start.
+   */
+  builtTimeframes(timeframes: readonly Timeframe[]): BuiltTimeframe[] {
+    const built: BuiltTimeframe[] = [];
+    for (const timeframe of timeframes) {
+      const source = this.sourceOf(timeframe);
+      if (source.kind === "built") built.push({ timeframe, from: source.from });
+    }
+    return built;
   }
 
   async fetchCandles(symbol: string, timeframe: Timeframe, since: number | undefined, limit: number): Promise<ExchangeCandle[]> {
+    const source = this.sourceOf(timeframe);
+    if (source.kind === "built") return this.fetchBuilt(symbol, timeframe, source, since, limit);
     const rows = await this.call({ operation: "fetchOHLCV", symbol, detail: timeframe }, () => this.exchange.fetchOHLCV(symbol, timeframe, since, limit));
-    return toCandles(rows, timeframe, since, limit, this.now());
+    return toCandles(rows, TIMEFRAME_MS[timeframe], since, limit, this.now());
   }
 
   async fetchTicker(symbol: string): Promise<Ticker> {
@@ -149,6 +195,46 @@ export class CcxtMarketData implements MarketData {
     await this.exchange.close();
   }
 
+  /** Where `timeframe`'s candles come from; an exchange that does not declare its timeframes is asked for it as is. */
+  private sourceOf(timeframe: Timeframe): TimeframeSource {
+    let source = this.sources.get(timeframe);
+    if (source) return source;
+    const offered = Object.keys(this.exchange.timeframes ?? {});
+    source = offered.length === 0 ? { kind: "native" } : timeframeSource(timeframe, offered);
+    if (!source) {
+      throw new UnsupportedTimeframeError(
+        `${this.id} has no ${timeframe} candles, nor a shorter timeframe that divides ${timeframe} to build them from (it has ${offered.join(", ")}); remove ${timeframe} from TIMEFRAMES.`,
+      );
+    }
+    this.sources.set(timeframe, source);
+    return source;
+  }
+
+  /**
+   * Candles of a timeframe the exchange lacks, built from its source timeframe: whole candles only
+   * (from the first opening at or after `since`, or the `limit` newest), their source candles
+   * fetched a page at a time.
+   */
+  private async fetchBuilt(symbol: string, timeframe: Timeframe, source: Extract<TimeframeSource, { kind: "built" }>, since: number | undefined, limit: number): Promise<ExchangeCandle[]> {
+    const step = TIMEFRAME_MS[timeframe];
+    const count = Math.max(0, Math.floor(limit));
+    const now = this.now();
+    const from = since === undefined ? alignToTimeframe(now, timeframe) - (count - 1) * step : Math.ceil(since / step) * step;
+    const end = Math.min(from + count * step, now + 1);
+    const rows: ExchangeCandle[] = [];
+    for (let cursor = from; cursor < end; ) {
+      const wanted = Math.min(SOURCE_PAGE, Math.ceil((end - cursor) / source.fromMs));
+      const page = await this.call({ operation: "fetchOHLCV", symbol, detail: `${source.from} (building ${timeframe})` }, () => this.exchange.fetchOHLCV(symbol, source.from, cursor, wanted));
+      const fresh = toCandles(page, source.fromMs, cursor, wanted, now).filter((candle) => candle.openTime < end);
+      const last = fresh.at(-1);
+      // An exchange with nothing more (or one ignoring `since`, answering the same rows again) ends the fetch.
+      if (!last) break;
+      rows.push(...fresh);
+      cursor = last.openTime + source.fromMs;
+    }
+    return aggregateCandles(rows, source.fromMs, timeframe, now).slice(0, count);
+  }
+
   private async markets(): Promise<Record<string, unknown>> {
     return this.call({ operation: "loadMarkets" }, () => this.exchange.loadMarkets());
   }
@@ -159,17 +245,16 @@ export class CcxtMarketData implements MarketData {
 }
 
 /**
- * ccxt OHLCV rows → candles: rows with missing prices dropped, sorted by time,
+ * ccxt OHLCV rows of candles `stepMs` long → candles: rows with missing prices dropped, sorted by time,
  * duplicates resolved to the last row (the freshest snapshot of that candle),
  * `since`/`limit` applied, and the candle whose period contains `now` marked forming.
  */
-export function toCandles(rows: readonly OHLCV[], timeframe: Timeframe, since: number | undefined, limit: number, now: number): ExchangeCandle[] {
-  const step = TIMEFRAME_MS[timeframe];
+export function toCandles(rows: readonly OHLCV[], stepMs: number, since: number | undefined, limit: number, now: number): ExchangeCandle[] {
   const byOpenTime = new Map<number, ExchangeCandle>();
   for (const [openTime, open, high, low, close, volume] of rows) {
     if (!isFiniteNumber(openTime) || !isFiniteNumber(open) || !isFiniteNumber(high) || !isFiniteNumber(low) || !isFiniteNumber(close)) continue;
     if (since !== undefined && openTime < since) continue;
-    byOpenTime.set(openTime, { openTime, open, high, low, close, volume: isFiniteNumber(volume) ? volume : 0, isClosed: openTime + step <= now });
+    byOpenTime.set(openTime, { openTime, open, high, low, close, volume: isFiniteNumber(volume) ? volume : 0, isClosed: openTime + stepMs <= now });
   }
   const candles = [...byOpenTime.values()].sort((a, b) => a.openTime - b.openTime);
   const count = Math.max(0, Math.floor(limit));

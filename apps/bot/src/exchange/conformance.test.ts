@@ -1,3 +1,4 @@
+import { TIMEFRAME_MS } from "@candlekeep/core";
 import type { Order } from "ccxt";
 import { toCandles } from "./ccxt";
 import { toBalances } from "./live";
@@ -60,7 +61,7 @@ describe("binance (recorded spot responses)", () => {
   it("parses recorded 1h klines into closed candles", async () => {
     const { exchange } = stub();
     const rows = await exchange.fetchOHLCV("BTC/USDT", "1h", 1706628191000, 3);
-    expect(toCandles(rows, "1h", 1706628191000, 3, NOW)).toEqual([
+    expect(toCandles(rows, TIMEFRAME_MS["1h"], 1706628191000, 3, NOW)).toEqual([
       { openTime: 1706630400000, open: 43519.34, high: 43936, low: 43171, close: 43488.71, volume: 20.55495, isClosed: true },
       { openTime: 1706634000000, open: 43488.71, high: 43832.08, low: 43084, close: 43374.8, volume: 21.80865, isClosed: true },
       { openTime: 1706637600000, open: 43374.81, high: 44048, low: 43062, close: 43361.11, volume: 23.66547, isClosed: true },
@@ -134,7 +135,7 @@ describe("bybit (recorded UTA responses)", () => {
   it("parses recorded 1h klines (newest first on the wire) into ascending candles", async () => {
     const { exchange } = stub();
     const rows = await exchange.fetchOHLCV("BTC/USDT:USDT", "1h", 1706628191000, 3);
-    expect(toCandles(rows, "1h", 1706628191000, 3, NOW)).toEqual([
+    expect(toCandles(rows, TIMEFRAME_MS["1h"], 1706628191000, 3, NOW)).toEqual([
       { openTime: 1706630400000, open: 43350.7, high: 43492.5, low: 43204.5, close: 43488, volume: 1341.261, isClosed: true },
       { openTime: 1706634000000, open: 43488, high: 43579.5, low: 43286.8, close: 43376.1, volume: 3199.431, isClosed: true },
       { openTime: 1706637600000, open: 43376.1, high: 43474.1, low: 43264.8, close: 43352.8, volume: 1575.305, isClosed: true },
@@ -239,7 +240,7 @@ describe("okx (recorded responses)", () => {
   it("parses recorded 1h candles (newest first on the wire) into ascending candles", async () => {
     const { exchange } = stub();
     const rows = await exchange.fetchOHLCV("BTC/USDT", "1h", 1706628191000, 3);
-    expect(toCandles(rows, "1h", 1706628191000, 3, NOW)).toEqual([
+    expect(toCandles(rows, TIMEFRAME_MS["1h"], 1706628191000, 3, NOW)).toEqual([
       { openTime: 1706630400000, open: 43377.1, high: 43500, low: 43220.9, close: 43495.9, volume: 7137.30786672, isClosed: true },
       { openTime: 1706634000000, open: 43495.9, high: 43591.7, low: 43300, close: 43398.6, volume: 4492.95408114, isClosed: true },
       { openTime: 1706637600000, open: 43398.6, high: 43493.9, low: 43279.9, close: 43373.9, volume: 5070.79611732, isClosed: true },
@@ -307,7 +308,7 @@ describe("kraken (recorded responses)", () => {
   it("parses recorded 1h candles, dropping the one before `since`", async () => {
     const { exchange } = stub();
     const rows = await exchange.fetchOHLCV("BTC/USDT", "1h", 1706628191000, 3);
-    expect(toCandles(rows, "1h", 1706628191000, 3, NOW)).toEqual([
+    expect(toCandles(rows, TIMEFRAME_MS["1h"], 1706628191000, 3, NOW)).toEqual([
       { openTime: 1706630400000, open: 43366.3, high: 43529.2, low: 43234.2, close: 43485, volume: 12.51327406, isClosed: true },
       { openTime: 1706634000000, open: 43497.5, high: 43594.6, low: 43316.4, close: 43409.5, volume: 5.03074129, isClosed: true },
       { openTime: 1706637600000, open: 43398.3, high: 43500.5, low: 42983.1, close: 43386.6, volume: 81.88339686, isClosed: true },
@@ -372,7 +373,7 @@ describe("gate (recorded spot responses)", () => {
   it("parses a recorded 1h candle (gate sends volume before the prices)", async () => {
     const { exchange } = stub();
     const rows = await exchange.fetchOHLCV("BTC/USDT", "1h", undefined, 1);
-    expect(toCandles(rows, "1h", undefined, 1, NOW)).toEqual([{ openTime: 1710327600000, open: 73236.9, high: 73435.8, low: 73236.3, close: 73408.9, volume: 13.53020576, isClosed: true }]);
+    expect(toCandles(rows, TIMEFRAME_MS["1h"], undefined, 1, NOW)).toEqual([{ openTime: 1710327600000, open: 73236.9, high: 73435.8, low: 73236.3, close: 73408.9, volume: 13.53020576, isClosed: true }]);
   });
 
   it("a market buy needs a price (or a cost); the amount sent is the quote cost, and our id gets gate's t- prefix", async () => {

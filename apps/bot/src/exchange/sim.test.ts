@@ -197,12 +197,18 @@ describe("SimExchange candles", () => {
 describe("SimExchange markets", () => {
   it("lists the default coins first, then synthetic ones, up to thousands", async () => {
     const sim = simAt(NOW);
-    const top = await sim.topSymbols(5000);
+    const top = await sim.topSymbols(5000, "USDT");
     expect(top.slice(0, SIM_DEFAULT_SYMBOLS.length)).toEqual(SIM_DEFAULT_SYMBOLS);
     expect(top[SIM_DEFAULT_SYMBOLS.length]).toBe("S021/USDT");
     expect(top.at(-1)).toBe("S5000/USDT");
     expect(new Set(top).size).toBe(5000);
-    await expect(sim.topSymbols(3)).resolves.toEqual(SIM_DEFAULT_SYMBOLS.slice(0, 3));
+    await expect(sim.topSymbols(3, "USDT")).resolves.toEqual(SIM_DEFAULT_SYMBOLS.slice(0, 3));
+  });
+
+  it("ranks the same coins quoted in the account's currency", async () => {
+    const sim = simAt(NOW);
+    await expect(sim.topSymbols(3, "EUR")).resolves.toEqual(["BTC/EUR", "ETH/EUR", "SOL/EUR"]);
+    expect((await sim.topSymbols(21, "USDC")).at(-1)).toBe("S021/USDC");
   });
 
   it("lists any BASE/QUOTE symbol and nothing else", async () => {
@@ -213,7 +219,7 @@ describe("SimExchange markets", () => {
 
   it("serves 500 coins × 4 timeframes × 300 candles with a bounded cache", async () => {
     const sim = simAt(NOW);
-    const symbols = await sim.topSymbols(500);
+    const symbols = await sim.topSymbols(500, "USDT");
     for (const symbol of symbols) {
       for (const timeframe of TIMEFRAMES) {
         const candles = await sim.fetchCandles(symbol, timeframe, undefined, 300);
@@ -255,7 +261,7 @@ describe("SimExchange markets", () => {
     expect(await last("ETH/USDT")).toBeGreaterThan(300);
     expect(await last("ETH/USDT")).toBeLessThan(30_000);
     expect(await last("DOGE/USDT")).toBeLessThan(1);
-    const synthetic = await Promise.all((await sim.topSymbols(120)).slice(20).map(last));
+    const synthetic = await Promise.all((await sim.topSymbols(120, "USDT")).slice(20).map(last));
     expect(Math.max(...synthetic) / Math.min(...synthetic)).toBeGreaterThan(1000);
   });
 

@@ -213,13 +213,17 @@ export class SimExchange implements MarketData {
     this.failing = new Set(symbols);
   }
 
-  async topSymbols(count: number): Promise<string[]> {
+  /**
+   * The default coins, then synthetic ones (S021 …), quoted in `quote`: the sim lists every
+   * BASE/QUOTE pair, so a paper account in any currency gets coins it can trade.
+   */
+  async topSymbols(count: number, quote: string): Promise<string[]> {
     const wanted = min(max(0, floor(count)), SIM_MAX_SYMBOLS);
-    const symbols = SIM_DEFAULT_SYMBOLS.slice(0, wanted);
-    for (let rank = SIM_DEFAULT_SYMBOLS.length + 1; symbols.length < wanted; rank += 1) {
-      symbols.push(syntheticSymbol(rank));
+    const bases = SIM_DEFAULT_SYMBOLS.slice(0, wanted).map((symbol) => symbol.slice(0, symbol.indexOf("/")));
+    for (let rank = SIM_DEFAULT_SYMBOLS.length + 1; bases.length < wanted; rank += 1) {
+      bases.push(syntheticBase(rank));
     }
-    return symbols;
+    return bases.map((base) => `${base}/${quote}`);
   }
 
   async unknownSymbols(symbols: readonly string[]): Promise<string[]> {
@@ -493,9 +497,9 @@ export class SimExchange implements MarketData {
   }
 }
 
-/** "S021/USDT" for rank 21: synthetic coins after the default ones. */
-function syntheticSymbol(rank: number): string {
-  return `S${String(rank).padStart(3, "0")}/USDT`;
+/** "S021" for rank 21: synthetic coins after the default ones. */
+function syntheticBase(rank: number): string {
+  return `S${String(rank).padStart(3, "0")}`;
 }
 
 /** Position in the sim's volume ranking: the default coins first, synthetic ones by number, others far behind. */

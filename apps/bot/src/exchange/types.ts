@@ -20,9 +20,9 @@ export interface MarketData {
   readonly id: string;
   /** The exchange's current time: the simulated clock for sim, the wall clock otherwise. */
   now(): number;
-  /** The `count` most traded symbols (24h quote volume), highest first. */
-  topSymbols(count: number): Promise<string[]>;
-  /** The given symbols that the exchange does not list. */
+  /** The `count` most traded symbols quoted in `quote` (by 24h volume in it), highest first. */
+  topSymbols(count: number, quote: string): Promise<string[]>;
+  /** The given symbols that the exchange does not list, or lists as no longer trading (delisted, halted). */
   unknownSymbols(symbols: readonly string[]): Promise<string[]>;
   /**
    * Candles with openTime ≥ `since` (or the latest ones when undefined), oldest

@@ -25,8 +25,8 @@ class CorruptingMarket implements MarketData {
   now(): number {
     return this.inner.now();
   }
-  topSymbols(count: number): Promise<string[]> {
-    return this.inner.topSymbols(count);
+  topSymbols(count: number, quote: string): Promise<string[]> {
+    return this.inner.topSymbols(count, quote);
   }
   unknownSymbols(symbols: readonly string[]): Promise<string[]> {
     return this.inner.unknownSymbols(symbols);

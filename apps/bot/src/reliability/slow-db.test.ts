@@ -115,7 +115,7 @@ describe("slow database (real bot process, PostgreSQL server)", () => {
 
     const lastTick: LogLine | undefined = proc.lines.filter((l) => l.message === "tick").at(-1);
     const exchangeTime = Date.parse(String(lastTick?.fields.exchangeTime));
-    const symbols = await new SimExchange({ seed: 1, startTime: exchangeTime }).topSymbols(COINS);
+    const symbols = await new SimExchange({ seed: 1, startTime: exchangeTime }).topSymbols(COINS, "USDT");
     expect(await simCandleMismatches(admin, { seed: 1, exchangeTime, symbols, timeframes: TIMEFRAMES, replayed: true })).toEqual([]);
   }, 180_000);
 });

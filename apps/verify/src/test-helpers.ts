@@ -98,9 +98,9 @@ export function copyMigrations(): { dir: string; remove(): void } {
   return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Rows in the five tables, to prove a run left them as they were. */
+/** Rows in the six tables, to prove a run left them as they were. */
 export async function rowCounts(db: Pick<Database, "sql">): Promise<Record<string, number>> {
-  const tables = ["candles", "system_events", "positions", "trades", "account_state"];
+  const tables = ["candles", "system_events", "positions", "trades", "orders", "account_state"];
   const counts: Record<string, number> = {};
   for (const table of tables) {
     const result = await db.sql.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${table}`);

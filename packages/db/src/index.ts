@@ -53,6 +53,7 @@ export {
   type LedgerOrder,
   type PaperLedgerTotals,
 } from "./orders";
+export { positionBacking, paperAccountStart, paperAccountEventKey, newestFilledOrder, PAPER_ACCOUNT_EVENT, type PositionBacking, type PaperAccountStart } from "./books";
 export { recordEvent, recordEvents, latestEvents, latestEventPerSymbol, eventPayloadJson, MAX_EVENT_PAYLOAD_BYTES, type EventInput, type EventLevel, type EventType, type StoredEvent } from "./events";
 export { saveAccountState, accountHistory, type AccountSnapshot } from "./account";
 export { candleCoverage, type SeriesCoverage, type CoverageQuery } from "./coverage";

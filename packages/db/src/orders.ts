@@ -10,7 +10,8 @@ export type TradingMode = "paper" | "live";
 
 /** Statuses after which an order never changes again. */
 export const FINAL_ORDER_STATUSES: readonly OrderStatus[] = ["filled", "canceled", "rejected", "expired"];
-const FINAL_SQL = FINAL_ORDER_STATUSES.map((status) => `'${status}'`).join(", ");
+/** The final statuses as an SQL list, for `status IN (…)`. */
+export const FINAL_SQL = FINAL_ORDER_STATUSES.map((status) => `'${status}'`).join(", ");
 
 export function isFinalOrderStatus(status: OrderStatus): boolean {
   return FINAL_ORDER_STATUSES.includes(status);

@@ -40,6 +40,7 @@ export {
   listUnsettledOrders,
   countExitOrders,
   listOrders,
+  countUnsettledOrders,
   paperLedgerTotals,
   isFinalOrderStatus,
   FINAL_ORDER_STATUSES,

@@ -399,3 +399,14 @@ export async function paperLedgerTotals(db: Pick<Database, "sql">, filter: { exc
   }
   return totals;
 }
+
+/** How many orders of an exchange (either mode) are unknown, and how many others are not final yet (intent, sent, open, partially filled). */
+export async function countUnsettledOrders(db: Pick<Database, "sql">, filter: { exchange: string }): Promise<{ unknown: number; unsettled: number }> {
+  const result = await db.sql.query<{ unknown: string | number; unsettled: string | number }>(
+    `SELECT count(*) FILTER (WHERE status = 'unknown') AS unknown, count(*) FILTER (WHERE status <> 'unknown') AS unsettled
+     FROM orders WHERE exchange = $1 AND status NOT IN (${FINAL_SQL})`,
+    [filter.exchange],
+  );
+  const row = result.rows[0];
+  return { unknown: Number(row?.unknown ?? 0), unsettled: Number(row?.unsettled ?? 0) };
+}

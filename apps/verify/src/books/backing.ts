@@ -4,7 +4,8 @@ import { signed, sqlLiteral, type BooksPart } from "./part";
 
 /** Why a position is not what its orders add up to, or undefined when it is. */
 function backingProblem(p: PositionBacking): string | undefined {
-  if (p.entry === undefined) {
+  // Without its entry order the SQL has nothing to add up (no expected quantity, no difference).
+  if (p.entry === undefined || p.expectedQuantity === undefined || p.difference === undefined) {
     return `${p.symbol}: holds ${p.quantity}, but its entry order ${p.entryOrderId} is not in the ledger (a position from before the order ledger, or written without its order)`;
   }
   if (p.entry.purpose !== "entry" || p.entry.symbol !== p.symbol) {
@@ -14,7 +15,7 @@ function backingProblem(p: PositionBacking): string | undefined {
   const parts = [`entry ${p.entryOrderId} filled ${p.entry.filledAmount}${p.entry.status === "filled" ? "" : ` so far, ${p.entry.status}`}`];
   if (p.entry.feeBase !== "0") parts.push(`− ${p.entry.feeBase} fee in the coin`);
   if (p.exitOrders > 0) parts.push(`− ${p.exitedAmount} sold by ${plural(p.exitOrders, "exit")}`);
-  return `${p.symbol}: the position holds ${p.quantity}, its orders add up to ${p.expectedQuantity ?? "?"} (${parts.join(" ")}); off by ${signed(p.difference ?? "?")}`;
+  return `${p.symbol}: the position holds ${p.quantity}, its orders add up to ${p.expectedQuantity} (${parts.join(" ")}); off by ${signed(p.difference)}`;
 }
 
 /**

@@ -80,7 +80,10 @@ export async function liveHoldings(db: Pick<Database, "sql">, options: { exchang
   const line = (c: HoldingComparison) => `${c.currency}: open positions hold ${c.held} (${c.symbols.join(", ")}), the exchange has ${c.onExchange}`;
   for (const c of comparisons.filter((c) => c.state === "short")) part.failures.push(`${line(c)}: ${-c.difference} short`);
   for (const c of comparisons.filter((c) => c.state === "surplus")) part.warnings.push(`${line(c)}: ${c.difference} more than the positions (bought by hand, or dust of closed positions)`);
-  if (part.failures.length > 0) part.lookInto.push(`a short coin was sold or withdrawn outside the bot, or an exit filled that the ledger has not recorded: compare ${options.exchange}'s trade history of ${listSome(comparisons.filter((c) => c.state === "short").map((c) => c.currency))} with the orders table`);
+  const short = comparisons.filter((c) => c.state === "short").map((c) => c.currency);
+  if (short.length > 0) {
+    part.lookInto.push(`${options.exchange}'s trade history of ${listSome(short)} against the orders table: a short coin was sold or withdrawn outside the bot, or an exit filled that the ledger has not recorded`);
+  }
   part.summary = `${comparisons.filter((c) => c.state === "match").length}/${comparisons.length} coins held match the exchange's balances`;
   part.data = { compared: true, holdings: comparisons };
   return part;

@@ -146,11 +146,13 @@ describe.each(DATABASE_KINDS)("the books check on the %s engine", (kind) => {
     await snapshot(cash, new Date(NOW - HOUR));
     await db.sql.query(`UPDATE positions SET quantity = 1.25 WHERE symbol = 'ETH/USDT'`);
     await savePosition(db, { exchange: "sim", symbol: "SOL/USDT", side: "LONG", quantity: 3, entryPrice: 20, takeProfit: null, stopLoss: null, entryOrderId: "legacy-1", openedAt: T_ENTRY });
+    await savePosition(db, { exchange: "sim", symbol: "XRP/USDT", side: "LONG", quantity: 1, entryPrice: 20, takeProfit: null, stopLoss: null, entryOrderId: "cketh1x1", openedAt: T_ENTRY });
     const outcome = await run();
     expect(outcome.status).toBe("fail");
-    expect(outcome.summary).toBe("sim paper: ETH/USDT: the position holds 1.25, its orders add up to 1 (entry cketh1 filled 2 − 1 sold by 1 exit); off by +0.25 (and 1 more below)");
+    expect(outcome.summary).toBe("sim paper: ETH/USDT: the position holds 1.25, its orders add up to 1 (entry cketh1 filled 2 − 1 sold by 1 exit); off by +0.25 (and 2 more below)");
     expect(outcome.details).toContain("SOL/USDT: holds 3, but its entry order legacy-1 is not in the ledger (a position from before the order ledger, or written without its order)");
-    expect(outcome.details).toContainEqual(expect.stringContaining("look into the orders of ETH/USDT, SOL/USDT: SELECT"));
+    expect(outcome.details).toContain("XRP/USDT: its entry_order_id cketh1x1 is the exit order of ETH/USDT, not an entry of XRP/USDT");
+    expect(outcome.details).toContainEqual(expect.stringContaining("look into the orders of ETH/USDT, SOL/USDT, XRP/USDT: SELECT"));
   });
 
   it("fails on an unknown order and warns about one left unsettled for longer than --unsettled-minutes", async () => {
@@ -186,5 +188,6 @@ describe.each(DATABASE_KINDS)("the books check on the %s engine", (kind) => {
     expect(short.status).toBe("fail");
     expect(short.summary).toBe("sim live: BTC: open positions hold 0.4995 (BTC/USDT), the exchange has 0.2: 0.2995 short (and 1 more below)");
     expect(short.details).toContain("ETH: open positions hold 2 (ETH/USDT), the exchange has 2.5: 0.5 more than the positions (bought by hand, or dust of closed positions)");
+    expect(short.details).toContainEqual(expect.stringMatching(/^look into sim's trade history of BTC against the orders table: /));
   });
 });

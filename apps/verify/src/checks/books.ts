@@ -13,16 +13,16 @@ import type { Check, CheckStatus } from "../check";
  */
 export const booksCheck: Check = async ({ db, config, nowMs, exchangeBalances }) => {
   const { exchange, tradingMode: mode } = config;
-  const [positions, orders, account] = await Promise.all([
+  const [backing, orders, account] = await Promise.all([
     positionsBacked(db, exchange),
     unsettledOrders(db, { exchange, mode, minutes: config.unsettledMinutes, nowMs }),
     mode === "paper" ? paperCash(db, { exchange, quoteCurrency: config.quoteCurrency }) : liveHoldings(db, { exchange, balances: exchangeBalances }),
   ]);
-  const parts: BooksPart[] = [account, positions, orders];
+  const parts: BooksPart[] = [account, backing, orders];
   const failures = parts.flatMap((p) => p.failures);
   const warnings = parts.flatMap((p) => p.warnings);
   const details = [...failures, ...warnings, ...parts.flatMap((p) => p.notes), ...parts.flatMap((p) => p.lookInto.map((line) => `look into ${line}`))];
-  const data = { exchange, mode, [mode === "paper" ? "cash" : "holdings"]: account.data, backing: positions.data, orders: orders.data };
+  const data = { exchange, mode, [mode === "paper" ? "cash" : "holdings"]: account.data, backing: backing.data, orders: orders.data };
 
   const scope = `${exchange} ${mode}`;
   const status: CheckStatus = failures.length > 0 ? "fail" : warnings.length > 0 ? "warn" : "pass";

@@ -108,6 +108,39 @@ export interface TradesResponse {
   trades: TradeJson[];
 }
 
+export interface OrderJson {
+  id: number;
+  mode: "paper" | "live";
+  symbol: string;
+  side: "buy" | "sell";
+  purpose: "entry" | "exit";
+  status: "intent" | "sent" | "open" | "partially_filled" | "filled" | "canceled" | "rejected" | "expired" | "unknown";
+  /** False while the order may still change (intent, sent, open, partially filled, unknown). */
+  settled: boolean;
+  clientOrderId: string;
+  exchangeOrderId: string | null;
+  exitReason: string | null;
+  requestedAmount: number;
+  /** Quote to spend, for a buy sent by cost. */
+  requestedCost: number | null;
+  referencePrice: number;
+  filledAmount: number;
+  averagePrice: number | null;
+  filledCost: number;
+  /** Every fee valued in the quote currency. */
+  feeQuote: number;
+  /** Each fee in the currency it was paid in. */
+  fees: { currency: string; cost: number; quoteValue: number | null }[];
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface OrdersResponse {
+  /** Newest first. */
+  orders: OrderJson[];
+}
+
 export interface EquityResponse {
   series: { currency: string; points: { time: number; equity: number; total: number }[] }[];
 }
@@ -119,6 +152,8 @@ export interface SystemResponse {
   database: { kind: string; target: string };
   bot: { startedAt: string; ticks: number; lastTickAt: string | null; lastFlushAt: string | null; pendingCandles: number; databaseDownSince: string | null } | null;
   lastEventAt: string | null;
+  /** Orders of the exchange the exchange could not be asked about, and others not final yet. */
+  orders: { unknown: number; unsettled: number };
   migrations: { upToDate: boolean; applied: number; pending: string[]; failed: string[]; modified: string[]; unknown: string[] };
   errors: EventJson[];
 }

@@ -2,7 +2,7 @@ import { TIMEFRAME_MS, alignToTimeframe } from "@candlekeep/core";
 import { openTestDatabase } from "@candlekeep/db/testing";
 import Fastify, { type FastifyInstance } from "fastify";
 import { dashboardApi } from "./api";
-import type { CandlesResponse, CoverageResponse, EquityResponse, EventsResponse, PositionsResponse, SystemResponse, TradesResponse } from "./api-types";
+import type { CandlesResponse, CoverageResponse, EquityResponse, EventsResponse, OrdersResponse, PositionsResponse, SystemResponse, TradesResponse } from "./api-types";
 import { COINS, PARTIAL_COIN, STALE_COIN, fillDatabase, fixtureSource } from "./testing/fixture";
 
 const NOW = Date.UTC(2026, 10, 25, 12, 7);
@@ -86,10 +86,39 @@ describe("the dashboard API on a real database", () => {
 
   it("lists recent trades and the equity curve oldest first", async () => {
     const trades = await get<TradesResponse>("/api/trades");
-    expect(trades.body.trades).toEqual([expect.objectContaining({ symbol: "BTC/USDT", exitReason: "TAKE_PROFIT", realizedPnl: 2.9 })]);
+    expect(trades.body.trades).toEqual([expect.objectContaining({ symbol: "BTC/USDT", exitReason: "TAKE_PROFIT", realizedPnl: 2.899 })]);
     const equity = await get<EquityResponse>("/api/equity?limit=5");
     expect(equity.body.series).toHaveLength(1);
     expect(equity.body.series[0]?.points.map((p) => p.equity)).toEqual([10_015, 10_018, 10_021, 10_024, 10_027]);
+  });
+
+  it("lists the newest orders first with their fills and fees, marking those not settled, and one coin's on request", async () => {
+    const { status, body } = await get<OrdersResponse>("/api/orders");
+    expect(status).toBe(200);
+    expect(body.orders.map((o) => `${o.symbol} ${o.purpose} ${o.status} ${o.settled}`)).toEqual([
+      "SOL/USDT entry sent false",
+      "ADA/USDT entry unknown false",
+      "ETH/USDT entry filled true",
+      "BTC/USDT exit filled true",
+      "BTC/USDT entry filled true",
+    ]);
+    expect(body.orders[3]).toMatchObject({
+      side: "sell",
+      clientOrderId: "ckbtc1x1",
+      exitReason: "TAKE_PROFIT",
+      requestedAmount: 0.5,
+      filledAmount: 0.5,
+      averagePrice: 104,
+      filledCost: 52,
+      feeQuote: 0.052,
+      fees: [{ currency: "USDT", cost: 0.052, quoteValue: 0.052 }],
+      createdAt: new Date(NOW - 12 * TIMEFRAME_MS["15m"]).toISOString(),
+    });
+    expect(body.orders[1]).toMatchObject({ error: "exchange timeout", filledAmount: 0, averagePrice: null });
+    const btc = await get<OrdersResponse>("/api/orders?symbol=btc-usdt&limit=1");
+    expect(btc.body.orders.map((o) => o.clientOrderId)).toEqual(["ckbtc1x1"]);
+    expect(await get("/api/orders?limit=1001")).toEqual({ status: 400, body: { error: "limit must be at most 1000" } });
+    expect(await get("/api/orders?symbol=XYZ-USDT")).toEqual({ status: 400, body: { error: expect.stringContaining('unknown symbol "XYZ-USDT"') } });
   });
 
   it("reports the bot's live status, migrations and ERROR events", async () => {
@@ -97,6 +126,7 @@ describe("the dashboard API on a real database", () => {
     expect(body.mode).toBe("bot");
     expect(body.bot).toMatchObject({ ticks: 7, pendingCandles: 3, lastTickAt: new Date(NOW - 1000).toISOString() });
     expect(body.migrations).toMatchObject({ upToDate: true, pending: [] });
+    expect(body.orders).toEqual({ unknown: 1, unsettled: 1 });
     expect(body.migrations.applied).toBeGreaterThan(0);
     expect(body.errors).toEqual([expect.objectContaining({ type: "ERROR", symbol: "SOL/USDT", payload: { message: "fetchOHLCV failed: exchange timeout" } })]);
   });

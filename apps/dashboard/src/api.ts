@@ -2,9 +2,12 @@ import { TIMEFRAME_MS, alignToTimeframe, candlesBehind, describeError, isTimefra
 import {
   accountHistory,
   candleCoverage,
+  countUnsettledOrders,
+  isFinalOrderStatus,
   latestCandlesPerSeries,
   latestEvents,
   listOpenPositions,
+  listOrders,
   listTrades,
   migrationStatus,
   recentCandles,
@@ -13,7 +16,7 @@ import {
 } from "@candlekeep/db";
 import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import { z } from "zod";
-import type { CandlesResponse, CoverageResponse, SeriesCell } from "./api-types";
+import type { CandlesResponse, CoverageResponse, OrdersResponse, SeriesCell } from "./api-types";
 
 /** What the bot knows and the database does not: passed in when the bot serves the dashboard. */
 export interface LiveStatus {
@@ -61,6 +64,7 @@ const eventsQuery = z.strictObject({
   limit: limit(200, 20),
 });
 const tradesQuery = z.strictObject({ symbol: z.string().optional(), limit: limit(1000, 50) });
+const ordersQuery = z.strictObject({ symbol: z.string().optional(), limit: limit(1000, 50) });
 const equityQuery = z.strictObject({ limit: limit(10_000, 500) });
 const noQuery = z.strictObject({});
 
@@ -213,6 +217,37 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
       return { trades };
     });
 
+    app.get("/api/orders", async (request): Promise<OrdersResponse> => {
+      const query = parse(ordersQuery, request.query);
+      const symbol = query.symbol === undefined ? undefined : await trackedSymbol(query.symbol);
+      const orders = await listOrders(await source.db(), { exchange: source.exchange, ...(symbol === undefined ? {} : { symbol }), limit: query.limit });
+      return {
+        orders: orders.map((o) => ({
+          id: o.id,
+          mode: o.mode,
+          symbol: o.symbol,
+          side: o.side,
+          purpose: o.purpose,
+          status: o.status,
+          settled: isFinalOrderStatus(o.status),
+          clientOrderId: o.clientOrderId,
+          exchangeOrderId: o.exchangeOrderId,
+          exitReason: o.exitReason,
+          requestedAmount: o.requestedAmount,
+          requestedCost: o.requestedCost,
+          referencePrice: o.referencePrice,
+          filledAmount: o.filledAmount,
+          averagePrice: o.averagePrice,
+          filledCost: o.filledCost,
+          feeQuote: o.feeQuote,
+          fees: o.fees,
+          error: o.error,
+          createdAt: o.createdAt.toISOString(),
+          updatedAt: o.updatedAt.toISOString(),
+        })),
+      };
+    });
+
     app.get("/api/equity", async (request) => {
       const query = parse(equityQuery, request.query);
       const history = await accountHistory(await source.db(), { exchange: source.exchange, limit: query.limit });
@@ -229,10 +264,11 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
     app.get("/api/system", async (request) => {
       parse(noQuery, request.query);
       const db = await source.db();
-      const [migrations, errors, newest] = await Promise.all([
+      const [migrations, errors, newest, orders] = await Promise.all([
         migrationStatus(db, { migrationsDir: source.migrationsDir }),
         latestEvents(db, { type: "ERROR", limit: 20 }),
         latestEvents(db, { limit: 1 }),
+        countUnsettledOrders(db, { exchange: source.exchange }),
       ]);
       const live = source.live?.();
       const iso = (d: Date | undefined) => d?.toISOString() ?? null;
@@ -245,6 +281,7 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
           ? { startedAt: iso(live.startedAt), ticks: live.ticks, lastTickAt: iso(live.lastTickAt), lastFlushAt: iso(live.lastFlushAt), pendingCandles: live.pendingCandles, databaseDownSince: iso(live.databaseDownSince) }
           : null,
         lastEventAt: newest[0]?.time ?? null,
+        orders,
         migrations: {
           upToDate: migrations.pending.length + migrations.failed.length + migrations.modified.length === 0,
           applied: migrations.applied.length,

@@ -57,7 +57,7 @@ describe("the dashboard page in chromium", () => {
     if (webDir) fs.rmSync(webDir, { recursive: true, force: true });
   });
 
-  it("shows every coin's freshness, and a clicked coin's chart and decisions", async () => {
+  it("shows every coin's freshness, a clicked coin's chart and decisions, and recent orders with the unsettled ones marked", async () => {
     const page = await open(await serve(fixtureSource(db, Date.now())));
     expect(await page.locator("#grid tr.coin th").allTextContents()).toEqual(COINS);
     const state = (symbol: string, tf: string) => page.locator(`#grid tr.coin[data-symbol="${symbol}"] td[data-timeframe="${tf}"]`).getAttribute("data-state");
@@ -84,6 +84,13 @@ describe("the dashboard page in chromium", () => {
     expect(await page.locator("#trades tbody").textContent()).toContain("TAKE_PROFIT");
     expect(await page.locator("#errors tbody").textContent()).toContain("exchange timeout");
     expect(await page.locator("#system").textContent()).toContain("up to date");
+    await page.waitForSelector("#orders tbody tr[data-status]");
+    expect(await page.locator("#orders tbody tr").count()).toBe(5);
+    expect(await page.locator("#orders tr.unknown").textContent()).toContain("ckada1");
+    expect(await page.locator("#orders tr.unsettled").textContent()).toContain("cksol1");
+    expect(await page.locator("#orders tr.unknown, #orders tr.unsettled").count()).toBe(2);
+    expect(await page.locator("#orders tbody").textContent()).toContain("0.052 USDT");
+    expect(await page.locator("#system").textContent()).toContain("1 unknown, 1 not settled");
 
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, "dashboard.png"), fullPage: true });

@@ -1,5 +1,6 @@
 import type { Logger } from "@candlekeep/core";
 import type { Database } from "@candlekeep/db";
+import type { BalancesProvider } from "./books/holdings";
 import type { CheckName, VerifyConfig } from "./config";
 import type { TrackedCoins } from "./tracked";
 
@@ -31,6 +32,8 @@ export interface CheckContext {
   logger: Logger;
   /** The coins to check, resolved once per run on first use. */
   trackedCoins(): Promise<TrackedCoins>;
+  /** The live account's balances, for the books check; undefined: not compared (verify has no exchange connection). */
+  exchangeBalances: BalancesProvider | undefined;
 }
 
 export type Check = (ctx: CheckContext) => Promise<CheckOutcome>;

@@ -18,13 +18,16 @@ describe("loadConfig", () => {
     expect(config).toEqual({
       database: { url: undefined, caCert: undefined, dataDir: `${process.cwd()}/.candlekeep`, retry: DEFAULT_RETRY, migrationsDir: undefined, schemaPath: undefined },
       exchange: "sim",
+      tradingMode: "paper",
+      quoteCurrency: "USDT",
       symbols: undefined,
       symbolsFromFlag: false,
       timeframes: ["15m", "1h", "4h", "1d"],
-      checks: ["connection", "migrations", "schema", "roundtrip", "coverage", "activity"],
+      checks: ["connection", "migrations", "schema", "roundtrip", "coverage", "activity", "books"],
       staleAfterPeriods: 2,
       gapWindowCandles: 96,
       activityMinutes: 15,
+      unsettledMinutes: 10,
       output: "table",
       log: { level: "info", format: "json" },
     });
@@ -32,12 +35,12 @@ describe("loadConfig", () => {
   });
 
   it("reads the bot's shared settings and lets flags override SYMBOLS", () => {
-    const env = { DATABASE_URL: "postgresql://u:p@db:5432/ck", EXCHANGE: "Binance", SYMBOLS: "top:50", TIMEFRAMES: "1h,15m", LOG_FORMAT: "pretty" };
+    const env = { DATABASE_URL: "postgresql://u:p@db:5432/ck", EXCHANGE: "Binance", SYMBOLS: "top:50", TIMEFRAMES: "1h,15m", LOG_FORMAT: "pretty", TRADING_MODE: "live", QUOTE_CURRENCY: "usdc" };
     const fromEnv = loadConfig(env, [], true);
-    expect(fromEnv).toMatchObject({ exchange: "binance", symbols: { kind: "top", count: 50 }, symbolsFromFlag: false, timeframes: ["15m", "1h"], log: { format: "pretty" } });
+    expect(fromEnv).toMatchObject({ exchange: "binance", tradingMode: "live", quoteCurrency: "USDC", symbols: { kind: "top", count: 50 }, symbolsFromFlag: false, timeframes: ["15m", "1h"], log: { format: "pretty" } });
     expect(fromEnv.database.url).toBe("postgresql://u:p@db:5432/ck");
 
-    const argv = ["--", "--json", "--only", "coverage,schema", "--symbols", "btc/usdt, ETH/USDT", "--stale-after=3", "--gap-window", "10", "--activity-minutes", "30", "--retries", "0"];
+    const argv = ["--", "--json", "--only", "coverage,schema", "--symbols", "btc/usdt, ETH/USDT", "--stale-after=3", "--gap-window", "10", "--activity-minutes", "30", "--unsettled-minutes", "60", "--retries", "0"];
     expect(loadConfig(env, argv, false)).toMatchObject({
       output: "json",
       checks: ["connection", "schema", "coverage"],
@@ -46,6 +49,7 @@ describe("loadConfig", () => {
       staleAfterPeriods: 3,
       gapWindowCandles: 10,
       activityMinutes: 30,
+      unsettledMinutes: 60,
       database: { retry: { retries: 0, initialDelayMs: DEFAULT_RETRY.initialDelayMs } },
     });
   });
@@ -62,12 +66,13 @@ describe("loadConfig", () => {
   });
 
   it("lists every bad setting and flag, one line each, without echoing values", () => {
-    expect(problems({ LOG_LEVEL: "loud", TIMEFRAMES: "2m" }, ["--only", "nope", "--stale-after", "x", "--gap-window", "0", "--bogus", "--symbols"])).toEqual([
+    expect(problems({ LOG_LEVEL: "loud", TIMEFRAMES: "2m", TRADING_MODE: "demo" }, ["--only", "nope", "--stale-after", "x", "--gap-window", "0", "--bogus", "--symbols"])).toEqual([
       'unknown argument "--bogus"',
       "--symbols needs a value",
       "TIMEFRAMES has unknown 2m; use a comma list of 15m, 1h, 4h, 1d",
+      "TRADING_MODE must be paper or live",
       "LOG_LEVEL must be one of error, warn, info, debug",
-      "--only has unknown check nope; use one or more of connection, migrations, schema, roundtrip, coverage, activity",
+      "--only has unknown check nope; use one or more of connection, migrations, schema, roundtrip, coverage, activity, books",
       "--stale-after must be a number",
       "--gap-window must be at least 1",
     ]);

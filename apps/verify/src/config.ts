@@ -19,7 +19,7 @@ import { DEFAULT_RETRY, type RetryPolicy } from "@candlekeep/db";
  * SYMBOLS, TIMEFRAMES the bot reads) plus verify's own flags, validated once.
  */
 
-export const CHECK_NAMES = ["connection", "migrations", "schema", "roundtrip", "coverage", "activity"] as const;
+export const CHECK_NAMES = ["connection", "migrations", "schema", "roundtrip", "coverage", "activity", "books"] as const;
 export type CheckName = (typeof CHECK_NAMES)[number];
 
 export interface VerifyConfig {
@@ -34,6 +34,10 @@ export interface VerifyConfig {
     schemaPath: string | undefined;
   };
   exchange: string;
+  /** The bot's TRADING_MODE: whose books the books check adds up. */
+  tradingMode: "paper" | "live";
+  /** The bot's QUOTE_CURRENCY: the paper account's cash, and what is not a position's coin on a live account. */
+  quoteCurrency: string;
   /** --symbols, else SYMBOLS; undefined when neither is set. */
   symbols: SymbolSelection | undefined;
   /** True when the coins came from --symbols (reported as their source). */
@@ -47,14 +51,16 @@ export interface VerifyConfig {
   gapWindowCandles: number;
   /** Coins without a decision trace in this many minutes are listed. */
   activityMinutes: number;
+  /** Orders not final that have not changed for this many minutes are reported. */
+  unsettledMinutes: number;
   output: "table" | "json";
   log: { level: LogLevel; format: LogFormat };
 }
 
 export const USAGE = `Usage: pnpm --filter verify start -- [--json] [--only CHECK[,CHECK]] [--symbols A/B,C/D]
-                                    [--stale-after PERIODS] [--gap-window CANDLES] [--activity-minutes N] [--retries N]
+                                    [--stale-after PERIODS] [--gap-window CANDLES] [--activity-minutes N] [--unsettled-minutes N] [--retries N]
 Checks: ${CHECK_NAMES.join(", ")}.
-Reads the bot's settings from the environment (DATABASE_URL, CANDLEKEEP_DATA_DIR, EXCHANGE, SYMBOLS, TIMEFRAMES; see README).
+Reads the bot's settings from the environment (DATABASE_URL, CANDLEKEEP_DATA_DIR, EXCHANGE, SYMBOLS, TIMEFRAMES, TRADING_MODE, QUOTE_CURRENCY; see README).
 Exit code: 0 when no check fails (warnings allowed), 1 when one fails, 2 for bad usage or settings.
 With the embedded database (DATABASE_URL unset), stop the bot first: the embedded engine is meant for one process at a time.`;
 
@@ -78,18 +84,20 @@ const flagsSchema = z.object({
   staleAfter: wholeNumber("--stale-after", 0, 10_000).default(DEFAULT_STALE_AFTER_PERIODS),
   gapWindow: wholeNumber("--gap-window", 1, 100_000).default(DEFAULT_GAP_WINDOW_CANDLES),
   activityMinutes: wholeNumber("--activity-minutes", 1, 525_600).default(15),
+  unsettledMinutes: wholeNumber("--unsettled-minutes", 1, 525_600).default(10),
   retries: wholeNumber("--retries", 0, 20).default(DEFAULT_RETRY.retries),
 });
 
 const envSchema = sharedSettingsSchema.extend({ NODE_ENV: z.string().optional() });
 
 /** Flags that take a value, and the key each sets. */
-const VALUE_FLAGS: Readonly<Record<string, "only" | "symbols" | "staleAfter" | "gapWindow" | "activityMinutes" | "retries">> = {
+const VALUE_FLAGS: Readonly<Record<string, "only" | "symbols" | "staleAfter" | "gapWindow" | "activityMinutes" | "unsettledMinutes" | "retries">> = {
   "--only": "only",
   "--symbols": "symbols",
   "--stale-after": "staleAfter",
   "--gap-window": "gapWindow",
   "--activity-minutes": "activityMinutes",
+  "--unsettled-minutes": "unsettledMinutes",
   "--retries": "retries",
 };
 
@@ -159,6 +167,8 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
       schemaPath: undefined,
     },
     exchange: s.EXCHANGE,
+    tradingMode: s.TRADING_MODE,
+    quoteCurrency: s.QUOTE_CURRENCY,
     symbols: s.SYMBOLS,
     symbolsFromFlag: symbolsFlag !== undefined,
     timeframes: s.TIMEFRAMES,
@@ -166,6 +176,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
     staleAfterPeriods: f.staleAfter,
     gapWindowCandles: f.gapWindow,
     activityMinutes: f.activityMinutes,
+    unsettledMinutes: f.unsettledMinutes,
     output: f.json ? "json" : "table",
     log: { level: s.LOG_LEVEL, format: s.LOG_FORMAT ?? defaultLogFormat({ NODE_ENV: s.NODE_ENV }, isTty) },
   };

@@ -52,7 +52,7 @@ describe("the verify command", () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/^connection +FAIL +Invalid DATABASE_URL: the password contains an unencoded '@'; percent-encode/m);
     expect(result.stdout).toMatch(/^migrations +skip +skipped: no database connection$/m);
-    expect(result.stdout).toMatch(/^verify FAIL: 0 passed, 0 warned, 1 failed, 5 skipped in /m);
+    expect(result.stdout).toMatch(/^verify FAIL: 0 passed, 0 warned, 1 failed, 6 skipped in /m);
     expect(`${result.stdout}${result.stderr}`).not.toMatch(STACK_LINE);
     expect(`${result.stdout}${result.stderr}`).not.toContain("p@ss");
   });
@@ -80,9 +80,9 @@ describe("the verify command", () => {
     const report = JSON.parse(result.stdout) as { status: string; exitCode: number; checks: { name: string; status: string }[] };
     expect(report.status).toBe("pass");
     expect(report.exitCode).toBe(0);
-    expect(report.checks.map((c) => `${c.name}:${c.status}`)).toEqual(["connection:pass", "migrations:pass", "schema:pass", "roundtrip:pass", "coverage:pass", "activity:pass"]);
+    expect(report.checks.map((c) => `${c.name}:${c.status}`)).toEqual(["connection:pass", "migrations:pass", "schema:pass", "roundtrip:pass", "coverage:pass", "activity:pass", "books:pass"]);
     const progress = result.stderr.split("\n").filter(Boolean).map((line) => (JSON.parse(line) as { message: string }).message);
-    expect(progress.filter((m) => /^\w+: pass \(\d+ ms\)/.test(m))).toHaveLength(6);
+    expect(progress.filter((m) => /^\w+: pass \(\d+ ms\)/.test(m))).toHaveLength(7);
   });
 
   it("exits 1 when a check fails and says which coin in the table", async () => {

@@ -2,7 +2,9 @@ import { performance } from "node:perf_hooks";
 import { describeError, redactText, type Logger } from "@candlekeep/core";
 import type { Database } from "@candlekeep/db";
 import type { Check, CheckContext, CheckOutcome, CheckResult, CheckStatus } from "./check";
+import type { BalancesProvider } from "./books/holdings";
 import { activityCheck } from "./checks/activity";
+import { booksCheck } from "./checks/books";
 import { connectionCheck } from "./checks/connection";
 import { coverageCheck } from "./checks/coverage";
 import { migrationsCheck } from "./checks/migrations";
@@ -17,6 +19,7 @@ const CHECKS: Readonly<Record<Exclude<CheckName, "connection">, Check>> = {
   roundtrip: roundTripCheck,
   coverage: coverageCheck,
   activity: activityCheck,
+  books: booksCheck,
 };
 
 export interface VerifyReport {
@@ -37,6 +40,8 @@ export interface RunOptions {
   now?: () => number;
   /** Called as each check completes, for progress output. */
   onCheck?: (result: CheckResult) => void;
+  /** The live account's balances for the books check; the CLI has none yet (no exchange connection). */
+  exchangeBalances?: BalancesProvider;
 }
 
 function finish(name: CheckName, outcome: CheckOutcome, started: number): CheckResult {
@@ -78,6 +83,7 @@ export async function runVerify(config: VerifyConfig, options: RunOptions): Prom
       nowMs,
       logger,
       trackedCoins: () => (tracked ??= resolveTrackedCoins(db, config)),
+      exchangeBalances: options.exchangeBalances,
     };
     for (const name of config.checks) {
       if (name === "connection") continue;

@@ -4,10 +4,14 @@ import path from "node:path";
 import { TIMEFRAME_MS, alignToTimeframe, type Timeframe } from "@candlekeep/core";
 import {
   DEFAULT_MIGRATIONS_DIR,
+  PAPER_ACCOUNT_EVENT,
+  applyEntryProgress,
+  paperAccountEventKey,
+  recordEvent,
   recordEvents,
+  recordOrderIntent,
   saveAccountState,
   saveCandles,
-  savePosition,
   type CandleInput,
   type Database,
   type DatabaseKind,
@@ -56,7 +60,19 @@ export function freshCandles(options: { exchange?: string; symbols: readonly str
   return rows;
 }
 
-/** What a running bot leaves behind: fresh candles, a recent decision trace per coin, an open position, a balance snapshot. */
+/** The paper account fillLikeTheBot opens, in USDT. */
+export const TEST_STARTING_BALANCE = 10_000;
+
+/** Records the start of `exchange`'s paper account as the bot does when it opens it. */
+export async function openPaperAccount(db: Database, exchange: string, time: Date, startingBalance = TEST_STARTING_BALANCE): Promise<void> {
+  await recordEvent(db, { type: PAPER_ACCOUNT_EVENT, time, eventKey: paperAccountEventKey(exchange), payload: { currency: "USDT", startingBalance } });
+}
+
+/**
+ * What a running paper bot leaves behind: fresh candles, a recent decision trace
+ * per coin, its paper account, an entry order filled into an open position, and
+ * a balance snapshot taken after it (cash = start − cost − fee).
+ */
 export async function fillLikeTheBot(db: Database, options: { symbols: readonly string[]; timeframes: readonly Timeframe[]; nowMs: number; exchange?: string }): Promise<void> {
   const exchange = options.exchange ?? "sim";
   const saved = await saveCandles(db, freshCandles({ ...options, exchange }), options.nowMs);
@@ -66,11 +82,38 @@ export async function fillLikeTheBot(db: Database, options: { symbols: readonly 
     options.symbols.map((symbol) => ({ type: "DECISION_TRACE", symbol, time: new Date(options.nowMs - 60_000), payload: { exchange, action: "NO_SIGNAL", reasons: ["test"] } })),
   );
   if (dropped > 0) throw new Error("test decision traces were not stored");
+  await openPaperAccount(db, exchange, new Date(options.nowMs - 7_200_000));
   const [first] = options.symbols;
+  let cash = TEST_STARTING_BALANCE;
+  let held = 0;
   if (first) {
-    await savePosition(db, { exchange, symbol: first, side: "LONG", quantity: 0.5, entryPrice: 101, takeProfit: 110, stopLoss: 95, entryOrderId: "test-entry", openedAt: new Date(options.nowMs - 3_600_000) });
+    const openedAt = new Date(options.nowMs - 3_600_000);
+    const { order } = await recordOrderIntent(db, {
+      exchange,
+      mode: "paper",
+      symbol: first,
+      side: "buy",
+      purpose: "entry",
+      clientOrderId: "cktestentry1",
+      positionKey: "cktestentry1",
+      exitReason: null,
+      requestedAmount: 0.5,
+      requestedCost: null,
+      referencePrice: 101,
+      takeProfit: 110,
+      stopLoss: 95,
+      createdAt: openedAt,
+    });
+    await applyEntryProgress(
+      db,
+      order,
+      { status: "filled", exchangeOrderId: null, filledAmount: 0.5, averagePrice: 101, filledCost: 50.5, feeQuote: 0.0505, feeBase: 0, fees: [{ currency: "USDT", cost: 0.0505, quoteValue: 0.0505 }], error: null, time: openedAt },
+      {},
+    );
+    cash = 9949.4495;
+    held = 0.5 * 101;
   }
-  await saveAccountState(db, [{ time: new Date(options.nowMs - 30_000), exchange, currency: "USDT", free: 9949.5, used: 0, total: 9949.5, equity: 10000 }]);
+  await saveAccountState(db, [{ time: new Date(options.nowMs - 30_000), exchange, currency: "USDT", free: cash, used: 0, total: cash, equity: cash + held }]);
 }
 
 /** A fresh migrated database of `kind` (server: its own database; embedded: its own directory), closed again. */
@@ -98,9 +141,9 @@ export function copyMigrations(): { dir: string; remove(): void } {
   return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Rows in the five tables, to prove a run left them as they were. */
+/** Rows in the six tables, to prove a run left them as they were. */
 export async function rowCounts(db: Pick<Database, "sql">): Promise<Record<string, number>> {
-  const tables = ["candles", "system_events", "positions", "trades", "account_state"];
+  const tables = ["candles", "system_events", "positions", "trades", "orders", "account_state"];
   const counts: Record<string, number> = {};
   for (const table of tables) {
     const result = await db.sql.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${table}`);

@@ -19,6 +19,8 @@ describe("shared settings", () => {
       AUTO_MIGRATE: true,
       EXCHANGE: "sim",
       TIMEFRAMES: ["15m", "1h", "4h", "1d"],
+      TRADING_MODE: "paper",
+      QUOTE_CURRENCY: "USDT",
       LOG_LEVEL: "info",
     });
     expect(settings.DATABASE_URL).toBeUndefined();

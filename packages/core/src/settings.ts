@@ -92,6 +92,9 @@ export const sharedSettingsSchema = z.object({
     .default("sim"),
   SYMBOLS: symbolsSetting.optional(),
   TIMEFRAMES: timeframesSetting.default([...TIMEFRAMES]),
+  // Shared so verify checks the books of the account the bot keeps: its mode and cash currency.
+  TRADING_MODE: z.enum(["paper", "live"], { message: "TRADING_MODE must be paper or live" }).default("paper"),
+  QUOTE_CURRENCY: z.string().trim().toUpperCase().regex(/^[A-Z0-9]{2,10}$/, "QUOTE_CURRENCY must be a currency code like USDT").default("USDT"),
   LOG_LEVEL: z.enum(["error", "warn", "info", "debug"], { message: "LOG_LEVEL must be one of error, warn, info, debug" }).default("info"),
   LOG_FORMAT: z.enum(["json", "pretty"], { message: "LOG_FORMAT must be json or pretty" }).optional(),
 });

@@ -40,6 +40,7 @@ export {
   listUnsettledOrders,
   countExitOrders,
   listOrders,
+  countUnsettledOrders,
   paperLedgerTotals,
   isFinalOrderStatus,
   FINAL_ORDER_STATUSES,
@@ -53,7 +54,8 @@ export {
   type LedgerOrder,
   type PaperLedgerTotals,
 } from "./orders";
-export { openPaperAccount, paperAccountKey, type PaperAccount } from "./paper-account";
+export { openPaperAccount, paperAccountStart, paperAccountEventKey, PAPER_ACCOUNT_EVENT, type PaperAccount, type PaperAccountStart } from "./paper-account";
+export { positionBacking, newestFilledOrder, type PositionBacking } from "./books";
 export { recordEvent, recordEvents, latestEvents, latestEventPerSymbol, eventPayloadJson, MAX_EVENT_PAYLOAD_BYTES, type EventInput, type EventLevel, type EventType, type StoredEvent } from "./events";
 export { saveAccountState, accountHistory, type AccountSnapshot } from "./account";
 export { candleCoverage, type SeriesCoverage, type CoverageQuery } from "./coverage";

@@ -2,6 +2,7 @@ import {
   applyEntryProgress,
   applyExitProgress,
   countExitOrders,
+  countUnsettledOrders,
   listOrders,
   listUnsettledOrders,
   markOrder,
@@ -136,6 +137,19 @@ describe.each(DATABASE_KINDS)("the order ledger on the %s engine", (kind) => {
     expect((await markOrder(db, order, { status: "rejected", error: "insufficient balance", exchangeOrderId: "R1" }))?.status).toBe("rejected");
     expect(await markOrder(db, order, { status: "sent", error: null })).toBeUndefined();
     expect(await applyEntryProgress(db, order, progress(), LEVELS)).toEqual({ order: undefined, position: undefined });
+  });
+
+  it("counts an exchange's unknown orders apart from the others not final yet, in either mode", async () => {
+    expect(await countUnsettledOrders(db, { exchange: "sim" })).toEqual({ unknown: 0, unsettled: 0 });
+    const { order: lost } = await recordOrderIntent(db, intent({ clientOrderId: "cklost" }));
+    await markOrder(db, lost, { status: "unknown", error: "exchange down" });
+    await recordOrderIntent(db, intent({ clientOrderId: "ckintent", mode: "live" }));
+    const { order: sent } = await recordOrderIntent(db, intent({ clientOrderId: "cksent" }));
+    await markOrder(db, sent, { status: "sent", error: null });
+    const { order: done } = await recordOrderIntent(db, intent({ clientOrderId: "ckdone" }));
+    await applyEntryProgress(db, done, progress(), LEVELS);
+    await recordOrderIntent(db, intent({ exchange: "binance", clientOrderId: "ckother" }));
+    expect(await countUnsettledOrders(db, { exchange: "sim" })).toEqual({ unknown: 1, unsettled: 2 });
   });
 
   it("adds a paper account's fills up exactly: cash change, holdings and fees", async () => {

@@ -10,7 +10,8 @@ export type TradingMode = "paper" | "live";
 
 /** Statuses after which an order never changes again. */
 export const FINAL_ORDER_STATUSES: readonly OrderStatus[] = ["filled", "canceled", "rejected", "expired"];
-const FINAL_SQL = FINAL_ORDER_STATUSES.map((status) => `'${status}'`).join(", ");
+/** The final statuses as an SQL list, for `status IN (…)`. */
+export const FINAL_SQL = FINAL_ORDER_STATUSES.map((status) => `'${status}'`).join(", ");
 
 export function isFinalOrderStatus(status: OrderStatus): boolean {
   return FINAL_ORDER_STATUSES.includes(status);
@@ -386,10 +387,11 @@ export interface PaperLedgerTotals {
   fees: number;
 }
 
-// Summed in numeric: the totals are exact sums of what each fill recorded.
+// Summed in numeric: the totals are exact sums of what each fill recorded. A buy's fee
+// taken in the coin is paid from what it bought (fee_base), not from the cash.
 const PAPER_TOTALS = `
 SELECT symbol,
-  sum(sum(CASE side WHEN 'sell' THEN filled_cost - fee_quote ELSE -(filled_cost + fee_quote) END)) OVER ()::text AS cash_change,
+  sum(sum(CASE side WHEN 'sell' THEN filled_cost - fee_quote ELSE -(filled_cost + fee_quote - fee_base * average_price) END)) OVER ()::text AS cash_change,
   sum(CASE side WHEN 'buy' THEN filled_amount - fee_base ELSE -filled_amount END)::text AS held,
   sum(sum(fee_quote)) OVER ()::text AS fees
 FROM orders WHERE exchange = $1 AND mode = 'paper' AND filled_amount > 0
@@ -405,4 +407,15 @@ export async function paperLedgerTotals(db: Pick<Database, "sql">, filter: { exc
     if (held !== 0) totals.holdings.set(row.symbol, held);
   }
   return totals;
+}
+
+/** How many orders of an exchange (either mode) are unknown, and how many others are not final yet (intent, sent, open, partially filled). */
+export async function countUnsettledOrders(db: Pick<Database, "sql">, filter: { exchange: string }): Promise<{ unknown: number; unsettled: number }> {
+  const result = await db.sql.query<{ unknown: string | number; unsettled: string | number }>(
+    `SELECT count(*) FILTER (WHERE status = 'unknown') AS unknown, count(*) FILTER (WHERE status <> 'unknown') AS unsettled
+     FROM orders WHERE exchange = $1 AND status NOT IN (${FINAL_SQL})`,
+    [filter.exchange],
+  );
+  const row = result.rows[0];
+  return { unknown: Number(row?.unknown ?? 0), unsettled: Number(row?.unsettled ?? 0) };
 }

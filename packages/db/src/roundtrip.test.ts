@@ -4,9 +4,9 @@ import { ROUNDTRIP_EXCHANGE, roundTrip } from "./roundtrip";
 import { DATABASE_KINDS, openTestDatabase } from "./testing";
 
 async function rowCounts(db: Pick<Database, "sql">): Promise<Record<string, number>> {
-  const result = await db.sql.query<{ candles: string; events: string; positions: string; trades: string; account: string }>(
+  const result = await db.sql.query<{ candles: string; events: string; positions: string; trades: string; orders: string; account: string }>(
     `SELECT (SELECT count(*) FROM candles) AS candles, (SELECT count(*) FROM system_events) AS events, (SELECT count(*) FROM positions) AS positions,
-            (SELECT count(*) FROM trades) AS trades, (SELECT count(*) FROM account_state) AS account`,
+            (SELECT count(*) FROM trades) AS trades, (SELECT count(*) FROM orders) AS orders, (SELECT count(*) FROM account_state) AS account`,
   );
   return Object.fromEntries(Object.entries(result.rows[0] ?? {}).map(([k, v]) => [k, Number(v)]));
 }
@@ -24,9 +24,9 @@ describe.each(DATABASE_KINDS)("roundTrip on the %s engine", (kind) => {
     await recordEvent(db, { type: "STARTUP", payload: { real: true } });
     const before = await rowCounts(db);
     const results = await roundTrip(db);
-    expect(results).toEqual(["candle", "event", "position", "trade", "account"].map((k) => ({ kind: k, ok: true, problem: undefined })));
+    expect(results).toEqual(["candle", "event", "position", "trade", "order", "account"].map((k) => ({ kind: k, ok: true, problem: undefined })));
     expect(await rowCounts(db)).toEqual(before);
-    const leftovers = await db.sql.query(`SELECT 1 FROM candles WHERE exchange = $1 UNION ALL SELECT 1 FROM positions WHERE exchange = $1`, [ROUNDTRIP_EXCHANGE]);
+    const leftovers = await db.sql.query(`SELECT 1 FROM candles WHERE exchange = $1 UNION ALL SELECT 1 FROM positions WHERE exchange = $1 UNION ALL SELECT 1 FROM orders WHERE exchange = $1`, [ROUNDTRIP_EXCHANGE]);
     expect(leftovers.rows).toEqual([]);
   });
 
@@ -50,6 +50,6 @@ describe.each(DATABASE_KINDS)("roundTrip on the %s engine", (kind) => {
     const results = await roundTrip(db);
     const byKind = new Map(results.map((r) => [r.kind, r]));
     expect(byKind.get("trade")).toMatchObject({ ok: false, problem: expect.stringMatching(/exit_reason/) });
-    for (const other of ["candle", "event", "position", "account"] as const) expect(byKind.get(other)?.ok).toBe(true);
+    for (const other of ["candle", "event", "position", "order", "account"] as const) expect(byKind.get(other)?.ok).toBe(true);
   });
 });

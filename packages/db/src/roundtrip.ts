@@ -18,8 +18,8 @@ export const ROUNDTRIP_EXCHANGE = "verify-roundtrip";
 const SYMBOL = "VERIFY/ROUNDTRIP";
 const EVENT_TYPE = "VERIFY_ROUNDTRIP";
 
-export type RoundTripKind = "candle" | "event" | "position" | "trade" | "account";
-export const ROUNDTRIP_KINDS: readonly RoundTripKind[] = ["candle", "event", "position", "trade", "account"];
+export type RoundTripKind = "candle" | "event" | "position" | "trade" | "order" | "account";
+export const ROUNDTRIP_KINDS: readonly RoundTripKind[] = ["candle", "event", "position", "trade", "order", "account"];
 
 export interface RoundTripResult {
   kind: RoundTripKind;
@@ -179,6 +179,7 @@ function steps(nowMs: number, logger: Logger): Step[] {
             takeProfit: ["take_profit", { decimal: "70000.000000000000000001" }],
             stopLoss: ["stop_loss", { decimal: null }],
             entryOrderId: ["entry_order_id", `verify-entry-${id}`],
+            entryFee: ["entry_fee", { decimal: "0.065432100000000001" }],
             openedAt: ["opened_at", openedAt],
             metadata: ["metadata", { json: { trailing: 61000.5, note: "round-trip" } }],
           },
@@ -203,6 +204,40 @@ function steps(nowMs: number, logger: Logger): Step[] {
           entryOrderId: ["entry_order_id", `verify-entry-${id}`],
           exitOrderId: ["exit_order_id", `verify-exit-${id}`],
         }),
+    },
+    {
+      // Every column of an order the bot has seen partly filled, fees in two currencies.
+      kind: "order",
+      run: (connection) =>
+        sqlRoundTrip(
+          connection,
+          "orders",
+          {
+            exchange: ["exchange", ROUNDTRIP_EXCHANGE],
+            mode: ["mode", "paper", "trading_mode"],
+            symbol: ["symbol", SYMBOL],
+            side: ["side", "sell", "order_side"],
+            type: ["type", "market"],
+            purpose: ["purpose", "exit", "order_purpose"],
+            clientOrderId: ["client_order_id", `verifyexit${id.replace(/-/g, "")}`],
+            exchangeOrderId: ["exchange_order_id", `verify-${id}`],
+            positionKey: ["position_key", `verify-entry-${id}`],
+            exitReason: ["exit_reason", "STOP_LOSS", "exit_reason"],
+            requestedAmount: ["requested_amount", { decimal: "0.123456789012345678" }],
+            requestedCost: ["requested_cost", { decimal: null }],
+            referencePrice: ["reference_price", { decimal: "65432.1" }],
+            status: ["status", "partially_filled", "order_status"],
+            filledAmount: ["filled_amount", { decimal: "0.1" }],
+            averagePrice: ["average_price", { decimal: "65431.999999999999999999" }],
+            filledCost: ["filled_cost", { decimal: "6543.199999999999999999" }],
+            feeQuote: ["fee_quote", { decimal: "6.5432" }],
+            feeBase: ["fee_base", { decimal: "0.000000000000000001" }],
+            fees: ["fees", { json: [{ currency: "USDT", cost: 6.5432, quoteValue: 6.5432 }, { currency: "BNB", cost: 0.0001, quoteValue: null }] }],
+            error: ["error", "ünïcödé ✓ timeout"],
+            createdAt: ["created_at", now],
+          },
+          { updated_at: "now()" },
+        ),
     },
     {
       kind: "account",

@@ -52,8 +52,8 @@ describe("parsePrismaSchema", () => {
     expect(thing?.fields.find((f) => f.name === "price")?.nativeType).toEqual({ name: "Decimal", args: [20, 8] });
   });
 
-  it("finds the five models of the repository's schema", () => {
-    expect(parsePrismaSchema(SCHEMA).models.map((m) => m.table).sort()).toEqual(["account_state", "candles", "positions", "system_events", "trades"]);
+  it("finds the six models of the repository's schema", () => {
+    expect(parsePrismaSchema(SCHEMA).models.map((m) => m.table).sort()).toEqual(["account_state", "candles", "orders", "positions", "system_events", "trades"]);
   });
 });
 
@@ -82,14 +82,22 @@ describe.each(DATABASE_KINDS)("compareSchemaWithDatabase on the %s engine", (kin
   it("finds no problems on a freshly migrated database: every model field has a compatible column", async () => {
     const result = await compareSchemaWithDatabase(db);
     expect(result.problems).toEqual([]);
-    expect(result.tables).toBe(5);
-    expect(result.columns).toBe(53);
+    expect(result.tables).toBe(6);
+    expect(result.columns).toBe(80);
   });
 
   it("reports a dropped column as missing, naming the table, column and model field", async () => {
     const result = await compareAfter(`ALTER TABLE positions DROP COLUMN stop_loss`);
     expect(brief(result.problems)).toEqual([{ kind: "missing-column", severity: "error", table: "positions", column: "stop_loss" }]);
     expect(result.problems[0]?.message).toBe("column positions.stop_loss (Position.stopLoss) does not exist");
+  });
+
+  it("reports the order ledger's columns like the others: a dropped orders.fee_base and positions.entry_fee", async () => {
+    const result = await compareAfter(`ALTER TABLE orders DROP COLUMN fee_base; ALTER TABLE positions DROP COLUMN entry_fee`);
+    expect(result.problems.map((p) => p.message).sort()).toEqual([
+      "column orders.fee_base (Order.feeBase) does not exist",
+      "column positions.entry_fee (Position.entryFee) does not exist",
+    ]);
   });
 
   it("reports a missing table once, not once per column", async () => {
@@ -142,6 +150,7 @@ describe.each(DATABASE_KINDS)("compareSchemaWithDatabase on the %s engine", (kin
     const text = tamper('@@map("exit_reason")', '@@map("exit_cause")');
     const result = await compareSchemaWithDatabase(db, text);
     expect(result.problems.map((p) => p.message).sort()).toEqual([
+      "column orders.exit_reason is enum exit_reason, but Order.exitReason (ExitReason) needs enum exit_cause",
       "column trades.exit_reason is enum exit_reason, but Trade.exitReason (ExitReason) needs enum exit_cause",
       'enum type "exit_cause" (enum ExitReason) does not exist',
     ]);

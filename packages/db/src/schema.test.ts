@@ -178,11 +178,12 @@ function tampered(from: string | RegExp, to: string): Schema {
 }
 
 describe("the test's schema.prisma parser", () => {
-  it("reads the five models with their tables, mapped columns, optional fields, native types and enums", () => {
+  it("reads the six models with their tables, mapped columns, optional fields, native types and enums", () => {
     const schema = parseSchema(SCHEMA);
     expect(schema.models.map((m) => `${m.name}→${m.table}`).sort()).toEqual([
       "AccountState→account_state",
       "Candle→candles",
+      "Order→orders",
       "Position→positions",
       "SystemEvent→system_events",
       "Trade→trades",
@@ -190,6 +191,10 @@ describe("the test's schema.prisma parser", () => {
     expect([...schema.enums]).toEqual([
       ["PositionSide", "position_side"],
       ["ExitReason", "exit_reason"],
+      ["OrderStatus", "order_status"],
+      ["OrderSide", "order_side"],
+      ["OrderPurpose", "order_purpose"],
+      ["TradingMode", "trading_mode"],
     ]);
     const position = schema.models.find((m) => m.name === "Position");
     expect(position?.fields.find((f) => f.name === "takeProfit")).toEqual({
@@ -200,7 +205,7 @@ describe("the test's schema.prisma parser", () => {
       list: false,
       native: { name: "Decimal", args: [38, 18] },
     });
-    expect(position?.fields.map((f) => f.name)).toEqual(["id", "exchange", "symbol", "side", "quantity", "entryPrice", "takeProfit", "stopLoss", "entryOrderId", "openedAt", "updatedAt", "metadata"]);
+    expect(position?.fields.map((f) => f.name)).toEqual(["id", "exchange", "symbol", "side", "quantity", "entryPrice", "takeProfit", "stopLoss", "entryOrderId", "entryFee", "openedAt", "updatedAt", "metadata"]);
   });
 
   it("skips relation fields, which have no column", () => {
@@ -257,7 +262,13 @@ describe.each(DATABASE_KINDS)("schema.prisma against the migrated %s database", 
     ]);
     expect(drift(tampered(/stopLoss +Decimal\?/, "stopLoss Decimal"), columns)).toEqual(["positions.stop_loss is nullable but Position.stopLoss is required"]);
     expect(drift(tampered(/symbol +String\?/, "symbol String"), columns)).toEqual(["system_events.symbol is nullable but SystemEvent.symbol is required"]);
-    expect(drift(tampered('@@map("exit_reason")', '@@map("exit_cause")'), columns)).toEqual(["trades.exit_reason is USER-DEFINED exit_reason, expected enum exit_cause"]);
+    expect(drift(tampered('@@map("exit_reason")', '@@map("exit_cause")'), columns)).toEqual([
+      "orders.exit_reason is USER-DEFINED exit_reason, expected enum exit_cause",
+      "trades.exit_reason is USER-DEFINED exit_reason, expected enum exit_cause",
+    ]);
+    expect(drift(tampered(/filledAmount +Decimal +@default\(0\) @map\("filled_amount"\) @db\.Decimal\(38, 18\)/, 'filledAmount Float @default(0) @map("filled_amount")'), columns)).toEqual([
+      "orders.filled_amount is numeric, expected double precision",
+    ]);
     expect(drift(tampered(/openTime +DateTime/, "openTime  String"), columns)).toEqual(["candles.open_time is timestamp with time zone, expected text"]);
   });
 

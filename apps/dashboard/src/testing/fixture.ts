@@ -1,10 +1,24 @@
 import { TIMEFRAME_MS, alignToTimeframe, type Timeframe } from "@candlekeep/core";
-import { closePositionWithTrade, recordEvents, saveAccountState, saveCandles, savePosition, type CandleInput, type Database, type EventInput } from "@candlekeep/db";
+import {
+  applyEntryProgress,
+  applyExitProgress,
+  markOrder,
+  recordEvents,
+  recordOrderIntent,
+  saveAccountState,
+  saveCandles,
+  type CandleInput,
+  type Database,
+  type EventInput,
+  type OrderIntent,
+  type OrderProgress,
+} from "@candlekeep/db";
 import type { DashboardSource } from "../api";
 
 /**
  * Test support: a database holding what a short bot run leaves behind (candles
- * for every coin × timeframe, decision traces, a closed trade, an open position,
+ * for every coin × timeframe, decision traces, orders with the closed trade and
+ * the open position they filled, an order still unsettled and one unknown,
  * account snapshots, an ERROR event), with one coin gone stale on purpose and
  * one timeframe of another missing. Not used by production code.
  */
@@ -40,9 +54,36 @@ export async function fillDatabase(db: Database, nowMs: number): Promise<void> {
   await saveCandles(db, candles, nowMs);
 
   const quarter = TIMEFRAME_MS["15m"];
-  await savePosition(db, { exchange: EXCHANGE, symbol: "ETH/USDT", side: "LONG", quantity: 2, entryPrice: 140, takeProfit: 160, stopLoss: 130, entryOrderId: "e-eth-1", openedAt: new Date(nowMs - 8 * quarter) });
-  await savePosition(db, { exchange: EXCHANGE, symbol: "BTC/USDT", side: "LONG", quantity: 0.5, entryPrice: 98, takeProfit: 110, stopLoss: 95, entryOrderId: "e-btc-1", openedAt: new Date(nowMs - 30 * quarter) });
-  await closePositionWithTrade(db, { exchange: EXCHANGE, symbol: "BTC/USDT", exitPrice: 104, exitTime: new Date(nowMs - 12 * quarter), exitReason: "TAKE_PROFIT", exitOrderId: "x-btc-1", fees: 0.1 });
+  const at = (quarters: number) => new Date(nowMs - quarters * quarter);
+  const order = async (symbol: string, clientOrderId: string, quartersAgo: number, amount: number, exitOf?: string, levels = { takeProfit: null as number | null, stopLoss: null as number | null }) => {
+    const intent: OrderIntent = {
+      exchange: EXCHANGE,
+      mode: "paper",
+      symbol,
+      side: exitOf === undefined ? "buy" : "sell",
+      purpose: exitOf === undefined ? "entry" : "exit",
+      clientOrderId,
+      positionKey: exitOf ?? clientOrderId,
+      exitReason: exitOf === undefined ? null : "TAKE_PROFIT",
+      requestedAmount: amount,
+      requestedCost: null,
+      referencePrice: 100,
+      ...levels,
+      createdAt: at(quartersAgo),
+    };
+    return (await recordOrderIntent(db, intent)).order;
+  };
+  const filled = (amount: number, price: number, quartersAgo: number): OrderProgress => {
+    const fee = Number((amount * price * 0.001).toFixed(8));
+    return { status: "filled", exchangeOrderId: null, filledAmount: amount, averagePrice: price, filledCost: amount * price, feeQuote: fee, feeBase: 0, fees: [{ currency: "USDT", cost: fee, quoteValue: fee }], error: null, time: at(quartersAgo) };
+  };
+  // BTC bought and sold at its take-profit (a trade); ETH bought and held (a position).
+  await applyEntryProgress(db, await order("BTC/USDT", "ckbtc1", 30, 0.5, undefined, { takeProfit: 110, stopLoss: 95 }), filled(0.5, 98, 30), {});
+  await applyExitProgress(db, await order("BTC/USDT", "ckbtc1x1", 12, 0.5, "ckbtc1"), filled(0.5, 104, 12), { dust: 0 });
+  await applyEntryProgress(db, await order("ETH/USDT", "cketh1", 8, 2, undefined, { takeProfit: 160, stopLoss: 130 }), filled(2, 140, 8), {});
+  // SOL's entry is sent and not answered yet; ADA's could not be asked about.
+  await markOrder(db, await order("SOL/USDT", "cksol1", 1, 3), { status: "sent", error: null });
+  await markOrder(db, await order(PARTIAL_COIN, "ckada1", 2, 40), { status: "unknown", error: "exchange timeout" });
 
   const events: EventInput[] = [];
   for (const symbol of COINS) {

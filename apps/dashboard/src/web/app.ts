@@ -16,6 +16,8 @@ import type {
   EquityResponse,
   EventJson,
   EventsResponse,
+  OrderJson,
+  OrdersResponse,
   PositionsResponse,
   SeriesCell,
   SystemResponse,
@@ -49,6 +51,8 @@ const ui = {
   positions: element("positions", HTMLTableElement),
   upnl: element("upnl", HTMLElement),
   trades: element("trades", HTMLTableElement),
+  orders: element("orders", HTMLTableElement),
+  ordersNote: element("orders-note", HTMLElement),
   equity: element("equity", HTMLDivElement),
   system: element("system", HTMLElement),
   errors: element("errors", HTMLTableElement),
@@ -299,6 +303,35 @@ function renderTrades(data: TradesResponse): void {
   );
 }
 
+/** Each fee in its own currency: "0.05 USDT", "0.0001 BNB + 0.02 USDT". */
+const fees = (order: OrderJson) => (order.fees.length === 0 ? (order.feeQuote === 0 ? "—" : `${num(order.feeQuote)} (quote)`) : order.fees.map((f) => `${num(f.cost)} ${f.currency}`).join(" + "));
+
+function orderRow(order: OrderJson): HTMLTableRowElement {
+  const row = cellsRow([
+    utc(order.createdAt),
+    order.symbol,
+    order.side,
+    order.purpose,
+    order.status.replace("_", " "),
+    num(order.requestedAmount),
+    num(order.filledAmount),
+    num(order.averagePrice),
+    fees(order),
+    order.clientOrderId,
+  ]);
+  // Not settled: the bot is still waiting on the exchange (or cannot ask it: unknown).
+  if (!order.settled) row.className = order.status === "unknown" ? "unknown" : "unsettled";
+  row.dataset.status = order.status;
+  row.title = [order.exchangeOrderId === null ? "no exchange id yet" : `exchange id ${order.exchangeOrderId}`, `updated ${utc(order.updatedAt)} UTC`, order.error ?? ""].filter(Boolean).join("\n");
+  return row;
+}
+
+function renderOrders(data: OrdersResponse): void {
+  const open = data.orders.filter((o) => !o.settled).length;
+  ui.ordersNote.textContent = open === 0 ? "" : `${open} not settled`;
+  fillBody(ui.orders, data.orders.map(orderRow), "no orders yet");
+}
+
 let equityChart: ISeriesApi<"Line"> | undefined;
 let equityFit: (() => void) | undefined;
 
@@ -339,6 +372,7 @@ function renderSystem(data: SystemResponse): void {
     );
   }
   rows.push(["last event", ago(data.lastEventAt, data.now)]);
+  rows.push(["orders", `${data.orders.unknown} unknown, ${data.orders.unsettled} not settled`, data.orders.unknown > 0]);
   const m = data.migrations;
   const problems = [...m.pending.map((n) => `pending ${n}`), ...m.failed.map((n) => `failed ${n}`), ...m.modified.map((n) => `modified ${n}`)];
   rows.push(["migrations", m.upToDate ? `up to date (${m.applied} applied)` : problems.join(", "), !m.upToDate]);
@@ -379,6 +413,7 @@ async function refresh(): Promise<void> {
     }),
     getJson<PositionsResponse>("/api/positions").then(renderPositions),
     getJson<TradesResponse>("/api/trades?limit=30").then(renderTrades),
+    getJson<OrdersResponse>("/api/orders?limit=30").then(renderOrders),
     getJson<EquityResponse>("/api/equity?limit=2000").then(renderEquity),
     getJson<SystemResponse>("/api/system").then(renderSystem),
     refreshCoin(),

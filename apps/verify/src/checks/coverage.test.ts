@@ -64,6 +64,7 @@ describe.each(DATABASE_KINDS)("coverage of 500 coins on the %s engine", (kind) =
       nowMs: NOW,
       logger: silentLogger,
       trackedCoins: async () => ({ symbols, source: "test" }),
+      exchangeBalances: undefined,
     };
   }
 

@@ -1,7 +1,7 @@
 import { roundTrip, type RoundTripKind } from "@candlekeep/db";
 import type { Check } from "../check";
 
-const LABEL: Readonly<Record<RoundTripKind, string>> = { candle: "candle", event: "event", position: "position", trade: "trade", account: "account snapshot" };
+const LABEL: Readonly<Record<RoundTripKind, string>> = { candle: "candle", event: "event", position: "position", trade: "trade", order: "order", account: "account snapshot" };
 
 /** Check 4: one row of each kind written and read back equal inside a transaction that is rolled back. */
 export const roundTripCheck: Check = async ({ db, nowMs }) => {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { SIM_DEFAULT_SYMBOLS, TIMEFRAME_MS, TIMEFRAMES } from "@candlekeep/core";
-import { accountHistory, candleCoverage, latestEvents, listOpenPositions, listOrders, listTrades, recentCandles, recordOrderIntent, savePosition, type Database } from "@candlekeep/db";
+import { SIM_DEFAULT_SYMBOLS, TIMEFRAME_MS, TIMEFRAMES, silentLogger } from "@candlekeep/core";
+import { accountHistory, candleCoverage, latestEvents, listOpenPositions, listOrders, listTrades, openDatabase, recentCandles, recordOrderIntent, saveAccountState, savePosition, type Database } from "@candlekeep/db";
 import { createEmbeddedTestDatabase, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import { balanceOf } from "./exchange/balance";
 import { SimExchange } from "./exchange/sim";
@@ -230,6 +230,26 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
     expect((await bot.runtime.broker.balances()).map((b) => b.currency)).not.toContain(base);
     expect((await balanceOf(bot.runtime.broker, "USDT")).total).toBeCloseTo(cashBefore, 6);
     expect(bot.logger.lines.filter((l) => l.message.includes("settled with the exchange")).map((l) => l.meta?.symbol)).toEqual([symbol]);
+  });
+
+  it("carries a paper account from before the order ledger over as it stood: its last cash and its open positions' coins", async () => {
+    // What an earlier version left: a cash snapshot and an open position, no orders, no account record.
+    const legacy = await openDatabase({ databaseUrl: testBot.database.url, dataDir: testBot.database.dataDir, autoMigrate: true, logger: silentLogger });
+    const openedAt = new Date(Date.now() - 60 * 60_000);
+    await savePosition(legacy, { exchange: "sim", symbol: "ETH/USDT", side: "LONG", quantity: 1.5, entryPrice: 2000, takeProfit: 1e9, stopLoss: 1, entryOrderId: "paper-0badc0de-3", openedAt });
+    await saveAccountState(legacy, [{ time: openedAt, exchange: "sim", currency: "USDT", free: 6543.21, used: 0, total: 6543.21, equity: 9543.21 }]);
+    await legacy.close();
+
+    bot = await testBot.start({}, { backfill: false });
+    expect((await balanceOf(bot.runtime.broker, "USDT")).total).toBeCloseTo(6543.21, 8);
+    expect((await balanceOf(bot.runtime.broker, "ETH")).total).toBe(1.5);
+    expect(bot.runtime.positions.get("ETH/USDT")?.quantity).toBe(1.5);
+    const db = await bot.database.get();
+    expect((await listOrders(db, { symbol: "ETH/USDT" }))[0]).toMatchObject({ clientOrderId: "paper-0badc0de-3", status: "filled", filledAmount: 1.5 });
+    // The next start finds the account opened and the position backed: nothing changes.
+    bot = await testBot.start({}, { backfill: false });
+    expect((await balanceOf(bot.runtime.broker, "USDT")).total).toBeCloseTo(6543.21, 8);
+    expect(await listOrders(await bot.database.get(), { symbol: "ETH/USDT" })).toHaveLength(1);
   });
 
   it("changes no balance across restarts: cash and coins are what the ledger adds up to", async () => {

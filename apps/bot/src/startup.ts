@@ -9,7 +9,10 @@ import {
   listOpenPositions,
   listTrades,
   listUnsettledOrders,
+  accountHistory,
+  carryOverPositions,
   openPaperAccount,
+  paperAccountStart,
   paperLedgerTotals,
   recordEvent,
   recordEvents,
@@ -336,7 +339,8 @@ function createBroker(config: BotConfig, market: MarketData, ccxtMarket: CcxtMar
  */
 async function restorePaperAccount(broker: PaperBroker, config: BotConfig, db: Database, exchange: string, logger: Logger): Promise<void> {
   const { quoteCurrency, paperStartingBalance } = config.trading;
-  const opened = await openPaperAccount(db, { exchange, currency: quoteCurrency, startingBalance: paperStartingBalance });
+  const opening = (await paperAccountStart(db, exchange)) ?? (await carryOverPaperAccount(db, exchange, quoteCurrency, logger));
+  const opened = await openPaperAccount(db, { exchange, ...(opening ?? { currency: quoteCurrency, startingBalance: paperStartingBalance }) });
   if (opened.currency !== quoteCurrency || opened.startingBalance !== paperStartingBalance) {
     logger.warn("the paper account keeps the starting balance it was opened with; PAPER_STARTING_BALANCE or QUOTE_CURRENCY now differ (use a new database or CANDLEKEEP_DATA_DIR for a new paper account)", {
       exchange,
@@ -347,4 +351,20 @@ async function restorePaperAccount(broker: PaperBroker, config: BotConfig, db: D
   const totals = await paperLedgerTotals(db, { exchange });
   const cash = opened.startingBalance + totals.cashChange;
   broker.restore({ quote: { free: cash, total: cash }, holdings: Object.fromEntries(totals.holdings) });
+}
+
+/**
+ * A paper account kept before the order ledger (its cash in account_state, its
+ * coins in open positions) is carried over as it stood: each open position gets
+ * its filled entry order, and the account opens with the last snapshot's cash
+ * plus what those positions cost, so the ledger's sum is that cash again.
+ * Undefined for a new account (nothing stored).
+ */
+async function carryOverPaperAccount(db: Database, exchange: string, currency: string, logger: Logger): Promise<{ currency: string; startingBalance: number } | undefined> {
+  const [last] = await accountHistory(db, { exchange, currency, limit: 1 });
+  const carried = await carryOverPositions(db, { exchange, mode: "paper" });
+  if (!last) return undefined;
+  const startingBalance = last.total + carried.paid;
+  logger.info("paper account from before the order ledger carried over: its last balance and open positions", { exchange, cash: last.total, positions: carried.positions, startingBalance });
+  return { currency, startingBalance };
 }

@@ -42,6 +42,7 @@ export {
   listOrders,
   countUnsettledOrders,
   paperLedgerTotals,
+  carryOverPositions,
   isFinalOrderStatus,
   FINAL_ORDER_STATUSES,
   type OrderStatus,

@@ -1,6 +1,7 @@
 import {
   applyEntryProgress,
   applyExitProgress,
+  carryOverPositions,
   countExitOrders,
   countUnsettledOrders,
   listOrders,
@@ -11,7 +12,7 @@ import {
   type OrderIntent,
   type OrderProgress,
 } from "./orders";
-import { listOpenPositions } from "./positions";
+import { listOpenPositions, savePosition } from "./positions";
 import { listTrades } from "./trades";
 import { useTestDatabase, type SuiteDatabase } from "./test-database-hooks";
 import { captureLogger, DATABASE_KINDS } from "./testing";
@@ -165,5 +166,27 @@ describe.each(DATABASE_KINDS)("the order ledger on the %s engine", (kind) => {
     expect(totals.cashChange).toBe(-18.97113);
     expect(totals.fees).toBe(0.04113);
     expect([...totals.holdings]).toEqual([["BTC/USDT", 0.2]]);
+  });
+});
+
+describe.each(DATABASE_KINDS)("positions from before the order ledger on the %s engine", (kind) => {
+  const logger = captureLogger();
+  let db: SuiteDatabase;
+  useTestDatabase(kind, { logger, tables: "orders, positions, trades", opened: (opened) => (db = opened) });
+
+  it("get a filled entry order each, once, so the ledger backs them and a later exit closes them", async () => {
+    await savePosition(db, { exchange: "sim", symbol: "ETH/USDT", side: "LONG", quantity: 2, entryPrice: 150.5, takeProfit: 170, stopLoss: 140, entryOrderId: "paper-1a2b3c4d-7", openedAt: T0, entryFee: 0.301 });
+    const { order: backed } = await recordOrderIntent(db, intent());
+    await applyEntryProgress(db, backed, progress(), LEVELS);
+
+    expect(await carryOverPositions(db, { exchange: "sim", mode: "paper" })).toEqual({ positions: 1, paid: 301.301 });
+    expect(await carryOverPositions(db, { exchange: "sim", mode: "paper" })).toEqual({ positions: 0, paid: 0 });
+    const carried = (await listOrders(db, { symbol: "ETH/USDT" }))[0];
+    expect(carried).toMatchObject({ clientOrderId: "paper-1a2b3c4d-7", status: "filled", filledAmount: 2, averagePrice: 150.5, feeQuote: 0.301, takeProfit: 170, stopLoss: 140 });
+    expect([...(await paperLedgerTotals(db, { exchange: "sim" })).holdings]).toEqual([["BTC/USDT", 0.5], ["ETH/USDT", 2]]);
+
+    const { order: exit } = await recordOrderIntent(db, intent({ symbol: "ETH/USDT", side: "sell", purpose: "exit", clientOrderId: "ckexit0000000009", positionKey: "paper-1a2b3c4d-7", exitReason: "SIGNAL" }));
+    const sold = await applyExitProgress(db, exit, progress({ filledAmount: 2, averagePrice: 160, filledCost: 320, feeQuote: 0.32 }), { dust: 0 });
+    expect(sold).toMatchObject({ closed: true, trade: { quantity: 2, fees: 0.621, realizedPnl: 18.379 } });
   });
 });

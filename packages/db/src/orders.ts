@@ -419,3 +419,27 @@ export async function countUnsettledOrders(db: Pick<Database, "sql">, filter: { 
   const row = result.rows[0];
   return { unknown: Number(row?.unknown ?? 0), unsettled: Number(row?.unsettled ?? 0) };
 }
+
+// A position saved before the ledger existed has no entry order: one is written for it,
+// filled at its entry price, so the ledger backs it and a paper account holds its coins.
+const CARRY_OVER_POSITIONS = `
+INSERT INTO orders (exchange, mode, symbol, side, purpose, client_order_id, position_key, requested_amount, reference_price, take_profit, stop_loss,
+  status, filled_amount, average_price, filled_cost, fee_quote, error, created_at)
+SELECT p.exchange, $2::trading_mode, p.symbol, 'buy', 'entry', p.entry_order_id, p.entry_order_id, p.quantity, p.entry_price, p.take_profit, p.stop_loss,
+  'filled', p.quantity, p.entry_price, p.quantity * p.entry_price, p.entry_fee, 'carried over: the position was opened before the order ledger', p.opened_at
+FROM positions p
+WHERE p.exchange = $1 AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.exchange = p.exchange AND o.client_order_id = p.entry_order_id)
+ON CONFLICT (exchange, client_order_id) DO NOTHING
+RETURNING (filled_cost + fee_quote)::text AS paid`;
+
+/**
+ * Writes a filled entry order for every open position of `exchange` that the
+ * ledger does not back (one saved before the ledger existed), and returns what
+ * they cost with their fees, in the quote currency. Critical: logs and raises.
+ */
+export function carryOverPositions(db: Pick<Database, "sql" | "logger">, filter: { exchange: string; mode: TradingMode }): Promise<{ positions: number; paid: number }> {
+  return critical(db, "carryOverPositions", { exchange: filter.exchange }, async () => {
+    const result = await db.sql.query<{ paid: string }>(CARRY_OVER_POSITIONS, [filter.exchange, filter.mode]);
+    return { positions: result.rows.length, paid: result.rows.reduce((sum, row) => sum + Number(row.paid), 0) };
+  });
+}

@@ -1,13 +1,16 @@
-import type { Order } from "ccxt";
+import type { Logger } from "@candlekeep/core";
+import ccxt, { type Exchange, type Order } from "ccxt";
 import { toCandles } from "./ccxt";
-import { toBalances } from "./live";
+import { LiveBroker, feesOf, toBalances } from "./live";
 import { fullMarketOrderResponse, recorded as binance, stubbedBinance } from "./fixtures/binance";
 import bybit from "./fixtures/bybit.json";
 import coinbase from "./fixtures/coinbase.json";
 import gate from "./fixtures/gate.json";
 import kraken from "./fixtures/kraken.json";
 import okx from "./fixtures/okx.json";
-import { answer, stubbedExchange, type RecordedCall } from "./fixtures/stub";
+import { answer, answerError, stubbedExchange, type RecordedCall } from "./fixtures/stub";
+import { marketBuyTakesCost } from "./order-params";
+import { OrderRefusedError, type OrderQuery, type OrderRequest, type OrderSide } from "./types";
 
 /**
  * Conformance over recorded real responses (ccxt's own static test data, see
@@ -46,6 +49,40 @@ function sent(calls: readonly RecordedCall[], method: string, path: string): Rec
 function jsonBody(call: RecordedCall): unknown {
   return JSON.parse(call.body ?? "null");
 }
+
+/** When the LiveBroker sections send (epoch ms): searches for a lost order start a minute before. */
+const SENT_AT = Date.UTC(2025, 0, 1);
+
+/** A LiveBroker over a stubbed exchange: no retry waits, a fixed clock, warnings kept for the test to read. */
+function liveBroker(exchange: Exchange) {
+  const warnings: string[] = [];
+  const logger: Logger = { error: () => undefined, info: () => undefined, debug: () => undefined, warn: (message) => warnings.push(message) };
+  return { broker: new LiveBroker({ exchange, logger, retryDelaysMs: [], sleep: async () => undefined, now: () => SENT_AT }), warnings };
+}
+
+function marketOrder(symbol: string, side: OrderSide, amount: number, price: number, clientOrderId = CLIENT_ORDER_ID): OrderRequest {
+  return { symbol, side, amount, clientOrderId, price };
+}
+
+function lookupOf(request: OrderRequest, exchangeOrderId: string | null): OrderQuery {
+  return { symbol: request.symbol, side: request.side, clientOrderId: request.clientOrderId, exchangeOrderId, amount: request.amount, sentSince: SENT_AT };
+}
+
+function callsTo(calls: readonly RecordedCall[], method: string, path: string): RecordedCall[] {
+  return calls.filter((call) => call.method === method && call.path === path);
+}
+
+describe("market buys by cost (ccxt's createMarketBuyOrderRequiresPrice, as ccxt reads it)", () => {
+  it("gate, coinbase, bitget and htx take the quote to spend, so the broker passes the price; the others take the base amount", () => {
+    const byCost = ["binance", "bybit", "okx", "kraken", "gate", "coinbase", "bitget", "htx"].filter((id) => {
+      const exchange: unknown = Reflect.construct(Reflect.get(ccxt, id), []);
+      if (!(exchange instanceof ccxt.Exchange)) throw new Error(`no ccxt class ${id}`);
+      return marketBuyTakesCost(exchange);
+    });
+    // bitget keeps the option under options.createOrder, the other three at the top of options.
+    expect(byCost).toEqual(["gate", "coinbase", "bitget", "htx"]);
+  });
+});
 
 describe("binance (recorded spot responses)", () => {
   function stub() {
@@ -110,6 +147,75 @@ describe("binance (recorded spot responses)", () => {
     });
     const trade = only(await exchange.fetchMyTrades("LTC/USDT", undefined, 1));
     expect([trade.id, trade.order, trade.amount, trade.price, trade.fee]).toEqual(["309520010", "3784695242", 0.2, 69.63, { cost: 0.013926, currency: "USDT" }]);
+  });
+
+  describe("LiveBroker", () => {
+    const filledSell = binance.marketOrderFilled.httpResponse;
+
+    /** GET /api/v3/order: the recorded order when asked by its id or client id, else binance's -2013 "Order does not exist." */
+    function orderEndpoint(known: readonly (typeof filledSell)[]) {
+      return (call: RecordedCall) => {
+        const asked = call.query.get("origClientOrderId") ?? call.query.get("orderId");
+        return known.find((order) => order.clientOrderId === asked || order.orderId === asked) ?? answerError(400, { code: -2013, msg: "Order does not exist." })(call);
+      };
+    }
+
+    it("places a market sell under newClientOrderId and reports the FULL answer's fill and fee", async () => {
+      const { exchange, calls } = stub();
+      const report = await liveBroker(exchange).broker.placeOrder(marketOrder("LTC/USDT", "sell", 0.2, 69.63));
+      const form = new URLSearchParams(sent(calls, "POST", "/api/v3/order").body);
+      expect([form.get("side"), form.get("type"), form.get("quantity"), form.get("newClientOrderId")]).toEqual(["SELL", "MARKET", "0.2", CLIENT_ORDER_ID]);
+      // Values of the recorded trade of order 3784695242 (the FULL answer is rebuilt from it).
+      expect(report).toEqual({
+        status: "filled",
+        exchangeOrderId: "3784695242",
+        filledAmount: 0.2,
+        averagePrice: 69.63,
+        filledCost: 13.926,
+        feeQuote: 0.013926,
+        feeBase: 0,
+        fees: [{ currency: "USDT", cost: 0.013926, quoteValue: 0.013926 }],
+        error: null,
+        time: new Date(1698138992358),
+      });
+    });
+
+    it("places a market buy by its base amount (binance needs no price)", async () => {
+      const { exchange, calls, route } = stub();
+      route("POST /api/v3/order", answer(fullMarketOrderResponse({ side: "BUY", clientOrderId: CLIENT_ORDER_ID })));
+      const report = await liveBroker(exchange).broker.placeOrder(marketOrder("LTC/USDT", "buy", 0.2, 69.63));
+      const form = new URLSearchParams(sent(calls, "POST", "/api/v3/order").body);
+      expect([form.get("side"), form.get("quantity"), form.get("newClientOrderId"), form.has("quoteOrderQty"), form.has("price")]).toEqual(["BUY", "0.2", CLIENT_ORDER_ID, false, false]);
+      expect(report).toMatchObject({ status: "filled", filledAmount: 0.2, averagePrice: 69.63, feeQuote: 0.013926 });
+    });
+
+    it("an IOC order that filled in part ends expired, with what it filled", async () => {
+      const { exchange, route } = stub();
+      // binance's answer for a market order of 0.2 that filled 0.1 and expired: the recorded order with origQty and status changed.
+      route("POST /api/v3/order", answer({ ...filledSell, origQty: "0.20000000", status: "EXPIRED" }));
+      const report = await liveBroker(exchange).broker.placeOrder(marketOrder("LTC/USDT", "sell", 0.2, 90.8, filledSell.clientOrderId));
+      expect(report).toMatchObject({ status: "expired", exchangeOrderId: "3397148653", filledAmount: 0.1, averagePrice: 90.8, filledCost: 9.08 });
+    });
+
+    it("looks a lost order up by origClientOrderId; one binance does not know is undefined", async () => {
+      const { exchange, calls, route } = stub();
+      route("GET /api/v3/order", orderEndpoint([filledSell]));
+      route("GET /api/v3/allOrders", answer([]));
+      const { broker } = liveBroker(exchange);
+      const found = await broker.lookupOrder(lookupOf(marketOrder("LTC/USDT", "sell", 0.1, 90.8, filledSell.clientOrderId), null));
+      expect(found).toMatchObject({ status: "filled", exchangeOrderId: "3397148653", filledAmount: 0.1, averagePrice: 90.8, filledCost: 9.08, fees: [] });
+      await expect(broker.lookupOrder(lookupOf(marketOrder("LTC/USDT", "sell", 0.1, 90.8), null))).resolves.toBeUndefined();
+      expect(callsTo(calls, "GET", "/api/v3/order").map((call) => call.query.get("origClientOrderId"))).toEqual([filledSell.clientOrderId, CLIENT_ORDER_ID]);
+      expect(callsTo(calls, "GET", "/api/v3/allOrders")).toHaveLength(1);
+    });
+
+    it("an order refused for its balance (-2010) is an OrderRefusedError", async () => {
+      const { exchange, route } = stub();
+      route("POST /api/v3/order", answerError(400, { code: -2010, msg: "Account has insufficient balance for requested action." }));
+      const attempt = liveBroker(exchange).broker.placeOrder(marketOrder("LTC/USDT", "buy", 1000, 69.63));
+      await expect(attempt).rejects.toBeInstanceOf(OrderRefusedError);
+      await expect(attempt).rejects.toThrow(/InsufficientFunds: .*insufficient balance/);
+    });
   });
 });
 

@@ -64,8 +64,9 @@ function marketOrder(symbol: string, side: OrderSide, amount: number, price: num
   return { symbol, side, amount, clientOrderId, price };
 }
 
-function lookupOf(request: OrderRequest, exchangeOrderId: string | null): OrderQuery {
-  return { symbol: request.symbol, side: request.side, clientOrderId: request.clientOrderId, exchangeOrderId, amount: request.amount, sentSince: SENT_AT };
+/** Where to look for `request`, sent at `sentSince`: ccxt drops listed orders older than the search start. */
+function lookupOf(request: OrderRequest, exchangeOrderId: string | null, sentSince = SENT_AT): OrderQuery {
+  return { symbol: request.symbol, side: request.side, clientOrderId: request.clientOrderId, exchangeOrderId, amount: request.amount, sentSince };
 }
 
 function callsTo(calls: readonly RecordedCall[], method: string, path: string): RecordedCall[] {
@@ -323,6 +324,105 @@ describe("bybit (recorded UTA responses)", () => {
     const { exchange } = stub();
     const trade = only(await exchange.fetchMyTrades("BTC/USDT", undefined, 1));
     expect([trade.id, trade.order, trade.amount, trade.price, trade.fee]).toEqual(["2100000000047087120", "1550857400238740992", 0.000336, 29708.7, { cost: 3.36e-7, currency: "BTC", rate: 0.001 }]);
+  });
+
+  describe("LiveBroker", () => {
+    const [partlyFilledBuy] = bybit.fetchClosedOrder.httpResponse.result.list;
+    const [filledSell] = bybit.fetchClosedOrderSell.httpResponse.result.list;
+    if (!partlyFilledBuy || !filledSell) throw new Error("fixture has no bybit orders");
+    type BybitOrder = typeof partlyFilledBuy;
+
+    /** bybit's order-list envelope (realtime and history answer alike) around `list`. */
+    function listOf(list: readonly BybitOrder[]) {
+      return { ...bybit.fetchClosedOrder.httpResponse, result: { ...bybit.fetchClosedOrder.httpResponse.result, list } };
+    }
+
+    /** An endpoint that lists the `known` orders matching the query's orderId or orderLinkId. */
+    function listing(known: readonly BybitOrder[]) {
+      return (call: RecordedCall) => {
+        const orderId = call.query.get("orderId");
+        const orderLinkId = call.query.get("orderLinkId");
+        return listOf(known.filter((order) => (orderId === null || order.orderId === orderId) && (orderLinkId === null || order.orderLinkId === orderLinkId)));
+      };
+    }
+
+    /** The recorded create answer (ids only), naming the order whose fill is recorded: the two recordings are of different orders. */
+    function createdAs(order: BybitOrder) {
+      return { ...bybit.createOrder.httpResponse, result: { orderId: order.orderId, orderLinkId: CLIENT_ORDER_ID } };
+    }
+
+    it("places a market sell under orderLinkId and completes the ids-only answer with fetchOrder (acknowledged)", async () => {
+      const { exchange, calls, route } = stub();
+      route("POST /v5/order/create", answer(createdAs(filledSell)));
+      route("GET /v5/order/realtime", listing([filledSell]));
+      const { broker, warnings } = liveBroker(exchange);
+      const report = await broker.placeOrder(marketOrder("XRP/USDT", "sell", 123, 0.5351));
+      expect(jsonBody(sent(calls, "POST", "/v5/order/create"))).toMatchObject({ category: "spot", side: "Sell", orderType: "Market", qty: "123", orderLinkId: CLIENT_ORDER_ID });
+      const fetched = sent(calls, "GET", "/v5/order/realtime").query;
+      // ccxt takes `acknowledged` for itself (without it, it refuses fetchOrder on a unified account); bybit never sees it.
+      expect([fetched.get("orderId"), fetched.has("acknowledged")]).toEqual([filledSell.orderId, false]);
+      // The 2024 recording has no cumFeeDetail, the only place ccxt 4.5.84 reads a bybit order's fee from: none is reported, and that is said.
+      expect(report).toEqual({
+        status: "filled",
+        exchangeOrderId: "1609604284784580096",
+        filledAmount: 123,
+        averagePrice: 0.5351,
+        filledCost: 65.8173,
+        feeQuote: 0,
+        feeBase: 0,
+        fees: [],
+        error: null,
+        time: new Date(1706615783251),
+      });
+      expect(warnings).toEqual(["the exchange reported no fee for the order; recording 0"]);
+    });
+
+    it("places a market buy by base amount; an IOC buy that filled in part (PartiallyFilledCanceled, ccxt `closed`) is reported canceled with its fill", async () => {
+      const { exchange, calls, route } = stub();
+      route("POST /v5/order/create", answer(createdAs(partlyFilledBuy)));
+      route("GET /v5/order/realtime", listing([partlyFilledBuy]));
+      const report = await liveBroker(exchange).broker.placeOrder(marketOrder("BTC/USDT", "buy", 0.002, 30966.41));
+      const body = jsonBody(sent(calls, "POST", "/v5/order/create"));
+      expect(body).toMatchObject({ side: "Buy", orderType: "Market", marketUnit: "baseCoin", qty: "0.002", orderLinkId: CLIENT_ORDER_ID });
+      expect(body).not.toHaveProperty("price");
+      expect(report).toMatchObject({ status: "canceled", exchangeOrderId: "1609602210852247040", filledAmount: 0.001614, averagePrice: 30966.41, filledCost: 49.97980168 });
+      expect(report.filledAmount).toBeLessThan(0.002);
+    });
+
+    it("finds a partly filled order fetchOrder no longer reaches among the cancelled and closed ones, by orderLinkId", async () => {
+      const { exchange, calls, route } = stub();
+      // Older than bybit's last 500 orders: realtime does not list it, and the closed list (Filled only) never had it.
+      route("GET /v5/order/realtime", answer(listOf([])));
+      route("GET /v5/order/history", (call) => (call.query.get("orderStatus") === "Filled" ? listOf([]) : listing([partlyFilledBuy])(call)));
+      const request = marketOrder("BTC/USDT", "buy", 0.002, 30966.41, partlyFilledBuy.orderLinkId);
+      const report = await liveBroker(exchange).broker.lookupOrder(lookupOf(request, partlyFilledBuy.orderId, Number(partlyFilledBuy.createdTime)));
+      expect(report).toMatchObject({ status: "canceled", exchangeOrderId: "1609602210852247040", filledAmount: 0.001614, averagePrice: 30966.41 });
+      const history = callsTo(calls, "GET", "/v5/order/history").map((call) => [call.query.get("orderStatus"), call.query.get("orderId"), call.query.get("orderLinkId")]);
+      expect(history).toEqual([
+        ["Filled", partlyFilledBuy.orderId, null],
+        [null, null, partlyFilledBuy.orderLinkId],
+      ]);
+    });
+
+    it("looks a lost order up by orderLinkId; one bybit does not know is undefined", async () => {
+      const { exchange, calls, route } = stub();
+      route("GET /v5/order/realtime", listing([]));
+      route("GET /v5/order/history", listing([filledSell]));
+      const { broker } = liveBroker(exchange);
+      const found = await broker.lookupOrder(lookupOf(marketOrder("XRP/USDT", "sell", 123, 0.5351, filledSell.orderLinkId), null, Number(filledSell.createdTime)));
+      expect(found).toMatchObject({ status: "filled", exchangeOrderId: "1609604284784580096", filledAmount: 123, averagePrice: 0.5351 });
+      await expect(broker.lookupOrder(lookupOf(marketOrder("XRP/USDT", "sell", 123, 0.5351), null))).resolves.toBeUndefined();
+      expect(callsTo(calls, "GET", "/v5/order/history").map((call) => call.query.get("orderLinkId"))).toEqual([filledSell.orderLinkId, CLIENT_ORDER_ID]);
+      expect(callsTo(calls, "GET", "/v5/order/realtime").map((call) => call.query.get("orderLinkId"))).toEqual([CLIENT_ORDER_ID]);
+    });
+
+    it("an order refused for its balance (retCode 170131, sent with HTTP 200) is an OrderRefusedError", async () => {
+      const { exchange, route } = stub();
+      route("POST /v5/order/create", answer({ retCode: 170131, retMsg: "Insufficient balance.", result: {}, retExtInfo: {}, time: 1706615840224 }));
+      const attempt = liveBroker(exchange).broker.placeOrder(marketOrder("BTC/USDT", "buy", 10, 30966.41));
+      await expect(attempt).rejects.toBeInstanceOf(OrderRefusedError);
+      await expect(attempt).rejects.toThrow(/InsufficientFunds: .*Insufficient balance/);
+    });
   });
 });
 

@@ -491,6 +491,84 @@ describe("okx (recorded responses)", () => {
     const trade = only(await exchange.fetchMyTrades(undefined, undefined, 1));
     expect([trade.id, trade.order, trade.symbol, trade.amount, trade.price, trade.fee]).toEqual(["56181695", "639895991331667968", "LTC/USDT", 0.1, 67.84, { cost: 0.0001, currency: "LTC" }]);
   });
+
+  describe("LiveBroker", () => {
+    const [filledBuy] = okx.fetchOrder.httpResponse.data;
+    if (!filledBuy) throw new Error("fixture has no okx order");
+    type OkxOrder = typeof filledBuy;
+    const envelope = (data: readonly OkxOrder[]) => ({ ...okx.fetchOrder.httpResponse, data });
+
+    /** GET /api/v5/trade/order: the `known` order asked for by ordId or clOrdId, else okx's 51603 "Order does not exist". */
+    function orderEndpoint(known: readonly OkxOrder[]) {
+      return (call: RecordedCall) => {
+        const order = known.find((candidate) => candidate.ordId === call.query.get("ordId") || candidate.clOrdId === call.query.get("clOrdId"));
+        return order ? envelope([order]) : { code: "51603", data: [], msg: "Order does not exist" };
+      };
+    }
+
+    /** The recorded create answer (ids only, of a swap order; okx answers spot alike) naming the order whose fill is recorded. */
+    const created = { ...okx.createOrder.httpResponse, data: okx.createOrder.httpResponse.data.map((ids) => ({ ...ids, ordId: filledBuy.ordId, clOrdId: CLIENT_ORDER_ID })) };
+
+    it("places a market buy by base amount under clOrdId and completes the ids-only answer with fetchOrder; the negative fee is a positive cost in the base coin", async () => {
+      const { exchange, calls, route } = stub();
+      route("POST /api/v5/trade/batch-orders", answer(created));
+      route("GET /api/v5/trade/order", orderEndpoint([filledBuy]));
+      const report = await liveBroker(exchange).broker.placeOrder(marketOrder("LTC/USDT", "buy", 0.1, 101.58));
+      const [request] = [jsonBody(sent(calls, "POST", "/api/v5/trade/batch-orders"))].flat();
+      expect(request).toMatchObject({ instId: "LTC-USDT", side: "buy", ordType: "market", tgtCcy: "base_ccy", sz: "0.1", clOrdId: CLIENT_ORDER_ID });
+      expect(request).not.toHaveProperty("px");
+      expect(sent(calls, "GET", "/api/v5/trade/order").query.get("ordId")).toBe("1339107111507525632");
+      expect(report).toEqual({
+        status: "filled",
+        exchangeOrderId: "1339107111507525632",
+        filledAmount: 0.1,
+        averagePrice: 101.58,
+        filledCost: 10.158,
+        feeQuote: expect.closeTo(0.0001 * 101.58, 12),
+        feeBase: 0.0001,
+        fees: [{ currency: "LTC", cost: 0.0001, quoteValue: expect.closeTo(0.0001 * 101.58, 12) }],
+        error: null,
+        time: new Date(1712410901850),
+      });
+    });
+
+    it("an IOC order that filled in part ends canceled, with what it filled", async () => {
+      const { exchange, route } = stub();
+      route("POST /api/v5/trade/batch-orders", answer(created));
+      // okx's state for a market order of 0.2 that filled 0.1: the recorded order with sz and state changed.
+      route("GET /api/v5/trade/order", orderEndpoint([{ ...filledBuy, sz: "0.2", state: "canceled" }]));
+      const report = await liveBroker(exchange).broker.placeOrder(marketOrder("LTC/USDT", "buy", 0.2, 101.58));
+      expect(report).toMatchObject({ status: "canceled", filledAmount: 0.1, averagePrice: 101.58, feeBase: 0.0001 });
+    });
+
+    it("looks a lost order up by clOrdId; one okx does not know is undefined", async () => {
+      const { exchange, calls, route } = stub();
+      route("GET /api/v5/trade/order", orderEndpoint([filledBuy]));
+      route("GET /api/v5/trade/orders-history", answer(envelope([])));
+      route("GET /api/v5/trade/orders-pending", answer(envelope([])));
+      const { broker } = liveBroker(exchange);
+      const found = await broker.lookupOrder(lookupOf(marketOrder("LTC/USDT", "buy", 0.1, 101.58, filledBuy.clOrdId), null));
+      expect(found).toMatchObject({ status: "filled", exchangeOrderId: "1339107111507525632", filledAmount: 0.1, averagePrice: 101.58, feeBase: 0.0001 });
+      await expect(broker.lookupOrder(lookupOf(marketOrder("LTC/USDT", "buy", 0.1, 101.58), null))).resolves.toBeUndefined();
+      expect(callsTo(calls, "GET", "/api/v5/trade/order").map((call) => [call.query.get("clOrdId"), call.query.has("ordId")])).toEqual([
+        [filledBuy.clOrdId, false],
+        [CLIENT_ORDER_ID, false],
+      ]);
+      expect(callsTo(calls, "GET", "/api/v5/trade/orders-history")).toHaveLength(1);
+      expect(callsTo(calls, "GET", "/api/v5/trade/orders-pending")).toHaveLength(1);
+    });
+
+    it("an order refused for its balance (sCode 51008, sent with HTTP 200) is an OrderRefusedError", async () => {
+      const { exchange, route } = stub();
+      route(
+        "POST /api/v5/trade/batch-orders",
+        answer({ code: "1", data: [{ clOrdId: CLIENT_ORDER_ID, ordId: "", sCode: "51008", sMsg: "Order failed. Insufficient USDT balance in account.", tag: "" }], msg: "All operations failed" }),
+      );
+      const attempt = liveBroker(exchange).broker.placeOrder(marketOrder("LTC/USDT", "buy", 1000, 101.58));
+      await expect(attempt).rejects.toBeInstanceOf(OrderRefusedError);
+      await expect(attempt).rejects.toThrow(/InsufficientFunds: .*Insufficient USDT balance/);
+    });
+  });
 });
 
 describe("kraken (recorded responses)", () => {

@@ -627,6 +627,76 @@ describe("kraken (recorded responses)", () => {
     await exchange.cancelOrder("O45M52-BFD55-YXKQOU", "BTC/USDT", { clientOrderId: "1234" });
     expect(new URLSearchParams(sent(calls, "POST", "/0/private/CancelOrder").body).get("cl_ord_id")).toBe("1234");
   });
+
+  describe("LiveBroker", () => {
+    const closedBuyId = "OGMZCL-KC6MC-ZRBGM6";
+    const closedBuy = kraken.fetchOrder.httpResponse.result[closedBuyId];
+    /** The recorded create answer (txid only) naming the order whose fill is recorded: the two recordings are of different orders. */
+    const created = { ...kraken.createOrder.httpResponse, result: { ...kraken.createOrder.httpResponse.result, txid: [closedBuyId] } };
+    const queried = (order: typeof closedBuy) => ({ ...kraken.fetchOrder.httpResponse, result: { [closedBuyId]: order } });
+    const clientIdOf = (call: RecordedCall) => new URLSearchParams(call.body).get("cl_ord_id");
+
+    it("places a market buy by base amount under cl_ord_id and completes the txid-only answer with fetchOrder; the fee is in the quote", async () => {
+      const { exchange, calls, route } = stub();
+      route("POST /0/private/AddOrder", answer(created));
+      const report = await liveBroker(exchange).broker.placeOrder(marketOrder("LTC/USDT", "buy", 0.1, 71.05741));
+      const form = new URLSearchParams(sent(calls, "POST", "/0/private/AddOrder").body);
+      expect([form.get("type"), form.get("ordertype"), form.get("volume"), form.get("cl_ord_id"), form.has("price"), form.has("oflags")]).toEqual(["buy", "market", "0.1", CLIENT_ORDER_ID, false, false]);
+      expect(new URLSearchParams(sent(calls, "POST", "/0/private/QueryOrders").body).get("txid")).toBe(closedBuyId);
+      expect(report).toEqual({
+        status: "filled",
+        exchangeOrderId: closedBuyId,
+        filledAmount: 0.1,
+        averagePrice: 71.05741,
+        filledCost: 7.105741,
+        feeQuote: 0.018475,
+        feeBase: 0,
+        fees: [{ currency: "USDT", cost: 0.018475, quoteValue: 0.018475 }],
+        error: null,
+        time: new Date(1705260547472),
+      });
+    });
+
+    it("counts the fee ccxt leaves as a string in `fee` when it is the only one", async () => {
+      const { exchange } = stub();
+      const order = await exchange.fetchOrder(closedBuyId, "LTC/USDT");
+      expect(order.fee?.cost).toBe("0.018475");
+      expect(feesOf({ fee: order.fee, trades: order.trades })).toEqual([{ cost: 0.018475, currency: "USDT" }]);
+    });
+
+    it("an IOC order that filled in part ends canceled, with what it filled", async () => {
+      const { exchange, route } = stub();
+      route("POST /0/private/AddOrder", answer(created));
+      // kraken's record of a market order of 0.2 that filled 0.1: the recorded order with vol and status changed.
+      route("POST /0/private/QueryOrders", answer(queried({ ...closedBuy, vol: "0.20000000", status: "canceled" })));
+      const report = await liveBroker(exchange).broker.placeOrder(marketOrder("LTC/USDT", "buy", 0.2, 71.05741));
+      expect(report).toMatchObject({ status: "canceled", filledAmount: 0.1, averagePrice: 71.05741, feeQuote: 0.018475 });
+    });
+
+    it("looks a lost order up in the lists filtered by cl_ord_id; one kraken does not know is undefined", async () => {
+      const { exchange, calls, route } = stub();
+      const [recordedId] = Object.keys(kraken.fetchClosedOrders.httpResponse.result.closed);
+      route("POST /0/private/ClosedOrders", (call) => (clientIdOf(call) === "123" ? kraken.fetchClosedOrders.httpResponse : { error: [], result: { closed: {}, count: 0 } }));
+      route("POST /0/private/OpenOrders", (call) => (clientIdOf(call) === "123" ? kraken.fetchOpenOrders.httpResponse : { error: [], result: { open: {} } }));
+      const { broker } = liveBroker(exchange);
+      // The recorded order with cl_ord_id 123: a limit buy of 0.2, cancelled with nothing filled, placed at 1733920032.330449.
+      const found = await broker.lookupOrder(lookupOf(marketOrder("LTC/USDT", "buy", 0.2, 50, "123"), null, 1733920032330));
+      expect(found).toMatchObject({ status: "canceled", exchangeOrderId: recordedId, filledAmount: 0, averagePrice: null, fees: [] });
+      await expect(broker.lookupOrder(lookupOf(marketOrder("LTC/USDT", "buy", 0.2, 50), null))).resolves.toBeUndefined();
+      expect(callsTo(calls, "POST", "/0/private/ClosedOrders").map(clientIdOf)).toEqual(["123", CLIENT_ORDER_ID]);
+      expect(callsTo(calls, "POST", "/0/private/OpenOrders").map(clientIdOf)).toEqual([CLIENT_ORDER_ID]);
+      // kraken's fetchOrder would read our id as its integer userref: it is not asked.
+      expect(callsTo(calls, "POST", "/0/private/QueryOrders")).toHaveLength(0);
+    });
+
+    it("an order refused for its balance (EOrder:Insufficient funds, sent with HTTP 200) is an OrderRefusedError", async () => {
+      const { exchange, route } = stub();
+      route("POST /0/private/AddOrder", answer({ error: ["EOrder:Insufficient funds"] }));
+      const attempt = liveBroker(exchange).broker.placeOrder(marketOrder("LTC/USDT", "buy", 1000, 71.05741));
+      await expect(attempt).rejects.toBeInstanceOf(OrderRefusedError);
+      await expect(attempt).rejects.toThrow(/InsufficientFunds: .*EOrder:Insufficient funds/);
+    });
+  });
 });
 
 describe("gate (recorded spot responses)", () => {

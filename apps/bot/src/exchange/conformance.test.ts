@@ -775,6 +775,73 @@ describe("gate (recorded spot responses)", () => {
       ["7342180137", "497245022561", 0.025, 68.02, { cost: 0.00005, currency: "LTC" }],
     ]);
   });
+
+  describe("LiveBroker", () => {
+    /** The recorded buy as gate stores an order we placed: our id in `text` with its t- prefix. */
+    const ours = { ...closedMarketBuy, text: `t-${CLIENT_ORDER_ID}` };
+    const recordedTime = Number(closedMarketBuy.create_time_ms);
+
+    it("places a market buy as the quote to spend (amount × price) under text t-<id>; a buy by cost that gate calls filled is filled", async () => {
+      const { exchange, calls, route } = stub();
+      route("POST /api/v4/spot/orders", answer(ours));
+      const report = await liveBroker(exchange).broker.placeOrder(marketOrder("LTC/USDT", "buy", 0.0735, 68.02));
+      // 0.0735 × 68.02 = 4.99947 USDT, cut to the market's price precision.
+      expect(jsonBody(sent(calls, "POST", "/api/v4/spot/orders"))).toMatchObject({ currency_pair: "LTC_USDT", side: "buy", type: "market", time_in_force: "ioc", amount: "4.99", text: `t-${CLIENT_ORDER_ID}` });
+      // The recorded answer is a 5 USDT buy: 0.07349… LTC at 68.02, a touch under the amount sized at that price, and still all of it.
+      expect(report).toEqual({
+        status: "filled",
+        exchangeOrderId: "497245022561",
+        filledAmount: 0.07349286974419289,
+        averagePrice: 68.02,
+        filledCost: 5,
+        feeQuote: expect.closeTo(0.000147 * 68.02, 12),
+        feeBase: 0.000147,
+        // gate lists GT, LTC and USDT fees; the zero ones are left out.
+        fees: [{ currency: "LTC", cost: 0.000147, quoteValue: expect.closeTo(0.000147 * 68.02, 12) }],
+        error: null,
+        time: new Date(1706382263841),
+      });
+    });
+
+    it("an IOC buy that did not spend all (finish_as ioc) ends canceled, with what it filled", async () => {
+      const { exchange, route } = stub();
+      // gate's record of an IOC order cut short: the recorded order with finish_as changed.
+      route("POST /api/v4/spot/orders", answer({ ...ours, finish_as: "ioc" }));
+      const report = await liveBroker(exchange).broker.placeOrder(marketOrder("LTC/USDT", "buy", 0.0735, 68.02));
+      expect(report).toMatchObject({ status: "canceled", filledAmount: 0.07349286974419289, averagePrice: 68.02, feeBase: 0.000147 });
+    });
+
+    it("looks a lost order up as the order named t-<id>; one gate does not know is undefined", async () => {
+      const { exchange, calls, route } = stub();
+      const unknown = "ck0000000000000000";
+      route(`GET /api/v4/spot/orders/t-${CLIENT_ORDER_ID}`, answer(ours));
+      route(`GET /api/v4/spot/orders/t-${unknown}`, answerError(404, { label: "ORDER_NOT_FOUND", message: "Order not found" }));
+      const { broker } = liveBroker(exchange);
+      const found = await broker.lookupOrder(lookupOf(marketOrder("LTC/USDT", "buy", 0.0735, 68.02), null, recordedTime));
+      expect(found).toMatchObject({ status: "filled", exchangeOrderId: "497245022561", filledAmount: 0.07349286974419289, averagePrice: 68.02 });
+      // Not found by name, and not among the recorded closed and open orders (text apiv4, web).
+      await expect(broker.lookupOrder(lookupOf(marketOrder("LTC/USDT", "buy", 0.0735, 68.02, unknown), null, recordedTime))).resolves.toBeUndefined();
+      expect(callsTo(calls, "GET", "/api/v4/spot/orders").map((call) => call.query.get("status"))).toEqual(["finished"]);
+      expect(callsTo(calls, "GET", "/api/v4/spot/open_orders")).toHaveLength(1);
+    });
+
+    it("matches its order in the lists by t-<id> too (gate gives our id back prefixed)", async () => {
+      const { exchange, route } = stub();
+      // Only the lists to search: fetchOrder switched off.
+      exchange.has.fetchOrder = false;
+      route("GET /api/v4/spot/orders", answer([ours]));
+      const found = await liveBroker(exchange).broker.lookupOrder(lookupOf(marketOrder("LTC/USDT", "buy", 0.0735, 68.02), null, recordedTime));
+      expect(found).toMatchObject({ status: "filled", exchangeOrderId: "497245022561", filledAmount: 0.07349286974419289 });
+    });
+
+    it("an order refused for its balance (BALANCE_NOT_ENOUGH) is an OrderRefusedError", async () => {
+      const { exchange, route } = stub();
+      route("POST /api/v4/spot/orders", answerError(400, { label: "BALANCE_NOT_ENOUGH", message: "Not enough balance" }));
+      const attempt = liveBroker(exchange).broker.placeOrder(marketOrder("LTC/USDT", "buy", 1000, 68.02));
+      await expect(attempt).rejects.toBeInstanceOf(OrderRefusedError);
+      await expect(attempt).rejects.toThrow(/InsufficientFunds: .*BALANCE_NOT_ENOUGH/);
+    });
+  });
 });
 
 describe("coinbase (recorded Advanced Trade responses)", () => {

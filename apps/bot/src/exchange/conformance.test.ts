@@ -777,6 +777,7 @@ describe("gate (recorded spot responses)", () => {
   });
 
   describe("LiveBroker", () => {
+    if (!closedMarketBuy) throw new Error("fixture has no gate order");
     /** The recorded buy as gate stores an order we placed: our id in `text` with its t- prefix. */
     const ours = { ...closedMarketBuy, text: `t-${CLIENT_ORDER_ID}` };
     const recordedTime = Number(closedMarketBuy.create_time_ms);
@@ -901,5 +902,76 @@ describe("coinbase (recorded Advanced Trade responses)", () => {
     const { exchange } = stub();
     const trade = only(await exchange.fetchMyTrades("ADA/USDT", undefined, 1));
     expect([trade.id, trade.order, trade.amount, trade.price, trade.fee]).toEqual(["19fc7eee-f4b4-40a7-8104-033da1db5311", "01b6e467-b659-432f-9490-c7cefe949564", 10, 0.392, { cost: 0.03136, currency: "USDT" }]);
+  });
+
+  describe("LiveBroker", () => {
+    if (!closedMarketSell) throw new Error("fixture has no coinbase order");
+    const createdAt = Date.parse(closedMarketSell.created_time);
+
+    /** coinbase's answer to a placed order (its shape as ccxt's createOrder documents it), naming the order whose fill is recorded. */
+    const created = {
+      success: true,
+      failure_reason: "UNKNOWN_FAILURE_REASON",
+      order_id: closedMarketSell.order_id,
+      success_response: { order_id: closedMarketSell.order_id, product_id: "ADA-USDT", side: "SELL", client_order_id: CLIENT_ORDER_ID },
+      order_configuration: null,
+    };
+
+    it("places a market sell under client_order_id and completes the answer with fetchOrder; total_fees is the quote fee", async () => {
+      const { exchange, calls, route } = stub();
+      route("POST /api/v3/brokerage/orders", answer(created));
+      const report = await liveBroker(exchange).broker.placeOrder(marketOrder("ADA/USDT", "sell", 10, 0.392));
+      expect(jsonBody(sent(calls, "POST", "/api/v3/brokerage/orders"))).toEqual({ client_order_id: CLIENT_ORDER_ID, product_id: "ADA-USDT", side: "SELL", order_configuration: { market_market_ioc: { base_size: "10" } } });
+      expect(report).toEqual({
+        status: "filled",
+        exchangeOrderId: "01b6e467-b659-432f-9490-c7cefe949564",
+        filledAmount: 10,
+        averagePrice: 0.392,
+        filledCost: 3.92,
+        feeQuote: 0.03136,
+        feeBase: 0,
+        fees: [{ currency: "USDT", cost: 0.03136, quoteValue: 0.03136 }],
+        error: null,
+        time: new Date(createdAt),
+      });
+    });
+
+    it("places a market buy as the quote to spend (amount × price) under client_order_id; refused for its balance it is an OrderRefusedError", async () => {
+      const { exchange, calls, route } = stub();
+      // No coinbase buy is recorded: this one is refused, in the failed-order shape ccxt's createOrder documents.
+      route(
+        "POST /api/v3/brokerage/orders",
+        answer({
+          success: false,
+          failure_reason: "UNKNOWN_FAILURE_REASON",
+          order_id: "",
+          error_response: { error: "INSUFFICIENT_FUND", message: "Insufficient balance in source account", error_details: "", preview_failure_reason: "PREVIEW_INSUFFICIENT_FUND" },
+          order_configuration: { market_market_ioc: { quote_size: "3.92" } },
+        }),
+      );
+      const attempt = liveBroker(exchange).broker.placeOrder(marketOrder("ADA/USDT", "buy", 10, 0.392));
+      await expect(attempt).rejects.toBeInstanceOf(OrderRefusedError);
+      await expect(attempt).rejects.toThrow(/InsufficientFunds: .*Insufficient balance in source account/);
+      expect(jsonBody(sent(calls, "POST", "/api/v3/brokerage/orders"))).toEqual({ client_order_id: CLIENT_ORDER_ID, product_id: "ADA-USDT", side: "BUY", order_configuration: { market_market_ioc: { quote_size: "3.92" } } });
+    });
+
+    it("an IOC order that filled in part ends canceled, with what it filled", async () => {
+      const { exchange, route } = stub();
+      route("POST /api/v3/brokerage/orders", answer(created));
+      // coinbase's record of a market sell of 20 that filled 10: the recorded order with base_size and status changed.
+      const cut = { ...closedMarketSell, order_configuration: { market_market_ioc: { base_size: "20" } }, status: "CANCELLED" };
+      route(`GET /api/v3/brokerage/orders/historical/${closedMarketSell.order_id}`, answer({ order: cut }));
+      const report = await liveBroker(exchange).broker.placeOrder(marketOrder("ADA/USDT", "sell", 20, 0.392));
+      expect(report).toMatchObject({ status: "canceled", filledAmount: 10, averagePrice: 0.392, feeQuote: 0.03136 });
+    });
+
+    it("looks a lost order up among its recent orders by client_order_id (coinbase cannot be asked for it); one not there is undefined", async () => {
+      const { exchange, calls } = stub();
+      const { broker } = liveBroker(exchange);
+      const found = await broker.lookupOrder(lookupOf(marketOrder("ADA/USDT", "sell", 10, 0.392, closedMarketSell.client_order_id), null, createdAt));
+      expect(found).toMatchObject({ status: "filled", exchangeOrderId: "01b6e467-b659-432f-9490-c7cefe949564", filledAmount: 10, averagePrice: 0.392, feeQuote: 0.03136 });
+      await expect(broker.lookupOrder(lookupOf(marketOrder("ADA/USDT", "sell", 10, 0.392), null, createdAt))).resolves.toBeUndefined();
+      expect(callsTo(calls, "GET", "/api/v3/brokerage/orders/historical/batch")).toHaveLength(2);
+    });
   });
 });

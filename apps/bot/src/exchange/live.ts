@@ -346,6 +346,7 @@ function orderFromTrades(id: string, query: OrderQuery, trades: readonly Trade[]
   };
   return order;
 }
+
 /** One fee as paid: its cost as a number, in its currency when the exchange names one. */
 export interface PaidFee {
   cost: number;

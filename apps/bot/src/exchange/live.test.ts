@@ -1,6 +1,6 @@
 import { UserFacingError, type Logger } from "@candlekeep/core";
 import ccxt from "ccxt";
-import { TEST_API_KEY, TEST_SECRET, failingThen, fullMarketOrderResponse, recorded, stubbedBinance } from "./fixtures/binance";
+import { TEST_API_KEY, TEST_SECRET, binanceOrderEndpoint, failingThen, fullMarketOrderResponse, recorded, stubbedBinance, type Route } from "./fixtures/binance";
 import { LiveBroker, MissingApiKeysError } from "./live";
 import { ExchangeCallError } from "./retry";
 import { OrderLookupUnavailableError, OrderRefusedError, type OrderQuery, type OrderRequest } from "./types";
@@ -145,11 +145,24 @@ describe("LiveBroker over recorded binance responses", () => {
     expect(orderPosts()).toHaveLength(1);
   });
 
-  it("after a lost response finds the order that did arrive instead of sending it twice", async () => {
+  it("after a lost response finds the order that did arrive by its client id instead of sending it twice", async () => {
+    const { broker, route, orderPosts, callsTo } = liveBroker();
+    route("POST /api/v3/order", () => {
+      throw new ccxt.RequestTimeout("binance POST https://api.binance.com/api/v3/order request timed out");
+    });
+    route("GET /api/v3/order", binanceOrderEndpoint([recordedOrder]));
+    const report = await broker.placeOrder(ltc("sell", 0.1, recordedOrder.clientOrderId));
+    expect(report).toMatchObject({ status: "filled", exchangeOrderId: "3397148653", filledAmount: 0.1, averagePrice: 90.8 });
+    expect(orderPosts()).toHaveLength(1);
+    expect(callsTo("GET", "/api/v3/order").map((call) => [call.query.get("symbol"), call.query.get("origClientOrderId")])).toEqual([["LTCUSDT", recordedOrder.clientOrderId]]);
+  });
+
+  it("after a lost response finds the order among all recent orders when asking by client id does not answer", async () => {
     const { broker, route, orderPosts, calls } = liveBroker();
     route("POST /api/v3/order", () => {
       throw new ccxt.RequestTimeout("binance POST https://api.binance.com/api/v3/order request timed out");
     });
+    route("GET /api/v3/order", binanceOrderEndpoint([]));
     route("GET /api/v3/allOrders", () => [recordedOrder]);
     const report = await broker.placeOrder(ltc("sell", 0.1, recordedOrder.clientOrderId));
     expect(report).toMatchObject({ status: "filled", exchangeOrderId: "3397148653", filledAmount: 0.1, averagePrice: 90.8 });
@@ -160,6 +173,7 @@ describe("LiveBroker over recorded binance responses", () => {
   it("resends an order that never reached the exchange", async () => {
     const { broker, route, orderPosts } = liveBroker();
     route("POST /api/v3/order", failingThen([new ccxt.NetworkError("binance POST https://api.binance.com/api/v3/order ECONNRESET")], () => recordedOrder));
+    route("GET /api/v3/order", binanceOrderEndpoint([]));
     route("GET /api/v3/allOrders", () => []);
     const report = await broker.placeOrder(ltc("sell", 0.1, recordedOrder.clientOrderId));
     expect(report.exchangeOrderId).toBe("3397148653");
@@ -171,6 +185,7 @@ describe("LiveBroker over recorded binance responses", () => {
     route("POST /api/v3/order", () => {
       throw new ccxt.ExchangeNotAvailable("binance POST https://api.binance.com/api/v3/order 503 Service Unavailable");
     });
+    route("GET /api/v3/order", binanceOrderEndpoint([]));
     route("GET /api/v3/allOrders", () => []);
     const attempt = broker.placeOrder(ltc("buy", 0.1, "ck-2"));
     await expect(attempt).rejects.toBeInstanceOf(ExchangeCallError);
@@ -204,15 +219,17 @@ describe("LiveBroker over recorded binance responses", () => {
 
   it("looks up an order the exchange never got as undefined, sending nothing", async () => {
     const { broker, route, orderPosts, callsTo } = liveBroker();
+    route("GET /api/v3/order", binanceOrderEndpoint([recordedOrder]));
     route("GET /api/v3/allOrders", () => [recordedOrder]);
     await expect(broker.lookupOrder(lookup(ltc("buy", 0.1, "ck-never-sent"), null))).resolves.toBeUndefined();
+    expect(callsTo("GET", "/api/v3/order").map((call) => call.query.get("origClientOrderId"))).toEqual(["ck-never-sent"]);
     expect(callsTo("GET", "/api/v3/allOrders")).toHaveLength(1);
     expect(orderPosts()).toHaveLength(0);
   });
 
   it("throws OrderLookupUnavailableError when the exchange offers no way to look an order up", async () => {
     const { broker, exchange, calls } = liveBroker();
-    for (const method of ["fetchOrder", "fetchOpenOrder", "fetchClosedOrder", "fetchOrders", "fetchOpenOrders", "fetchClosedOrders", "fetchMyTrades"]) exchange.has[method] = false;
+    for (const method of ["fetchOrder", "fetchOpenOrder", "fetchClosedOrder", "fetchOrders", "fetchOpenOrders", "fetchClosedOrders", "fetchCanceledAndClosedOrders", "fetchMyTrades"]) exchange.has[method] = false;
     const attempt = broker.lookupOrder(lookup(ltc("sell", 0.1, recordedOrder.clientOrderId), "3397148653"));
     await expect(attempt).rejects.toBeInstanceOf(OrderLookupUnavailableError);
     await expect(attempt).rejects.toThrow(/^binance offers no way to look up order x-R4BD3S825806ed40c861260428a48c \(id 3397148653\) on LTC\/USDT/);

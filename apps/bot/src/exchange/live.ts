@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { UserFacingError, type Logger } from "@candlekeep/core";
-import type { Balances, Exchange, FeeInterface, Order, Trade } from "ccxt";
+import type { Balances, Exchange, Order, Trade } from "ccxt";
 import { createCcxtExchange } from "./ccxt";
 import type { OrderFee } from "@candlekeep/db";
+import { clientIdLookup, clientOrderIdParams, fetchOrderParams, isOurClientOrderId, marketBuyTakesCost } from "./order-params";
 import { DEFAULT_RETRY_DELAYS_MS, callWithRetry, exchangeCallError, isCcxtError, isTransientExchangeError, scrubSecrets, type RetryOptions } from "./retry";
 import { OrderLookupUnavailableError, OrderRefusedError, type Balance, type Broker, type ExchangeOrderStatus, type OrderQuery, type OrderReport, type OrderRequest } from "./types";
 
@@ -158,17 +159,23 @@ export class LiveBroker implements Broker {
   private async findOrder(exchange: Exchange, query: OrderQuery): Promise<Order | undefined> {
     const { symbol, clientOrderId, exchangeOrderId } = query;
     const since = query.sentSince - ORDER_SEARCH_SLACK_MS;
-    const matches = (order: Order) => order.clientOrderId === clientOrderId || (exchangeOrderId !== null && order.id === exchangeOrderId);
+    const matches = (order: Order) => isOurClientOrderId(exchange, order.clientOrderId, clientOrderId) || (exchangeOrderId !== null && order.id === exchangeOrderId);
     const has = exchange.has;
     const ways: { name: string; run: () => Promise<Order | undefined> }[] = [];
-    if (exchangeOrderId !== null && has.fetchOrder) ways.push({ name: "fetchOrder", run: () => exchange.fetchOrder(exchangeOrderId, symbol) });
+    if (exchangeOrderId !== null && has.fetchOrder) ways.push({ name: "fetchOrder", run: () => exchange.fetchOrder(exchangeOrderId, symbol, fetchOrderParams(exchange)) });
     if (exchangeOrderId !== null && has.fetchClosedOrder) ways.push({ name: "fetchClosedOrder", run: () => exchange.fetchClosedOrder(exchangeOrderId, symbol) });
     if (exchangeOrderId !== null && has.fetchOpenOrder) ways.push({ name: "fetchOpenOrder", run: () => exchange.fetchOpenOrder(exchangeOrderId, symbol) });
-    // Every recent order in one list where the exchange has one, else its closed and its open ones.
-    if (has.fetchOrders) ways.push({ name: "fetchOrders", run: async () => (await exchange.fetchOrders(symbol, since)).find(matches) });
+    // By our client id where the exchange answers for it: a lost answer leaves no exchange id, and lists only reach so far back.
+    const byClientId = clientIdLookup(exchange, clientOrderId);
+    if (byClientId.way === "fetchOrder" && has.fetchOrder) ways.push({ name: "fetchOrder by client order id", run: () => exchange.fetchOrder("", symbol, byClientId.params) });
+    const listParams = byClientId.way === "lists" ? byClientId.params : {};
+    // Every recent order in one list where the exchange has one, else its final and its open ones.
+    if (has.fetchOrders) ways.push({ name: "fetchOrders", run: async () => (await exchange.fetchOrders(symbol, since, undefined, listParams)).find(matches) });
     else {
-      if (has.fetchClosedOrders) ways.push({ name: "fetchClosedOrders", run: async () => (await exchange.fetchClosedOrders(symbol, since)).find(matches) });
-      if (has.fetchOpenOrders) ways.push({ name: "fetchOpenOrders", run: async () => (await exchange.fetchOpenOrders(symbol, since)).find(matches) });
+      // bybit's closed orders are the Filled ones only: an IOC order cancelled after a partial fill is listed with the cancelled ones.
+      if (has.fetchCanceledAndClosedOrders) ways.push({ name: "fetchCanceledAndClosedOrders", run: async () => (await exchange.fetchCanceledAndClosedOrders(symbol, since, undefined, listParams)).find(matches) });
+      else if (has.fetchClosedOrders) ways.push({ name: "fetchClosedOrders", run: async () => (await exchange.fetchClosedOrders(symbol, since, undefined, listParams)).find(matches) });
+      if (has.fetchOpenOrders) ways.push({ name: "fetchOpenOrders", run: async () => (await exchange.fetchOpenOrders(symbol, since, undefined, listParams)).find(matches) });
     }
     if (exchangeOrderId !== null && has.fetchMyTrades) {
       ways.push({ name: "fetchMyTrades", run: async () => orderFromTrades(exchangeOrderId, query, (await exchange.fetchMyTrades(symbol, since)).filter((trade) => trade.order === exchangeOrderId)) });
@@ -201,7 +208,7 @@ export class LiveBroker implements Broker {
     const averagePrice = filled > 0 ? (order.average ?? (order.cost !== undefined && order.cost > 0 ? order.cost / filled : order.price)) : undefined;
     const fees: OrderFee[] = [];
     for (const fee of feesOf(order)) {
-      const cost = fee.cost ?? 0;
+      const { cost } = fee;
       if (cost === 0) continue;
       const currency = fee.currency ?? quote ?? "?";
       let quoteValue: number | null = null;
@@ -212,7 +219,7 @@ export class LiveBroker implements Broker {
     }
     if (filled > 0 && fees.length === 0) this.logger.warn("the exchange reported no fee for the order; recording 0", { exchange: this.exchangeId, symbol, orderId: order.id });
     return {
-      status: statusOf(order, filled, request.amount),
+      status: statusOf(order, filled, request.amount, request.side === "buy" && marketBuyTakesCost(exchange)),
       exchangeOrderId: order.id ?? null,
       filledAmount: filled,
       averagePrice: averagePrice ?? null,
@@ -266,15 +273,14 @@ export class LiveBroker implements Broker {
 }
 
 /**
- * Sends a market order with our client id. Exchanges that take a market buy by
- * the quote to spend (gate, bitget, htx: ccxt's createMarketBuyOrderRequiresPrice)
- * are given the price, so ccxt sends amount × price.
+ * Sends a market order with our client id in the field the exchange reads.
+ * Exchanges that take a market buy by the quote to spend (gate, coinbase,
+ * bitget, htx) are given the price, so ccxt sends amount × price.
  */
 function createMarketOrder(exchange: Exchange, request: OrderRequest): Promise<Order> {
   const { symbol, side, amount, clientOrderId, price } = request;
-  const params = { clientOrderId };
-  const byCost = side === "buy" && Reflect.get(exchange.options, "createMarketBuyOrderRequiresPrice") === true;
-  return exchange.createOrder(symbol, "market", side, amount, byCost ? price : undefined, params);
+  const byCost = side === "buy" && marketBuyTakesCost(exchange);
+  return exchange.createOrder(symbol, "market", side, amount, byCost ? price : undefined, clientOrderIdParams(exchange, clientOrderId));
 }
 
 /** An answer that says what the order did: a final status, or a fill. */
@@ -282,10 +288,22 @@ function isSettledAnswer(order: Order): boolean {
   return (order.status === "closed" || order.status === "canceled" || order.status === "expired" || order.status === "rejected") && order.filled !== undefined;
 }
 
-function statusOf(order: Order, filled: number, requested: number): ExchangeOrderStatus {
+/** Filled amounts are parsed from the exchange's decimal strings; this absorbs float noise, not a missing lot. */
+const FILL_TOLERANCE = 1e-9;
+
+/**
+ * The report's status. A market order is IOC: whatever did not fill at once is
+ * cancelled, and exchanges name that end differently (bybit `closed`, binance
+ * `expired`, the others `canceled`), with the fill in `filled` either way.
+ */
+function statusOf(order: Order, filled: number, requested: number, boughtByCost: boolean): ExchangeOrderStatus {
   switch (order.status) {
     case "closed":
-      return "filled";
+      // bybit reports PartiallyFilledCanceled as closed: only the whole amount asked is "filled", less is a
+      // final partial fill. A buy by cost has no base amount to hold it to (the price moved since sizing it),
+      // so there the exchange's word stands.
+      if (boughtByCost || filled >= requested * (1 - FILL_TOLERANCE)) return "filled";
+      return "canceled";
     case "canceled":
     case "expired":
     case "rejected":
@@ -328,20 +346,37 @@ function orderFromTrades(id: string, query: OrderQuery, trades: readonly Trade[]
   };
   return order;
 }
-/** The order's fees: the per-currency list when ccxt gives one, else its single fee, else its trades' fees. */
-function feesOf(order: Order): FeeInterface[] {
+
+/** One fee as paid: its cost as a number, in its currency when the exchange names one. */
+export interface PaidFee {
+  cost: number;
+  currency: string | undefined;
+}
+
+/**
+ * The order's fees: the per-currency list when ccxt gives one, else its single
+ * fee, else its trades' fees. A cost may be a decimal string (ccxt leaves
+ * kraken's `fee.cost` as "0.018475"): it counts like a number.
+ */
+export function feesOf(order: Pick<Order, "fee" | "trades">): PaidFee[] {
   // ccxt fills `fees` at run time though its Order type only declares `fee`.
   const listed: unknown = "fees" in order ? order.fees : undefined;
   if (Array.isArray(listed)) {
-    const fees = listed.filter(isFee);
+    const fees = listed.map(paidFee).filter((fee) => fee !== undefined);
     if (fees.length > 0) return fees;
   }
-  if (order.fee && isFee(order.fee)) return [order.fee];
-  return (order.trades ?? []).map((trade) => trade.fee).filter(isFee);
+  const single = paidFee(order.fee);
+  if (single) return [single];
+  return (order.trades ?? []).map((trade) => paidFee(trade.fee)).filter((fee) => fee !== undefined);
 }
 
-function isFee(value: unknown): value is FeeInterface {
-  return typeof value === "object" && value !== null && typeof Reflect.get(value, "cost") === "number";
+function paidFee(value: unknown): PaidFee | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const rawCost: unknown = Reflect.get(value, "cost");
+  const cost = typeof rawCost === "number" ? rawCost : typeof rawCost === "string" && rawCost.trim() !== "" ? Number(rawCost) : Number.NaN;
+  if (!Number.isFinite(cost)) return undefined;
+  const currency: unknown = Reflect.get(value, "currency");
+  return { cost, currency: typeof currency === "string" ? currency : undefined };
 }
 
 /** ccxt balances → one entry per currency that has any amount. */

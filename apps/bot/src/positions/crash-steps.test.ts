@@ -2,7 +2,7 @@ import { silentLogger } from "@candlekeep/core";
 import { listOpenPositions, listOrders, listTrades, listUnsettledOrders } from "@candlekeep/db";
 import { openTestDatabase } from "@candlekeep/db/testing";
 import { CcxtMarketData } from "../exchange/ccxt";
-import { fullMarketOrderResponse, stubbedBinance, type RecordedCall } from "../exchange/fixtures/binance";
+import { binanceOrderEndpoint, fullMarketOrderResponse, stubbedBinance, type RecordedCall } from "../exchange/fixtures/binance";
 import { LiveBroker } from "../exchange/live";
 import type { Broker, OrderReport, OrderRequest } from "../exchange/types";
 import type { Decision } from "../strategy/types";
@@ -76,7 +76,7 @@ describe("an order interrupted between any two of its steps (live binance, recor
       return order;
     });
     stub.route("GET /api/v3/allOrders", () => taken);
-    stub.route("GET /api/v3/order", (call) => taken.find((order) => String(order.orderId) === call.query.get("orderId") || order.clientOrderId === call.query.get("origClientOrderId")));
+    stub.route("GET /api/v3/order", binanceOrderEndpoint(taken));
     return { ...stub, taken };
   }
 

@@ -3,7 +3,7 @@ import { latestTradeEntries, listOpenPositions, listOrders, listTrades, listUnse
 import { openTestDatabase } from "@candlekeep/db/testing";
 import ccxt from "ccxt";
 import { CcxtMarketData } from "../exchange/ccxt";
-import { fullMarketOrderResponse, stubbedBinance } from "../exchange/fixtures/binance";
+import { binanceOrderEndpoint, fullMarketOrderResponse, stubbedBinance } from "../exchange/fixtures/binance";
 import { LiveBroker } from "../exchange/live";
 import { PaperBroker } from "../exchange/paper";
 import { SimExchange } from "../exchange/sim";
@@ -271,6 +271,7 @@ describe("PositionManager on the sim with a paper account (server database)", ()
       const { positions, route, orderPosts } = await restartLive();
       const order = fullMarketOrderResponse({ side: "BUY", clientOrderId: CLIENT_ORDER_ID });
       route("GET /api/v3/allOrders", () => [order]);
+      route("GET /api/v3/order", binanceOrderEndpoint([order]));
       const events: EventInput[] = [];
       const [settled] = await positions.settleAll(events);
       expect(settled?.outcome).toBe("final");
@@ -287,6 +288,7 @@ describe("PositionManager on the sim with a paper account (server database)", ()
     it("is canceled when the exchange never got the order, and the same decision is not sent again", async () => {
       const { positions, route, orderPosts } = await restartLive();
       route("GET /api/v3/allOrders", () => []);
+      route("GET /api/v3/order", binanceOrderEndpoint([]));
       expect((await positions.settleAll([]))[0]?.outcome).toBe("final");
       expect((await listOrders(db))[0]).toMatchObject({ status: "canceled", error: "the exchange never received it" });
       expect(await listOpenPositions(db, { exchange: "binance" })).toEqual([]);
@@ -297,7 +299,7 @@ describe("PositionManager on the sim with a paper account (server database)", ()
 
     it("is marked unknown and reported when the exchange offers no way to ask, and its coin sends nothing", async () => {
       const { exchange, positions, orderPosts } = await restartLive();
-      exchange.has = { ...exchange.has, fetchOrder: false, fetchOrders: false, fetchOpenOrders: false, fetchClosedOrders: false, fetchOpenOrder: false, fetchClosedOrder: false, fetchMyTrades: false };
+      exchange.has = { ...exchange.has, fetchOrder: false, fetchOrders: false, fetchOpenOrders: false, fetchClosedOrders: false, fetchOpenOrder: false, fetchClosedOrder: false, fetchCanceledAndClosedOrders: false, fetchMyTrades: false };
       const events: EventInput[] = [];
       expect((await positions.settleAll(events))[0]?.outcome).toBe("unknown");
       expect((await listOrders(db))[0]?.status).toBe("unknown");
@@ -315,6 +317,11 @@ describe("PositionManager on the sim with a paper account (server database)", ()
       route("GET /api/v3/allOrders", () => {
         if (down) throw new ccxt.ExchangeNotAvailable("binance GET /api/v3/allOrders 503 Service Unavailable");
         return [order];
+      });
+      const known = binanceOrderEndpoint([order]);
+      route("GET /api/v3/order", (call) => {
+        if (down) throw new ccxt.ExchangeNotAvailable("binance GET /api/v3/order 503 Service Unavailable");
+        return known(call);
       });
       expect((await positions.settleAll([]))[0]?.outcome).toBe("pending");
       await expect(positions.manage("LTC/USDT", ltcDecision("BUY"), at(90), 10_000, [])).rejects.toThrow(/ExchangeNotAvailable/);

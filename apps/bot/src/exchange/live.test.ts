@@ -70,6 +70,16 @@ describe("LiveBroker over recorded binance responses", () => {
     expect(logger.warnings).toEqual(["the exchange reported no fee for the order; recording 0"]);
   });
 
+  it("takes the fees of an answer that carries none from the order's trades on the account", async () => {
+    const { broker, route } = liveBroker();
+    const { fills, ...withoutFills } = fullMarketOrderResponse({ clientOrderId: "ck00000000000000ab" });
+    route("GET /api/v3/order", binanceOrderEndpoint([withoutFills]));
+    const report = await broker.lookupOrder({ symbol: "LTC/USDT", side: "sell", clientOrderId: "ck00000000000000ab", exchangeOrderId: withoutFills.orderId, amount: 0.2, sentSince: 1698138900000 });
+    const [recordedTrade] = recorded.fetchMyTrades.httpResponse;
+    expect(report?.fees).toEqual([{ currency: recordedTrade?.commissionAsset, cost: Number(recordedTrade?.commission), quoteValue: Number(recordedTrade?.commission) }]);
+    expect(report?.feeQuote).toBe(Number(fills[0]?.commission));
+  });
+
   it("takes the fee from the order's fills", async () => {
     const { broker, route } = liveBroker();
     route("POST /api/v3/order", () => fullMarketOrderResponse());

@@ -207,7 +207,7 @@ export class LiveBroker implements Broker {
     const filled = order.filled ?? (order.status === "closed" ? (order.amount ?? request.amount) : 0);
     const averagePrice = filled > 0 ? (order.average ?? (order.cost !== undefined && order.cost > 0 ? order.cost / filled : order.price)) : undefined;
     const fees: OrderFee[] = [];
-    for (const fee of feesOf(order)) {
+    for (const fee of await this.feesPaid(exchange, order, symbol, filled)) {
       const { cost } = fee;
       if (cost === 0) continue;
       const currency = fee.currency ?? quote ?? "?";
@@ -230,6 +230,24 @@ export class LiveBroker implements Broker {
       error: null,
       time: new Date(order.lastTradeTimestamp ?? order.timestamp ?? this.clock()),
     };
+  }
+
+  /**
+   * The order's fees; when its answer carries none (binance's fetchOrder, older bybit
+   * answers), the fees of its fills from the account's trades, so PnL is not overstated.
+   */
+  private async feesPaid(exchange: Exchange, order: Order, symbol: string, filled: number): Promise<PaidFee[]> {
+    const listed = feesOf(order);
+    const id = order.id;
+    if (listed.length > 0 || !(filled > 0) || id === undefined || !exchange.has.fetchMyTrades) return listed;
+    try {
+      const since = order.timestamp === undefined ? undefined : order.timestamp - ORDER_SEARCH_SLACK_MS;
+      const trades = await callWithRetry(this.retryOptions(), { operation: "fetchMyTrades", symbol, detail: `fees of order ${id}` }, () => exchange.fetchMyTrades(symbol, since));
+      return feesOf({ fee: undefined, trades: trades.filter((trade) => trade.order === id) });
+    } catch (error) {
+      this.logger.warn("could not read the fees of an order from the account's trades", { exchange: this.exchangeId, symbol, orderId: id, error: scrubSecrets(String(error), this.secrets) });
+      return listed;
+    }
   }
 
   /** A fee paid in a third currency (BNB), valued at that currency's last price in the quote currency; null when there is none. */

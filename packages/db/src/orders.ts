@@ -7,6 +7,8 @@ export type OrderStatus = "intent" | "sent" | "open" | "partially_filled" | "fil
 export type OrderSide = "buy" | "sell";
 export type OrderPurpose = "entry" | "exit";
 export type TradingMode = "paper" | "live";
+/** market: sent to fill now; stop_loss: rests on the exchange until its stop price trades. */
+export type OrderType = "market" | "stop_loss";
 
 /** Statuses after which an order never changes again. */
 export const FINAL_ORDER_STATUSES: readonly OrderStatus[] = ["filled", "canceled", "rejected", "expired"];
@@ -31,6 +33,8 @@ export interface OrderIntent {
   symbol: string;
   side: OrderSide;
   purpose: OrderPurpose;
+  /** Market unless given. */
+  type?: OrderType;
   clientOrderId: string;
   /** The entry order's client id: the position this order opens or closes. */
   positionKey: string;
@@ -68,6 +72,7 @@ export interface OrderProgress {
 
 export interface LedgerOrder extends OrderIntent, Omit<OrderProgress, "status" | "time"> {
   id: number;
+  type: OrderType;
   status: OrderStatus;
   updatedAt: Date;
 }
@@ -79,6 +84,7 @@ interface StoredOrderRow {
   symbol: string;
   side: OrderSide;
   purpose: OrderPurpose;
+  type: OrderType;
   client_order_id: string;
   exchange_order_id: string | null;
   position_key: string;
@@ -100,7 +106,7 @@ interface StoredOrderRow {
   updated_at: Date | string;
 }
 
-const ORDER_COLUMNS = `id, exchange, mode, symbol, side, purpose, client_order_id, exchange_order_id, position_key, exit_reason, requested_amount, requested_cost,
+const ORDER_COLUMNS = `id, exchange, mode, symbol, side, purpose, type, client_order_id, exchange_order_id, position_key, exit_reason, requested_amount, requested_cost,
   reference_price, take_profit, stop_loss, status, filled_amount, average_price, filled_cost, fee_quote, fee_base, fees, error, created_at, updated_at`;
 
 const optionalNumber = (value: string | number | null) => (value === null ? null : Number(value));
@@ -125,6 +131,7 @@ function toOrder(row: StoredOrderRow): LedgerOrder {
     symbol: row.symbol,
     side: row.side,
     purpose: row.purpose,
+    type: row.type,
     clientOrderId: row.client_order_id,
     exchangeOrderId: row.exchange_order_id,
     positionKey: row.position_key,
@@ -149,8 +156,8 @@ function toOrder(row: StoredOrderRow): LedgerOrder {
 
 const INSERT_INTENT = `
 WITH inserted AS (
-  INSERT INTO orders (exchange, mode, symbol, side, purpose, client_order_id, position_key, exit_reason, requested_amount, requested_cost, reference_price, take_profit, stop_loss, status, created_at)
-  VALUES ($1, $2::trading_mode, $3, $4::order_side, $5::order_purpose, $6, $7, $8::exit_reason, $9::numeric, $10::numeric, $11::numeric, $13::numeric, $14::numeric, 'intent', $12::timestamptz)
+  INSERT INTO orders (exchange, mode, symbol, side, purpose, client_order_id, position_key, exit_reason, requested_amount, requested_cost, reference_price, take_profit, stop_loss, status, created_at, type)
+  VALUES ($1, $2::trading_mode, $3, $4::order_side, $5::order_purpose, $6, $7, $8::exit_reason, $9::numeric, $10::numeric, $11::numeric, $13::numeric, $14::numeric, 'intent', $12::timestamptz, $15)
   ON CONFLICT (exchange, client_order_id) DO NOTHING
   RETURNING ${ORDER_COLUMNS}
 )
@@ -189,6 +196,7 @@ export function recordOrderIntent(db: Pick<Database, "sql" | "logger">, intent: 
       intent.createdAt,
       intent.takeProfit === null ? null : String(intent.takeProfit),
       intent.stopLoss === null ? null : String(intent.stopLoss),
+      intent.type ?? "market",
     ]);
     const row = result.rows[0];
     if (!row) throw new Error(`saving the ${intent.side} order ${clientOrderId} of ${symbol}: the database returned no row`);

@@ -5,7 +5,7 @@ import { createCcxtExchange } from "./ccxt";
 import type { OrderFee } from "@candlekeep/db";
 import { clientIdLookup, clientOrderIdParams, fetchOrderParams, isOurClientOrderId, marketBuyTakesCost } from "./order-params";
 import { DEFAULT_RETRY_DELAYS_MS, callWithRetry, exchangeCallError, isCcxtError, isTransientExchangeError, scrubSecrets, type RetryOptions } from "./retry";
-import { OrderLookupUnavailableError, OrderRefusedError, type Balance, type Broker, type ExchangeOrderStatus, type OrderQuery, type OrderReport, type OrderRequest } from "./types";
+import { OrderLookupUnavailableError, OrderRefusedError, type Balance, type Broker, type ExchangeOrderStatus, type OrderQuery, type OrderReport, type OrderRequest, type StopLossRequest } from "./types";
 
 /** Live trading was asked for without credentials. */
 export class MissingApiKeysError extends UserFacingError {
@@ -105,6 +105,50 @@ export class LiveBroker implements Broker {
     const order = await this.findOrder(exchange, { ...query, exchangeOrderId: query.exchangeOrderId ?? previous?.exchangeOrderId ?? null });
     if (order === undefined) return undefined;
     return this.remember(query.clientOrderId, await this.reportOf(exchange, order, query));
+  }
+
+  async supportsStopLoss(): Promise<boolean> {
+    return (await this.exchange()).has.createStopLossOrder === true;
+  }
+
+  /** A stop-limit sell resting on the exchange (ccxt's createStopLossOrder). Sent once: a lost answer is settled by looking it up. */
+  async placeStopLoss(request: StopLossRequest): Promise<OrderReport> {
+    const { symbol, amount, clientOrderId } = request;
+    const exchange = await this.exchange();
+    const what = { operation: "createStopLossOrder", symbol, detail: `clientOrderId ${clientOrderId}` };
+    let order: Order;
+    try {
+      // Prices to the market's precision, or the exchange refuses the order.
+      const stopPrice = Number(exchange.priceToPrecision(symbol, request.stopPrice));
+      const limitPrice = Number(exchange.priceToPrecision(symbol, request.limitPrice));
+      order = await exchange.createStopLossOrder(symbol, "limit", "sell", amount, limitPrice, stopPrice, clientOrderIdParams(exchange, clientOrderId));
+    } catch (error) {
+      const failure = exchangeCallError(this.retryOptions(), what, error, 1, isTransientExchangeError(error));
+      if (REFUSAL_ERRORS.some((name) => isCcxtError(error, name))) throw new OrderRefusedError(failure.message);
+      throw failure;
+    }
+    return this.remember(clientOrderId, await this.reportOf(exchange, order, { symbol, side: "sell", amount }));
+  }
+
+  /**
+   * Cancels the order, then reads what it had done: it may have filled, wholly or
+   * in part, before the cancel arrived. An order the exchange no longer knows as
+   * open (already filled or gone) is only looked up.
+   */
+  async cancelOrder(query: OrderQuery): Promise<OrderReport | undefined> {
+    const exchange = await this.exchange();
+    const known = query.exchangeOrderId ?? this.reports.get(query.clientOrderId)?.exchangeOrderId ?? null;
+    const found = known === null ? await this.findOrder(exchange, query) : undefined;
+    const id = known ?? found?.id;
+    if (id === undefined) return undefined;
+    try {
+      await callWithRetry(this.retryOptions(), { operation: "cancelOrder", symbol: query.symbol, detail: `order ${id}` }, () => exchange.cancelOrder(id, query.symbol));
+    } catch (error) {
+      if (!isCcxtError(error, "OrderNotFound") && !(error instanceof Error && error.message.includes("OrderNotFound:"))) throw error;
+    }
+    this.reports.delete(query.clientOrderId);
+    const order = await this.findOrder(exchange, { ...query, exchangeOrderId: id });
+    return order && this.remember(query.clientOrderId, await this.reportOf(exchange, order, query));
   }
 
   private async refresh(request: OrderRequest, previous: OrderReport): Promise<OrderReport> {

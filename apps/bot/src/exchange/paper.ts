@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { OrderRefusedError, type Balance, type Broker, type MarketData, type OrderQuery, type OrderReport, type OrderRequest } from "./types";
+import { OrderRefusedError, type Balance, type Broker, type MarketData, type OrderQuery, type OrderReport, type OrderRequest, type StopLossRequest } from "./types";
 
 /** 0.1%, a common spot taker fee. */
 export const DEFAULT_PAPER_FEE_RATE = 0.001;
@@ -98,6 +98,20 @@ export class PaperBroker implements Broker {
   async lookupOrder(query: OrderQuery): Promise<OrderReport | undefined> {
     const previous = this.fills.get(query.clientOrderId) ?? (await this.inFlight.get(query.clientOrderId)?.catch(() => undefined));
     return previous && sameOrder(previous, query).report;
+  }
+
+  /** The paper account's stops are the bot's: it checks every candle's low against them. */
+  async supportsStopLoss(): Promise<boolean> {
+    return false;
+  }
+
+  async placeStopLoss(request: StopLossRequest): Promise<OrderReport> {
+    throw new PaperOrderRejectedError(`paper stop-loss of ${request.symbol}: the paper account has no resting orders; the bot watches the stop`);
+  }
+
+  /** Paper orders fill at once: there is nothing left to cancel, only what it did. */
+  cancelOrder(query: OrderQuery): Promise<OrderReport | undefined> {
+    return this.lookupOrder(query);
   }
 
   private async fill(request: OrderRequest): Promise<Filled> {

@@ -99,7 +99,23 @@ export interface Broker {
    * no way to find it.
    */
   lookupOrder(query: OrderQuery): Promise<OrderReport | undefined>;
+  /** Whether a stop-loss can rest on the exchange (placeStopLoss); where not, the bot watches the stop itself. */
+  supportsStopLoss(): Promise<boolean>;
+  /** Places a stop-limit sell that rests on the exchange until `stopPrice` trades, then sells at `limitPrice` or better. Refusals throw OrderRefusedError. */
+  placeStopLoss(request: StopLossRequest): Promise<OrderReport>;
+  /** Cancels an order and says what it had done by then (it may have filled first); undefined when the exchange never had it. */
+  cancelOrder(query: OrderQuery): Promise<OrderReport | undefined>;
   balances(): Promise<Balance[]>;
+}
+
+export interface StopLossRequest {
+  symbol: string;
+  /** Base amount to sell, rounded to the market's precision. */
+  amount: number;
+  stopPrice: number;
+  /** The lowest price it may sell at once triggered (spot exchanges take stop-limit orders, not stop-market). */
+  limitPrice: number;
+  clientOrderId: string;
 }
 
 /** The exchange refused the order: nothing was placed, so nothing is to be settled. */

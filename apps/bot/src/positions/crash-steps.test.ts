@@ -2,7 +2,7 @@ import { silentLogger } from "@candlekeep/core";
 import { listOpenPositions, listOrders, listTrades, listUnsettledOrders } from "@candlekeep/db";
 import { openTestDatabase } from "@candlekeep/db/testing";
 import { CcxtMarketData } from "../exchange/ccxt";
-import { binanceOrderEndpoint, fullMarketOrderResponse, stubbedBinance, type RecordedCall } from "../exchange/fixtures/binance";
+import { binanceOrderBook, stubbedBinance } from "../exchange/fixtures/binance";
 import { LiveBroker } from "../exchange/live";
 import type { Broker, OrderReport, OrderRequest } from "../exchange/types";
 import type { Decision } from "../strategy/types";
@@ -52,6 +52,9 @@ class DyingBroker implements Broker {
     return report;
   }
   lookupOrder: Broker["lookupOrder"] = (query) => this.inner.lookupOrder(query);
+  supportsStopLoss: Broker["supportsStopLoss"] = () => this.inner.supportsStopLoss();
+  placeStopLoss: Broker["placeStopLoss"] = (request) => this.inner.placeStopLoss(request);
+  cancelOrder: Broker["cancelOrder"] = (query) => this.inner.cancelOrder(query);
   balances: Broker["balances"] = () => this.inner.balances();
 }
 
@@ -64,20 +67,10 @@ describe("an order interrupted between any two of its steps (live binance, recor
     await db.close();
   });
 
-  /** The exchange: binance's recorded order answers, for every order it is sent, and the orders it holds. */
+  /** The exchange: binance (its answers' shapes as recorded), filling market orders at 69.63 and holding stop-limit orders. */
   function exchangeHoldingOrders() {
     const stub = stubbedBinance({ withKeys: true });
-    const taken: ReturnType<typeof fullMarketOrderResponse>[] = [];
-    stub.route("POST /api/v3/order", (call: RecordedCall) => {
-      const sent = new URLSearchParams(call.body);
-      const side = sent.get("side") === "BUY" ? "BUY" : "SELL";
-      const order = { ...fullMarketOrderResponse({ side, clientOrderId: sent.get("newClientOrderId") ?? "" }), orderId: String(4000 + taken.length) };
-      taken.push(order);
-      return order;
-    });
-    stub.route("GET /api/v3/allOrders", () => taken);
-    stub.route("GET /api/v3/order", binanceOrderEndpoint(taken));
-    return { ...stub, taken };
+    return { ...stub, book: binanceOrderBook(stub, { fillPrice: 69.63, time: NOW }) };
   }
 
   /** A bot process on that exchange, resumed from the database as start-up does. */
@@ -100,18 +93,21 @@ describe("an order interrupted between any two of its steps (live binance, recor
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 
-  /** The books equal the exchange: every filled order the exchange took is in the ledger, positions and trades follow from them. */
+  /** What the exchange did: its filled orders by side. */
+  const filledOn = (exchange: ReturnType<typeof exchangeHoldingOrders>, side: "BUY" | "SELL") => exchange.book.orders.filter((o) => o.status === "FILLED" && o.side === side);
+
+  /** The books equal the exchange: every order's status as the exchange has it, positions and trades following from the fills. */
   async function expectBooksMatch(exchange: ReturnType<typeof exchangeHoldingOrders>) {
-    const ledger = await listOrders(db, { exchange: "binance" });
-    const filledOnExchange = new Set(exchange.taken.map((order) => order.clientOrderId));
-    for (const order of ledger) {
-      expect(order.status).toBe(filledOnExchange.has(order.clientOrderId) ? "filled" : "canceled");
+    const onExchange = new Map(exchange.book.orders.map((order) => [order.clientOrderId, order.status]));
+    const expected = { FILLED: "filled", CANCELED: "canceled", NEW: "open" } as const;
+    for (const order of await listOrders(db, { exchange: "binance" })) {
+      const status = onExchange.get(order.clientOrderId);
+      expect([order.clientOrderId, order.status]).toEqual([order.clientOrderId, status === undefined ? "canceled" : expected[status]]);
     }
-    const bought = exchange.taken.filter((o) => o.side === "BUY").reduce((sum, o) => sum + Number(o.executedQty), 0);
-    const sold = exchange.taken.filter((o) => o.side === "SELL").reduce((sum, o) => sum + Number(o.executedQty), 0);
-    const held = (await listOpenPositions(db, { exchange: "binance" })).reduce((sum, p) => sum + p.quantity, 0);
-    expect(held).toBeCloseTo(bought - sold, 12);
-    expect((await listTrades(db, { exchange: "binance" })).map((t) => t.exitOrderId).sort()).toEqual(exchange.taken.filter((o) => o.side === "SELL").map((o) => o.clientOrderId).sort());
+    const sum = (orders: readonly { executedQty: string }[]) => orders.reduce((total, o) => total + Number(o.executedQty), 0);
+    const held = (await listOpenPositions(db, { exchange: "binance" })).reduce((total, p) => total + p.quantity, 0);
+    expect(held).toBeCloseTo(sum(filledOn(exchange, "BUY")) - sum(filledOn(exchange, "SELL")), 12);
+    expect((await listTrades(db, { exchange: "binance" })).map((t) => t.exitOrderId).sort()).toEqual(filledOn(exchange, "SELL").map((o) => o.clientOrderId).sort());
   }
 
   it("killed after saving the entry, before sending it: the restarted bot cancels it, holds nothing and sends nothing for that decision", async () => {
@@ -123,7 +119,7 @@ describe("an order interrupted between any two of its steps (live binance, recor
     const restarted = await startBot(exchange);
     expect((await listOrders(db))[0]).toMatchObject({ status: "canceled", error: "the exchange never received it" });
     expect(await restarted.positions.manage(SYMBOL, decision("BUY"), at(69.63), EQUITY, [])).toMatchObject({ kind: "none" });
-    expect(exchange.taken).toHaveLength(0);
+    expect(exchange.book.orders).toHaveLength(0);
     await expectBooksMatch(exchange);
   });
 
@@ -131,13 +127,13 @@ describe("an order interrupted between any two of its steps (live binance, recor
     const exchange = exchangeHoldingOrders();
     const first = await startBot(exchange);
     await killDuring(first, "after-answer", () => first.positions.manage(SYMBOL, decision("BUY"), at(69.63), EQUITY, []));
-    expect(exchange.taken).toHaveLength(1);
+    expect(filledOn(exchange, "BUY")).toHaveLength(1);
     expect(await listOpenPositions(db, { exchange: "binance" })).toEqual([]);
 
     const restarted = await startBot(exchange);
     expect(restarted.positions.get(SYMBOL)?.quantity).toBe(0.2);
     expect((await restarted.positions.manage(SYMBOL, decision("BUY"), at(69.63), EQUITY, [])).kind).toBe("held");
-    expect(exchange.taken).toHaveLength(1);
+    expect(filledOn(exchange, "BUY")).toHaveLength(1);
     await expectBooksMatch(exchange);
   });
 
@@ -150,11 +146,13 @@ describe("an order interrupted between any two of its steps (live binance, recor
     const restarted = await startBot(exchange);
     expect(restarted.positions.get(SYMBOL)?.quantity).toBe(0.2);
     expect((await restarted.positions.manage(SYMBOL, decision("SELL"), at(69.63), EQUITY, [])).kind).toBe("closed");
-    expect(exchange.taken.map((o) => o.side)).toEqual(["BUY", "SELL"]);
-    expect((await listOrders(db)).map((o) => [o.purpose, o.status])).toEqual([
-      ["exit", "filled"],
-      ["exit", "canceled"],
-      ["entry", "filled"],
+    expect([...filledOn(exchange, "BUY"), ...filledOn(exchange, "SELL")].map((o) => o.type)).toEqual(["MARKET", "MARKET"]);
+    // Oldest last: the entry, its stop-loss (withdrawn for the sale), the sale the kill stopped, the sale after the restart.
+    expect((await listOrders(db)).map((o) => [o.type, o.status]).reverse()).toEqual([
+      ["market", "filled"],
+      ["stop_loss", "canceled"],
+      ["market", "canceled"],
+      ["market", "filled"],
     ]);
     await expectBooksMatch(exchange);
   });
@@ -169,7 +167,58 @@ describe("an order interrupted between any two of its steps (live binance, recor
     const restarted = await startBot(exchange);
     expect(restarted.positions.get(SYMBOL)).toBeUndefined();
     expect(await restarted.positions.manage(SYMBOL, decision("SELL"), at(69.63), EQUITY, [])).toEqual({ kind: "none" });
-    expect(exchange.taken.map((o) => o.side)).toEqual(["BUY", "SELL"]);
+    expect([...filledOn(exchange, "BUY"), ...filledOn(exchange, "SELL")].map((o) => o.side)).toEqual(["BUY", "SELL"]);
     await expectBooksMatch(exchange);
+  });
+
+  describe("a stop-loss resting on the exchange", () => {
+    const stopOrders = (exchange: ReturnType<typeof exchangeHoldingOrders>) => exchange.book.orders.filter((o) => o.type === "STOP_LOSS_LIMIT");
+
+    it("is placed once the entry fills, as a stop-limit at the position's stop, and keeps the coin trading", async () => {
+      const exchange = exchangeHoldingOrders();
+      const bot = await startBot(exchange);
+      expect((await bot.positions.manage(SYMBOL, decision("BUY"), at(69.63), EQUITY, [])).kind).toBe("opened");
+      expect(stopOrders(exchange).map((o) => [o.side, o.origQty, o.stopPrice, o.price, o.status])).toEqual([["SELL", "0.2", "68", "67.66", "NEW"]]);
+      expect((await listOrders(db)).map((o) => [o.type, o.status, o.exitReason])[0]).toEqual(["stop_loss", "open", "STOP_LOSS"]);
+      // Resting, not unsettled: the coin is held as usual, and nothing more is placed.
+      expect((await bot.positions.manage(SYMBOL, decision("NO_SIGNAL"), at(69), EQUITY, [])).kind).toBe("held");
+      expect(exchange.book.orders).toHaveLength(2);
+      await expectBooksMatch(exchange);
+    });
+
+    it("sells while the bot is away, and the restarted bot books the trade at the stop's fill and sends nothing", async () => {
+      const exchange = exchangeHoldingOrders();
+      const bot = await startBot(exchange);
+      await bot.positions.manage(SYMBOL, decision("BUY"), at(69.63), EQUITY, []);
+      exchange.book.trade(67.9);
+      const restarted = await startBot(exchange);
+      expect(restarted.positions.get(SYMBOL)).toBeUndefined();
+      const [trade] = await listTrades(db, { exchange: "binance" });
+      expect(trade).toMatchObject({ exitReason: "STOP_LOSS", exitPrice: 67.66, quantity: 0.2 });
+      expect(exchange.book.orders).toHaveLength(2);
+      await expectBooksMatch(exchange);
+    });
+
+    it("is withdrawn before a SELL signal's sale, so the coins are sold once", async () => {
+      const exchange = exchangeHoldingOrders();
+      const bot = await startBot(exchange);
+      await bot.positions.manage(SYMBOL, decision("BUY"), at(69.63), EQUITY, []);
+      expect(await bot.positions.manage(SYMBOL, decision("SELL"), at(70), EQUITY, [])).toMatchObject({ kind: "closed", trade: { exitReason: "SIGNAL" } });
+      expect(stopOrders(exchange).map((o) => o.status)).toEqual(["CANCELED"]);
+      expect(filledOn(exchange, "SELL").map((o) => o.type)).toEqual(["MARKET"]);
+      await expectBooksMatch(exchange);
+    });
+
+    it("is withdrawn and the coins sold at the market when the price fell below its limit (a gap it cannot fill in)", async () => {
+      const exchange = exchangeHoldingOrders();
+      const bot = await startBot(exchange);
+      await bot.positions.manage(SYMBOL, decision("BUY"), at(69.63), EQUITY, []);
+      // At 67.9 the stop is the exchange's to fill: the bot sells nothing itself.
+      expect(await bot.positions.manage(SYMBOL, decision("NO_SIGNAL"), at(67.9), EQUITY, [])).toMatchObject({ kind: "none" });
+      expect(filledOn(exchange, "SELL")).toEqual([]);
+      expect(await bot.positions.manage(SYMBOL, decision("NO_SIGNAL"), at(60), EQUITY, [])).toMatchObject({ kind: "closed", trade: { exitReason: "STOP_LOSS" } });
+      expect(stopOrders(exchange).map((o) => o.status)).toEqual(["CANCELED"]);
+      await expectBooksMatch(exchange);
+    });
   });
 });

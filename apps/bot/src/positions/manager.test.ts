@@ -250,6 +250,8 @@ describe("PositionManager on the sim with a paper account (server database)", ()
         if (options.failDatabase?.()) throw new Error("connect ECONNREFUSED 127.0.0.1:5432");
         return db;
       };
+      // Stops the bot watches itself here; a stop resting on the exchange has its own tests (crash-steps.test.ts).
+      stub.exchange.has = { ...stub.exchange.has, createStopLossOrder: false };
       const positions = new PositionManager({ db: database, broker, market, exchange: "binance", mode: "live", rules: RULES, signalTimeframe: "15m" });
       positions.restore(await listOpenPositions(db, { exchange: "binance" }), new Map(), await listUnsettledOrders(db, { exchange: "binance", mode: "live" }));
       const orderPosts = () => stub.calls.filter((call) => call.method === "POST").length;

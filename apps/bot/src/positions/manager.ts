@@ -2,6 +2,7 @@ import {
   applyEntryProgress,
   applyExitProgress,
   countExitOrders,
+  isFinalOrderStatus,
   markOrder,
   recordOrderIntent,
   type Database,
@@ -40,6 +41,9 @@ export interface SettledOrder {
   error?: string;
 }
 
+/** How far below its stop a resting stop-limit may sell: room for the fall between trigger and fill. */
+export const STOP_LIMIT_SLIPPAGE = 0.005;
+
 /** Share of free cash kept back for spread and slippage when sizing a buy with all of it. */
 const CASH_MARGIN = 0.01;
 
@@ -70,6 +74,10 @@ export class PositionManager {
   private readonly checkedFrom = new Map<string, number>();
   /** Positions already reported as too small to sell. */
   private readonly dustReported = new Set<string>();
+  /** Positions whose stop-loss the exchange refused (or cannot take): the bot watches their stop. */
+  private readonly unprotectable = new Set<string>();
+  /** Positions whose stop-loss could not be placed, reported once. */
+  private readonly stopFailureReported = new Set<string>();
   /**
    * Entries run one at a time: coins are processed concurrently, and each entry
    * sizes itself from the free balance the previous one left.
@@ -183,7 +191,8 @@ export class PositionManager {
         const { outcome } = await this.settleOrder(order, events);
         if (outcome.kind !== "none") settledOutcome = outcome;
       }
-      const waiting = this.unsettled.get(symbol)?.[0];
+      // A stop-loss resting on the exchange is a standing order, not one whose fate is unknown.
+      const waiting = this.unsettled.get(symbol)?.find((order) => !isRestingStop(order));
       if (waiting) return { kind: "none", reason: `order ${waiting.clientOrderId} is ${waiting.status}; nothing new is sent until it is settled` };
       if (settledOutcome) return settledOutcome;
     }
@@ -191,6 +200,7 @@ export class PositionManager {
     if (position) {
       const trigger = this.exitTriggerFor(position, decision, market);
       if (trigger) return this.exit(position, trigger, market.price, events);
+      await this.protect(position, events);
       return { kind: "held", position };
     }
     if (decision.action !== "BUY") return { kind: "none" };
@@ -258,7 +268,117 @@ export class PositionManager {
     return this.sendAndApply(order, { symbol, side: "buy", amount, clientOrderId, price }, events, decisionMetadata(decision));
   }
 
+  /** The stop-loss order resting on the exchange for this position, if any. */
+  private restingStop(position: Pick<OpenPosition, "symbol" | "entryOrderId">): LedgerOrder | undefined {
+    return this.unsettled.get(position.symbol)?.find((order) => isRestingStop(order) && order.positionKey === position.entryOrderId);
+  }
+
+  /**
+   * Live, where the exchange takes stop-loss orders: the position's stop rests on
+   * the exchange, so it holds while the bot is down or between ticks. Placed once
+   * the entry is filled (and again after a restart or a cancel); tracked in the
+   * ledger like any order. A refused stop is reported once and watched by the bot.
+   */
+  private async protect(position: OpenPosition, events: EventInput[]): Promise<void> {
+    try {
+      await this.placeStop(position, events);
+    } catch (error) {
+      // The bot still watches the stop; the placement is tried again next tick (a lost answer is settled first).
+      if (this.stopFailureReported.has(position.entryOrderId)) return;
+      this.stopFailureReported.add(position.entryOrderId);
+      events.push({ type: "STOP_LOSS_NOT_PLACED", symbol: position.symbol, level: "warn", payload: { stopLoss: position.stopLoss, error: describeError(error) } });
+    }
+  }
+
+  private async placeStop(position: OpenPosition, events: EventInput[]): Promise<void> {
+    const { broker, exchange, market } = this.deps;
+    if (this.deps.mode !== "live" || position.stopLoss === null || position.metadata.pendingExit !== undefined) return;
+    if (this.restingStop(position) || this.unprotectable.has(position.entryOrderId) || !(await broker.supportsStopLoss())) return;
+    const { symbol } = position;
+    const orderRules = await market.orderRules(symbol);
+    const amount = orderRules.roundAmount(position.quantity);
+    const refusal = belowMinimum(orderRules, amount, position.stopLoss, this.deps.rules.quoteCurrency);
+    if (refusal !== undefined) {
+      this.unprotectable.add(position.entryOrderId);
+      return;
+    }
+    const db = await this.deps.db();
+    const clientOrderId = exitOrderId(exchange, position.entryOrderId, await countExitOrders(db, { exchange, positionKey: position.entryOrderId }));
+    const { order } = await recordOrderIntent(db, {
+      exchange,
+      mode: this.deps.mode,
+      symbol,
+      side: "sell",
+      purpose: "exit",
+      type: "stop_loss",
+      clientOrderId,
+      positionKey: position.entryOrderId,
+      exitReason: "STOP_LOSS",
+      requestedAmount: amount,
+      requestedCost: null,
+      referencePrice: position.stopLoss,
+      takeProfit: null,
+      stopLoss: position.stopLoss,
+      createdAt: new Date(market.now()),
+    });
+    this.track(order);
+    let report: OrderReport;
+    try {
+      report = await broker.placeStopLoss({ symbol, amount, stopPrice: position.stopLoss, limitPrice: position.stopLoss * (1 - STOP_LIMIT_SLIPPAGE), clientOrderId });
+    } catch (error) {
+      const message = describeError(error);
+      if (!(error instanceof OrderRefusedError)) {
+        const marked = await markOrder(db, order, { status: "sent", error: message }).catch(() => undefined);
+        if (marked) this.track(marked);
+        throw error;
+      }
+      await markOrder(db, order, { status: "rejected", error: message });
+      this.untrack(order);
+      this.unprotectable.add(position.entryOrderId);
+      events.push({ type: "STOP_LOSS_REFUSED", symbol, level: "warn", payload: { clientOrderId, stopLoss: position.stopLoss, error: message } });
+      return;
+    }
+    await this.apply(order, report, events, {});
+  }
+
+  /**
+   * Takes the position's resting stop-loss off the exchange before it is sold
+   * otherwise. The stop may have filled first: what it did is recorded, and the
+   * position is then what is left of it (or gone).
+   */
+  private async withdrawStop(stop: LedgerOrder, events: EventInput[]): Promise<PositionOutcome | undefined> {
+    const report = await this.deps.broker.cancelOrder({
+      symbol: stop.symbol,
+      side: stop.side,
+      clientOrderId: stop.clientOrderId,
+      exchangeOrderId: stop.exchangeOrderId,
+      amount: stop.requestedAmount,
+      sentSince: stop.createdAt.getTime(),
+    });
+    if (report === undefined) {
+      await markOrder(await this.deps.db(), stop, { status: "canceled", error: "the exchange never received it" });
+      this.untrack(stop);
+      return undefined;
+    }
+    const outcome = await this.apply(stop, report, events, {});
+    return outcome.kind === "closed" ? outcome : undefined;
+  }
+
   private async exit(position: OpenPosition, trigger: ExitTrigger, price: number, events: EventInput[]): Promise<PositionOutcome> {
+    const stop = this.restingStop(position);
+    if (stop) {
+      // The exchange's stop is the stop: it sells there, and a tick's look-up records it. Once the
+      // price is below its limit it may never fill (a gap): then it is withdrawn and sold at the market.
+      const limitHolds = price >= stop.referencePrice * (1 - STOP_LIMIT_SLIPPAGE);
+      if (trigger.reason === "STOP_LOSS" && position.metadata.pendingExit === undefined && limitHolds) {
+        return { kind: "none", reason: `stop-loss order ${stop.clientOrderId} rests on the exchange at ${stop.referencePrice}` };
+      }
+      const stopped = await this.withdrawStop(stop, events);
+      if (stopped) return stopped;
+      const left = this.open.get(position.symbol);
+      if (!left) return { kind: "none", reason: "the position was sold by its stop-loss order" };
+      position = left;
+    }
     const { exchange, market } = this.deps;
     const { symbol } = position;
     const orderRules = await market.orderRules(symbol);
@@ -344,6 +464,7 @@ export class PositionManager {
           payload: { side: "LONG", quantity: position.quantity, price: position.entryPrice, fee: report.feeQuote, fees: report.fees.map((fee) => ({ ...fee })), takeProfit: position.takeProfit, stopLoss: position.stopLoss, orderId: order.clientOrderId },
         });
       }
+      if (isFinalOrderStatus(report.status)) await this.protect(position, events);
       return opened ? { kind: "opened", position } : { kind: "held", position };
     }
     const rules = await this.deps.market.orderRules(order.symbol);
@@ -439,6 +560,11 @@ function belowMinimum(rules: { minAmount: number | undefined; minCost: number | 
   if (rules.minAmount !== undefined && amount < rules.minAmount) return `amount ${amount} below the market's minimum of ${rules.minAmount}`;
   if (rules.minCost !== undefined && amount * price < rules.minCost) return `order value below the market's minimum of ${rules.minCost} ${quote}`;
   return undefined;
+}
+
+/** A stop-loss order resting on the exchange: a standing order, not one whose fate is unknown. */
+function isRestingStop(order: LedgerOrder): boolean {
+  return order.type === "stop_loss" && (order.status === "open" || order.status === "partially_filled");
 }
 
 function decisionMetadata(decision: Decision): JsonObject {

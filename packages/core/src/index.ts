@@ -5,6 +5,7 @@ export { createLogger, defaultLogFormat, silentLogger, type Logger, type LoggerO
 export { UserFacingError, describeError, isCcxtError } from "./errors";
 export {
   sharedSettingsSchema,
+  exchangeKeySettings,
   booleanSetting,
   symbolsSetting,
   timeframesSetting,

@@ -33,6 +33,9 @@ export interface HoldingComparison {
   state: "match" | "short" | "surplus";
 }
 
+/** An amount as a person reads it: 0.330259, not the 0.33025899999999997 of subtracting doubles (the --json data keeps the exact numbers). */
+const amount = (n: number) => String(Number(n.toPrecision(12)));
+
 /** The coin a position holds: BTC of BTC/USDT (and of BTC/USDT:USDT). */
 export const baseCurrency = (symbol: string) => symbol.split("/")[0] ?? symbol;
 
@@ -88,9 +91,9 @@ export async function liveHoldings(db: Pick<Database, "sql">, options: { exchang
   }
   const positions = await listOpenPositions(db, { exchange });
   const comparisons = compareHoldings(positions, balances, options.tolerance ?? HOLDINGS_TOLERANCE);
-  const line = (c: HoldingComparison) => `${c.currency}: open positions hold ${c.held} (${c.symbols.join(", ")}), the exchange has ${c.onExchange}`;
-  for (const c of comparisons.filter((c) => c.state === "short")) part.failures.push(`${line(c)}: ${-c.difference} short`);
-  for (const c of comparisons.filter((c) => c.state === "surplus")) part.warnings.push(`${line(c)}: ${c.difference} more than the positions (bought by hand, or dust of closed positions)`);
+  const line = (c: HoldingComparison) => `${c.currency}: open positions hold ${amount(c.held)} (${c.symbols.join(", ")}), the exchange has ${amount(c.onExchange)}`;
+  for (const c of comparisons.filter((c) => c.state === "short")) part.failures.push(`${line(c)}: ${amount(-c.difference)} short`);
+  for (const c of comparisons.filter((c) => c.state === "surplus")) part.warnings.push(`${line(c)}: ${amount(c.difference)} more than the positions (bought by hand, or dust of closed positions)`);
   const short = comparisons.filter((c) => c.state === "short").map((c) => c.currency);
   if (short.length > 0) {
     part.lookInto.push(`${exchange}'s trade history of ${listSome(short)} against the orders table: a short coin was sold or withdrawn outside the bot, or an exit filled that the ledger has not recorded`);

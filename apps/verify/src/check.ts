@@ -32,7 +32,7 @@ export interface CheckContext {
   logger: Logger;
   /** The coins to check, resolved once per run on first use. */
   trackedCoins(): Promise<TrackedCoins>;
-  /** The live account's balances, for the books check; undefined: not compared (verify has no exchange connection). */
+  /** The live account's balances, for the books check; undefined: not compared (paper, EXCHANGE=sim, or no keys). */
   exchangeBalances: BalancesProvider | undefined;
 }
 

@@ -18,6 +18,7 @@ describe("loadConfig", () => {
     expect(config).toEqual({
       database: { url: undefined, caCert: undefined, dataDir: `${process.cwd()}/.candlekeep`, retry: DEFAULT_RETRY, migrationsDir: undefined, schemaPath: undefined },
       exchange: "sim",
+      exchangeKeys: undefined,
       tradingMode: "paper",
       quoteCurrency: "USDT",
       symbols: undefined,
@@ -52,6 +53,17 @@ describe("loadConfig", () => {
       unsettledMinutes: 60,
       database: { retry: { retries: 0, initialDelayMs: DEFAULT_RETRY.initialDelayMs } },
     });
+  });
+
+  it("takes the live account's keys only when both EXCHANGE_API_KEY and EXCHANGE_API_SECRET are set (empty means unset)", () => {
+    const live = { EXCHANGE: "binance", TRADING_MODE: "live" };
+    expect(loadConfig({ ...live, EXCHANGE_API_KEY: " key-4f9a2c ", EXCHANGE_API_SECRET: "secret-8d1e7b" }, [], false).exchangeKeys).toEqual({ apiKey: "key-4f9a2c", secret: "secret-8d1e7b" });
+    expect(loadConfig({ ...live, EXCHANGE_API_KEY: "key-4f9a2c" }, [], false).exchangeKeys).toBeUndefined();
+    expect(loadConfig({ ...live, EXCHANGE_API_KEY: "key-4f9a2c", EXCHANGE_API_SECRET: "" }, [], false).exchangeKeys).toBeUndefined();
+  });
+
+  it("names a key of only spaces without echoing it", () => {
+    expect(problems({ EXCHANGE_API_KEY: "   ", EXCHANGE_API_SECRET: "secret-8d1e7b" }, [])).toEqual(["EXCHANGE_API_KEY is blank (only spaces); unset it or set the exchange account's API key"]);
   });
 
   it("leaves DATABASE_URL to the connection check, which reports a malformed one as a failed check", () => {

@@ -6,6 +6,7 @@ import {
   defaultLogFormat,
   settingsProblems,
   sharedSettingsSchema,
+  exchangeKeySettings,
   type LogFormat,
   type LogLevel,
   type SymbolSelection,
@@ -34,6 +35,11 @@ export interface VerifyConfig {
     schemaPath: string | undefined;
   };
   exchange: string;
+  /**
+   * EXCHANGE_API_KEY and EXCHANGE_API_SECRET when both are set: live, the books
+   * check reads the account's balances with them (read only). Never logged.
+   */
+  exchangeKeys: { apiKey: string; secret: string } | undefined;
   /** The bot's TRADING_MODE: whose books the books check adds up. */
   tradingMode: "paper" | "live";
   /** The bot's QUOTE_CURRENCY: the paper account's cash, and what is not a position's coin on a live account. */
@@ -60,7 +66,8 @@ export interface VerifyConfig {
 export const USAGE = `Usage: pnpm --filter verify start -- [--json] [--only CHECK[,CHECK]] [--symbols A/B,C/D]
                                     [--stale-after PERIODS] [--gap-window CANDLES] [--activity-minutes N] [--unsettled-minutes N] [--retries N]
 Checks: ${CHECK_NAMES.join(", ")}.
-Reads the bot's settings from the environment (DATABASE_URL, CANDLEKEEP_DATA_DIR, EXCHANGE, SYMBOLS, TIMEFRAMES, TRADING_MODE, QUOTE_CURRENCY; see README).
+Reads the bot's settings from the environment (DATABASE_URL, CANDLEKEEP_DATA_DIR, EXCHANGE, SYMBOLS, TIMEFRAMES, TRADING_MODE, QUOTE_CURRENCY,
+and live: EXCHANGE_API_KEY, EXCHANGE_API_SECRET to compare the open positions with the account's balances; see README).
 Exit code: 0 when no check fails (warnings allowed), 1 when one fails, 2 for bad usage or settings.
 With the embedded database (DATABASE_URL unset), stop the bot first: the embedded engine is meant for one process at a time.`;
 
@@ -88,7 +95,7 @@ const flagsSchema = z.object({
   retries: wholeNumber("--retries", 0, 20).default(DEFAULT_RETRY.retries),
 });
 
-const envSchema = sharedSettingsSchema.extend({ NODE_ENV: z.string().optional() });
+const envSchema = sharedSettingsSchema.extend({ ...exchangeKeySettings, NODE_ENV: z.string().optional() });
 
 /** Flags that take a value, and the key each sets. */
 const VALUE_FLAGS: Readonly<Record<string, "only" | "symbols" | "staleAfter" | "gapWindow" | "activityMinutes" | "unsettledMinutes" | "retries">> = {
@@ -167,6 +174,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
       schemaPath: undefined,
     },
     exchange: s.EXCHANGE,
+    exchangeKeys: s.EXCHANGE_API_KEY !== undefined && s.EXCHANGE_API_SECRET !== undefined ? { apiKey: s.EXCHANGE_API_KEY, secret: s.EXCHANGE_API_SECRET } : undefined,
     tradingMode: s.TRADING_MODE,
     quoteCurrency: s.QUOTE_CURRENCY,
     symbols: s.SYMBOLS,

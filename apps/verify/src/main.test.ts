@@ -33,6 +33,26 @@ function cli(argv: string[], env: Record<string, string>): Promise<CliResult> {
 
 const STACK_LINE = /^\s+at .+[(:]\d+/m;
 
+/**
+ * Records every module the CLI resolves through Node's ESM loader (tsx sends the
+ * app's own imports there too, and ccxt is loaded by a dynamic import), so a
+ * test can tell whether ccxt was loaded at all.
+ */
+function importsProbe(dir: string): { nodeOptions: string; resolved(): string[] } {
+  fs.mkdirSync(dir, { recursive: true });
+  const listed = path.join(dir, "imports.txt");
+  fs.rmSync(listed, { force: true });
+  fs.writeFileSync(
+    path.join(dir, "resolve-hook.mjs"),
+    `import { appendFileSync } from "node:fs";\nexport async function resolve(specifier, context, next) {\n  const resolved = await next(specifier, context);\n  appendFileSync(${JSON.stringify(listed)}, resolved.url + "\\n");\n  return resolved;\n}\n`,
+  );
+  const register = path.join(dir, "imports.mjs");
+  fs.writeFileSync(register, `import { register } from "node:module";\nregister("./resolve-hook.mjs", import.meta.url);\n`);
+  return { nodeOptions: `--import ${register}`, resolved: () => (fs.existsSync(listed) ? fs.readFileSync(listed, "utf8").split("\n").filter(Boolean) : []) };
+}
+
+const ccxtModules = (urls: readonly string[]) => urls.filter((url) => url.includes("/ccxt/"));
+
 describe("the verify command", () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-verify-cli-"));
   let healthy: TestDatabase;
@@ -97,5 +117,29 @@ describe("the verify command", () => {
     const result = await cli(["--json"], { ...env(), NODE_OPTIONS: probe.nodeOptions });
     expect(result.code).toBe(0);
     expect(probe.loaded()).toEqual({ dbPackage: true, prisma: [], embeddedEngine: [] });
+  });
+
+  it("loads ccxt only to read a live account with keys: a paper run never does, and an EXCHANGE ccxt lacks exits 2 in one line without the keys", async () => {
+    const paper = importsProbe(path.join(dataDir, "paper-probe"));
+    const result = await cli(["--only", "books"], { ...env(), NODE_OPTIONS: paper.nodeOptions });
+    expect(result.code).toBe(0);
+    // That the hook saw the run at all: otherwise "no ccxt" proves nothing.
+    expect(paper.resolved().some((url) => url.endsWith("/src/main.ts"))).toBe(true);
+    expect(ccxtModules(paper.resolved())).toEqual([]);
+
+    const live = importsProbe(path.join(dataDir, "live-probe"));
+    const keys = { EXCHANGE_API_KEY: "cli-api-key-7e3f19", EXCHANGE_API_SECRET: "cli-secret-0b6d42" };
+    const unknown = await cli(["--only", "books"], { ...env(), EXCHANGE: "notanexchange", TRADING_MODE: "live", ...keys, NODE_OPTIONS: live.nodeOptions });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stdout).toBe("");
+    expect(unknown.stderr).toBe('EXCHANGE "notanexchange" is not an exchange ccxt supports, so verify cannot read the live account\'s balances. Set EXCHANGE to the bot\'s exchange id (e.g. binance, kraken, coinbase).\n');
+    expect(ccxtModules(live.resolved()).length).toBeGreaterThan(0);
+  });
+
+  it("warns in the books row, naming the settings, for a live account without keys, and exits 0", async () => {
+    const result = await cli(["--only", "books"], { ...env(), EXCHANGE: "binance", TRADING_MODE: "live", EXCHANGE_API_KEY: "cli-api-key-7e3f19" });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^books +WARN +binance live: exchange balances not compared: verify needs EXCHANGE_API_KEY and EXCHANGE_API_SECRET /m);
+    expect(`${result.stdout}${result.stderr}`).not.toContain("cli-api-key-7e3f19");
   });
 });

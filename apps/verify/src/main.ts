@@ -1,12 +1,14 @@
-import { InvalidSettingsError, createLogger, describeError, redactText } from "@candlekeep/core";
+import { InvalidSettingsError, UserFacingError, createLogger, describeError, redactText } from "@candlekeep/core";
 import { loadConfig, USAGE, type VerifyConfig } from "./config";
+import { openExchangeAccount, type ExchangeAccount } from "./exchange";
 import { progressLine, renderJson, renderTable } from "./report";
 import { runVerify } from "./run";
 
 /**
  * The post-deploy smoke test. The report goes to stdout (a table, or JSON with
  * --json); progress and logs go to stderr. Exit codes: 0 no check failed
- * (warnings allowed), 1 a check failed, 2 bad usage or settings.
+ * (warnings allowed), 1 a check failed, 2 bad usage or settings. Live, with
+ * EXCHANGE_API_KEY/SECRET, it reads the account's balances once (read only).
  */
 async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
@@ -22,10 +24,19 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const logger = createLogger({ level: config.log.level, format: config.log.format, defaultMeta: { service: "verify" } });
+  let account: ExchangeAccount | undefined;
+  try {
+    account = await openExchangeAccount(config);
+  } catch (error) {
+    if (!(error instanceof UserFacingError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    return 2;
+  }
   const report = await runVerify(config, {
     logger,
     onCheck: (result) => logger.info(progressLine(result)),
-  });
+    exchangeBalances: account?.balances,
+  }).finally(() => account?.close().catch((error: unknown) => logger.warn("closing the exchange connection failed", { exchange: account?.exchange, error: describeError(error) })));
   process.stdout.write(config.output === "json" ? renderJson(report) : renderTable(report));
   return report.exitCode;
 }

@@ -9,7 +9,10 @@ import type { CheckResult } from "./check";
 import type { VerifyConfig } from "./config";
 import { renderTable } from "./report";
 import { runVerify, type VerifyReport } from "./run";
-import { configFor, copyMigrations, createMigratedDatabase, fillLikeTheBot, freshCandles, rowCounts, withDatabase } from "./test-helpers";
+import ccxt from "ccxt";
+import { ccxtAccount } from "./exchange";
+import { TEST_API_KEY, TEST_SECRET, stubbedBinance } from "./fixtures/binance";
+import { configFor, copyMigrations, createMigratedDatabase, fillLikeTheBot, freshCandles, openLivePosition, rowCounts, withDatabase } from "./test-helpers";
 
 const NOW = Date.now();
 const COINS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"];
@@ -153,6 +156,68 @@ describe.each(DATABASE_KINDS)("verify on the %s engine", (kind) => {
     } finally {
       await empty.drop();
     }
+  });
+});
+
+describe("a live verify run against binance's recorded account (ccxt's binance class, HTTP answered from the recording)", () => {
+  let matching: TestDatabase;
+  let holdsMore: TestDatabase;
+  const openedAt = new Date(NOW - 3_600_000);
+  const env = { EXCHANGE: "binance", TRADING_MODE: "live", EXCHANGE_API_KEY: TEST_API_KEY, EXCHANGE_API_SECRET: TEST_SECRET, SYMBOLS: "LTC/USDT,ETH/USDT", TIMEFRAMES: "15m" };
+  const books = ["--only", "books"];
+
+  beforeAll(async () => {
+    // The recording holds LTC 0.919741 and ETH 0.02229833.
+    matching = await createMigratedDatabase("server", async (db) => {
+      await openLivePosition(db, { exchange: "binance", symbol: "LTC/USDT", amount: 0.919741, price: 70, time: openedAt });
+      await openLivePosition(db, { exchange: "binance", symbol: "ETH/USDT", amount: 0.02229833, price: 2200, time: openedAt });
+    });
+    holdsMore = await createMigratedDatabase("server", (db) => openLivePosition(db, { exchange: "binance", symbol: "LTC/USDT", amount: 1.25, price: 70, time: openedAt }));
+  });
+  afterAll(async () => {
+    await matching.drop();
+    await holdsMore.drop();
+  });
+
+  const liveRun = (testDb: TestDatabase, stub = stubbedBinance()) => runVerify(configFor(testDb, env, books), { logger: silentLogger, now: () => NOW, exchangeBalances: ccxtAccount(stub.exchange).balances });
+
+  it("passes when the open positions are what the account holds", async () => {
+    const report = await liveRun(matching);
+    expect(statuses(report)).toEqual({ connection: "pass", books: "pass" });
+    expect(report.exitCode).toBe(0);
+    expect(check(report, "books").summary).toBe("binance live: 2/2 coins held match the exchange's balances; 2 open positions backed by their orders; every order settled");
+  });
+
+  it("fails naming the coin and both amounts when the positions hold more than the account", async () => {
+    const report = await liveRun(holdsMore);
+    expect(report.exitCode).toBe(1);
+    const result = check(report, "books");
+    expect(result.status).toBe("fail");
+    expect(result.summary).toBe("binance live: LTC: open positions hold 1.25 (LTC/USDT), the exchange has 0.919741: 0.330259 short");
+  });
+
+  it("fails the comparison in one line naming binance and the reason when the key is refused, never showing the key", async () => {
+    const refused = stubbedBinance(() => {
+      throw new ccxt.AuthenticationError(`binance {"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."} (key ${TEST_API_KEY})`);
+    });
+    const report = await liveRun(matching, refused);
+    expect(report.exitCode).toBe(1);
+    const result = check(report, "books");
+    expect(result.status).toBe("fail");
+    expect(result.summary).toBe(
+      'binance live: exchange balances not compared: binance fetchBalance failed: AuthenticationError: binance {"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."} (key ***) (check EXCHANGE_API_KEY and EXCHANGE_API_SECRET: a key with read permission is enough)',
+    );
+    expect(result.details).toEqual([result.summary.replace(/^binance live: /, "")]);
+    const everything = JSON.stringify(report);
+    expect(everything).not.toContain(TEST_API_KEY);
+    expect(everything).not.toContain(TEST_SECRET);
+  });
+
+  it("warns, naming the settings, when live without keys", async () => {
+    const report = await runVerify(configFor(matching, { ...env, EXCHANGE_API_KEY: "", EXCHANGE_API_SECRET: "" }, books), { logger: silentLogger, now: () => NOW });
+    expect(statuses(report)).toEqual({ connection: "pass", books: "warn" });
+    expect(report.exitCode).toBe(0);
+    expect(check(report, "books").summary).toMatch(/^binance live: exchange balances not compared: verify needs EXCHANGE_API_KEY and EXCHANGE_API_SECRET /);
   });
 });
 

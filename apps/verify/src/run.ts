@@ -40,7 +40,7 @@ export interface RunOptions {
   now?: () => number;
   /** Called as each check completes, for progress output. */
   onCheck?: (result: CheckResult) => void;
-  /** The live account's balances for the books check; the CLI has none yet (no exchange connection). */
+  /** The live account's balances for the books check (the CLI reads them with the keys, see exchange.ts); undefined: not compared. */
   exchangeBalances?: BalancesProvider;
 }
 

@@ -116,6 +116,34 @@ export async function fillLikeTheBot(db: Database, options: { symbols: readonly 
   await saveAccountState(db, [{ time: new Date(options.nowMs - 30_000), exchange, currency: "USDT", free: cash, used: 0, total: cash, equity: cash + held }]);
 }
 
+/** What a live bot leaves for one filled buy: its entry order in the ledger and the open position it made (fees in the quote currency). */
+export async function openLivePosition(db: Database, options: { exchange: string; symbol: string; amount: number; price: number; time: Date; clientOrderId?: string }): Promise<void> {
+  const clientOrderId = options.clientOrderId ?? `cklive${options.symbol.split("/")[0]?.toLowerCase() ?? ""}1`;
+  const { order } = await recordOrderIntent(db, {
+    exchange: options.exchange,
+    mode: "live",
+    symbol: options.symbol,
+    side: "buy",
+    purpose: "entry",
+    clientOrderId,
+    positionKey: clientOrderId,
+    exitReason: null,
+    requestedAmount: options.amount,
+    requestedCost: null,
+    referencePrice: options.price,
+    takeProfit: null,
+    stopLoss: null,
+    createdAt: options.time,
+  });
+  const cost = options.amount * options.price;
+  await applyEntryProgress(
+    db,
+    order,
+    { status: "filled", exchangeOrderId: "1", filledAmount: options.amount, averagePrice: options.price, filledCost: cost, feeQuote: cost * 0.001, feeBase: 0, fees: [{ currency: "USDT", cost: cost * 0.001, quoteValue: cost * 0.001 }], error: null, time: options.time },
+    {},
+  );
+}
+
 /** A fresh migrated database of `kind` (server: its own database; embedded: its own directory), closed again. */
 export async function createMigratedDatabase(kind: DatabaseKind, fill?: (db: Database) => Promise<void>): Promise<TestDatabase> {
   const testDb = await createTestDatabase(kind);

@@ -11,3 +11,18 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
   return String(error);
 }
+
+/**
+ * True when `error` is an instance of the ccxt error class `className` or a
+ * subclass of it. The names are checked along the prototype chain rather than
+ * with instanceof, so errors from ccxt's ESM and CommonJS builds (two copies of
+ * each class) both match; ccxt itself need not be loaded to ask.
+ */
+export function isCcxtError(error: unknown, className: string): boolean {
+  if (!(error instanceof Error)) return false;
+  for (let proto: unknown = Object.getPrototypeOf(error); proto !== null && typeof proto === "object"; proto = Object.getPrototypeOf(proto)) {
+    const ctor: unknown = Reflect.get(proto, "constructor");
+    if (typeof ctor === "function" && ctor.name === className) return true;
+  }
+  return false;
+}

@@ -1,10 +1,11 @@
 export type { Candle } from "./candle";
 export { TIMEFRAMES, TIMEFRAME_MS, isTimeframe, alignToTimeframe, type Timeframe } from "./timeframes";
-export { REDACTED, isSecretKey, redactText, redactValue } from "./redact";
+export { REDACTED, isSecretKey, redactText, redactValue, scrubSecrets } from "./redact";
 export { createLogger, defaultLogFormat, silentLogger, type Logger, type LoggerOptions, type LogFormat, type LogLevel } from "./logger";
-export { UserFacingError, describeError } from "./errors";
+export { UserFacingError, describeError, isCcxtError } from "./errors";
 export {
   sharedSettingsSchema,
+  exchangeKeySettings,
   booleanSetting,
   symbolsSetting,
   timeframesSetting,

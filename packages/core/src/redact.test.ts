@@ -1,4 +1,4 @@
-import { redactText, redactValue, REDACTED } from "./redact";
+import { redactText, redactValue, scrubSecrets, REDACTED } from "./redact";
 
 describe("redactText", () => {
   it("masks the password of a connection string and keeps the rest", () => {
@@ -28,5 +28,18 @@ describe("redactValue", () => {
       url: `postgresql://a:${REDACTED}@h/db`,
       list: [{ password: REDACTED }],
     });
+  });
+});
+
+describe("scrubSecrets", () => {
+  it("masks the given key and secret, request signatures and URL passwords, wherever they appear", () => {
+    const text = 'binance GET https://api.binance.com/api/v3/account?timestamp=1&signature=9f8e7d 401 {"msg":"Invalid API-key AKIA-4f9a2c"} secret s3cr3t-xyz via http://u:pw@proxy:3128';
+    expect(scrubSecrets(text, ["AKIA-4f9a2c", "s3cr3t-xyz"])).toBe(
+      `binance GET https://api.binance.com/api/v3/account?timestamp=1&signature=${REDACTED} 401 {"msg":"Invalid API-key ${REDACTED}"} secret ${REDACTED} via http://u:${REDACTED}@proxy:3128`,
+    );
+  });
+
+  it("leaves text alone for unset or very short values, which would blank unrelated words", () => {
+    expect(scrubSecrets("a timeout on binance", [undefined, "", "a"])).toBe("a timeout on binance");
   });
 });

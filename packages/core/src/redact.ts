@@ -36,3 +36,17 @@ export function redactValue(value: unknown, seen = new WeakSet<object>()): unkno
   }
   return out;
 }
+
+/**
+ * Removes credentials from text that may echo a request (an exchange library's
+ * error message): the key and secret values themselves, request signatures,
+ * and user:password@ in URLs.
+ */
+export function scrubSecrets(text: string, secrets: readonly (string | undefined)[]): string {
+  let out = redactText(text).replace(/(signature=)[^&\s"']+/gi, `$1${REDACTED}`);
+  for (const secret of secrets) {
+    // Very short values would blank out unrelated text; real keys are long.
+    if (secret && secret.length >= 4) out = out.split(secret).join(REDACTED);
+  }
+  return out;
+}

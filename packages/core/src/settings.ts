@@ -101,6 +101,16 @@ export const sharedSettingsSchema = z.object({
 
 export type SharedSettings = z.infer<typeof sharedSettingsSchema>;
 
+/**
+ * The live account's keys: the bot trades with them, verify reads the balances
+ * with them. Not in sharedSettingsSchema, so an app that needs no exchange
+ * account (the dashboard) never holds them; compose with `.extend(exchangeKeySettings)`.
+ */
+export const exchangeKeySettings = {
+  EXCHANGE_API_KEY: z.string().trim().min(1, "EXCHANGE_API_KEY is blank (only spaces); unset it or set the exchange account's API key").optional(),
+  EXCHANGE_API_SECRET: z.string().trim().min(1, "EXCHANGE_API_SECRET is blank (only spaces); unset it or set the exchange account's API secret").optional(),
+};
+
 /** Thrown at start-up with one line per invalid setting. */
 export class InvalidSettingsError extends UserFacingError {
   override readonly name = "InvalidSettingsError";

@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { UserFacingError, type Logger } from "@candlekeep/core";
+import { UserFacingError, isCcxtError, scrubSecrets, type Logger } from "@candlekeep/core";
 import type { Balances, Exchange, Order, Trade } from "ccxt";
 import { createCcxtExchange } from "./ccxt";
 import type { OrderFee } from "@candlekeep/db";
 import { clientIdLookup, clientOrderIdParams, fetchOrderParams, isOurClientOrderId, marketBuyTakesCost } from "./order-params";
-import { DEFAULT_RETRY_DELAYS_MS, callWithRetry, exchangeCallError, isCcxtError, isTransientExchangeError, scrubSecrets, type RetryOptions } from "./retry";
+import { DEFAULT_RETRY_DELAYS_MS, callWithRetry, exchangeCallError, isTransientExchangeError, type RetryOptions } from "./retry";
 import { OrderLookupUnavailableError, OrderRefusedError, type Balance, type Broker, type ExchangeOrderStatus, type OrderQuery, type OrderReport, type OrderRequest, type StopLossRequest } from "./types";
 
 /** Live trading was asked for without credentials. */

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { REDACTED, describeError, redactText, type Logger } from "@candlekeep/core";
+import { describeError, isCcxtError, scrubSecrets, type Logger } from "@candlekeep/core";
 
 /**
  * Calling an exchange: transient failures are retried with backoff, every
@@ -13,20 +13,10 @@ export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [500, 1000, 2000];
 /**
  * ccxt's transient failures. All of them derive from NetworkError (RequestTimeout,
  * RateLimitExceeded, DDoSProtection, ExchangeNotAvailable, OnMaintenance, InvalidNonce);
- * the names are checked along the prototype chain rather than with instanceof, so
- * errors from ccxt's ESM and CommonJS builds (two copies of each class) both match.
+ * isCcxtError checks the names along the prototype chain, so errors from either of
+ * ccxt's builds match.
  */
 const TRANSIENT_ERROR_NAMES = new Set(["NetworkError", "RequestTimeout", "RateLimitExceeded", "DDoSProtection", "ExchangeNotAvailable"]);
-
-/** True when `error` is an instance of the ccxt error class `className` or a subclass of it. */
-export function isCcxtError(error: unknown, className: string): boolean {
-  if (!(error instanceof Error)) return false;
-  for (let proto: unknown = Object.getPrototypeOf(error); proto !== null && typeof proto === "object"; proto = Object.getPrototypeOf(proto)) {
-    const ctor: unknown = Reflect.get(proto, "constructor");
-    if (typeof ctor === "function" && ctor.name === className) return true;
-  }
-  return false;
-}
 
 export function isTransientExchangeError(error: unknown): boolean {
   return [...TRANSIENT_ERROR_NAMES].some((name) => isCcxtError(error, name));
@@ -45,19 +35,6 @@ export class ExchangeCallError extends Error {
   ) {
     super(message);
   }
-}
-
-/**
- * Removes credentials from text that may echo a request: the key and secret
- * values themselves, request signatures, and user:password@ in URLs.
- */
-export function scrubSecrets(text: string, secrets: readonly (string | undefined)[]): string {
-  let out = redactText(text).replace(/(signature=)[^&\s"']+/gi, `$1${REDACTED}`);
-  for (const secret of secrets) {
-    // Very short values would blank out unrelated text; real keys are long.
-    if (secret && secret.length >= 4) out = out.split(secret).join(REDACTED);
-  }
-  return out;
 }
 
 export interface RetryOptions {

@@ -1,3 +1,4 @@
+import { describeError } from "@candlekeep/core";
 import { listOpenPositions, type Database, type OpenPosition } from "@candlekeep/db";
 import { listSome } from "../check";
 import type { BooksPart } from "./part";
@@ -9,10 +10,9 @@ export interface ExchangeBalance {
 }
 
 /**
- * Reads the live account's balances. Meant to wrap ccxt's `fetchBalance()` (its
- * `total` per currency) with the bot's keys; verify does not build one yet (it
- * has no exchange connection), so a run without it reports the balances as not
- * compared.
+ * Reads the live account's balances: ccxt's `fetchBalance()` (its `total` per
+ * currency) with the bot's keys (see ../exchange.ts). Throws one line naming
+ * the exchange and the reason when it cannot.
  */
 export type BalancesProvider = () => Promise<ExchangeBalance[]>;
 
@@ -32,6 +32,9 @@ export interface HoldingComparison {
   /** short: the exchange has less than the positions hold; surplus: more (bought by hand, or dust left by closed positions). */
   state: "match" | "short" | "surplus";
 }
+
+/** An amount as a person reads it: 0.330259, not the 0.33025899999999997 of subtracting doubles (the --json data keeps the exact numbers). */
+const amount = (n: number) => String(Number(n.toPrecision(12)));
 
 /** The coin a position holds: BTC of BTC/USDT (and of BTC/USDT:USDT). */
 export const baseCurrency = (symbol: string) => symbol.split("/")[0] ?? symbol;
@@ -65,24 +68,35 @@ export function compareHoldings(positions: readonly Pick<OpenPosition, "symbol" 
 /**
  * The live part of the books check: the database's open positions of `exchange`
  * against the exchange's balances from `balances()`. Short coins fail (the
- * database holds what the account does not), surplus coins warn.
+ * database holds what the account does not), surplus coins warn. Without
+ * `balances` nothing is compared: a warning naming the settings when the keys
+ * are missing (`keysSet` false), a note otherwise. An account that cannot be
+ * read fails with its one line.
  */
-export async function liveHoldings(db: Pick<Database, "sql">, options: { exchange: string; balances: BalancesProvider | undefined; tolerance?: number }): Promise<BooksPart> {
-  const part: BooksPart = { summary: "", failures: [], warnings: [], notes: [], lookInto: [], data: {} };
+export async function liveHoldings(db: Pick<Database, "sql">, options: { exchange: string; balances: BalancesProvider | undefined; keysSet: boolean; tolerance?: number }): Promise<BooksPart> {
+  const part: BooksPart = { summary: "exchange balances not compared", failures: [], warnings: [], notes: [], lookInto: [], data: { compared: false } };
+  const { exchange } = options;
   if (options.balances === undefined) {
-    part.summary = "exchange balances not compared";
-    part.notes.push(`exchange balances not compared: verify does not connect to ${options.exchange}; compare the open positions with the account's balances on the exchange`);
-    part.data = { compared: false };
+    if (exchange === "sim") part.notes.push("exchange balances not compared: the simulated exchange (EXCHANGE=sim) has no account to compare");
+    else if (!options.keysSet) part.warnings.push(`exchange balances not compared: verify needs EXCHANGE_API_KEY and EXCHANGE_API_SECRET (the bot's keys, or a read-only pair) to compare the open positions with ${exchange}'s balances`);
+    else part.notes.push(`exchange balances not compared: verify was given no connection to ${exchange}; compare the open positions with the account's balances on the exchange`);
     return part;
   }
-  const positions = await listOpenPositions(db, { exchange: options.exchange });
-  const comparisons = compareHoldings(positions, await options.balances(), options.tolerance ?? HOLDINGS_TOLERANCE);
-  const line = (c: HoldingComparison) => `${c.currency}: open positions hold ${c.held} (${c.symbols.join(", ")}), the exchange has ${c.onExchange}`;
-  for (const c of comparisons.filter((c) => c.state === "short")) part.failures.push(`${line(c)}: ${-c.difference} short`);
-  for (const c of comparisons.filter((c) => c.state === "surplus")) part.warnings.push(`${line(c)}: ${c.difference} more than the positions (bought by hand, or dust of closed positions)`);
+  let balances: ExchangeBalance[];
+  try {
+    balances = await options.balances();
+  } catch (error) {
+    part.failures.push(`exchange balances not compared: ${describeError(error)}`);
+    return part;
+  }
+  const positions = await listOpenPositions(db, { exchange });
+  const comparisons = compareHoldings(positions, balances, options.tolerance ?? HOLDINGS_TOLERANCE);
+  const line = (c: HoldingComparison) => `${c.currency}: open positions hold ${amount(c.held)} (${c.symbols.join(", ")}), the exchange has ${amount(c.onExchange)}`;
+  for (const c of comparisons.filter((c) => c.state === "short")) part.failures.push(`${line(c)}: ${amount(-c.difference)} short`);
+  for (const c of comparisons.filter((c) => c.state === "surplus")) part.warnings.push(`${line(c)}: ${amount(c.difference)} more than the positions (bought by hand, or dust of closed positions)`);
   const short = comparisons.filter((c) => c.state === "short").map((c) => c.currency);
   if (short.length > 0) {
-    part.lookInto.push(`${options.exchange}'s trade history of ${listSome(short)} against the orders table: a short coin was sold or withdrawn outside the bot, or an exit filled that the ledger has not recorded`);
+    part.lookInto.push(`${exchange}'s trade history of ${listSome(short)} against the orders table: a short coin was sold or withdrawn outside the bot, or an exit filled that the ledger has not recorded`);
   }
   part.summary = `${comparisons.filter((c) => c.state === "match").length}/${comparisons.length} coins held match the exchange's balances`;
   part.data = { compared: true, holdings: comparisons };

@@ -11,7 +11,7 @@ import {
   type TradingMode,
 } from "@candlekeep/db";
 import { DATABASE_KINDS, openTestDatabase } from "@candlekeep/db/testing";
-import type { ExchangeBalance } from "../books/holdings";
+import type { BalancesProvider, ExchangeBalance } from "../books/holdings";
 import type { CheckContext, CheckOutcome } from "../check";
 import { configFor, openPaperAccount } from "../test-helpers";
 import { booksCheck } from "./books";
@@ -33,7 +33,7 @@ describe.each(DATABASE_KINDS)("the books check on the %s engine", (kind) => {
     await db.sql.exec("TRUNCATE orders, positions, trades, system_events, account_state RESTART IDENTITY");
   });
 
-  function run(env: Record<string, string> = {}, options: { balances?: ExchangeBalance[]; argv?: string[] } = {}): Promise<CheckOutcome> {
+  function run(env: Record<string, string> = {}, options: { balances?: ExchangeBalance[] | BalancesProvider; argv?: string[] } = {}): Promise<CheckOutcome> {
     const balances = options.balances;
     const ctx: CheckContext = {
       db,
@@ -41,7 +41,7 @@ describe.each(DATABASE_KINDS)("the books check on the %s engine", (kind) => {
       nowMs: NOW,
       logger: silentLogger,
       trackedCoins: async () => ({ symbols: [], source: "test" }),
-      exchangeBalances: balances === undefined ? undefined : async () => balances,
+      exchangeBalances: balances === undefined || typeof balances === "function" ? balances : async () => balances,
     };
     return booksCheck(ctx);
   }
@@ -191,5 +191,22 @@ describe.each(DATABASE_KINDS)("the books check on the %s engine", (kind) => {
     expect(short.summary).toBe("sim live: BTC: open positions hold 0.4995 (BTC/USDT), the exchange has 0.2: 0.2995 short (and 1 more below)");
     expect(short.details).toContain("ETH: open positions hold 2 (ETH/USDT), the exchange has 2.5: 0.5 more than the positions (bought by hand, or dust of closed positions)");
     expect(short.details).toContainEqual(expect.stringMatching(/^look into sim's trade history of BTC against the orders table: /));
+  });
+
+  it("live on a real exchange without keys: warns that comparing the balances needs EXCHANGE_API_KEY and EXCHANGE_API_SECRET", async () => {
+    const outcome = await run({ TRADING_MODE: "live", EXCHANGE: "binance", EXCHANGE_API_KEY: "vfy-key-only-6c1d" });
+    expect(outcome.status).toBe("warn");
+    expect(outcome.summary).toBe("binance live: exchange balances not compared: verify needs EXCHANGE_API_KEY and EXCHANGE_API_SECRET (the bot's keys, or a read-only pair) to compare the open positions with binance's balances");
+    expect(JSON.stringify(outcome)).not.toContain("vfy-key-only-6c1d");
+  });
+
+  it("live: an account that cannot be read fails that part in one line, and the ledger's parts are still checked", async () => {
+    await buy("BTC/USDT", "ckbtc1", 0.5, 100, 0.05, {}, "live");
+    const unreadable: BalancesProvider = () => Promise.reject(new Error("binance fetchBalance failed: NetworkError: binance GET https://api.binance.com/api/v3/account fetch failed"));
+    const outcome = await run({ TRADING_MODE: "live", EXCHANGE: "sim" }, { balances: unreadable });
+    expect(outcome.status).toBe("fail");
+    expect(outcome.summary).toBe("sim live: exchange balances not compared: binance fetchBalance failed: NetworkError: binance GET https://api.binance.com/api/v3/account fetch failed");
+    expect(outcome.details).toEqual([outcome.summary.replace(/^sim live: /, "")]);
+    expect(outcome.data).toMatchObject({ holdings: { compared: false }, backing: { positions: [expect.objectContaining({ symbol: "BTC/USDT" })] } });
   });
 });

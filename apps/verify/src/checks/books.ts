@@ -9,14 +9,14 @@ import type { Check, CheckStatus } from "../check";
  * Check 7: the money adds up, for the bot's EXCHANGE and TRADING_MODE. Every
  * open position is what its orders add up to; no order is unknown, none hangs
  * unsettled; paper: the cash is the starting balance plus the ledger's fills;
- * live: the open positions are on the exchange (when a balances provider is given).
+ * live: the open positions are on the exchange (read with EXCHANGE_API_KEY/SECRET).
  */
 export const booksCheck: Check = async ({ db, config, nowMs, exchangeBalances }) => {
   const { exchange, tradingMode: mode } = config;
   const [backing, orders, account] = await Promise.all([
     positionsBacked(db, exchange),
     unsettledOrders(db, { exchange, mode, minutes: config.unsettledMinutes, nowMs }),
-    mode === "paper" ? paperCash(db, { exchange, quoteCurrency: config.quoteCurrency }) : liveHoldings(db, { exchange, balances: exchangeBalances }),
+    mode === "paper" ? paperCash(db, { exchange, quoteCurrency: config.quoteCurrency }) : liveHoldings(db, { exchange, balances: exchangeBalances, keysSet: config.exchangeKeys !== undefined }),
   ]);
   const parts: BooksPart[] = [account, backing, orders];
   const failures = parts.flatMap((p) => p.failures);

@@ -1,4 +1,5 @@
 import { DEFAULT_GAP_WINDOW_CANDLES, DEFAULT_STALE_AFTER_PERIODS } from "@candlekeep/core";
+import { isRestingStop } from "@candlekeep/db";
 import { registerDashboard } from "dashboard";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { BotConfig } from "./config";
@@ -26,7 +27,7 @@ export async function startServer(rt: BotRuntime, options: BotConfig["server"]):
       pendingCandles: rt.candles.pendingCount,
       openPositions: rt.positions.all().length,
       // Orders whose outcome the bot does not know yet: their coins trade nothing new until settled.
-      unsettledOrders: rt.positions.unsettledOrders().map((order) => ({ symbol: order.symbol, side: order.side, status: order.status, clientOrderId: order.clientOrderId, since: order.createdAt.toISOString() })),
+      unsettledOrders: rt.positions.unsettledOrders().filter((order) => !isRestingStop(order)).map((order) => ({ symbol: order.symbol, side: order.side, status: order.status, clientOrderId: order.clientOrderId, since: order.createdAt.toISOString() })),
       databaseDownSince: status.dbDownSince?.toISOString() ?? null,
     });
   });

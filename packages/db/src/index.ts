@@ -44,6 +44,7 @@ export {
   paperLedgerTotals,
   carryOverPositions,
   isFinalOrderStatus,
+  isRestingStop,
   FINAL_ORDER_STATUSES,
   type OrderStatus,
   type OrderSide,

@@ -19,6 +19,12 @@ export function isFinalOrderStatus(status: OrderStatus): boolean {
   return FINAL_ORDER_STATUSES.includes(status);
 }
 
+/** A stop-loss resting on the exchange: a standing order whose state is known, not one waiting to be settled. */
+export function isRestingStop(order: Pick<LedgerOrder, "type" | "status">): boolean {
+  return order.type === "stop_loss" && (order.status === "open" || order.status === "partially_filled");
+}
+const RESTING_STOP_SQL = `(type = 'stop_loss' AND status IN ('open', 'partially_filled'))`;
+
 /** One fee of an order, in the currency it was paid in, and what it was worth in the quote currency (null: no price for it). */
 export interface OrderFee {
   currency: string;
@@ -421,7 +427,7 @@ export async function paperLedgerTotals(db: Pick<Database, "sql">, filter: { exc
 export async function countUnsettledOrders(db: Pick<Database, "sql">, filter: { exchange: string }): Promise<{ unknown: number; unsettled: number }> {
   const result = await db.sql.query<{ unknown: string | number; unsettled: string | number }>(
     `SELECT count(*) FILTER (WHERE status = 'unknown') AS unknown, count(*) FILTER (WHERE status <> 'unknown') AS unsettled
-     FROM orders WHERE exchange = $1 AND status NOT IN (${FINAL_SQL})`,
+     FROM orders WHERE exchange = $1 AND status NOT IN (${FINAL_SQL}) AND NOT ${RESTING_STOP_SQL}`,
     [filter.exchange],
   );
   const row = result.rows[0];

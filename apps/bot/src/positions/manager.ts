@@ -3,6 +3,7 @@ import {
   applyExitProgress,
   countExitOrders,
   isFinalOrderStatus,
+  isRestingStop,
   markOrder,
   recordOrderIntent,
   type Database,
@@ -560,11 +561,6 @@ function belowMinimum(rules: { minAmount: number | undefined; minCost: number | 
   if (rules.minAmount !== undefined && amount < rules.minAmount) return `amount ${amount} below the market's minimum of ${rules.minAmount}`;
   if (rules.minCost !== undefined && amount * price < rules.minCost) return `order value below the market's minimum of ${rules.minCost} ${quote}`;
   return undefined;
-}
-
-/** A stop-loss order resting on the exchange: a standing order, not one whose fate is unknown. */
-function isRestingStop(order: LedgerOrder): boolean {
-  return order.type === "stop_loss" && (order.status === "open" || order.status === "partially_filled");
 }
 
 function decisionMetadata(decision: Decision): JsonObject {

@@ -1,4 +1,4 @@
-import { FINAL_ORDER_STATUSES, listUnsettledOrders, type Database, type LedgerOrder, type TradingMode } from "@candlekeep/db";
+import { FINAL_ORDER_STATUSES, isRestingStop, listUnsettledOrders, type Database, type LedgerOrder, type TradingMode } from "@candlekeep/db";
 import { listSome, plural } from "../check";
 import { sqlLiteral, type BooksPart } from "./part";
 
@@ -13,14 +13,17 @@ const orderLine = (o: LedgerOrder) => `${o.symbol} ${o.side} ${o.purpose} ${o.cl
  */
 export async function unsettledOrders(db: Pick<Database, "sql">, options: { exchange: string; mode: TradingMode; minutes: number; nowMs: number }): Promise<BooksPart> {
   const { exchange, mode, minutes, nowMs } = options;
-  const orders = await listUnsettledOrders(db, { exchange, mode });
+  const listed = await listUnsettledOrders(db, { exchange, mode });
+  // Stop-losses resting on the exchange are standing orders, known and looked up every tick.
+  const orders = listed.filter((o) => !isRestingStop(o));
+  const resting = listed.length - orders.length;
   const unknown = orders.filter((o) => o.status === "unknown");
   const stuck = orders.filter((o) => o.status !== "unknown" && nowMs - o.updatedAt.getTime() > minutes * 60_000);
   const part: BooksPart = {
     summary: orders.length === 0 ? "every order settled" : `${plural(orders.length, "order")} not final yet, none unknown or unchanged for ${minutes} min`,
     failures: [],
     warnings: [],
-    notes: [],
+    notes: resting > 0 ? [`${plural(resting, "stop-loss order")} resting on the exchange`] : [],
     lookInto: [],
     data: { unsettled: orders.map((o) => ({ clientOrderId: o.clientOrderId, symbol: o.symbol, side: o.side, purpose: o.purpose, status: o.status, createdAt: o.createdAt, updatedAt: o.updatedAt, error: o.error })) },
   };

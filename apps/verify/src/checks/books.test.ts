@@ -174,6 +174,33 @@ describe.each(DATABASE_KINDS)("the books check on the %s engine", (kind) => {
     expect(later.details?.some((line) => line.includes("ckada1"))).toBe(false);
   });
 
+  it("counts a stop-loss resting on the exchange as a standing order, not an unsettled one, however old", async () => {
+    const cash = await tradedPaperAccount();
+    await snapshot(cash, new Date(NOW - HOUR));
+    const { order: stop } = await recordOrderIntent(db, {
+      exchange: "sim",
+      mode: "paper",
+      symbol: "BTC/USDT",
+      side: "sell",
+      purpose: "exit",
+      type: "stop_loss",
+      clientOrderId: "ckbtc1stop",
+      positionKey: "ckbtc1",
+      exitReason: "STOP_LOSS",
+      requestedAmount: 0.5,
+      requestedCost: null,
+      referencePrice: 90,
+      takeProfit: null,
+      stopLoss: 90,
+      createdAt: T_ENTRY,
+    });
+    await applyExitProgress(db, stop, { ...progress(0, 90, 0, T_ENTRY), status: "open", averagePrice: null, filledCost: 0, fees: [] }, { dust: 0 });
+    await db.sql.query(`UPDATE orders SET updated_at = $1 WHERE client_order_id = 'ckbtc1stop'`, [new Date(NOW - 3 * HOUR)]);
+    const outcome = await run();
+    expect(outcome.status).toBe("pass");
+    expect(outcome.details?.join("\n")).toContain("1 stop-loss order resting on the exchange");
+  });
+
   it("live: compares the open positions with the exchange's balances when given them, failing a short coin", async () => {
     await buy("BTC/USDT", "ckbtc1", 0.5, 100, 0.05, { feeBase: 0.0005 }, "live");
     await buy("ETH/USDT", "cketh1", 2, 50, 0.1, {}, "live");

@@ -5,6 +5,7 @@ import {
   booleanSetting,
   defaultLogFormat,
   isTimeframe,
+  presentSettings,
   settingsProblems,
   sharedSettingsSchema,
   type LogFormat,
@@ -198,7 +199,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
   const args = parseArgs(argv);
   const problems = [...args.problems];
   const command = parseCommand(args, problems);
-  const merged = Object.fromEntries(Object.entries({ ...env, ...args.overrides }).filter(([, v]) => v !== undefined && v !== ""));
+  const merged = presentSettings({ ...env, ...args.overrides });
   const result = botEnvSchema.safeParse(merged);
   if (!result.success) throw new InvalidSettingsError([...problems, ...settingsProblems(result.error)]);
   const s = result.data;

@@ -9,6 +9,7 @@ export {
   symbolsSetting,
   timeframesSetting,
   parseSettings,
+  presentSettings,
   settingsProblems,
   InvalidSettingsError,
   SIM_DEFAULT_SYMBOLS,

@@ -13,6 +13,9 @@ const UNREACHABLE = { DATABASE_URL: "postgresql://bot@127.0.0.1:1/candlekeep" };
 describe("configuration errors at start-up (real bot process)", () => {
   it.each([
     ["empty symbol list", { SYMBOLS: " , ," }, "SYMBOLS is empty; list coins like BTC/USDT,ETH/USDT or use top:20"],
+    ["SYMBOLS set to nothing", { SYMBOLS: "" }, "SYMBOLS is empty; list coins like BTC/USDT,ETH/USDT or use top:20"],
+    ["SYMBOLS set to spaces", { SYMBOLS: "   " }, "SYMBOLS is empty; list coins like BTC/USDT,ETH/USDT or use top:20"],
+    ["TIMEFRAMES set to nothing", { TIMEFRAMES: "" }, "TIMEFRAMES is empty; use a comma list of 15m, 1h, 4h, 1d"],
     ["malformed symbol", { SYMBOLS: "BTC/USDT,btc-usdt" }, "SYMBOLS has invalid symbol(s) BTC-USDT; use BASE/QUOTE like BTC/USDT"],
     ["invalid timeframe", { TIMEFRAMES: "15m,7m" }, "TIMEFRAMES has unknown 7m; use a comma list of 15m, 1h, 4h, 1d"],
     ["empty timeframe list", { TIMEFRAMES: "," }, "TIMEFRAMES is empty; use a comma list of 15m, 1h, 4h, 1d"],

@@ -67,6 +67,13 @@ describe("loadConfig", () => {
     expect(loadConfig({ SYMBOLS: " btc/usdt , ETH/USDT,BTC/USDT,, " }, [], false).exchange.symbols).toEqual({ kind: "list", symbols: ["BTC/USDT", "ETH/USDT"] });
   });
 
+  it("asks for SYMBOLS on the simulated exchange with an account in another currency than its default coins' USDT", () => {
+    expect(problemsOf({ QUOTE_CURRENCY: "EUR" })).toEqual([
+      "SYMBOLS is unset, and the simulated exchange's default coins are quoted in USDT, not QUOTE_CURRENCY EUR; set SYMBOLS to top:20 (or a list like BTC/EUR)",
+    ]);
+    expect(loadConfig({ QUOTE_CURRENCY: "EUR", SYMBOLS: "top:20" }, [], false).exchange.symbols).toEqual({ kind: "top", count: 20 });
+  });
+
   it("requires keys and a real exchange for live trading, without echoing secrets", () => {
     expect(problemsOf({ TRADING_MODE: "live" })).toEqual([
       "TRADING_MODE=live needs a real exchange; set EXCHANGE to a ccxt exchange id",

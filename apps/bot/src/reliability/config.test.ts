@@ -47,11 +47,20 @@ describe("configuration errors at start-up (real bot process)", () => {
       await testDb.drop();
     });
 
-    it("symbols the exchange does not list: one clear line naming them, exit code 2, nothing traded", async () => {
-      const result = await runBotToExit({ DATABASE_URL: testDb.url ?? "", CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,BTC/USDT:USDT" });
+    const SIM_LISTS = "the simulated exchange lists BTC, ETH, SOL, BNB, XRP, ADA, DOGE, AVAX, DOT, LINK, MATIC, LTC, TRX, ATOM, UNI, XLM, NEAR, APT, ARB, OP and S021 … S5000, each quoted in USDT (QUOTE_CURRENCY)";
+
+    it.each([
+      ["a contract symbol", "BTC/USDT,BTC/USDT:USDT", "BTC/USDT:USDT"],
+      ["a coin the sim does not have", "FOO/BAR", "FOO/BAR"],
+      ["the same in lowercase", "foo/bar,btc/usdt", "FOO/BAR"],
+      ["a listed coin in another quote currency than the account's", "ETH/USDT,BTC/USDC", "BTC/USDC"],
+      ["a synthetic coin beyond the listing", "S5001/USDT", "S5001/USDT"],
+    ])("symbols the sim does not list (%s): one line naming them and what it lists, exit code 2, nothing traded", async (_name, symbols, unlisted) => {
+      const result = await runBotToExit({ DATABASE_URL: testDb.url ?? "", CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: symbols });
       expect(result.code).toBe(2);
-      expect(result.errors).toEqual(["sim does not list BTC/USDT:USDT. Fix SYMBOLS (use the exchange's BASE/QUOTE names, e.g. BTC/USDT)."]);
+      expect(result.errors).toEqual([`sim does not list ${unlisted}. Fix SYMBOLS: ${SIM_LISTS}.`]);
       expect(result.output).not.toContain('"message":"tick"');
+      expect(result.output).not.toMatch(/\n\s+at /);
     });
   });
 });

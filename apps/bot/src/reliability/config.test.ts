@@ -38,6 +38,12 @@ describe("configuration errors at start-up (real bot process)", () => {
     expect(result.output).not.toContain("Cannot reach PostgreSQL");
   });
 
+  it("LOG_FORMAT=pretty into a pipe: readable lines without colour codes", async () => {
+    const result = await runBotToExit({ ...UNREACHABLE, LOG_FORMAT: "pretty" });
+    expect(result.output).toMatch(/^\d\d:\d\d:\d\d\.\d{3} error \[bot\] Cannot reach PostgreSQL at 127\.0\.0\.1:1/m);
+    expect(result.output).not.toContain("\u001b[");
+  });
+
   describe("with a database", () => {
     let testDb: TestDatabase;
     beforeAll(async () => {

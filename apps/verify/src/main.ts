@@ -1,6 +1,6 @@
 import { InvalidSettingsError, createLogger, describeError, redactText } from "@candlekeep/core";
 import { loadConfig, USAGE, type VerifyConfig } from "./config";
-import { progressLine, renderJson, renderTable } from "./report";
+import { progressLevel, progressLine, renderJson, renderTable } from "./report";
 import { runVerify } from "./run";
 
 /**
@@ -22,9 +22,10 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const logger = createLogger({ level: config.log.level, format: config.log.format, defaultMeta: { service: "verify" } });
+  const level = progressLevel(config.output, { stdout: Boolean(process.stdout.isTTY), stderr: Boolean(process.stderr.isTTY) });
   const report = await runVerify(config, {
     logger,
-    onCheck: (result) => logger.info(progressLine(result)),
+    onCheck: (result) => logger.log(level, progressLine(result)),
   });
   process.stdout.write(config.output === "json" ? renderJson(report) : renderTable(report));
   return report.exitCode;

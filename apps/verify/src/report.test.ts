@@ -1,4 +1,4 @@
-import { renderJson, renderTable, summaryLine } from "./report";
+import { progressLevel, renderJson, renderTable, summaryLine } from "./report";
 import type { VerifyReport } from "./run";
 
 const report: VerifyReport = {
@@ -37,5 +37,12 @@ describe("the report", () => {
 
   it("renders --json as one parseable document holding every check", () => {
     expect(JSON.parse(renderJson(report))).toEqual(JSON.parse(JSON.stringify(report)));
+  });
+
+  it("keeps progress lines out of a terminal that shows the table, and on stderr otherwise", () => {
+    expect(progressLevel("table", { stdout: true, stderr: true })).toBe("debug");
+    expect(progressLevel("table", { stdout: false, stderr: true })).toBe("info"); // the table goes to a file or a pipe
+    expect(progressLevel("table", { stdout: true, stderr: false })).toBe("info"); // the log goes elsewhere
+    expect(progressLevel("json", { stdout: true, stderr: true })).toBe("info");
   });
 });

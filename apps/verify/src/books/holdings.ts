@@ -1,5 +1,5 @@
 import { listOpenPositions, type Database, type OpenPosition } from "@candlekeep/db";
-import { listSome } from "../check";
+import { amount, listSome } from "../check";
 import type { BooksPart } from "./part";
 
 /** One currency of an exchange account: what it holds in all (free and in orders). */
@@ -77,9 +77,9 @@ export async function liveHoldings(db: Pick<Database, "sql">, options: { exchang
   }
   const positions = await listOpenPositions(db, { exchange: options.exchange });
   const comparisons = compareHoldings(positions, await options.balances(), options.tolerance ?? HOLDINGS_TOLERANCE);
-  const line = (c: HoldingComparison) => `${c.currency}: open positions hold ${c.held} (${c.symbols.join(", ")}), the exchange has ${c.onExchange}`;
-  for (const c of comparisons.filter((c) => c.state === "short")) part.failures.push(`${line(c)}: ${-c.difference} short`);
-  for (const c of comparisons.filter((c) => c.state === "surplus")) part.warnings.push(`${line(c)}: ${c.difference} more than the positions (bought by hand, or dust of closed positions)`);
+  const line = (c: HoldingComparison) => `${c.currency}: open positions hold ${amount(c.held)} (${c.symbols.join(", ")}), the exchange has ${amount(c.onExchange)}`;
+  for (const c of comparisons.filter((c) => c.state === "short")) part.failures.push(`${line(c)}: ${amount(-c.difference)} short`);
+  for (const c of comparisons.filter((c) => c.state === "surplus")) part.warnings.push(`${line(c)}: ${amount(c.difference)} more than the positions (bought by hand, or dust of closed positions)`);
   const short = comparisons.filter((c) => c.state === "short").map((c) => c.currency);
   if (short.length > 0) {
     part.lookInto.push(`${options.exchange}'s trade history of ${listSome(short)} against the orders table: a short coin was sold or withdrawn outside the bot, or an exit filled that the ledger has not recorded`);

@@ -53,6 +53,27 @@ describe("loadConfig", () => {
     ]);
   });
 
+  it("names an empty SYMBOLS or TIMEFRAMES (set to nothing, as env or flag) instead of running the defaults", () => {
+    const empty = "SYMBOLS is empty; list coins like BTC/USDT,ETH/USDT or use top:20";
+    expect(problemsOf({ SYMBOLS: "" })).toEqual([empty]);
+    expect(problemsOf({ SYMBOLS: "  " })).toEqual([empty]);
+    expect(problemsOf({ SYMBOLS: "BTC/USDT" }, ["--symbols="])).toEqual([empty]);
+    expect(problemsOf({ TIMEFRAMES: "" })).toEqual(["TIMEFRAMES is empty; use a comma list of 15m, 1h, 4h, 1d"]);
+    // Other empty settings still mean unset, as deploy dashboards create empty variables.
+    expect(loadConfig({ DATABASE_URL: "", EXCHANGE: "", CONCURRENCY: "" }, [], false)).toMatchObject({ database: { url: undefined }, exchange: { id: "sim" }, tick: { concurrency: 8 } });
+  });
+
+  it("takes a symbol list case- and space-insensitively, once per coin", () => {
+    expect(loadConfig({ SYMBOLS: " btc/usdt , ETH/USDT,BTC/USDT,, " }, [], false).exchange.symbols).toEqual({ kind: "list", symbols: ["BTC/USDT", "ETH/USDT"] });
+  });
+
+  it("asks for SYMBOLS on the simulated exchange with an account in another currency than its default coins' USDT", () => {
+    expect(problemsOf({ QUOTE_CURRENCY: "EUR" })).toEqual([
+      "SYMBOLS is unset, and the simulated exchange's default coins are quoted in USDT, not QUOTE_CURRENCY EUR; set SYMBOLS to top:20 (or a list like BTC/EUR)",
+    ]);
+    expect(loadConfig({ QUOTE_CURRENCY: "EUR", SYMBOLS: "top:20" }, [], false).exchange.symbols).toEqual({ kind: "top", count: 20 });
+  });
+
   it("requires keys and a real exchange for live trading, without echoing secrets", () => {
     expect(problemsOf({ TRADING_MODE: "live" })).toEqual([
       "TRADING_MODE=live needs a real exchange; set EXCHANGE to a ccxt exchange id",

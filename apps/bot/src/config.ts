@@ -5,6 +5,7 @@ import {
   booleanSetting,
   defaultLogFormat,
   isTimeframe,
+  presentSettings,
   settingsProblems,
   sharedSettingsSchema,
   exchangeKeySettings,
@@ -198,7 +199,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
   const args = parseArgs(argv);
   const problems = [...args.problems];
   const command = parseCommand(args, problems);
-  const merged = Object.fromEntries(Object.entries({ ...env, ...args.overrides }).filter(([, v]) => v !== undefined && v !== ""));
+  const merged = presentSettings({ ...env, ...args.overrides });
   const result = botEnvSchema.safeParse(merged);
   if (!result.success) throw new InvalidSettingsError([...problems, ...settingsProblems(result.error)]);
   const s = result.data;
@@ -217,6 +218,10 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
     if (!s.EXCHANGE_API_KEY || !s.EXCHANGE_API_SECRET) problems.push("TRADING_MODE=live needs EXCHANGE_API_KEY and EXCHANGE_API_SECRET");
   }
   if (isSim && s.SYMBOLS?.kind === "top" && s.SYMBOLS.count > 5000) problems.push("SYMBOLS top:N is limited to 5000 on the simulated exchange");
+  if (isSim && s.SYMBOLS === undefined && s.QUOTE_CURRENCY !== "USDT") {
+    // The sim quotes its coins in the account's currency only (its default list is in USDT).
+    problems.push(`SYMBOLS is unset, and the simulated exchange's default coins are quoted in USDT, not QUOTE_CURRENCY ${s.QUOTE_CURRENCY}; set SYMBOLS to top:20 (or a list like BTC/${s.QUOTE_CURRENCY})`);
+  }
   const strategyTimeframe = s.STRATEGY_TIMEFRAME as Timeframe;
   if (!s.TIMEFRAMES.includes(strategyTimeframe)) {
     problems.push(`STRATEGY_TIMEFRAME ${strategyTimeframe} must be one of the tracked TIMEFRAMES (${s.TIMEFRAMES.join(", ")})`);

@@ -28,7 +28,7 @@ import { DecisionTraceThrottle } from "./decision-trace";
 import { createCcxtMarketData, type CcxtMarketData } from "./exchange/ccxt";
 import { LiveBroker, MissingApiKeysError } from "./exchange/live";
 import { PaperBroker } from "./exchange/paper";
-import { SimExchange, simReplayStart } from "./exchange/sim";
+import { SimExchange, simListing, simReplayStart } from "./exchange/sim";
 import type { Broker, MarketData } from "./exchange/types";
 import { createMetrics } from "./metrics";
 import { DatabaseOutage } from "./outage";
@@ -168,16 +168,15 @@ async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallC
   let replaying = () => false;
   let symbols: string[];
   if (exchangeId === "sim") {
-    symbols = config.exchange.symbols?.kind === "list" ? config.exchange.symbols.symbols : [...SIM_DEFAULT_SYMBOLS];
-    if (config.exchange.symbols?.kind === "top") {
-      symbols = await new SimExchange({ seed: config.sim.seed, startTime: Date.now() }).topSymbols(config.exchange.symbols.count, config.trading.quoteCurrency);
-    }
     const sim = new SimExchange({
       seed: config.sim.seed,
+      quoteCurrency: config.trading.quoteCurrency,
       startTime: await simStartTime(config, db, openPositions),
       ...(simStepMs === undefined ? {} : { stepMs: simStepMs }),
       ...(simWallClock === undefined ? {} : { wallClock: simWallClock }),
     });
+    const selection = config.exchange.symbols;
+    symbols = selection?.kind === "top" ? await sim.topSymbols(selection.count, config.trading.quoteCurrency) : selection?.kind === "list" ? selection.symbols : [...SIM_DEFAULT_SYMBOLS];
     market = sim;
     advanceClock = () => sim.advance();
     replaying = () => sim.replaying();
@@ -191,7 +190,12 @@ async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallC
   }
   const unknown = await market.unknownSymbols(symbols);
   if (unknown.length > 0) {
-    throw new UnknownSymbolsError(`${exchangeId} does not list ${unknown.join(", ")}. Fix SYMBOLS (use the exchange's BASE/QUOTE names, e.g. BTC/USDT).`);
+    // The sim's listing is short enough to say; a real exchange's is on its website.
+    const fix =
+      exchangeId === "sim"
+        ? `Fix SYMBOLS: the simulated exchange lists ${simListing(config.trading.quoteCurrency)} (QUOTE_CURRENCY).`
+        : "Fix SYMBOLS (use the exchange's BASE/QUOTE names, e.g. BTC/USDT).";
+    throw new UnknownSymbolsError(`${exchangeId} does not list ${unknown.join(", ")}. ${fix}`);
   }
   // A coin dropped from SYMBOLS while a position is open is still managed until that position closes,
   // unless the exchange no longer lists it: then every fetch and order for it would fail, tick after tick.

@@ -15,4 +15,16 @@ describe("the standalone dashboard's settings", () => {
     expect(attempt).toThrow(/DASHBOARD_PORT must be at most 65535/);
     expect(attempt).not.toThrow(/hunter2/);
   });
+
+  it("resolves CANDLEKEEP_DATA_DIR from where the command was run, as the bot and verify do", () => {
+    expect(loadDashboardConfig({ INIT_CWD: "/home/me/candlekeep" }, false).database.dataDir).toBe("/home/me/candlekeep/.candlekeep");
+    expect(loadDashboardConfig({ INIT_CWD: "/home/me/candlekeep", CANDLEKEEP_DATA_DIR: "/var/lib/ck" }, false).database.dataDir).toBe("/var/lib/ck");
+  });
+
+  it("calls a malformed DATABASE_URL a settings problem, without the password", () => {
+    const attempt = () => loadDashboardConfig({ DATABASE_URL: "postgresql://ck:p@ss@db/ck" }, false);
+    expect(attempt).toThrow(InvalidSettingsError);
+    expect(attempt).toThrow(/Invalid DATABASE_URL: the password contains an unencoded '@'/);
+    expect(attempt).not.toThrow(/p@ss/);
+  });
 });

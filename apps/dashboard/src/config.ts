@@ -1,5 +1,18 @@
 import { z } from "zod";
-import { DEFAULT_GAP_WINDOW_CANDLES, DEFAULT_STALE_AFTER_PERIODS, defaultLogFormat, parseSettings, sharedSettingsSchema, type LogFormat, type LogLevel, type SymbolSelection, type Timeframe } from "@candlekeep/core";
+import {
+  DEFAULT_GAP_WINDOW_CANDLES,
+  DEFAULT_STALE_AFTER_PERIODS,
+  InvalidSettingsError,
+  defaultLogFormat,
+  parseSettings,
+  resolveUserPath,
+  sharedSettingsSchema,
+  type LogFormat,
+  type LogLevel,
+  type SymbolSelection,
+  type Timeframe,
+} from "@candlekeep/core";
+import { InvalidDatabaseUrlError, parseDatabaseUrl } from "@candlekeep/db";
 
 /**
  * The standalone dashboard's configuration: the shared settings (the same
@@ -36,11 +49,29 @@ const dashboardEnvSchema = sharedSettingsSchema.extend({
   NODE_ENV: z.string().optional(),
 });
 
-/** Throws InvalidSettingsError listing every problem; never echoes a value (the token is a secret). */
+/**
+ * Throws InvalidSettingsError listing every problem; never echoes a value (the token is a secret).
+ * A malformed DATABASE_URL is a settings problem here too, as for the bot: exit 2, not a failed start.
+ */
 export function loadDashboardConfig(env: Record<string, string | undefined>, isTty: boolean): DashboardConfig {
   const s = parseSettings(dashboardEnvSchema, env);
+  if (s.DATABASE_URL !== undefined) {
+    try {
+      parseDatabaseUrl(s.DATABASE_URL);
+    } catch (error) {
+      if (!(error instanceof InvalidDatabaseUrlError)) throw error;
+      throw new InvalidSettingsError([error.message]); // never holds the password
+    }
+  }
   return {
-    database: { url: s.DATABASE_URL, caCert: s.DATABASE_CA_CERT, poolMax: s.DATABASE_POOL_MAX, connectRetries: s.DATABASE_CONNECT_RETRIES, dataDir: s.CANDLEKEEP_DATA_DIR },
+    database: {
+      url: s.DATABASE_URL,
+      caCert: s.DATABASE_CA_CERT,
+      poolMax: s.DATABASE_POOL_MAX,
+      connectRetries: s.DATABASE_CONNECT_RETRIES,
+      // The same directory as the bot's and verify's: `pnpm --filter dashboard start` runs inside apps/dashboard.
+      dataDir: resolveUserPath(s.CANDLEKEEP_DATA_DIR, env),
+    },
     exchange: s.EXCHANGE,
     symbols: s.SYMBOLS,
     timeframes: s.TIMEFRAMES,

@@ -8,7 +8,7 @@ import { registerDashboard } from "./dashboard";
 /**
  * The dashboard on its own, against any database the settings name (the bot's
  * DATABASE_URL / CANDLEKEEP_DATA_DIR). Exit codes: 1 start-up failed, 2 bad settings
- * (including an exposed DASHBOARD_HOST without DASHBOARD_TOKEN).
+ * (a malformed DATABASE_URL, an exposed DASHBOARD_HOST without DASHBOARD_TOKEN).
  */
 async function main(): Promise<number> {
   let config: DashboardConfig;

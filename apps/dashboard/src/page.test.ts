@@ -32,10 +32,14 @@ describe("the dashboard page in chromium", () => {
     return app.listen({ host: "127.0.0.1", port: 0 });
   }
 
-  async function open(url: string): Promise<Page> {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  /** Opens the page; `consoleErrors` collects what the browser's console reports as errors (a failed request, say). */
+  async function open(url: string, options: { consoleErrors?: string[]; width?: number } = {}): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width: options.width ?? 1400, height: 1000 } });
     const problems: string[] = [];
     page.on("pageerror", (error) => problems.push(error.message));
+    page.on("console", (message) => {
+      if (message.type() === "error") options.consoleErrors?.push(message.text());
+    });
     await page.goto(url);
     await page.waitForSelector("body[data-ready=true]", { timeout: 20_000 });
     expect(problems).toEqual([]);
@@ -58,7 +62,8 @@ describe("the dashboard page in chromium", () => {
   });
 
   it("shows every coin's freshness, a clicked coin's chart and decisions, and recent orders with the unsettled ones marked", async () => {
-    const page = await open(await serve(fixtureSource(db, Date.now())));
+    const consoleErrors: string[] = [];
+    const page = await open(await serve(fixtureSource(db, Date.now())), { consoleErrors });
     expect(await page.locator("#grid tr.coin th").allTextContents()).toEqual(COINS);
     const state = (symbol: string, tf: string) => page.locator(`#grid tr.coin[data-symbol="${symbol}"] td[data-timeframe="${tf}"]`).getAttribute("data-state");
     for (const tf of TIMEFRAMES) {
@@ -72,6 +77,12 @@ describe("the dashboard page in chromium", () => {
     expect(await btc15m.getAttribute("title")).toContain("(30h of history)");
     expect(await page.locator("#summary").textContent()).toContain("5 coins on sim: 15 fresh, 0 late, 4 stale, 1 missing");
 
+    // The first coin is shown without a click: the chart is never empty while there is a coin.
+    await page.waitForSelector("#chart[data-candles='120']");
+    expect(await page.locator("#coin-title").textContent()).toBe("BTC/USDT");
+    expect(new URL(page.url()).hash).toBe("#BTC-USDT&tf=15m");
+    await page.locator(`#grid tr.coin[data-symbol="ETH/USDT"] th`).click();
+    await page.waitForSelector("#events[data-symbol='ETH/USDT'] tbody tr");
     await page.locator(`#grid tr.coin[data-symbol="BTC/USDT"] th`).click();
     await page.waitForSelector("#chart[data-candles='120']");
     expect(await page.locator("#chart").getAttribute("data-markers")).toBe("2");
@@ -92,9 +103,68 @@ describe("the dashboard page in chromium", () => {
     expect(await page.locator("#orders tbody").textContent()).toContain("0.052 USDT");
     expect(await page.locator("#system").textContent()).toContain("1 unknown, 1 not settled");
 
+    // Nothing the page loads fails: no /favicon.ico 404 (the icon is inline), no API error.
+    expect(consoleErrors).toEqual([]);
+
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, "dashboard.png"), fullPage: true });
     await page.close();
+  });
+
+  it("shows the coin the URL's hash names (#BTC-USDT, #eth/usdt, #coin=…), also when the hash changes", async () => {
+    const url = await serve(fixtureSource(db, Date.now()));
+    const page = await open(`${url}#SOL-USDT`);
+    await page.waitForSelector("#events[data-symbol='SOL/USDT'] tbody tr");
+    expect(await page.locator("#coin-title").textContent()).toBe("SOL/USDT");
+    expect(await page.locator("#grid tr.selected").getAttribute("data-symbol")).toBe("SOL/USDT");
+
+    const goTo = (hash: string) => page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
+    await goTo("#eth/usdt&tf=1h");
+    await page.waitForSelector("#events[data-symbol='ETH/USDT'] tbody tr");
+    expect(await page.locator("#coin-title").textContent()).toBe("ETH/USDT");
+    expect(await page.locator("#timeframe").inputValue()).toBe("1h");
+    await page.waitForSelector("#chart[data-candles='120']");
+
+    await goTo("#coin=ADA%2FUSDT");
+    await page.waitForSelector("#events[data-symbol='ADA/USDT'] tbody tr");
+    expect(new URL(page.url()).hash).toBe("#ADA-USDT&tf=1h");
+
+    // A coin the dashboard does not track changes nothing.
+    await goTo("#XYZ-USDT");
+    await page.waitForTimeout(300);
+    expect(await page.locator("#coin-title").textContent()).toBe("ADA/USDT");
+    await page.close();
+
+    const fresh = await open(`${url}#BTC%2FUSDT&tf=4h`);
+    await fresh.waitForSelector("#events[data-symbol='BTC/USDT'] tbody tr");
+    expect(await fresh.locator("#timeframe").inputValue()).toBe("4h");
+    await fresh.close();
+  });
+
+  it("shows every column of the positions, trades, orders and decisions at 1,400 px, and scrolls a table sideways when the window is narrower", async () => {
+    const url = await serve(fixtureSource(db, Date.now()));
+    const TABLES = ["positions", "trades", "orders", "events", "errors"];
+    /** Tables whose last column ends beyond their panel's visible box. */
+    const cutOff = async (page: Page) => {
+      const cut: string[] = [];
+      for (const id of TABLES) {
+        const last = await page.locator(`#${id} thead th`).last().boundingBox();
+        const panel = await page.locator(`section:has(#${id})`).boundingBox();
+        if (!last || !panel || last.x + last.width > panel.x + panel.width + 0.5) cut.push(id);
+      }
+      return cut;
+    };
+    const wide = await open(url);
+    await wide.waitForSelector("#positions tbody tr td:nth-child(8)");
+    await wide.waitForSelector("#trades tbody tr td:nth-child(8)");
+    expect(await cutOff(wide)).toEqual([]);
+    await wide.close();
+
+    const narrow = await open(url, { width: 1000 });
+    await narrow.waitForSelector("#trades tbody tr td:nth-child(8)");
+    const scrolling = await narrow.evaluate(`${JSON.stringify(TABLES)}.map((id) => { const box = document.getElementById(id).parentElement; return [id, box.className, getComputedStyle(box).overflowX]; })`);
+    expect(scrolling).toEqual(TABLES.map((id) => [id, "table-scroll", "auto"]));
+    await narrow.close();
   });
 
   it("renders 500 coins once and updates their cells in place on the next poll", async () => {

@@ -45,3 +45,16 @@ export function listSome(items: readonly string[], max = 10, separator = ", "): 
 }
 
 export const plural = (n: number, word: string, many = `${word}s`) => `${n} ${n === 1 ? word : many}`;
+
+/**
+ * An amount or price as people read it: at most 8 decimals (the smallest unit of most coins),
+ * more only for a value below 1 that needs them to keep 8 significant digits; no binary noise
+ * and no exponent. 1.2150886286826903 → "1.21508863", 9949.449499999999 → "9949.4495",
+ * 0.000000012345 → "0.000000012345".
+ */
+export function amount(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  const magnitude = value === 0 ? 0 : Math.floor(Math.log10(Math.abs(value)));
+  const text = value.toFixed(Math.min(20, Math.max(8, 7 - magnitude))).replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, "");
+  return text === "-0" ? "0" : text;
+}

@@ -4,6 +4,7 @@ import {
   DEFAULT_STALE_AFTER_PERIODS,
   InvalidSettingsError,
   defaultLogFormat,
+  presentSettings,
   settingsProblems,
   sharedSettingsSchema,
   exchangeKeySettings,
@@ -154,7 +155,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
   const problems = [...args.problems];
   const { symbols: symbolsFlag, ...flagValues } = args.values;
   // --symbols overrides SYMBOLS and is validated by the same rule, so both say the same thing about a bad coin.
-  const merged = Object.fromEntries(Object.entries({ ...env, ...(symbolsFlag === undefined ? {} : { SYMBOLS: symbolsFlag }) }).filter(([, v]) => v !== undefined && v !== ""));
+  const merged = presentSettings({ ...env, ...(symbolsFlag === undefined ? {} : { SYMBOLS: symbolsFlag }) });
   const settings = envSchema.safeParse(merged);
   const flags = flagsSchema.safeParse({ json: args.json, ...flagValues });
   if (!settings.success) problems.push(...settingsProblems(settings.error).map((p) => (symbolsFlag !== undefined ? p.replace(/^SYMBOLS\b/, "--symbols (SYMBOLS)") : p)));

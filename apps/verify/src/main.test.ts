@@ -31,6 +31,18 @@ function cli(argv: string[], env: Record<string, string>): Promise<CliResult> {
   });
 }
 
+/** The CLI on a terminal: stdout and stderr both a pseudo-terminal (util-linux `script`), as a user at a shell sees it. */
+function cliOnTerminal(env: Record<string, string>): Promise<CliResult> {
+  const base = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? os.tmpdir(), TERM: "xterm" };
+  return new Promise((resolve) => {
+    const child = execFile("script", ["-qec", `${TSX} src/main.ts`, "/dev/null"], { cwd: APP_DIR, env: { ...base, ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
+      resolve({ code, stdout: stdout.replace(/\r\n/g, "\n"), stderr });
+    });
+    child.stdin?.end();
+  });
+}
+
 const STACK_LINE = /^\s+at .+[(:]\d+/m;
 
 /**
@@ -103,6 +115,16 @@ describe("the verify command", () => {
     expect(report.checks.map((c) => `${c.name}:${c.status}`)).toEqual(["connection:pass", "migrations:pass", "schema:pass", "roundtrip:pass", "coverage:pass", "activity:pass", "books:pass"]);
     const progress = result.stderr.split("\n").filter(Boolean).map((line) => (JSON.parse(line) as { message: string }).message);
     expect(progress.filter((m) => /^\w+: pass \(\d+ ms\)/.test(m))).toHaveLength(7);
+  });
+
+  it("on a terminal prints each check once, in the table (no progress line before it)", async () => {
+    const result = await cliOnTerminal(env());
+    expect(result.code).toBe(0);
+    for (const check of ["connection", "migrations", "schema", "roundtrip", "coverage", "activity", "books"]) {
+      expect(result.stdout.match(new RegExp(`^${check}\\b.*$`, "gm"))).toEqual([expect.stringMatching(new RegExp(`^${check} +pass +`))]);
+      expect(result.stdout).not.toContain(`${check}: pass (`);
+    }
+    expect(result.stdout).toMatch(/^verify PASS: 7 passed/m);
   });
 
   it("exits 1 when a check fails and says which coin in the table", async () => {

@@ -1,7 +1,7 @@
 import { InvalidSettingsError, UserFacingError, createLogger, describeError, redactText } from "@candlekeep/core";
 import { loadConfig, USAGE, type VerifyConfig } from "./config";
 import { openExchangeAccount, type ExchangeAccount } from "./exchange";
-import { progressLine, renderJson, renderTable } from "./report";
+import { progressLevel, progressLine, renderJson, renderTable } from "./report";
 import { runVerify } from "./run";
 
 /**
@@ -32,9 +32,10 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`${error.message}\n`);
     return 2;
   }
+  const level = progressLevel(config.output, { stdout: Boolean(process.stdout.isTTY), stderr: Boolean(process.stderr.isTTY) });
   const report = await runVerify(config, {
     logger,
-    onCheck: (result) => logger.info(progressLine(result)),
+    onCheck: (result) => logger.log(level, progressLine(result)),
     exchangeBalances: account?.balances,
   }).finally(() => account?.close().catch((error: unknown) => logger.warn("closing the exchange connection failed", { exchange: account?.exchange, error: describeError(error) })));
   process.stdout.write(config.output === "json" ? renderJson(report) : renderTable(report));

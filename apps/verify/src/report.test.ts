@@ -1,4 +1,5 @@
-import { renderJson, renderTable, summaryLine } from "./report";
+import { amount } from "./check";
+import { progressLevel, renderJson, renderTable, summaryLine } from "./report";
 import type { VerifyReport } from "./run";
 
 const report: VerifyReport = {
@@ -37,5 +38,31 @@ describe("the report", () => {
 
   it("renders --json as one parseable document holding every check", () => {
     expect(JSON.parse(renderJson(report))).toEqual(JSON.parse(JSON.stringify(report)));
+  });
+
+  it("keeps progress lines out of a terminal that shows the table, and on stderr otherwise", () => {
+    expect(progressLevel("table", { stdout: true, stderr: true })).toBe("debug");
+    expect(progressLevel("table", { stdout: false, stderr: true })).toBe("info"); // the table goes to a file or a pipe
+    expect(progressLevel("table", { stdout: true, stderr: false })).toBe("info"); // the log goes elsewhere
+    expect(progressLevel("json", { stdout: true, stderr: true })).toBe("info");
+  });
+});
+
+describe("amounts in the report", () => {
+  it("are written with at most 8 decimals, without binary noise or exponents", () => {
+    expect(amount(1.2150886286826903)).toBe("1.21508863");
+    expect(amount(2861.8108502865152)).toBe("2861.81085029");
+    expect(amount(-7138.189149713487)).toBe("-7138.18914971");
+    expect(amount(9949.449499999999)).toBe("9949.4495");
+    expect(amount(10_000)).toBe("10000");
+    expect(amount(0.29950000000000004)).toBe("0.2995");
+    expect(amount(0)).toBe("0");
+    expect(amount(-0)).toBe("0");
+  });
+
+  it("keep 8 significant digits of a small price or quantity", () => {
+    expect(amount(0.000012345678901)).toBe("0.000012345679");
+    expect(amount(1.2345e-8)).toBe("0.000000012345");
+    expect(amount(1e-8)).toBe("0.00000001");
   });
 });

@@ -3,6 +3,15 @@ import type { VerifyReport } from "./run";
 
 const STATUS_TEXT: Readonly<Record<CheckResult["status"], string>> = { pass: "pass", warn: "WARN", fail: "FAIL", skip: "skip" };
 
+/**
+ * How loud the progress lines are: info, so a report piped elsewhere (or --json) still shows
+ * progress on stderr; debug when the table goes to the same terminal as the log, where every
+ * check would otherwise be printed twice, once as it completes and once in the table.
+ */
+export function progressLevel(output: "table" | "json", terminal: { stdout: boolean; stderr: boolean }): "info" | "debug" {
+  return output === "table" && terminal.stdout && terminal.stderr ? "debug" : "info";
+}
+
 /** One line per check as it completes, for the progress output on stderr. */
 export function progressLine(result: CheckResult): string {
   return `${result.name}: ${result.status} (${result.durationMs} ms) ${result.summary}`;

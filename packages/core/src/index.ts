@@ -10,6 +10,7 @@ export {
   symbolsSetting,
   timeframesSetting,
   parseSettings,
+  presentSettings,
   settingsProblems,
   InvalidSettingsError,
   SIM_DEFAULT_SYMBOLS,

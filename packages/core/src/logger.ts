@@ -17,6 +17,11 @@ export interface LoggerOptions {
   format: LogFormat;
   /** Added to every line, e.g. { service: "bot" }. */
   defaultMeta?: Record<string, unknown>;
+  /**
+   * Colour the level of pretty lines. Default: only when stderr (where every line goes) is a
+   * terminal, so LOG_FORMAT=pretty into a pipe or a file holds no escape codes.
+   */
+  color?: boolean;
 }
 
 /** JSON in production and when not on a terminal; readable lines on a TTY. */
@@ -54,7 +59,7 @@ export function createLogger(options: LoggerOptions): winston.Logger {
       : winston.format.combine(
           redactSecrets(),
           winston.format.timestamp({ format: "HH:mm:ss.SSS" }),
-          winston.format.colorize(),
+          ...((options.color ?? Boolean(process.stderr.isTTY)) ? [winston.format.colorize()] : []),
           pretty,
         );
   return winston.createLogger({

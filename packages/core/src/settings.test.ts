@@ -1,4 +1,4 @@
-import { InvalidSettingsError, parseSettings, resolveUserPath, sharedSettingsSchema } from "./settings";
+import { InvalidSettingsError, parseSettings, presentSettings, resolveUserPath, sharedSettingsSchema } from "./settings";
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -40,6 +40,13 @@ describe("shared settings", () => {
       "SYMBOLS is empty; list coins like BTC/USDT,ETH/USDT or use top:20",
       "TIMEFRAMES has unknown 5m; use a comma list of 15m, 1h, 4h, 1d",
     ]);
+  });
+
+  it("names SYMBOLS or TIMEFRAMES set to nothing, while other empty settings mean unset", () => {
+    expect(problems({ SYMBOLS: "", TIMEFRAMES: "" })).toEqual(["SYMBOLS is empty; list coins like BTC/USDT,ETH/USDT or use top:20", "TIMEFRAMES is empty; use a comma list of 15m, 1h, 4h, 1d"]);
+    const settings = parseSettings(sharedSettingsSchema, { DATABASE_URL: "", EXCHANGE: "", LOG_FORMAT: "" });
+    expect([settings.DATABASE_URL, settings.EXCHANGE, settings.LOG_FORMAT]).toEqual([undefined, "sim", undefined]);
+    expect(presentSettings({ SYMBOLS: "", EXCHANGE: "", QUOTE_CURRENCY: undefined, TIMEFRAMES: "1h" })).toEqual({ SYMBOLS: "", TIMEFRAMES: "1h" });
   });
 
   it("rejects malformed symbols", () => {

@@ -127,11 +127,28 @@ export function settingsProblems(error: z.ZodError): string[] {
   });
 }
 
+/**
+ * Lists set to nothing: `SYMBOLS=` is a mistake to name, not "unset" (it would
+ * silently run the default coins or timeframes instead of the none it says).
+ */
+const EMPTY_IS_A_MISTAKE: ReadonlySet<string> = new Set(["SYMBOLS", "TIMEFRAMES"]);
+
+/**
+ * The settings `env` sets. An empty value means unset, as deploy dashboards
+ * create empty variables, except for the lists of EMPTY_IS_A_MISTAKE, which
+ * stay so that their validation names them.
+ */
+export function presentSettings(env: Record<string, string | undefined>): Record<string, string> {
+  const present: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value !== undefined && (value !== "" || EMPTY_IS_A_MISTAKE.has(key))) present[key] = value;
+  }
+  return present;
+}
+
 /** Parses `env` with `schema`, throwing InvalidSettingsError listing every problem. */
 export function parseSettings<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): z.infer<S> {
-  // Empty strings mean "unset" for optional settings, as in most deploy dashboards.
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
-  const result = schema.safeParse(cleaned);
+  const result = schema.safeParse(presentSettings(env));
   if (!result.success) throw new InvalidSettingsError(settingsProblems(result.error));
   return result.data;
 }

@@ -205,16 +205,27 @@ describe("SimExchange markets", () => {
     await expect(sim.topSymbols(3, "USDT")).resolves.toEqual(SIM_DEFAULT_SYMBOLS.slice(0, 3));
   });
 
-  it("ranks the same coins quoted in the account's currency", async () => {
-    const sim = simAt(NOW);
-    await expect(sim.topSymbols(3, "EUR")).resolves.toEqual(["BTC/EUR", "ETH/EUR", "SOL/EUR"]);
-    expect((await sim.topSymbols(21, "USDC")).at(-1)).toBe("S021/USDC");
+  it("ranks the same coins quoted in the account's currency, and lists none in another", async () => {
+    const eur = new SimExchange({ seed: 1, startTime: NOW, wallClock: () => NOW, quoteCurrency: "EUR" });
+    await expect(eur.topSymbols(3, "EUR")).resolves.toEqual(["BTC/EUR", "ETH/EUR", "SOL/EUR"]);
+    await expect(eur.topSymbols(3, "USDT")).resolves.toEqual([]);
+    await expect(eur.unknownSymbols(["BTC/EUR", "BTC/USDT"])).resolves.toEqual(["BTC/USDT"]);
+    const usdc = new SimExchange({ seed: 1, startTime: NOW, wallClock: () => NOW, quoteCurrency: "USDC" });
+    expect((await usdc.topSymbols(21, "USDC")).at(-1)).toBe("S021/USDC");
+    // A coin is never quoted in itself: an account in BTC gets ETH/BTC first.
+    const btc = new SimExchange({ seed: 1, startTime: NOW, wallClock: () => NOW, quoteCurrency: "BTC" });
+    await expect(btc.topSymbols(2, "BTC")).resolves.toEqual(["ETH/BTC", "SOL/BTC"]);
+    await expect(btc.unknownSymbols(["BTC/BTC"])).resolves.toEqual(["BTC/BTC"]);
   });
 
-  it("lists any BASE/QUOTE symbol and nothing else", async () => {
+  it("lists its default coins and S021 … S5000 in its quote currency, and nothing else", async () => {
     const sim = simAt(NOW);
-    await expect(sim.unknownSymbols(["BTC/USDT", "FOO/EUR", "BTCUSDT", "btc/usdt", "BTC/USDT:USDT"])).resolves.toEqual(["BTCUSDT", "btc/usdt", "BTC/USDT:USDT"]);
-    await expect(sim.fetchCandles("BTCUSDT", "1h", undefined, 1)).rejects.toThrow(/sim does not list BTCUSDT/);
+    await expect(sim.unknownSymbols(["BTC/USDT", "OP/USDT", "S021/USDT", "S120/USDT", "S5000/USDT"])).resolves.toEqual([]);
+    const unlisted = ["FOO/BAR", "FOO/USDT", "BTC/BAR", "BTC/EUR", "BTCUSDT", "btc/usdt", "BTC/USDT:USDT", "S020/USDT", "S21/USDT", "S0021/USDT", "S5001/USDT"];
+    await expect(sim.unknownSymbols(unlisted)).resolves.toEqual(unlisted);
+    await expect(sim.fetchCandles("BTCUSDT", "1h", undefined, 1)).rejects.toThrow(/sim does not list BTCUSDT; it lists BTC, ETH, .* OP and S021 … S5000, each quoted in USDT$/);
+    await expect(sim.fetchTicker("FOO/BAR")).rejects.toThrow(/sim does not list FOO\/BAR/);
+    await expect(sim.orderRules("FOO/USDT")).rejects.toThrow(/sim does not list FOO\/USDT/);
   });
 
   it("serves 500 coins × 4 timeframes × 300 candles with a bounded cache", async () => {

@@ -2,8 +2,8 @@ import { SIM_DEFAULT_SYMBOLS, TIMEFRAME_MS, alignToTimeframe, type Timeframe } f
 import type { ExchangeCandle, MarketData, OrderRules, Ticker } from "./types";
 
 /**
- * The simulated exchange: deterministic market data for any BASE/QUOTE symbol,
- * at any time, on a simulated clock that never runs ahead of the wall clock.
+ * The simulated exchange: deterministic market data for the coins it lists (see
+ * simListing), at any time, on a simulated clock that never runs ahead of the wall clock.
  *
  * How prices are made (all randomness is a hash of seed, symbol and an index,
  * so any candle can be computed on its own, in any order, in any process):
@@ -37,11 +37,27 @@ const STEPS_PER_DAY = DAY_MS / STEP_MS;
 /** The sim lists every coin from this date; earlier requests start here (as for a real listing). */
 export const SIM_LISTED_FROM = Date.UTC(2017, 0, 1);
 
-/** How many coins `topSymbols` can name: SIM_DEFAULT_SYMBOLS, then S021/USDT … S5000/USDT. */
+/** How many coins the sim lists: SIM_DEFAULT_SYMBOLS' coins, then S021 … S5000. */
 export const SIM_MAX_SYMBOLS = 5000;
 
 const SIM_SYMBOL = /^([A-Z0-9]{1,20})\/([A-Z0-9]{1,20})$/;
 const SYNTHETIC_BASE = /^S(\d{3,4})$/;
+/** The default coins' bases: BTC, ETH, … */
+const DEFAULT_BASES: readonly string[] = SIM_DEFAULT_SYMBOLS.map((symbol) => symbol.slice(0, symbol.indexOf("/")));
+
+/** True for the coins the sim lists: the default coins and S021 … S5000 (spelled as topSymbols names them). */
+function listedBase(base: string): boolean {
+  if (DEFAULT_BASES.includes(base)) return true;
+  const synthetic = SYNTHETIC_BASE.exec(base);
+  if (synthetic === null) return false;
+  const rank = Number(synthetic[1]);
+  return rank > DEFAULT_BASES.length && rank <= SIM_MAX_SYMBOLS && syntheticBase(rank) === base;
+}
+
+/** What the sim lists, for a message: "BTC, ETH, … OP and S021 … S5000, each quoted in USDT". */
+export function simListing(quoteCurrency: string): string {
+  return `${DEFAULT_BASES.join(", ")} and ${syntheticBase(DEFAULT_BASES.length + 1)} … ${syntheticBase(SIM_MAX_SYMBOLS)}, each quoted in ${quoteCurrency}`;
+}
 
 /** USD price and typical daily volatility of the default coins (rough real-world levels). */
 const KNOWN_COINS: Readonly<Record<string, { usd: number; dailyVol: number }>> = {
@@ -108,6 +124,8 @@ export interface SimExchangeOptions {
   failingSymbols?: Iterable<string>;
   /** Days of history kept cached besides today/yesterday per coin (~3 KB each). */
   historyCacheDays?: number;
+  /** The currency every listed coin is quoted in: the paper account's (QUOTE_CURRENCY); USDT by default. */
+  quoteCurrency?: string;
 }
 
 /** Thrown for a symbol under fault injection, like a network error would be. */
@@ -174,6 +192,7 @@ export class SimExchange implements MarketData {
   private readonly profiles = new Map<string, CoinProfile>();
   private readonly days = new Map<string, CachedDay>();
   private readonly historyCacheDays: number;
+  private readonly quoteCurrency: string;
   // Scratch buffers for generating one day; generation is synchronous, so sharing is safe.
   private readonly walk = new Float64Array(STEPS_PER_DAY + 1);
   private readonly stepSigma = new Float64Array(STEPS_PER_DAY);
@@ -187,6 +206,7 @@ export class SimExchange implements MarketData {
     this.seedKey = hashInts(mix32(options.seed | 0), mix32(floor(options.seed / 2 ** 32) | 0), 0x5eed);
     this.failing = new Set(options.failingSymbols ?? []);
     this.historyCacheDays = options.historyCacheDays ?? DEFAULT_HISTORY_CACHE_DAYS;
+    this.quoteCurrency = options.quoteCurrency ?? "USDT";
   }
 
   now(): number {
@@ -214,20 +234,28 @@ export class SimExchange implements MarketData {
   }
 
   /**
-   * The default coins, then synthetic ones (S021 …), quoted in `quote`: the sim lists every
-   * BASE/QUOTE pair, so a paper account in any currency gets coins it can trade.
+   * The default coins, then synthetic ones (S021 …), by volume. The sim quotes them in one
+   * currency, the paper account's, so every coin it lists can be traded; none in another.
    */
   async topSymbols(count: number, quote: string): Promise<string[]> {
+    if (quote !== this.quoteCurrency) return [];
     const wanted = min(max(0, floor(count)), SIM_MAX_SYMBOLS);
-    const bases = SIM_DEFAULT_SYMBOLS.slice(0, wanted).map((symbol) => symbol.slice(0, symbol.indexOf("/")));
-    for (let rank = SIM_DEFAULT_SYMBOLS.length + 1; bases.length < wanted; rank += 1) {
-      bases.push(syntheticBase(rank));
+    const symbols: string[] = [];
+    for (let rank = 1; symbols.length < wanted && rank <= SIM_MAX_SYMBOLS; rank += 1) {
+      const base = DEFAULT_BASES[rank - 1] ?? syntheticBase(rank);
+      if (base !== quote) symbols.push(`${base}/${quote}`);
     }
-    return bases.map((base) => `${base}/${quote}`);
+    return symbols;
   }
 
+  /** Symbols outside the listing (simListing): another base or quote, lowercase, a contract's `:SETTLE`. */
   async unknownSymbols(symbols: readonly string[]): Promise<string[]> {
-    return symbols.filter((symbol) => !SIM_SYMBOL.test(symbol));
+    return symbols.filter((symbol) => !this.lists(symbol));
+  }
+
+  private lists(symbol: string): boolean {
+    const match = SIM_SYMBOL.exec(symbol);
+    return match !== null && match[2] === this.quoteCurrency && match[1] !== match[2] && listedBase(match[1] ?? "");
   }
 
   async fetchCandles(symbol: string, timeframe: Timeframe, since: number | undefined, limit: number): Promise<ExchangeCandle[]> {
@@ -283,7 +311,7 @@ export class SimExchange implements MarketData {
     let profile = this.profiles.get(symbol);
     if (!profile) {
       const match = SIM_SYMBOL.exec(symbol);
-      if (!match) throw new Error(`sim does not list ${symbol}; symbols look like BASE/QUOTE, e.g. BTC/USDT`);
+      if (!match || !this.lists(symbol)) throw new Error(`sim does not list ${symbol}; it lists ${simListing(this.quoteCurrency)}`);
       profile = this.createProfile(symbol, match[1] ?? "", match[2] ?? "");
       this.profiles.set(symbol, profile);
     }

@@ -13,6 +13,9 @@ const UNREACHABLE = { DATABASE_URL: "postgresql://bot@127.0.0.1:1/candlekeep" };
 describe("configuration errors at start-up (real bot process)", () => {
   it.each([
     ["empty symbol list", { SYMBOLS: " , ," }, "SYMBOLS is empty; list coins like BTC/USDT,ETH/USDT or use top:20"],
+    ["SYMBOLS set to nothing", { SYMBOLS: "" }, "SYMBOLS is empty; list coins like BTC/USDT,ETH/USDT or use top:20"],
+    ["SYMBOLS set to spaces", { SYMBOLS: "   " }, "SYMBOLS is empty; list coins like BTC/USDT,ETH/USDT or use top:20"],
+    ["TIMEFRAMES set to nothing", { TIMEFRAMES: "" }, "TIMEFRAMES is empty; use a comma list of 15m, 1h, 4h, 1d"],
     ["malformed symbol", { SYMBOLS: "BTC/USDT,btc-usdt" }, "SYMBOLS has invalid symbol(s) BTC-USDT; use BASE/QUOTE like BTC/USDT"],
     ["invalid timeframe", { TIMEFRAMES: "15m,7m" }, "TIMEFRAMES has unknown 7m; use a comma list of 15m, 1h, 4h, 1d"],
     ["empty timeframe list", { TIMEFRAMES: "," }, "TIMEFRAMES is empty; use a comma list of 15m, 1h, 4h, 1d"],
@@ -35,6 +38,12 @@ describe("configuration errors at start-up (real bot process)", () => {
     expect(result.output).not.toContain("Cannot reach PostgreSQL");
   });
 
+  it("LOG_FORMAT=pretty into a pipe: readable lines without colour codes", async () => {
+    const result = await runBotToExit({ ...UNREACHABLE, LOG_FORMAT: "pretty" });
+    expect(result.output).toMatch(/^\d\d:\d\d:\d\d\.\d{3} error \[bot\] Cannot reach PostgreSQL at 127\.0\.0\.1:1/m);
+    expect(result.output).not.toContain("\u001b[");
+  });
+
   describe("with a database", () => {
     let testDb: TestDatabase;
     beforeAll(async () => {
@@ -44,11 +53,20 @@ describe("configuration errors at start-up (real bot process)", () => {
       await testDb.drop();
     });
 
-    it("symbols the exchange does not list: one clear line naming them, exit code 2, nothing traded", async () => {
-      const result = await runBotToExit({ DATABASE_URL: testDb.url ?? "", CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,BTC/USDT:USDT" });
+    const SIM_LISTS = "the simulated exchange lists BTC, ETH, SOL, BNB, XRP, ADA, DOGE, AVAX, DOT, LINK, MATIC, LTC, TRX, ATOM, UNI, XLM, NEAR, APT, ARB, OP and S021 … S5000, each quoted in USDT (QUOTE_CURRENCY)";
+
+    it.each([
+      ["a contract symbol", "BTC/USDT,BTC/USDT:USDT", "BTC/USDT:USDT"],
+      ["a coin the sim does not have", "FOO/BAR", "FOO/BAR"],
+      ["the same in lowercase", "foo/bar,btc/usdt", "FOO/BAR"],
+      ["a listed coin in another quote currency than the account's", "ETH/USDT,BTC/USDC", "BTC/USDC"],
+      ["a synthetic coin beyond the listing", "S5001/USDT", "S5001/USDT"],
+    ])("symbols the sim does not list (%s): one line naming them and what it lists, exit code 2, nothing traded", async (_name, symbols, unlisted) => {
+      const result = await runBotToExit({ DATABASE_URL: testDb.url ?? "", CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: symbols });
       expect(result.code).toBe(2);
-      expect(result.errors).toEqual(["sim does not list BTC/USDT:USDT. Fix SYMBOLS (use the exchange's BASE/QUOTE names, e.g. BTC/USDT)."]);
+      expect(result.errors).toEqual([`sim does not list ${unlisted}. Fix SYMBOLS: ${SIM_LISTS}.`]);
       expect(result.output).not.toContain('"message":"tick"');
+      expect(result.output).not.toMatch(/\n\s+at /);
     });
   });
 });

@@ -275,7 +275,8 @@ function selectCoin(symbol: string): void {
   selected = symbol;
   fitNext = true;
   ui.coinTitle.textContent = symbol;
-  history.replaceState(null, "", `#coin=${encodeURIComponent(symbol)}&tf=${encodeURIComponent(ui.timeframe.value)}`);
+  // The coin as the API spells it in a path (BTC-USDT): a link to the page can be typed by hand.
+  history.replaceState(null, "", `#${symbol.replace("/", "-")}&tf=${encodeURIComponent(ui.timeframe.value)}`);
   markSelected();
   refreshCoin().catch(showError);
 }
@@ -405,10 +406,10 @@ async function refresh(): Promise<void> {
   const steps: Promise<void>[] = [
     getJson<CoverageResponse>("/api/coverage").then((c) => {
       renderGrid(c);
-      if (ui.timeframe.options.length === 0) {
-        for (const tf of c.timeframes) ui.timeframe.append(new Option(tf, tf));
-        restoreFromHash(c);
-      }
+      latestCoverage = c;
+      if (ui.timeframe.options.length === 0) for (const tf of c.timeframes) ui.timeframe.append(new Option(tf, tf));
+      // The chart is never empty while there is a coin to show: the hash's, else the first.
+      if (selected === undefined) showHashedCoin(c);
       document.body.dataset.ready = "true";
     }),
     getJson<PositionsResponse>("/api/positions").then(renderPositions),
@@ -426,13 +427,48 @@ async function refresh(): Promise<void> {
   }
 }
 
-function restoreFromHash(coverage: CoverageResponse): void {
-  const params = new URLSearchParams(location.hash.slice(1));
-  const tf = params.get("tf");
-  if (tf !== null && coverage.timeframes.includes(tf)) ui.timeframe.value = tf;
-  const coin = params.get("coin");
-  if (coin !== null && coverage.coins.some((c) => c.symbol === coin)) selectCoin(coin);
+const decoded = (text: string) => {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+};
+
+/**
+ * The coin and timeframe a URL's hash names: `#BTC-USDT`, `#btc/usdt` or `#BTC%2FUSDT` (the
+ * API's spellings of a coin), with `&tf=1h` optionally; `#coin=BTC%2FUSDT&tf=1h` as well.
+ */
+function readHash(hash: string, coverage: CoverageResponse): { coin: string | undefined; tf: string | undefined } {
+  let coin: string | undefined;
+  let tf: string | undefined;
+  for (const part of hash.replace(/^#/, "").split("&")) {
+    const eq = part.indexOf("=");
+    const key = eq < 0 ? "coin" : part.slice(0, eq);
+    const value = decoded(eq < 0 ? part : part.slice(eq + 1)).trim();
+    if (key === "coin" && value !== "") coin = value.toUpperCase().replace("-", "/");
+    else if (key === "tf") tf = value;
+  }
+  return {
+    coin: coverage.coins.find((c) => c.symbol === coin)?.symbol,
+    tf: tf !== undefined && coverage.timeframes.includes(tf) ? tf : undefined,
+  };
 }
+
+let latestCoverage: CoverageResponse | undefined;
+
+/** Shows the coin the hash names; without one (or an unknown one) the selected coin stays, else the first. */
+function showHashedCoin(coverage: CoverageResponse): void {
+  const { coin, tf } = readHash(location.hash, coverage);
+  const changedTf = tf !== undefined && tf !== ui.timeframe.value;
+  if (tf !== undefined) ui.timeframe.value = tf;
+  const next = coin ?? selected ?? coverage.coins[0]?.symbol;
+  if (next !== undefined && (next !== selected || changedTf)) selectCoin(next);
+}
+
+window.addEventListener("hashchange", () => {
+  if (latestCoverage !== undefined) showHashedCoin(latestCoverage);
+});
 
 // One request round at a time: a slow database must not pile up overlapping polls.
 async function loop(): Promise<void> {

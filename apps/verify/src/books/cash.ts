@@ -1,5 +1,6 @@
 import { accountHistory, newestFilledOrder, paperAccountEventKey, paperAccountStart, paperLedgerTotals, type Database } from "@candlekeep/db";
-import { amount, signed, sqlLiteral, type BooksPart } from "./part";
+import { amount } from "../check";
+import { signed, sqlLiteral, type BooksPart } from "./part";
 
 /** The bot keeps paper cash as a double: sums of many fills may drift by this fraction of the starting balance. */
 export const CASH_TOLERANCE = 1e-8;
@@ -46,7 +47,7 @@ export async function paperCash(db: Pick<Database, "sql">, options: { exchange: 
     newestFill: newest ? { clientOrderId: newest.clientOrderId, symbol: newest.symbol, createdAt: iso(newest.createdAt) } : null,
     compared: false,
   };
-  const ledger = `${startingBalance} start ${signed(totals.cashChange)} from fills = ${amount(expected)} ${currency}`;
+  const ledger = `${amount(startingBalance)} start ${signed(totals.cashChange)} from fills = ${amount(expected)} ${currency}`;
   if (snapshot === undefined) {
     part.summary = `cash not compared (no ${currency} snapshot yet; the ledger says ${amount(expected)})`;
     part.notes.push(`no ${currency} account snapshot on ${exchange} yet: the ledger's cash (${ledger}) is compared once the bot has taken one`);
@@ -62,13 +63,13 @@ export async function paperCash(db: Pick<Database, "sql">, options: { exchange: 
   const difference = snapshot.total - expected;
   part.data = { ...part.data, compared: true, difference };
   if (Math.abs(difference) > tolerance) {
-    part.failures.push(`cash: the ${currency} snapshot of ${iso(snapshot.time)} says ${snapshot.total}, the ledger ${ledger}; off by ${signed(Number(difference.toPrecision(6)))} (tolerance ${tolerance})`);
+    part.failures.push(`cash: the ${currency} snapshot of ${iso(snapshot.time)} says ${amount(snapshot.total)}, the ledger ${ledger}; off by ${signed(Number(difference.toPrecision(6)))} (tolerance ${amount(tolerance)})`);
     part.lookInto.push(
       `the fills: SELECT created_at, symbol, side, status, filled_amount, filled_cost, fee_quote FROM orders WHERE exchange = ${sqlLiteral(exchange)} AND mode = 'paper' AND filled_amount > 0 ORDER BY created_at`,
       `the snapshots: SELECT time, free, total FROM account_state WHERE exchange = ${sqlLiteral(exchange)} AND currency = ${sqlLiteral(currency)} ORDER BY time DESC LIMIT 10 (a jump between two snapshots with no fill between them is cash the ledger does not know)`,
     );
     return part;
   }
-  part.summary = `cash ${snapshot.total} ${currency} matches the ledger (${startingBalance} start ${signed(totals.cashChange)} from fills)`;
+  part.summary = `cash ${amount(snapshot.total)} ${currency} matches the ledger (${amount(startingBalance)} start ${signed(totals.cashChange)} from fills)`;
   return part;
 }

@@ -1,6 +1,6 @@
 import { describeError } from "@candlekeep/core";
 import { listOpenPositions, type Database, type OpenPosition } from "@candlekeep/db";
-import { listSome } from "../check";
+import { amount, listSome } from "../check";
 import type { BooksPart } from "./part";
 
 /** One currency of an exchange account: what it holds in all (free and in orders). */
@@ -33,8 +33,6 @@ export interface HoldingComparison {
   state: "match" | "short" | "surplus";
 }
 
-/** An amount as a person reads it: 0.330259, not the 0.33025899999999997 of subtracting doubles (the --json data keeps the exact numbers). */
-const amount = (n: number) => String(Number(n.toPrecision(12)));
 
 /** The coin a position holds: BTC of BTC/USDT (and of BTC/USDT:USDT). */
 export const baseCurrency = (symbol: string) => symbol.split("/")[0] ?? symbol;

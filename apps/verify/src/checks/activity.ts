@@ -1,5 +1,5 @@
 import { accountHistory, latestEventPerSymbol, listOpenPositions } from "@candlekeep/db";
-import { listSome, plural, type Check } from "../check";
+import { amount, listSome, plural, type Check } from "../check";
 
 const ago = (nowMs: number, thenMs: number) => {
   const minutes = Math.floor((nowMs - thenMs) / 60_000);
@@ -37,7 +37,7 @@ export const activityCheck: Check = async ({ db, config, nowMs, trackedCoins }) 
     if (withTime.length > 0) details.push(`no decision trace in the last ${minutes} min: ${listSome(withTime)}`);
     if (never.length > 0) details.push(`never a decision trace: ${listSome(never)}`);
   }
-  if (positions.length > 0) details.push(`open positions: ${listSome(positions.map((p) => `${p.symbol} ${p.side} ${p.quantity} @ ${p.entryPrice}`))}`);
+  if (positions.length > 0) details.push(`open positions: ${listSome(positions.map((p) => `${p.symbol} ${p.side} ${amount(p.quantity)} @ ${amount(p.entryPrice)}`))}`);
   const data = {
     exchange: config.exchange,
     coins: symbols.length,

@@ -1,6 +1,6 @@
 import { DEFAULT_GAP_WINDOW_CANDLES, DEFAULT_STALE_AFTER_PERIODS } from "@candlekeep/core";
-import { registerDashboard } from "dashboard";
-import Fastify, { type FastifyInstance } from "fastify";
+import { createHttpServer, registerDashboard } from "dashboard";
+import type { FastifyInstance } from "fastify";
 import type { BotConfig } from "./config";
 import type { BotRuntime } from "./runtime";
 
@@ -9,7 +9,8 @@ const STALL_INTERVALS = 10;
 
 /** /healthz for the platform's health check and /metrics for Prometheus; the dashboard too when enabled. */
 export async function startServer(rt: BotRuntime, options: BotConfig["server"]): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false });
+  // Connection cap and timeouts: idle or slow clients can starve neither /healthz nor the bot's descriptors.
+  const app = createHttpServer({ poolMax: rt.config.database.poolMax, logger: rt.logger });
   app.get("/healthz", async (_request, reply) => {
     const { status } = rt;
     const lastProgress = status.lastProgressAt.getTime();

@@ -1,9 +1,9 @@
 import { InvalidSettingsError, createLogger, describeError, redactText, UserFacingError } from "@candlekeep/core";
 import { openDatabase, trackedCoins, type Database, type TrackedCoins } from "@candlekeep/db";
-import Fastify from "fastify";
 import { assertProtected } from "./auth";
 import { loadDashboardConfig, type DashboardConfig } from "./config";
 import { registerDashboard } from "./dashboard";
+import { createHttpServer } from "./http-server";
 
 /**
  * The dashboard on its own, against any database the settings name (the bot's
@@ -26,14 +26,16 @@ async function main(): Promise<number> {
     return 2;
   }
   const logger = createLogger({ level: config.log.level, format: config.log.format, defaultMeta: { service: "dashboard" } });
-  const app = Fastify({ logger: false });
+  // A few connections are plenty for the dashboard's reads.
+  const poolMax = Math.min(config.database.poolMax, 5);
+  const app = createHttpServer({ poolMax, logger });
   let db: Database | undefined;
   try {
     // Read-only: never migrate; an out-of-date database is shown as such on the system panel.
     db = await openDatabase({
       databaseUrl: config.database.url,
       caCert: config.database.caCert,
-      poolMax: Math.min(config.database.poolMax, 5),
+      poolMax,
       dataDir: config.database.dataDir,
       autoMigrate: false,
       checkMigrations: false,

@@ -42,6 +42,8 @@ export async function startServer(rt: BotRuntime, options: BotConfig["server"]):
       token: options.dashboard.token,
       source: {
         db: rt.db,
+        databaseKind: rt.config.database.url === undefined ? "embedded" : "server",
+        logger: rt.logger,
         exchange: rt.market.id,
         timeframes: rt.timeframes,
         coins: () => Promise.resolve({ symbols: rt.symbols, source: "the running bot's coins" }),

@@ -145,7 +145,7 @@ describe("the dashboard page in chromium", () => {
     expect(errors).toContain('{"toString":"x"}');
     expect(errors).toContain(injection);
     expect(await page.locator("#events img, #errors img, #events b").count()).toBe(0);
-    expect(await page.evaluate(() => document.body.dataset.injected)).toBeUndefined();
+    expect(await page.locator("body").getAttribute("data-injected")).toBeNull();
     await page.close();
   });
 

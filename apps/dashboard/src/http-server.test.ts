@@ -16,6 +16,8 @@ async function idleSockets(port: number, count: number): Promise<net.Socket[]> {
           socket.once("connect", () => resolve());
           socket.once("close", () => resolve());
           socket.on("error", () => undefined);
+          // Reading (and dropping) what the server sends is how a client sees the server close the connection.
+          socket.resume();
         }),
     ),
   );

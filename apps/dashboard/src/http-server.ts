@@ -17,8 +17,12 @@ export const HTTP_TIMEOUTS = {
   headersMs: 10_000,
   /** The whole request (a GET has no body: the same as the headers, with room to spare). */
   requestMs: 20_000,
-  /** An idle keep-alive connection is closed after this; longer than the page's 5 s poll, so the page reuses its connection. */
-  keepAliveMs: 10_000,
+  /**
+   * An idle keep-alive connection is closed after this: longer than the 60 s a load balancer in front
+   * usually keeps one (it would otherwise reuse a connection the server has just closed, a 502), and
+   * idle ones are the first closed when connections run short (capConnections).
+   */
+  keepAliveMs: 65_000,
   /** Cooperative limit on a route's work: 503 when the response is not sent by then (the database reads have their own, shorter, deadline). */
   handlerMs: 15_000,
   /** A connection with no traffic at all in either direction for this long is destroyed. */

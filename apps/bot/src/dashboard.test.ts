@@ -43,6 +43,8 @@ describe("the dashboard served by the bot (DASHBOARD_ENABLED=true)", () => {
   it("passes the bot's live status to the system panel", async () => {
     const { body } = await get<SystemResponse>("/api/system");
     expect(body.mode).toBe("bot");
+    // Which kind of database, never where it is.
+    expect(body.database).toEqual({ kind: "server", downSince: null });
     expect(body.bot).toMatchObject({ ticks: 3, pendingCandles: 0 });
     expect(body.bot?.lastTickAt).not.toBeNull();
     expect(body.bot?.lastFlushAt).not.toBeNull();
@@ -74,6 +76,9 @@ describe("the dashboard served by the bot (DASHBOARD_ENABLED=true)", () => {
 
   it("asks for the token on the dashboard only: /healthz stays open for the platform", async () => {
     expect((await get("/api/coverage", null)).status).toBe(401);
+    // Exactly `Bearer <token>`: more words after it are not the token.
+    expect((await get("/api/coverage", `${TOKEN} junk`)).status).toBe(401);
+    expect((await get("/api/coverage", "x junk")).status).toBe(401);
     expect((await get("/healthz", null)).status).toBe(200);
   });
 

@@ -1,7 +1,7 @@
 import { DEFAULT_GAP_WINDOW_CANDLES, DEFAULT_STALE_AFTER_PERIODS } from "@candlekeep/core";
 import { isRestingStop } from "@candlekeep/db";
-import { registerDashboard } from "dashboard";
-import Fastify, { type FastifyInstance } from "fastify";
+import { createHttpServer, registerDashboard } from "dashboard";
+import type { FastifyInstance } from "fastify";
 import type { BotConfig } from "./config";
 import type { BotRuntime } from "./runtime";
 
@@ -10,7 +10,8 @@ const STALL_INTERVALS = 10;
 
 /** /healthz for the platform's health check and /metrics for Prometheus; the dashboard too when enabled. */
 export async function startServer(rt: BotRuntime, options: BotConfig["server"]): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false });
+  // Connection cap and timeouts: idle or slow clients can starve neither /healthz nor the bot's descriptors.
+  const app = createHttpServer({ poolMax: rt.config.database.poolMax, logger: rt.logger });
   app.get("/healthz", async (_request, reply) => {
     const { status } = rt;
     const lastProgress = status.lastProgressAt.getTime();
@@ -42,6 +43,8 @@ export async function startServer(rt: BotRuntime, options: BotConfig["server"]):
       token: options.dashboard.token,
       source: {
         db: rt.db,
+        databaseKind: rt.config.database.url === undefined ? "embedded" : "server",
+        logger: rt.logger,
         exchange: rt.market.id,
         timeframes: rt.timeframes,
         coins: () => Promise.resolve({ symbols: rt.symbols, source: "the running bot's coins" }),

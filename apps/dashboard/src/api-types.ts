@@ -149,13 +149,15 @@ export interface SystemResponse {
   mode: "bot" | "standalone";
   now: number;
   exchange: string;
-  database: { kind: string; target: string };
+  /** Which database, never where: no host, port or path. `downSince`: the dashboard's reads have failed to reach it since then. */
+  database: { kind: "server" | "embedded"; downSince: string | null };
   bot: { startedAt: string; ticks: number; lastTickAt: string | null; lastFlushAt: string | null; pendingCandles: number; databaseDownSince: string | null } | null;
+  /** What the database holds: null, like `orders`, `migrations` and `errors`, while it is down. */
   lastEventAt: string | null;
   /** Orders of the exchange the exchange could not be asked about, and others not final yet. */
-  orders: { unknown: number; unsettled: number };
-  migrations: { upToDate: boolean; applied: number; pending: string[]; failed: string[]; modified: string[]; unknown: string[] };
-  errors: EventJson[];
+  orders: { unknown: number; unsettled: number } | null;
+  migrations: { upToDate: boolean; applied: number; pending: string[]; failed: string[]; modified: string[]; unknown: string[] } | null;
+  errors: EventJson[] | null;
 }
 
 export interface ErrorResponse {

@@ -58,12 +58,24 @@ describe("the dashboard API on a real database", () => {
   it("answers 400 with a clear message for unknown coins, timeframes and bad limits", async () => {
     expect(await get("/api/coins/NOPE-USDT/candles")).toEqual({ status: 400, body: { error: expect.stringContaining('unknown symbol "NOPE-USDT"') } });
     expect(await get("/api/coins/BTC-USDT/candles?timeframe=5m")).toEqual({ status: 400, body: { error: 'unknown timeframe "5m": use one of 15m, 1h, 4h, 1d' } });
-    expect(await get("/api/coins/BTC-USDT/candles?limit=0")).toEqual({ status: 400, body: { error: "limit must be at least 1" } });
-    expect(await get("/api/coins/BTC-USDT/candles?limit=99999")).toEqual({ status: 400, body: { error: "limit must be at most 5000" } });
-    expect(await get("/api/coins/BTC-USDT/candles?limit=ten")).toEqual({ status: 400, body: { error: "limit must be a number" } });
+    expect(await get("/api/coins/BTC-USDT/candles?limit=0")).toEqual({ status: 400, body: { error: 'limit must be a whole number from 1 to 5000, in decimal digits (got "0")' } });
+    expect(await get("/api/coins/BTC-USDT/candles?limit=99999")).toEqual({ status: 400, body: { error: 'limit must be a whole number from 1 to 5000, in decimal digits (got "99999")' } });
+    expect(await get("/api/coins/BTC-USDT/candles?limit=ten")).toEqual({ status: 400, body: { error: 'limit must be a whole number from 1 to 5000, in decimal digits (got "ten")' } });
     expect(await get("/api/coins/BTC-USDT/candles?from=1")).toEqual({ status: 400, body: { error: "unknown query parameter from" } });
     expect(await get("/api/coins/BTC-USDT/events?type=drop table")).toEqual({ status: 400, body: { error: expect.stringContaining("type must be an event type") } });
     expect(await get("/api/trades?symbol=XYZ/USDT")).toEqual({ status: 400, body: { error: expect.stringContaining('unknown symbol "XYZ/USDT"') } });
+  });
+
+  it("takes a limit in decimal digits only: no hex, exponent, sign, fraction, spaces or repeats", async () => {
+    for (const bad of ["0x10", "1e3", "-1", "+5", "5.0", "%205", "5%20", "", "１０", "0b11", "Infinity", "99999999999999999999"]) {
+      const { status, body } = await get<{ error: string }>(`/api/trades?limit=${bad}`);
+      expect({ bad, status }).toEqual({ bad, status: 400 });
+      expect(body.error).toMatch(/^limit must be a whole number from 1 to 1000, in decimal digits \(got ".*"\)$/);
+    }
+    expect(await get("/api/trades?limit=1&limit=2")).toEqual({ status: 400, body: { error: "limit must be a whole number from 1 to 1000, in decimal digits, given once" } });
+    expect(await get("/api/trades?symbol=BTC-USDT&symbol=ETH-USDT")).toEqual({ status: 400, body: { error: "symbol must be given once" } });
+    expect((await get<TradesResponse>("/api/trades?limit=007")).status).toBe(200);
+    expect((await get<TradesResponse>("/api/trades?limit=1000")).status).toBe(200);
   });
 
   it("lists a coin's latest decision traces, newest first", async () => {
@@ -117,17 +129,18 @@ describe("the dashboard API on a real database", () => {
     expect(body.orders[1]).toMatchObject({ error: "exchange timeout", filledAmount: 0, averagePrice: null });
     const btc = await get<OrdersResponse>("/api/orders?symbol=btc-usdt&limit=1");
     expect(btc.body.orders.map((o) => o.clientOrderId)).toEqual(["ckbtc1x1"]);
-    expect(await get("/api/orders?limit=1001")).toEqual({ status: 400, body: { error: "limit must be at most 1000" } });
+    expect(await get("/api/orders?limit=1001")).toEqual({ status: 400, body: { error: 'limit must be a whole number from 1 to 1000, in decimal digits (got "1001")' } });
     expect(await get("/api/orders?symbol=XYZ-USDT")).toEqual({ status: 400, body: { error: expect.stringContaining('unknown symbol "XYZ-USDT"') } });
   });
 
   it("reports the bot's live status, migrations and ERROR events", async () => {
     const { body } = await get<SystemResponse>("/api/system");
     expect(body.mode).toBe("bot");
+    expect(body.database).toEqual({ kind: "server", downSince: null });
     expect(body.bot).toMatchObject({ ticks: 7, pendingCandles: 3, lastTickAt: new Date(NOW - 1000).toISOString() });
     expect(body.migrations).toMatchObject({ upToDate: true, pending: [] });
     expect(body.orders).toEqual({ unknown: 1, unsettled: 1 });
-    expect(body.migrations.applied).toBeGreaterThan(0);
+    expect(body.migrations?.applied).toBeGreaterThan(0);
     expect(body.errors).toEqual([expect.objectContaining({ type: "ERROR", symbol: "SOL/USDT", payload: { message: "fetchOHLCV failed: exchange timeout" } })]);
   });
 

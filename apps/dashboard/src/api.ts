@@ -1,4 +1,4 @@
-import { TIMEFRAME_MS, alignToTimeframe, candlesBehind, describeError, isTimeframe, redactText, seriesFreshness, type Freshness, type Timeframe } from "@candlekeep/core";
+import { TIMEFRAME_MS, alignToTimeframe, candlesBehind, describeError, isTimeframe, redactText, seriesFreshness, type Freshness, type Logger, type Timeframe } from "@candlekeep/core";
 import {
   accountHistory,
   candleCoverage,
@@ -12,11 +12,13 @@ import {
   migrationStatus,
   recentCandles,
   type Database,
+  type DatabaseKind,
   type TrackedCoins,
 } from "@candlekeep/db";
 import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import { z } from "zod";
-import type { CandlesResponse, CoverageResponse, OrdersResponse, SeriesCell } from "./api-types";
+import type { CandlesResponse, CoverageResponse, OrdersResponse, SeriesCell, SystemResponse } from "./api-types";
+import { DATABASE_READ_DEADLINE_MS, DatabaseDownError, DatabaseHealth, isConnectionFailure, withDeadline } from "./database-health";
 
 /** What the bot knows and the database does not: passed in when the bot serves the dashboard. */
 export interface LiveStatus {
@@ -31,6 +33,8 @@ export interface LiveStatus {
 /** Where the API reads from; the bot and the standalone server each build one. */
 export interface DashboardSource {
   db: () => Promise<Database>;
+  /** Known without reaching the database: the system panel says which kind is down. */
+  databaseKind: DatabaseKind;
   exchange: string;
   timeframes: readonly Timeframe[];
   /** The coins to show (the bot: its resolved coins; standalone: trackedCoins from the settings). */
@@ -43,6 +47,10 @@ export interface DashboardSource {
   migrationsDir?: string | undefined;
   /** The clock freshness is judged against (tests pin it). */
   now?: () => number;
+  /** Where failed reads and outages are logged (the page gets no details). */
+  logger?: Logger | undefined;
+  /** How long a read may wait for the database before it counts as down (default DATABASE_READ_DEADLINE_MS). */
+  readDeadlineMs?: number;
 }
 
 /** A request the client can fix: answered 400 with the message. */
@@ -52,19 +60,42 @@ export class BadRequestError extends Error {
 
 const MAX_CANDLES = 5000;
 
-const limit = (max: number, fallback: number) =>
-  z.coerce.number({ message: "limit must be a number" }).int("limit must be a whole number").min(1, "limit must be at least 1").max(max, `limit must be at most ${max}`).default(fallback);
+/** A parameter's value for a message: quoted, and cut short (it is the client's text). */
+const shown = (value: string) => JSON.stringify(value.length > 24 ? `${value.slice(0, 24)}…` : value);
 
-const candlesQuery = z.strictObject({ timeframe: z.string().optional(), limit: limit(MAX_CANDLES, 300) });
+/**
+ * `limit`: decimal digits only (no sign, exponent, hex, spaces or fraction), from 1 to `max`;
+ * `fallback` when absent. Anything else is refused, not rounded or clamped.
+ */
+const limit = (max: number, fallback: number) =>
+  z
+    .unknown()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return fallback;
+      const expected = `limit must be a whole number from 1 to ${max}, in decimal digits`;
+      if (typeof value !== "string") {
+        ctx.addIssue({ code: "custom", message: `${expected}, given once` });
+        return z.NEVER;
+      }
+      const n = /^[0-9]{1,9}$/.test(value) ? Number(value) : Number.NaN;
+      if (n >= 1 && n <= max) return n;
+      ctx.addIssue({ code: "custom", message: `${expected} (got ${shown(value)})` });
+      return z.NEVER;
+    });
+
+/** A text parameter given once (a repeated one arrives as a list). */
+const text = (name: string) => z.string({ error: `${name} must be given once` });
+
+const candlesQuery = z.strictObject({ timeframe: text("timeframe").optional(), limit: limit(MAX_CANDLES, 300) });
 const eventsQuery = z.strictObject({
-  type: z
-    .string()
+  type: text("type")
     .regex(/^[A-Z_]{1,40}$/, "type must be an event type such as DECISION_TRACE or ERROR")
     .default("DECISION_TRACE"),
   limit: limit(200, 20),
 });
-const tradesQuery = z.strictObject({ symbol: z.string().optional(), limit: limit(1000, 50) });
-const ordersQuery = z.strictObject({ symbol: z.string().optional(), limit: limit(1000, 50) });
+const tradesQuery = z.strictObject({ symbol: text("symbol").optional(), limit: limit(1000, 50) });
+const ordersQuery = z.strictObject({ symbol: text("symbol").optional(), limit: limit(1000, 50) });
 const equityQuery = z.strictObject({ limit: limit(10_000, 500) });
 const noQuery = z.strictObject({});
 
@@ -82,13 +113,39 @@ function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
 /** "BTC-USDT" and "btc/usdt" both name BTC/USDT: a dash is easier to put in a URL than %2F, and no symbol contains one. */
 const normalizeSymbol = (raw: string) => raw.trim().toUpperCase().replace(/-/g, "/");
 
-/** Read-only JSON API over packages/db. Every route is a GET. */
+/** The code of a database error (SQLSTATE or node's), or its name: all the page is told about a failed read. */
+function errorKind(error: unknown): string {
+  if (typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" && /^[A-Z0-9_]{1,40}$/.test(error.code)) return error.code;
+  return error instanceof Error ? error.name : typeof error;
+}
+
+/**
+ * Read-only JSON API over packages/db. Every route is a GET. While the database
+ * cannot be reached, /api/system still answers (saying since when) and the
+ * other routes answer 503; nothing sent names the database's host or port.
+ */
 export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
   const now = source.now ?? Date.now;
+  const health = new DatabaseHealth(source.logger);
+  const deadlineMs = source.readDeadlineMs ?? DATABASE_READ_DEADLINE_MS;
+
+  /** A failure to reach the database becomes DatabaseDownError (answered 503); others are left as they are. */
+  function outage(error: unknown): never {
+    if (isConnectionFailure(error)) throw new DatabaseDownError(health.failed(error));
+    throw error;
+  }
+  /** Runs `work` against the database within the deadline; its success ends an outage. */
+  async function read<T>(work: (db: Database) => Promise<T>): Promise<T> {
+    const result = await withDeadline(source.db().then(work), deadlineMs).catch(outage);
+    health.succeeded();
+    return result;
+  }
+  // The standalone dashboard reads its coin list (top:N) from the database, at times; the bot's is in memory.
+  const trackedCoins = (): Promise<TrackedCoins> => withDeadline(source.coins(), deadlineMs).catch(outage);
 
   async function trackedSymbol(raw: string): Promise<string> {
     const symbol = normalizeSymbol(raw);
-    const { symbols } = await source.coins();
+    const { symbols } = await trackedCoins();
     if (!symbols.includes(symbol)) throw new BadRequestError(`unknown symbol "${raw}": not one of the ${symbols.length} tracked coins (GET /api/coverage lists them)`);
     return symbol;
   }
@@ -102,20 +159,24 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
   }
 
   return async (app: FastifyInstance) => {
-    app.setErrorHandler(async (error, _request, reply) => {
+    app.setErrorHandler(async (error, request, reply) => {
       if (error instanceof BadRequestError) return reply.code(400).send({ error: error.message });
-      // Fastify's own 4xx (e.g. a malformed URL) keep their status; anything else is a failed read.
-      const status = typeof error === "object" && error !== null && "statusCode" in error && typeof error.statusCode === "number" && error.statusCode < 500 ? error.statusCode : 500;
-      const message = redactText(describeError(error));
-      return reply.code(status).send({ error: status === 500 ? `reading the database failed: ${message}` : message });
+      if (error instanceof DatabaseDownError) return reply.code(503).header("retry-after", "5").send({ error: error.message });
+      const code = typeof error === "object" && error !== null && "code" in error ? error.code : undefined;
+      if (code === "FST_ERR_HANDLER_TIMEOUT") return reply.code(503).header("retry-after", "5").send({ error: "the request took too long; try again" });
+      // Fastify's own 4xx (e.g. a malformed URL) keep their status and message.
+      const status = typeof error === "object" && error !== null && "statusCode" in error && typeof error.statusCode === "number" ? error.statusCode : 500;
+      if (status < 500) return reply.code(status).send({ error: redactText(describeError(error)) });
+      // A failed read: its message may name the server, so the page gets its code only; the log has the rest.
+      source.logger?.error("dashboard: a read failed", { url: request.url, error: redactText(describeError(error)) });
+      return reply.code(500).send({ error: `reading the database failed (${errorKind(error)}); the dashboard's log has the details` });
     });
 
     app.get("/api/coverage", async (request): Promise<CoverageResponse> => {
       parse(noQuery, request.query);
       const nowMs = now();
-      const tracked = await source.coins();
-      const db = await source.db();
-      const rows = await candleCoverage(db, { exchange: source.exchange, symbols: tracked.symbols, timeframes: source.timeframes, windowCandles: source.gapWindowCandles, nowMs });
+      const tracked = await trackedCoins();
+      const rows = await read((db) => candleCoverage(db, { exchange: source.exchange, symbols: tracked.symbols, timeframes: source.timeframes, windowCandles: source.gapWindowCandles, nowMs }));
       const totals: Record<Freshness, number> = { fresh: 0, late: 0, stale: 0, missing: 0 };
       const bySymbol = new Map<string, Partial<Record<Timeframe, SeriesCell>>>(tracked.symbols.map((s) => [s, {}]));
       for (const row of rows) {
@@ -148,12 +209,13 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
       const query = parse(candlesQuery, request.query);
       const symbol = await trackedSymbol(request.params.symbol);
       const timeframe = trackedTimeframe(query.timeframe);
-      const db = await source.db();
-      const [candles, trades, positions] = await Promise.all([
-        recentCandles(db, { exchange: source.exchange, symbol, timeframe }, query.limit),
-        listTrades(db, { exchange: source.exchange, symbol, limit: 500 }),
-        listOpenPositions(db, { exchange: source.exchange }),
-      ]);
+      const [candles, trades, positions] = await read((db) =>
+        Promise.all([
+          recentCandles(db, { exchange: source.exchange, symbol, timeframe }, query.limit),
+          listTrades(db, { exchange: source.exchange, symbol, limit: 500 }),
+          listOpenPositions(db, { exchange: source.exchange }),
+        ]),
+      );
       const first = candles[0]?.openTime ?? Number.POSITIVE_INFINITY;
       // Markers sit on the candle the entry or exit happened in, and only within the candles shown.
       const onCandle = (time: Date) => alignToTimeframe(time.getTime(), timeframe);
@@ -177,17 +239,19 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
     app.get<{ Params: { symbol: string } }>("/api/coins/:symbol/events", async (request) => {
       const query = parse(eventsQuery, request.query);
       const symbol = await trackedSymbol(request.params.symbol);
-      const events = await latestEvents(await source.db(), { symbol, type: query.type, limit: query.limit });
+      const events = await read((db) => latestEvents(db, { symbol, type: query.type, limit: query.limit }));
       return { symbol, type: query.type, events };
     });
 
     app.get("/api/positions", async (request) => {
       parse(noQuery, request.query);
-      const db = await source.db();
-      const positions = await listOpenPositions(db, { exchange: source.exchange });
       // The last stored price: the newest candle of the shortest tracked timeframe, the one updated most often.
       const shortest = [...source.timeframes].sort((a, b) => TIMEFRAME_MS[a] - TIMEFRAME_MS[b])[0];
-      const last = shortest === undefined || positions.length === 0 ? [] : await latestCandlesPerSeries(db, { exchange: source.exchange, symbols: positions.map((p) => p.symbol), timeframes: [shortest], perSeries: 1 });
+      const { positions, last } = await read(async (db) => {
+        const open = await listOpenPositions(db, { exchange: source.exchange });
+        const candles = shortest === undefined || open.length === 0 ? [] : await latestCandlesPerSeries(db, { exchange: source.exchange, symbols: open.map((p) => p.symbol), timeframes: [shortest], perSeries: 1 });
+        return { positions: open, last: candles };
+      });
       const lastBySymbol = new Map(last.map((c) => [c.symbol, c]));
       const rows = positions.map((p) => {
         const candle = lastBySymbol.get(p.symbol);
@@ -213,14 +277,14 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
     app.get("/api/trades", async (request) => {
       const query = parse(tradesQuery, request.query);
       const symbol = query.symbol === undefined ? undefined : await trackedSymbol(query.symbol);
-      const trades = await listTrades(await source.db(), { exchange: source.exchange, ...(symbol === undefined ? {} : { symbol }), limit: query.limit });
+      const trades = await read((db) => listTrades(db, { exchange: source.exchange, ...(symbol === undefined ? {} : { symbol }), limit: query.limit }));
       return { trades };
     });
 
     app.get("/api/orders", async (request): Promise<OrdersResponse> => {
       const query = parse(ordersQuery, request.query);
       const symbol = query.symbol === undefined ? undefined : await trackedSymbol(query.symbol);
-      const orders = await listOrders(await source.db(), { exchange: source.exchange, ...(symbol === undefined ? {} : { symbol }), limit: query.limit });
+      const orders = await read((db) => listOrders(db, { exchange: source.exchange, ...(symbol === undefined ? {} : { symbol }), limit: query.limit }));
       return {
         orders: orders.map((o) => ({
           id: o.id,
@@ -250,7 +314,7 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
 
     app.get("/api/equity", async (request) => {
       const query = parse(equityQuery, request.query);
-      const history = await accountHistory(await source.db(), { exchange: source.exchange, limit: query.limit });
+      const history = await read((db) => accountHistory(db, { exchange: source.exchange, limit: query.limit }));
       const byCurrency = new Map<string, { time: number; equity: number; total: number }[]>();
       // accountHistory is newest first; a chart wants oldest first.
       for (const s of [...history].reverse()) {
@@ -261,26 +325,41 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
       return { series: [...byCurrency].map(([currency, points]) => ({ currency, points })) };
     });
 
-    app.get("/api/system", async (request) => {
+    // Answers during an outage too: what the bot knows, and since when the database is down.
+    app.get("/api/system", async (request): Promise<SystemResponse> => {
       parse(noQuery, request.query);
-      const db = await source.db();
-      const [migrations, errors, newest, orders] = await Promise.all([
-        migrationStatus(db, { migrationsDir: source.migrationsDir }),
-        latestEvents(db, { type: "ERROR", limit: 20 }),
-        latestEvents(db, { limit: 1 }),
-        countUnsettledOrders(db, { exchange: source.exchange }),
-      ]);
+      let stored: Awaited<ReturnType<typeof readSystem>> | undefined;
+      try {
+        stored = await read(readSystem);
+      } catch (error) {
+        if (!(error instanceof DatabaseDownError)) throw error;
+      }
       const live = source.live?.();
       const iso = (d: Date | undefined) => d?.toISOString() ?? null;
       return {
         mode: live ? "bot" : "standalone",
         now: now(),
         exchange: source.exchange,
-        database: { kind: db.kind, target: db.target },
+        database: { kind: source.databaseKind, downSince: iso(health.since) },
         bot: live
-          ? { startedAt: iso(live.startedAt), ticks: live.ticks, lastTickAt: iso(live.lastTickAt), lastFlushAt: iso(live.lastFlushAt), pendingCandles: live.pendingCandles, databaseDownSince: iso(live.databaseDownSince) }
+          ? { startedAt: live.startedAt.toISOString(), ticks: live.ticks, lastTickAt: iso(live.lastTickAt), lastFlushAt: iso(live.lastFlushAt), pendingCandles: live.pendingCandles, databaseDownSince: iso(live.databaseDownSince) }
           : null,
-        lastEventAt: newest[0]?.time ?? null,
+        lastEventAt: stored?.lastEventAt ?? null,
+        orders: stored?.orders ?? null,
+        migrations: stored?.migrations ?? null,
+        errors: stored?.errors ?? null,
+      };
+    });
+
+    async function readSystem(db: Database) {
+      const [migrations, errors, newest, orders] = await Promise.all([
+        migrationStatus(db, { migrationsDir: source.migrationsDir }),
+        latestEvents(db, { type: "ERROR", limit: 20 }),
+        latestEvents(db, { limit: 1 }),
+        countUnsettledOrders(db, { exchange: source.exchange }),
+      ]);
+      return {
+        lastEventAt: newest[0]?.time.toISOString() ?? null,
         orders,
         migrations: {
           upToDate: migrations.pending.length + migrations.failed.length + migrations.modified.length === 0,
@@ -290,8 +369,8 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
           modified: migrations.modified,
           unknown: migrations.unknown,
         },
-        errors,
+        errors: errors.map((e) => ({ ...e, time: e.time.toISOString() })),
       };
-    });
+    }
   };
 }

@@ -3,7 +3,7 @@ import path from "node:path";
 import { UserFacingError } from "@candlekeep/core";
 import type { FastifyInstance } from "fastify";
 import { dashboardApi, type DashboardSource } from "./api";
-import { assertProtected, requireToken } from "./auth";
+import { assertProtected, requireLoopbackHost, requireToken } from "./auth";
 
 /** Where `pnpm build` puts the page; the same path from src/ (tests, tsx) and dist/ (built). */
 export const DEFAULT_WEB_DIR = path.resolve(__dirname, "../dist/web");
@@ -32,7 +32,8 @@ export interface DashboardOptions {
 /**
  * Adds the dashboard (page + read-only JSON API) to a Fastify server, in its own
  * encapsulated context: the token check covers the dashboard's routes only, so
- * the bot's /healthz stays open to the platform's probe.
+ * the bot's /healthz stays open to the platform's probe. Without a token, only
+ * requests naming localhost, 127.0.0.1 or [::1] and the server's port in Host are served.
  * Throws DashboardUnprotectedError before adding anything when `host` is exposed without a token.
  */
 export async function registerDashboard(app: FastifyInstance, options: DashboardOptions): Promise<void> {
@@ -46,7 +47,8 @@ export async function registerDashboard(app: FastifyInstance, options: Dashboard
   }
   const token = options.token;
   await app.register(async (scope) => {
-    if (token !== undefined) scope.addHook("onRequest", requireToken(token));
+    // With a token, the token; without one (loopback only), this machine's own name in Host (no DNS rebinding).
+    scope.addHook("onRequest", token === undefined ? requireLoopbackHost() : requireToken(token));
     scope.addHook("onSend", async (_request, reply) => {
       reply.header("content-security-policy", CSP).header("x-content-type-options", "nosniff").header("cache-control", "no-store");
     });

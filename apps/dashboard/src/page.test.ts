@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { recordEvents } from "@candlekeep/db";
 import { openTestDatabase } from "@candlekeep/db/testing";
 import Fastify, { type FastifyInstance } from "fastify";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -32,8 +33,8 @@ describe("the dashboard page in chromium", () => {
     return app.listen({ host: "127.0.0.1", port: 0 });
   }
 
-  /** Opens the page; `consoleErrors` collects what the browser's console reports as errors (a failed request, say). */
-  async function open(url: string, options: { consoleErrors?: string[]; width?: number } = {}): Promise<Page> {
+  /** The page at `url` once `ready` shows, the errors its scripts throw (now and later); `consoleErrors` collects what the console reports as errors (a failed request, say). */
+  async function openWithProblems(url: string, options: { ready?: string; consoleErrors?: string[]; width?: number } = {}): Promise<{ page: Page; problems: string[] }> {
     const page = await browser.newPage({ viewport: { width: options.width ?? 1400, height: 1000 } });
     const problems: string[] = [];
     page.on("pageerror", (error) => problems.push(error.message));
@@ -41,10 +42,11 @@ describe("the dashboard page in chromium", () => {
       if (message.type() === "error") options.consoleErrors?.push(message.text());
     });
     await page.goto(url);
-    await page.waitForSelector("body[data-ready=true]", { timeout: 20_000 });
+    await page.waitForSelector(options.ready ?? "body[data-ready=true]", { timeout: 20_000 });
     expect(problems).toEqual([]);
-    return page;
+    return { page, problems };
   }
+  const open = async (url: string, options: { consoleErrors?: string[]; width?: number } = {}) => (await openWithProblems(url, options)).page;
 
   beforeAll(async () => {
     if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)`);
@@ -179,6 +181,53 @@ describe("the dashboard page in chromium", () => {
     await page.locator("#updated", { hasNotText: before }).waitFor({ timeout: 15_000 });
     expect(await page.locator("#grid td[data-tagged=yes]").count()).toBe(1);
     expect(await page.locator("#grid tr.coin").count()).toBe(500);
+    await page.close();
+  });
+
+  it("shows any stored payload as text: odd decision traces and errors break nothing and inject no HTML", async () => {
+    const now = Date.now();
+    const injection = `<img src="x" onerror="document.body.dataset.injected='yes'">`;
+    await recordEvents(db, [
+      { type: "DECISION_TRACE", symbol: "SOL/USDT", time: new Date(now + 60_000), payload: { action: "NO_SIGNAL", price: 101, reasons: [{ toString: "x" }, injection, null, 7, ["nested"]] } },
+      { type: "DECISION_TRACE", symbol: "SOL/USDT", time: new Date(now + 120_000), payload: { action: { toString: "x" }, price: "NaN", reasons: { valueOf: 1 } } },
+      { type: "DECISION_TRACE", symbol: "SOL/USDT", time: new Date(now + 180_000), payload: `<b>${injection}</b>` },
+      { type: "DECISION_TRACE", symbol: "SOL/USDT", time: new Date(now + 240_000), payload: [1, { toString: "x" }] },
+      { type: "ERROR", symbol: "SOL/USDT", level: "error", time: new Date(now + 60_000), payload: { message: { toString: "x" }, detail: injection } },
+      { type: "ERROR", symbol: null, level: "error", time: new Date(now + 120_000), payload: { error: injection } },
+    ]);
+    const { page, problems } = await openWithProblems(await serve(fixtureSource(db, now)));
+    await page.locator(`#grid tr.coin[data-symbol="SOL/USDT"] th`).click();
+    await page.waitForSelector("#events[data-symbol='SOL/USDT'] tbody tr");
+    // Wait for a whole poll after the click: a throwing render would show up as a page error.
+    const before = (await page.locator("#updated").textContent()) ?? "";
+    await page.locator("#updated", { hasNotText: before }).waitFor({ timeout: 15_000 });
+    expect(problems).toEqual([]);
+    expect(await page.locator("#updated").textContent()).toMatch(/^updated /);
+    const events = (await page.locator("#events tbody").textContent()) ?? "";
+    expect(events).toContain('{"toString":"x"}; <img src="x" onerror=');
+    expect(events).toContain('null; 7; ["nested"]');
+    expect(events).toContain(`<b>${injection}</b>`);
+    expect(events).toContain('[1,{"toString":"x"}]');
+    // The 3 fixture traces and the 4 odd ones.
+    expect(await page.locator("#events tbody tr").count()).toBe(7);
+    const errors = (await page.locator("#errors tbody").textContent()) ?? "";
+    expect(errors).toContain('{"toString":"x"}');
+    expect(errors).toContain(injection);
+    expect(await page.locator("#events img, #errors img, #events b").count()).toBe(0);
+    expect(await page.locator("body").getAttribute("data-injected")).toBeNull();
+    await page.close();
+  });
+
+  it("keeps answering during a database outage: the system panel says since when, other panels say why they are not updated", async () => {
+    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5999"), { code: "ECONNREFUSED" });
+    const { page, problems } = await openWithProblems(await serve(fixtureSource(db, Date.now(), { db: () => Promise.reject(refused) })), { ready: "#system[data-database-down=true]" });
+    const system = (await page.locator("#system").textContent()) ?? "";
+    expect(system).toMatch(/database\s*server: unreachable since \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+    expect(system).toContain("unknown (database unreachable)");
+    await page.locator("#updated", { hasText: "update failed" }).waitFor();
+    expect(await page.locator("#updated").textContent()).toMatch(/503 database unreachable since/);
+    expect(await page.locator("body").textContent()).not.toMatch(/5999|ECONNREFUSED|127\.0\.0\.1/);
+    expect(problems).toEqual([]);
     await page.close();
   });
 });

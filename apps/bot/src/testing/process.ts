@@ -89,10 +89,15 @@ export function numberField(line: LogLine, key: string): number | undefined {
 /**
  * Starts the bot with `env` (over BASE_ENV; nothing else of the test's
  * environment but PATH and HOME). A bot still running after `killAfterMs` is
- * killed, so a stuck test never leaves a process behind.
+ * killed, so a stuck test never leaves a process behind. `maxOpenFiles` runs it
+ * under that open-file limit (`prlimit --nofile`, which then becomes the bot:
+ * the same process id).
  */
-export function spawnBot(env: Record<string, string>, args: readonly string[] = [], options: { killAfterMs?: number } = {}): BotProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
+export function spawnBot(env: Record<string, string>, args: readonly string[] = [], options: { killAfterMs?: number; maxOpenFiles?: number } = {}): BotProcess {
+  const command = [process.execPath, "--import", "tsx", "src/main.ts", ...args];
+  if (options.maxOpenFiles !== undefined) command.unshift("prlimit", `--nofile=${options.maxOpenFiles}`);
+  const [program = process.execPath, ...programArgs] = command;
+  const child = spawn(program, programArgs, {
     cwd: APP_DIR,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...BASE_ENV, ...env },
     stdio: ["ignore", "pipe", "pipe"],

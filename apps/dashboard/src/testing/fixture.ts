@@ -103,6 +103,7 @@ export async function fillDatabase(db: Database, nowMs: number): Promise<void> {
 export function fixtureSource(db: Database, nowMs: number, overrides: Partial<DashboardSource> = {}): DashboardSource {
   return {
     db: () => Promise.resolve(db),
+    databaseKind: db.kind,
     exchange: EXCHANGE,
     timeframes: TIMEFRAMES,
     coins: () => Promise.resolve({ symbols: [...COINS], source: "the test's coins" }),

@@ -73,7 +73,27 @@ async function getJson<T>(url: string): Promise<T> {
 
 // ---- formatting ----------------------------------------------------------
 
-const utc = (value: number | string | null) => (value === null ? "—" : new Date(value).toISOString().slice(0, 16).replace("T", " "));
+/** "2026-11-25 12:07"; "—" for null or anything that is not a time. */
+function utc(value: number | string | null): string {
+  const time = value === null ? Number.NaN : new Date(value).getTime();
+  return Number.isNaN(time) ? "—" : new Date(time).toISOString().slice(0, 16).replace("T", " ");
+}
+
+/**
+ * Any stored value as plain text, whatever its shape: a string as it is, anything
+ * else as JSON. Never throws (String() does, on `{"toString": "x"}`); the result
+ * only ever goes into textContent or an attribute, never into HTML.
+ */
+function asText(value: unknown, indent?: number): string {
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);
+  if (value === undefined) return "—";
+  try {
+    return JSON.stringify(value, null, indent) ?? "—";
+  } catch {
+    return "(unreadable value)";
+  }
+}
 
 /** How far back a series' stored candles reach, from its first to its newest open time: "45m", "12h", "300d". */
 function span(cell: SeriesCell): string {
@@ -83,8 +103,9 @@ function span(cell: SeriesCell): string {
   if (minutes < 48 * 60) return `${Math.round(minutes / 60)}h`;
   return `${Math.round(minutes / 1440)}d`;
 }
-const num = (value: number | null, digits = 4) => (value === null ? "—" : Number(value.toPrecision(digits + 2)).toLocaleString("en-US", { maximumFractionDigits: 8 }));
-const money = (value: number | null) => (value === null ? "—" : value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
+const isNumber = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value);
+const num = (value: number | null, digits = 4) => (isNumber(value) ? Number(value.toPrecision(digits + 2)).toLocaleString("en-US", { maximumFractionDigits: 8 }) : "—");
+const money = (value: number | null) => (isNumber(value) ? value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }) : "—");
 const ago = (iso: string | null, now: number) => (iso === null ? "never" : `${utc(iso)} UTC (${Math.max(0, Math.round((now - Date.parse(iso)) / 1000))} s ago)`);
 
 function cellsRow(values: readonly (string | { text: string; className: string })[]): HTMLTableRowElement {
@@ -99,6 +120,19 @@ function cellsRow(values: readonly (string | { text: string; className: string }
     row.append(td);
   }
   return row;
+}
+
+/** One row per item; an item that cannot be shown becomes a row saying so instead of breaking the table. */
+function rowsOf<T>(items: readonly T[], row: (item: T) => HTMLTableRowElement): HTMLTableRowElement[] {
+  return items.map((item) => {
+    try {
+      return row(item);
+    } catch (error) {
+      const fallback = cellsRow([`(unreadable row: ${error instanceof Error ? error.message : "unknown error"})`]);
+      fallback.title = asText(item, 2);
+      return fallback;
+    }
+  });
 }
 
 function fillBody(table: HTMLTableElement, rows: HTMLTableRowElement[], empty: string): void {
@@ -243,17 +277,18 @@ function payloadField(payload: unknown, key: string): unknown {
   return typeof payload === "object" && payload !== null && key in payload ? (payload as Record<string, unknown>)[key] : undefined;
 }
 
+/** A decision trace as the bot writes it (action, price, reasons), or whatever else its payload holds, as text. */
 function eventRow(event: EventJson): HTMLTableRowElement {
   const action = payloadField(event.payload, "action");
   const price = payloadField(event.payload, "price");
   const reasons = payloadField(event.payload, "reasons");
   const row = cellsRow([
-    `${utc(event.time)}`,
-    typeof action === "string" ? action : "—",
-    typeof price === "number" ? num(price) : "—",
-    { text: Array.isArray(reasons) ? reasons.map(String).join("; ") : JSON.stringify(event.payload), className: "reasons" },
+    utc(event.time),
+    asText(action),
+    isNumber(price) ? num(price) : asText(price),
+    { text: Array.isArray(reasons) ? reasons.map((r) => asText(r)).join("; ") : asText(event.payload), className: "reasons" },
   ]);
-  row.title = JSON.stringify(event.payload, null, 2);
+  row.title = asText(event.payload, 2);
   return row;
 }
 
@@ -267,7 +302,7 @@ async function refreshCoin(): Promise<void> {
   ]);
   if (candles.symbol !== selected) return; // the user picked another coin meanwhile
   renderCandles(candles);
-  fillBody(ui.events, events.events.map(eventRow), "no decisions recorded for this coin");
+  fillBody(ui.events, rowsOf(events.events, eventRow), "no decisions recorded for this coin");
   ui.events.dataset.symbol = events.symbol;
 }
 
@@ -291,7 +326,7 @@ function renderPositions(data: PositionsResponse): void {
   ui.upnl.textContent = data.positions.length === 0 ? "" : `unrealised ${money(data.totalUnrealizedPnl)} (before fees)`;
   fillBody(
     ui.positions,
-    data.positions.map((p) => cellsRow([p.symbol, p.side, num(p.quantity), num(p.entryPrice), num(p.takeProfit), num(p.stopLoss), num(p.lastPrice), signed(p.unrealizedPnl)])),
+    rowsOf(data.positions, (p) => cellsRow([p.symbol, p.side, num(p.quantity), num(p.entryPrice), num(p.takeProfit), num(p.stopLoss), num(p.lastPrice), signed(p.unrealizedPnl)])),
     "no open positions",
   );
 }
@@ -299,7 +334,7 @@ function renderPositions(data: PositionsResponse): void {
 function renderTrades(data: TradesResponse): void {
   fillBody(
     ui.trades,
-    data.trades.map((t) => cellsRow([utc(t.exitTime), t.symbol, t.side, num(t.quantity), num(t.entryPrice), num(t.exitPrice), t.exitReason, signed(t.realizedPnl)])),
+    rowsOf(data.trades, (t) => cellsRow([utc(t.exitTime), t.symbol, t.side, num(t.quantity), num(t.entryPrice), num(t.exitPrice), t.exitReason, signed(t.realizedPnl)])),
     "no trades yet",
   );
 }
@@ -330,7 +365,7 @@ function orderRow(order: OrderJson): HTMLTableRowElement {
 function renderOrders(data: OrdersResponse): void {
   const open = data.orders.filter((o) => !o.settled).length;
   ui.ordersNote.textContent = open === 0 ? "" : `${open} not settled`;
-  fillBody(ui.orders, data.orders.map(orderRow), "no orders yet");
+  fillBody(ui.orders, rowsOf(data.orders, orderRow), "no orders yet");
 }
 
 let equityChart: ISeriesApi<"Line"> | undefined;
@@ -358,9 +393,10 @@ function renderEquity(data: EquityResponse): void {
 }
 
 function renderSystem(data: SystemResponse): void {
+  const down = data.database.downSince;
   const rows: [string, string, boolean?][] = [
     ["mode", data.mode === "bot" ? "served by the running bot" : "standalone (what the database knows)"],
-    ["database", `${data.database.kind}: ${data.database.target}`],
+    ["database", down === null ? `${data.database.kind}: answering` : `${data.database.kind}: unreachable since ${ago(down, data.now)}`, down !== null],
   ];
   if (data.bot) {
     rows.push(
@@ -369,26 +405,34 @@ function renderSystem(data: SystemResponse): void {
       ["last tick", ago(data.bot.lastTickAt, data.now)],
       ["last flush", ago(data.bot.lastFlushAt, data.now)],
       ["pending candles", String(data.bot.pendingCandles), data.bot.pendingCandles > 0],
-      ["database down since", data.bot.databaseDownSince === null ? "—" : ago(data.bot.databaseDownSince, data.now), data.bot.databaseDownSince !== null],
+      ["bot's writes failing since", data.bot.databaseDownSince === null ? "—" : ago(data.bot.databaseDownSince, data.now), data.bot.databaseDownSince !== null],
     );
   }
-  rows.push(["last event", ago(data.lastEventAt, data.now)]);
-  rows.push(["orders", `${data.orders.unknown} unknown, ${data.orders.unsettled} not settled`, data.orders.unknown > 0]);
+  // What the database holds is unknown while it is down: said so rather than shown as zero.
+  const unknown = "unknown (database unreachable)";
+  rows.push(["last event", down !== null ? unknown : ago(data.lastEventAt, data.now)]);
+  rows.push(["orders", data.orders === null ? unknown : `${data.orders.unknown} unknown, ${data.orders.unsettled} not settled`, (data.orders?.unknown ?? 0) > 0]);
   const m = data.migrations;
-  const problems = [...m.pending.map((n) => `pending ${n}`), ...m.failed.map((n) => `failed ${n}`), ...m.modified.map((n) => `modified ${n}`)];
-  rows.push(["migrations", m.upToDate ? `up to date (${m.applied} applied)` : problems.join(", "), !m.upToDate]);
+  if (m === null) rows.push(["migrations", unknown]);
+  else {
+    const problems = [...m.pending.map((n) => `pending ${n}`), ...m.failed.map((n) => `failed ${n}`), ...m.modified.map((n) => `modified ${n}`)];
+    rows.push(["migrations", m.upToDate ? `up to date (${m.applied} applied)` : problems.join(", "), !m.upToDate]);
+  }
   const items: HTMLElement[] = [];
   for (const [label, value, bad] of rows) {
     items.push(Object.assign(document.createElement("dt"), { textContent: label }));
     items.push(Object.assign(document.createElement("dd"), { textContent: value, className: bad ? "bad" : "" }));
   }
   ui.system.replaceChildren(...items);
+  ui.system.dataset.databaseDown = String(down !== null);
+  // During an outage the last errors shown stay until the database answers again.
+  if (data.errors === null) return;
   fillBody(
     ui.errors,
-    data.errors.map((e) => {
-      const message = payloadField(e.payload, "message") ?? payloadField(e.payload, "error");
-      const row = cellsRow([utc(e.time), e.symbol ?? "—", { text: typeof message === "string" ? message : JSON.stringify(e.payload), className: "reasons" }]);
-      row.title = JSON.stringify(e.payload, null, 2);
+    rowsOf(data.errors, (e) => {
+      const message = payloadField(e.payload, "message") ?? payloadField(e.payload, "error") ?? e.payload;
+      const row = cellsRow([utc(e.time), e.symbol ?? "—", { text: asText(message), className: "reasons" }]);
+      row.title = asText(e.payload, 2);
       return row;
     }),
     "no ERROR events",

@@ -4,7 +4,7 @@ import type { BotRuntime } from "./runtime";
 import { TICK_PHASES, runTick, snapshotAccount } from "./tick";
 
 /** Waits `ms`, or less when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const timer = setTimeout(done, ms);

@@ -52,8 +52,8 @@ async function run(config: BotConfig, logger: Logger, life: Lifecycle): Promise<
   }
   let started: StartedBot;
   try {
-    // A signal during start-up ends a wait for the bot lock; startBot closes what it opened when it fails.
-    started = await startBot(config, logger, { signal: life.stopping });
+    // A signal during start-up ends a wait for the bot lock; startBot closes what it opened when it fails (under the watchdog).
+    started = await startBot(config, logger, { signal: life.stopping, onFailure: () => life.begin() });
   } catch (error) {
     // One clear line for what the operator can fix; details only at debug level.
     logger.error(error instanceof UserFacingError ? error.message : `start-up failed: ${describeError(error)}`);

@@ -1,7 +1,8 @@
 import { SingleBar } from "cli-progress";
 import { TIMEFRAME_MS, describeError, type Logger, type Timeframe } from "@candlekeep/core";
-import { candleCoverage } from "@candlekeep/db";
+import { candleCoverage, type Database } from "@candlekeep/db";
 import { settleAll } from "./limit";
+import { pause } from "./loop";
 import type { BotRuntime } from "./runtime";
 
 export interface BackfillOptions {
@@ -9,6 +10,11 @@ export interface BackfillOptions {
   startFor: (timeframe: Timeframe) => number;
   /** Show a terminal progress bar (else periodic log lines). */
   tty: boolean;
+  /**
+   * Stops the backfill (the process is stopping): no page is fetched after it, a wait for the
+   * database ends, and what is pending is left to the shutdown's final write.
+   */
+  signal?: AbortSignal;
 }
 
 export interface BackfillReport {
@@ -16,48 +22,50 @@ export interface BackfillReport {
   fetched: number;
   written: number;
   failed: { symbol: string; timeframe: Timeframe; error: string }[];
+  /** Stopped by `signal` before every series was loaded. */
+  stopped: boolean;
 }
 
 const PAGE = 1000;
 /** Flush whenever this many candles wait, so memory stays flat on long backfills. */
 const FLUSH_EVERY = 20_000;
 const PROGRESS_LOG_MS = 5000;
+/** While the database is away, it is tried again after this long, doubling up to the most. */
+const RETRY_FIRST_MS = 500;
+const RETRY_MOST_MS = 5000;
 
 /**
  * Loads history for every coin × timeframe back to `startFor(timeframe)`.
  * Resumable: a series already complete from the start is continued from its
  * last stored candle; anything else is refetched from the start (the upsert
  * makes repeats harmless).
+ *
+ * A database outage is waited out, as the ticks do: fetched candles stay pending,
+ * every series waits for the write (the pending batch stays bounded), the outage
+ * is one story in the log (rt.outage), and the backfill resumes where it was once
+ * a write succeeds. A series fails only on the exchange's errors.
  */
 export async function backfill(rt: BotRuntime, options: BackfillOptions): Promise<BackfillReport> {
-  const db = await rt.db();
+  const signal = options.signal ?? new AbortController().signal;
+  const report: BackfillReport = { series: 0, fetched: 0, written: 0, failed: [], stopped: false };
   const now = rt.market.now();
-  const jobs: { symbol: string; timeframe: Timeframe; from: number }[] = [];
-  for (const timeframe of rt.timeframes) {
-    const start = options.startFor(timeframe);
-    const windowCandles = Math.ceil((now - start) / TIMEFRAME_MS[timeframe]);
-    const coverage = await candleCoverage(db, { exchange: rt.market.id, symbols: rt.symbols, timeframes: [timeframe], windowCandles, nowMs: now });
-    for (const series of coverage) {
-      const complete = series.firstOpenTime !== null && series.firstOpenTime <= start && series.recentGaps === 0;
-      jobs.push({ symbol: series.symbol, timeframe, from: complete && series.lastOpenTime !== null ? series.lastOpenTime : start });
-    }
-  }
+  const jobs = await untilAnswered(rt, "reading the stored candles' coverage", signal, (db) => plan(rt, db, options, now));
+  if (jobs === undefined) return { ...report, stopped: true };
+  report.series = jobs.length;
 
-  const report: BackfillReport = { series: jobs.length, fetched: 0, written: 0, failed: [] };
   const progress = createProgress(options.tty, jobs.length, rt.logger);
-  let flushing: Promise<void> = Promise.resolve();
-  const flush = () => {
-    flushing = flushing.then(async () => {
-      const result = await rt.candles.flushPending(db);
-      report.written += result.written;
-    });
-    return flushing;
-  };
+  // One write at a time; every series that needs it waits for the same one (through an outage too).
+  let writing: Promise<void> | undefined;
+  const flush = (): Promise<void> =>
+    (writing ??= writePending(rt, report, signal).finally(() => {
+      writing = undefined;
+    }));
 
   await settleAll(jobs, rt.config.tick.concurrency, async (job) => {
+    if (signal.aborted) return;
     try {
       let cursor = job.from;
-      for (;;) {
+      while (!signal.aborted) {
         const page = await rt.market.fetchCandles(job.symbol, job.timeframe, cursor, PAGE);
         const added = rt.candles.add(job.symbol, job.timeframe, page);
         report.fetched += page.length;
@@ -79,9 +87,70 @@ export async function backfill(rt: BotRuntime, options: BackfillOptions): Promis
       progress.advance(report);
     }
   });
-  await flush();
-  progress.stop(report);
+  if (!signal.aborted) await flush();
+  report.stopped = signal.aborted;
+  progress.stop(report, now);
   return report;
+}
+
+/** Each series' job: from where its stored history needs it. */
+async function plan(rt: BotRuntime, db: Database, options: BackfillOptions, now: number): Promise<{ symbol: string; timeframe: Timeframe; from: number }[]> {
+  const jobs: { symbol: string; timeframe: Timeframe; from: number }[] = [];
+  for (const timeframe of rt.timeframes) {
+    const start = options.startFor(timeframe);
+    const windowCandles = Math.ceil((now - start) / TIMEFRAME_MS[timeframe]);
+    const coverage = await candleCoverage(db, { exchange: rt.market.id, symbols: rt.symbols, timeframes: [timeframe], windowCandles, nowMs: now });
+    for (const series of coverage) {
+      const complete = series.firstOpenTime !== null && series.firstOpenTime <= start && series.recentGaps === 0;
+      jobs.push({ symbol: series.symbol, timeframe, from: complete && series.lastOpenTime !== null ? series.lastOpenTime : start });
+    }
+  }
+  return jobs;
+}
+
+/**
+ * Writes everything pending, waiting out an outage: a failed write keeps its candles pending
+ * and is tried again (the outage logged once, then once per interval). Returns when written,
+ * or when `signal` stops the wait.
+ */
+async function writePending(rt: BotRuntime, report: BackfillReport, signal: AbortSignal): Promise<void> {
+  for (let attempt = 0; !signal.aborted; attempt += 1) {
+    try {
+      const result = await rt.candles.flushPending(await rt.db());
+      report.written += result.written;
+      if (result.flushed > 0) {
+        rt.metrics.candlesWritten.inc(result.written);
+        rt.status.lastFlushAt = new Date();
+        rt.outage.candleWriteSucceeded(result.written);
+      }
+      return;
+    } catch (error) {
+      rt.metrics.dbErrors.inc({ operation: "saveCandles" });
+      rt.outage.candleWriteFailed(error, rt.candles.pendingCount);
+      await waitToRetry(rt, attempt, signal);
+    }
+  }
+}
+
+/** `read`'s value, asked again while the database is away (one outage story); undefined when `signal` stops the wait. */
+async function untilAnswered<T>(rt: BotRuntime, operation: string, signal: AbortSignal, read: (db: Database) => Promise<T>): Promise<T | undefined> {
+  for (let attempt = 0; !signal.aborted; attempt += 1) {
+    try {
+      const value = await read(await rt.db());
+      rt.outage.readSucceeded();
+      return value;
+    } catch (error) {
+      rt.outage.readFailed(operation, error);
+      await waitToRetry(rt, attempt, signal);
+    }
+  }
+  return undefined;
+}
+
+/** Waiting for the database is the work now: it counts as progress (the loop is not stalled). */
+async function waitToRetry(rt: BotRuntime, attempt: number, signal: AbortSignal): Promise<void> {
+  rt.status.lastProgressAt = new Date();
+  await pause(Math.min(RETRY_MOST_MS, RETRY_FIRST_MS * 2 ** attempt), signal);
 }
 
 function createProgress(tty: boolean, total: number, logger: Logger) {
@@ -98,15 +167,17 @@ function createProgress(tty: boolean, total: number, logger: Logger) {
         logger.info("backfill progress", { done, total, percent: Math.round((done / Math.max(1, total)) * 100), fetched: report.fetched });
       }
     },
-    stop(report: BackfillReport) {
+    stop(report: BackfillReport, until: number) {
       bar?.stop();
-      logger.info("backfill finished", { series: report.series, fetched: report.fetched, written: report.written, failed: report.failed.length });
+      const fields = { series: report.series, fetched: report.fetched, written: report.written, failed: report.failed.length, until: new Date(until).toISOString() };
+      if (report.stopped) logger.info("backfill stopped before it finished; the next run continues it", fields);
+      else logger.info("backfill finished", fields);
     },
   };
 }
 
 /** Start-up: loads what is missing of the last HISTORY_CANDLES candles of every series. */
-export function backfillRecentHistory(rt: BotRuntime, tty: boolean): Promise<BackfillReport> {
+export function backfillRecentHistory(rt: BotRuntime, tty: boolean, signal?: AbortSignal): Promise<BackfillReport> {
   const now = rt.market.now();
-  return backfill(rt, { startFor: (tf) => now - rt.config.tick.historyCandles * TIMEFRAME_MS[tf], tty });
+  return backfill(rt, { startFor: (tf) => now - rt.config.tick.historyCandles * TIMEFRAME_MS[tf], tty, ...(signal ? { signal } : {}) });
 }

@@ -74,6 +74,8 @@ export interface BotConfig {
   /** `dashboard`: the read-only dashboard on the same port (off by default). */
   server: { port: number; host: string; dashboard: { enabled: boolean; token: string | undefined } };
   log: { level: LogLevel; format: LogFormat };
+  /** The bound of the whole shutdown; past it a watchdog ends the process (exit 3). */
+  shutdownTimeoutMs: number;
 }
 
 const positiveInt = (name: string, min = 1, max = Number.MAX_SAFE_INTEGER) =>
@@ -119,6 +121,7 @@ const botEnvSchema = sharedSettingsSchema.extend({
   HOST: z.string().trim().min(1).default("0.0.0.0"),
   DASHBOARD_ENABLED: booleanSetting("DASHBOARD_ENABLED").default(false),
   DASHBOARD_TOKEN: dashboardTokenSetting.optional(),
+  SHUTDOWN_TIMEOUT_MS: positiveInt("SHUTDOWN_TIMEOUT_MS", 1000, 600_000).default(20_000),
   NODE_ENV: z.string().optional(),
 });
 
@@ -280,5 +283,6 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
     },
     server: { port: s.PORT, host: s.HOST, dashboard: { enabled: s.DASHBOARD_ENABLED, token: s.DASHBOARD_TOKEN } },
     log: { level: s.LOG_LEVEL, format: s.LOG_FORMAT ?? defaultLogFormat({ NODE_ENV: s.NODE_ENV }, isTty) },
+    shutdownTimeoutMs: s.SHUTDOWN_TIMEOUT_MS,
   };
 }

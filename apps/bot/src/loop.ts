@@ -4,7 +4,7 @@ import type { BotRuntime } from "./runtime";
 import { TICK_PHASES, runTick, snapshotAccount } from "./tick";
 
 /** Waits `ms`, or less when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const timer = setTimeout(done, ms);
@@ -55,22 +55,51 @@ export async function runLoop(rt: BotRuntime, options: { ticks: number | undefin
   }
 }
 
-/** Final flush and SHUTDOWN event; reports what could not be written. */
-export async function shutdown(rt: BotRuntime, reason: string): Promise<void> {
-  try {
-    const db = await rt.db();
-    await rt.candles.flushPending(db);
-    // The last balances the bot saw, so the stored account ends where this run left it.
-    if (rt.status.exchangeTime !== undefined) await snapshotAccount(rt, rt.status.exchangeTime, true);
-    await recordEvent(db, { type: "SHUTDOWN", payload: { reason, ticks: rt.status.ticks, openPositions: rt.positions.all().length } });
-  } catch (error) {
+export interface ShutdownOptions {
+  /** How long the final writes may take; what is not written by then is left (candles are fetched again at the next start). */
+  writesWithinMs?: number;
+  /** Told what the shutdown is doing, so a watchdog can name the stage that hung. */
+  stage?: (stage: string) => void;
+}
+
+/**
+ * The end of every run: the final writes (pending candles, the account snapshot, the SHUTDOWN
+ * event) within their bound, reporting what could not be written, then the bot lock released
+ * (always: the lock holds a pooled connection, and closing the database waits for it) and the
+ * exchange closed.
+ */
+export async function shutdown(rt: BotRuntime, reason: string, options: ShutdownOptions = {}): Promise<void> {
+  options.stage?.("writing pending candles, the account and the SHUTDOWN event");
+  const withinMs = options.writesWithinMs ?? Number.POSITIVE_INFINITY;
+  let timer: NodeJS.Timeout | undefined;
+  const outOfTime = new Promise<"out of time">((resolve) => {
+    if (withinMs !== Number.POSITIVE_INFINITY) timer = setTimeout(() => resolve("out of time"), withinMs);
+  });
+  const outcome = await Promise.race([
+    finalWrites(rt, reason).then(
+      () => "written" as const,
+      (error: unknown) => ({ error }),
+    ),
+    outOfTime,
+  ]);
+  clearTimeout(timer);
+  if (outcome !== "written") {
     rt.logger.error("shutdown flush failed; candles not written will be fetched again at the next start", {
       pendingCandles: rt.candles.pendingCount,
-      error: describeError(error),
+      error: outcome === "out of time" ? `not finished within ${withinMs} ms` : describeError(outcome.error),
     });
-  } finally {
-    // Always: the lock holds a pooled connection, and closing the database waits for it.
-    await rt.lock.release().catch(() => undefined);
   }
+  options.stage?.("releasing the bot lock");
+  await rt.lock.release().catch(() => undefined);
+  options.stage?.("closing the exchange");
   await rt.market.close().catch(() => undefined);
+}
+
+/** Final flush, the last balances and the SHUTDOWN event. */
+async function finalWrites(rt: BotRuntime, reason: string): Promise<void> {
+  const db = await rt.db();
+  await rt.candles.flushPending(db);
+  // The last balances the bot saw, so the stored account ends where this run left it.
+  if (rt.status.exchangeTime !== undefined) await snapshotAccount(rt, rt.status.exchangeTime, true);
+  await recordEvent(db, { type: "SHUTDOWN", payload: { reason, ticks: rt.status.ticks, openPositions: rt.positions.all().length } });
 }

@@ -1,89 +1,108 @@
-import { TIMEFRAME_MS, UserFacingError, createLogger, describeError, redactText } from "@candlekeep/core";
+import type { FastifyInstance } from "fastify";
+import { TIMEFRAME_MS, UserFacingError, createLogger, describeError, redactText, type Logger } from "@candlekeep/core";
 import { backfill, backfillRecentHistory } from "./backfill";
 import { loadConfig, USAGE, type BotConfig } from "./config";
+import { EXIT_CODES, Lifecycle, signalExitCode } from "./lifecycle";
 import { runLoop, shutdown } from "./loop";
+import type { BotRuntime } from "./runtime";
 import { startServer } from "./server";
 import { UnknownExchangeError, UnsupportedExchangeError, UnsupportedTimeframeError } from "./exchange/ccxt";
 import { MissingApiKeysError } from "./exchange/live";
-import { startBot, UnknownSymbolsError } from "./startup";
+import { startBot, UnknownSymbolsError, type StartedBot } from "./startup";
 
-/** Exit codes: 0 done, 1 runtime failure (e.g. database unreachable), 2 bad configuration. */
+/** Exit codes: see EXIT_CODES (lifecycle.ts) and README's Exit codes. */
 
 /** Start-up failures that only a configuration change fixes, found once the exchange is known (exit 2). */
 const CONFIGURATION_ERRORS = [UnknownExchangeError, UnsupportedExchangeError, UnsupportedTimeframeError, MissingApiKeysError, UnknownSymbolsError];
 
-async function main(argv: readonly string[]): Promise<number> {
+/** How a run ended: its exit code and the reason recorded in the SHUTDOWN event and the last log line. */
+interface Ending {
+  code: number;
+  reason: string;
+}
+
+function main(argv: readonly string[]): void {
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${USAGE}\n`);
-    return 0;
+    process.exit(EXIT_CODES.done);
   }
   let config: BotConfig;
   try {
     config = loadConfig(process.env, argv, Boolean(process.stderr.isTTY));
   } catch (error) {
     process.stderr.write(`${describeError(error)}\n\n${USAGE}\n`);
-    return 2;
+    process.exit(EXIT_CODES.configuration);
   }
   const logger = createLogger({ level: config.log.level, format: config.log.format, defaultMeta: { service: "bot" } });
+  const life = new Lifecycle({ logger, timeoutMs: config.shutdownTimeoutMs });
+  life.listen();
+  run(config, logger, life).then(
+    ({ code, reason }) => life.finish(code, reason),
+    (error: unknown) => {
+      logger.error(`bot failed: ${redactText(describeError(error))}`);
+      life.finish(EXIT_CODES.failed, "error");
+    },
+  );
+}
 
-  const controller = new AbortController();
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals += 1;
-    if (signals > 1) {
-      logger.warn("second signal: exiting at once", { signal });
-      process.exit(130);
-    }
-    logger.info("stopping after the current tick", { signal });
-    controller.abort();
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
-
+/** Starts the bot, runs its command, and shuts down the same way however that ends. */
+async function run(config: BotConfig, logger: Logger, life: Lifecycle): Promise<Ending> {
   if (config.database.url === undefined && process.env.DATABASE_URL === "") {
     logger.warn("DATABASE_URL is empty: using the embedded database", { dataDir: config.database.dataDir });
   }
-
-  let started: Awaited<ReturnType<typeof startBot>>;
+  let started: StartedBot;
   try {
-    started = await startBot(config, logger, { signal: controller.signal });
+    // A signal during start-up ends a wait for the bot lock; startBot closes what it opened when it fails (under the watchdog).
+    started = await startBot(config, logger, { signal: life.stopping, onFailure: () => life.begin() });
   } catch (error) {
     // One clear line for what the operator can fix; details only at debug level.
     logger.error(error instanceof UserFacingError ? error.message : `start-up failed: ${describeError(error)}`);
     logger.debug("start-up failure details", { stack: redactText(error instanceof Error ? (error.stack ?? "") : "") });
-    return CONFIGURATION_ERRORS.some((kind) => error instanceof kind) ? 2 : 1;
+    return CONFIGURATION_ERRORS.some((kind) => error instanceof kind) ? { code: EXIT_CODES.configuration, reason: "configuration" } : { code: EXIT_CODES.failed, reason: "start-up failed" };
   }
   const { runtime, database } = started;
+  const server: { app?: FastifyInstance } = {};
+  let ending: Ending;
   try {
-    if (config.command.kind === "backfill") {
-      const days = config.command.days;
-      const now = runtime.market.now();
-      const report = await backfill(runtime, { startFor: (tf) => now - days * 86_400_000 - TIMEFRAME_MS[tf], tty: Boolean(process.stderr.isTTY) });
-      await shutdown(runtime, "backfill finished");
-      return report.failed.length > 0 ? 1 : 0;
-    }
-    // Health first (the platform probes it during a long backfill), then missing
-    // history, so the strategy has enough candles from the first tick.
-    const server = await startServer(runtime, config.server);
-    await backfillRecentHistory(runtime, Boolean(process.stderr.isTTY));
-    const address = server.server.address();
-    logger.info("bot running", { coins: runtime.symbols.length, tickIntervalMs: config.tick.intervalMs, port: typeof address === "object" && address ? address.port : config.server.port });
-    await runLoop(runtime, { ticks: config.command.ticks, signal: controller.signal });
-    await shutdown(runtime, controller.signal.aborted ? "signal" : "ticks done");
-    await server.close();
-    return 0;
+    const { command } = config;
+    ending = command.kind === "backfill" ? await runBackfill(runtime, command.days, life) : await runBot(runtime, config, command.ticks, life, server);
   } catch (error) {
     logger.error(error instanceof UserFacingError ? error.message : `bot failed: ${describeError(error)}`);
-    return 1;
-  } finally {
-    await database.close().catch(() => undefined);
+    ending = { code: EXIT_CODES.failed, reason: "error" };
   }
+  if (life.hasFailed) ending = { code: EXIT_CODES.failed, reason: "error" };
+  life.begin();
+  await shutdown(runtime, ending.reason, { writesWithinMs: life.writesBudgetMs(), stage: (stage) => life.at(stage) });
+  life.at("closing the HTTP server");
+  await server.app?.close().catch(() => undefined);
+  life.at("closing the database");
+  await database.close().catch(() => undefined);
+  return ending;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`fatal: ${redactText(describeError(error))}\n`);
-    process.exit(1);
-  },
-);
+/** `backfill --days N`: exit 0 when every series is loaded, 1 when some are not, 128 + signal when stopped. */
+async function runBackfill(runtime: BotRuntime, days: number, life: Lifecycle): Promise<Ending> {
+  const now = runtime.market.now();
+  const report = await backfill(runtime, { startFor: (tf) => now - days * 86_400_000 - TIMEFRAME_MS[tf], tty: Boolean(process.stderr.isTTY), signal: life.stopping });
+  if (report.stopped) return { code: life.signal ? signalExitCode(life.signal) : EXIT_CODES.failed, reason: life.signal ? "signal during backfill" : "error" };
+  return report.failed.length > 0 ? { code: EXIT_CODES.failed, reason: "backfill failed" } : { code: EXIT_CODES.done, reason: "backfill finished" };
+}
+
+/** The bot: health endpoint, missing history, then ticks until --ticks are done or a stop is requested. */
+async function runBot(runtime: BotRuntime, config: BotConfig, ticks: number | undefined, life: Lifecycle, server: { app?: FastifyInstance }): Promise<Ending> {
+  const stopped = (): Ending => ({ code: EXIT_CODES.done, reason: "signal" });
+  // Health first (the platform probes it during a long backfill), then missing
+  // history, so the strategy has enough candles from the first tick.
+  server.app = await startServer(runtime, config.server);
+  const tty = Boolean(process.stderr.isTTY);
+  await backfillRecentHistory(runtime, tty, life.stopping);
+  if (life.stopping.aborted) return stopped();
+  const address = server.app.server.address();
+  runtime.logger.info("bot running", { coins: runtime.symbols.length, tickIntervalMs: config.tick.intervalMs, port: typeof address === "object" && address ? address.port : config.server.port });
+  // A stop lets the current tick finish, within the shutdown's bound for the final writes.
+  const loop = await life.settle(runLoop(runtime, { ticks, signal: life.stopping }));
+  if (loop === undefined) runtime.logger.error("the current tick did not finish in time; shutting down without it");
+  return life.stopping.aborted ? stopped() : { code: EXIT_CODES.done, reason: "ticks done" };
+}
+
+main(process.argv.slice(2));

@@ -22,9 +22,9 @@ describe("DatabaseOutage", () => {
     }
     expect(status.dbDownSince).toBeDefined();
     expect(messages(logger)).toEqual([
-      "error writing candles failed; keeping them pending and retrying next tick",
-      "error writing candles failed; keeping them pending and retrying next tick",
-      "error writing candles failed; keeping them pending and retrying next tick",
+      "error writing candles failed; keeping them pending and retrying",
+      "error writing candles failed; keeping them pending and retrying",
+      "error writing candles failed; keeping them pending and retrying",
     ]);
     expect(logger.lines[1]?.meta).toMatchObject({ pendingCandles: 130, failedWrites: 31, eventsDropped: 90, decisionTracesDropped: 60, error: "connect ECONNREFUSED" });
     outage.candleWriteSucceeded(500);
@@ -32,6 +32,25 @@ describe("DatabaseOutage", () => {
     expect(status.dbDownSince).toBeUndefined();
     outage.candleWriteSucceeded(10);
     expect(logger.lines).toHaveLength(4);
+  });
+
+  it("tells a read the work waits for (a backfill's plan) in the same story: one line when it starts, one per interval, one when it ends", () => {
+    const { outage, logger, status, advance } = setup();
+    for (let attempt = 0; attempt < 40; attempt += 1) {
+      outage.readFailed("reading the stored candles' coverage", new Error("read ECONNRESET"));
+      advance(1000);
+    }
+    outage.candleWriteFailed(new Error("connect ECONNREFUSED"), 20);
+    expect(messages(logger)).toEqual([
+      "error reading the stored candles' coverage failed; waiting for the database and retrying",
+      "error reading the stored candles' coverage failed; waiting for the database and retrying",
+    ]);
+    expect(logger.lines[1]?.meta).toMatchObject({ failedWrites: 0, failedReads: 31, downForMs: 30_000, error: "read ECONNRESET" });
+    outage.readSucceeded();
+    expect(logger.lines.at(-1)).toMatchObject({ level: "info", message: "database is back", meta: { failedWrites: 1, failedReads: 40, downForMs: 40_000 } });
+    expect(status.dbDownSince).toBeUndefined();
+    outage.readSucceeded();
+    expect(logger.lines).toHaveLength(3);
   });
 
   it("when candles are written fine, logs other failing writes at most once per interval each", () => {

@@ -10,15 +10,17 @@ export const OUTAGE_LOG_INTERVAL_MS = 30_000;
  * write marks the database as down and is logged at once, then at most once per
  * interval while the outage lasts (not once per tick or row), with what is kept
  * pending and what was dropped; the first successful candle write ends it with
- * one line. Non-critical writes (events, account snapshots) that fail are
- * counted, logged at most once per interval, and not at all while the outage
- * is already being reported.
+ * one line. A read the work waits for (a backfill's plan) joins the same story.
+ * Non-critical writes (events, account snapshots) that fail are counted, logged
+ * at most once per interval, and not at all while the outage is already being
+ * reported.
  */
 export class DatabaseOutage {
   private readonly intervalMs: number;
   private readonly clock: () => number;
   private readonly lastLogged = new Map<string, number>();
   private failedWrites = 0;
+  private failedReads = 0;
   /** Events dropped since the outage began (or since the last line about them), by type. */
   private readonly dropped = new Map<string, number>();
 
@@ -37,35 +39,55 @@ export class DatabaseOutage {
 
   /** A candle write failed: its candles stay pending and are written by a later one. */
   candleWriteFailed(error: unknown, pendingCandles: number): void {
-    const now = this.clock();
     this.failedWrites += 1;
+    this.failed("writing candles failed; keeping them pending and retrying", error, { pendingCandles });
+  }
+
+  /** A read the work cannot go on without failed (`operation`, e.g. "reading the stored candles' coverage"); it is asked again. */
+  readFailed(operation: string, error: unknown): void {
+    this.failedReads += 1;
+    this.failed(`${operation} failed; waiting for the database and retrying`, error, {});
+  }
+
+  /** A candle write succeeded: ends an outage, if one was on. */
+  candleWriteSucceeded(written: number): void {
+    this.back("database is back; pending candles written", { written });
+  }
+
+  /** A read the work waited for succeeded: ends an outage, if one was on. */
+  readSucceeded(): void {
+    this.back("database is back", {});
+  }
+
+  private failed(message: string, error: unknown, fields: Record<string, unknown>): void {
+    const now = this.clock();
     this.status.dbDownSince ??= new Date(now);
     if (!this.due("outage", now)) return;
     this.status.lastOutageLogAt = now;
-    this.logger.error("writing candles failed; keeping them pending and retrying next tick", {
-      pendingCandles,
+    this.logger.error(message, {
+      ...fields,
       downSince: this.status.dbDownSince.toISOString(),
       downForMs: now - this.status.dbDownSince.getTime(),
-      failedWrites: this.failedWrites,
+      ...this.failedFields(),
       ...this.droppedFields(),
       error: describeError(error),
     });
   }
 
-  /** A candle write succeeded: ends an outage, if one was on. */
-  candleWriteSucceeded(written: number): void {
+  private back(message: string, fields: Record<string, unknown>): void {
     const since = this.status.dbDownSince;
     if (since === undefined) return;
-    this.logger.info("database is back; pending candles written", {
+    this.logger.info(message, {
       downForMs: this.clock() - since.getTime(),
-      written,
-      failedWrites: this.failedWrites,
+      ...fields,
+      ...this.failedFields(),
       ...this.droppedFields(),
     });
     this.status.dbDownSince = undefined;
     this.status.lastOutageLogAt = undefined;
     this.lastLogged.clear();
     this.failedWrites = 0;
+    this.failedReads = 0;
     this.dropped.clear();
   }
 
@@ -88,6 +110,10 @@ export class DatabaseOutage {
     if (last !== undefined && now - last < this.intervalMs) return false;
     this.lastLogged.set(kind, now);
     return true;
+  }
+
+  private failedFields(): { failedWrites: number; failedReads?: number } {
+    return { failedWrites: this.failedWrites, ...(this.failedReads > 0 ? { failedReads: this.failedReads } : {}) };
   }
 
   private droppedFields(): { eventsDropped: number; decisionTracesDropped: number } {

@@ -43,6 +43,8 @@ export interface StartedBot {
 export interface StartOptions {
   /** Ends a wait for the bot lock (the process is stopping). */
   signal?: AbortSignal;
+  /** Start-up failed and is about to close what it opened: the caller's shutdown (and its bound) begins. */
+  onFailure?: () => void;
   /** Market data for a real EXCHANGE instead of creating it from the configuration (tests: recorded responses). */
   market?: CcxtMarketData;
   /**
@@ -103,6 +105,7 @@ export async function startBot(config: BotConfig, logger: Logger, options: Start
     });
     return { runtime, database };
   } catch (error) {
+    options.onFailure?.();
     // The lock holds a pooled connection: closing the pool waits for it, so it goes first.
     await lock?.release().catch(() => undefined);
     await database.close().catch(() => undefined);

@@ -5,8 +5,22 @@ import type { FastifyInstance } from "fastify";
 import type { BotConfig } from "./config";
 import type { BotRuntime } from "./runtime";
 
-/** The loop counts as stalled when no tick finished for this many intervals (and at least 5 minutes). */
-const STALL_INTERVALS = 10;
+/** The longest a tick may take before /healthz calls the loop stalled, however long the interval. */
+const MAX_TICK_ALLOWANCE_MS = 5 * 60_000;
+/** Slack for a slow tick on a busy machine, so a short interval does not make /healthz flap. */
+const STALL_SLACK_MS = 10_000;
+
+/**
+ * How long the loop may go without progress (a finished tick, a backfilled
+ * series) before /healthz answers 503: the wait for the next tick (one
+ * interval), the time that tick may take (one more interval, at most 5
+ * minutes), and 10 s of slack. About two intervals: 2 min 10 s at the default
+ * 60 s, 10.2 s at 100 ms; an hourly tick is stalled 5 min 10 s after it was
+ * due, not hours later.
+ */
+export function stallAfterMs(intervalMs: number): number {
+  return intervalMs + Math.min(intervalMs, MAX_TICK_ALLOWANCE_MS) + STALL_SLACK_MS;
+}
 
 /** /healthz for the platform's health check and /metrics for Prometheus; the dashboard too when enabled. */
 export async function startServer(rt: BotRuntime, options: BotConfig["server"]): Promise<FastifyInstance> {
@@ -15,8 +29,7 @@ export async function startServer(rt: BotRuntime, options: BotConfig["server"]):
   app.get("/healthz", async (_request, reply) => {
     const { status } = rt;
     const lastProgress = status.lastProgressAt.getTime();
-    const stallMs = Math.max(STALL_INTERVALS * rt.config.tick.intervalMs, 5 * 60_000);
-    const stalled = Date.now() - lastProgress > stallMs;
+    const stalled = Date.now() - lastProgress > stallAfterMs(rt.config.tick.intervalMs);
     return reply.code(stalled ? 503 : 200).send({
       status: stalled ? "stalled" : "ok",
       startedAt: status.startedAt.toISOString(),

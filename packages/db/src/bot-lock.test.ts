@@ -1,5 +1,21 @@
-import { acquireBotLock, BotAlreadyRunningError } from "./bot-lock";
-import { captureLogger, createServerTestDatabase, openOnTestDatabase, type TestDatabase } from "./testing";
+import { setTimeout as sleep } from "node:timers/promises";
+import { acquireBotLock, BotAlreadyRunningError, type BotLock } from "./bot-lock";
+import type { Database, DbOptions } from "./connect";
+import { captureLogger, createServerTestDatabase, openOnTestDatabase, TcpProxy, type TestDatabase } from "./testing";
+
+/** Waits up to `ms` for `lock` to be noticed lost. */
+async function lost(lock: BotLock, ms: number): Promise<void> {
+  for (const deadline = Date.now() + ms; lock.held && Date.now() < deadline; ) await sleep(20);
+}
+
+/** Sessions of this database holding a Candlekeep bot lock. */
+async function lockHolders(db: Database): Promise<number[]> {
+  const result = await db.sql.query<{ pid: number }>(
+    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    [0x436b6570],
+  );
+  return result.rows.map((row) => row.pid);
+}
 
 describe("acquireBotLock on the server", () => {
   let testDb: TestDatabase;
@@ -80,5 +96,94 @@ describe("acquireBotLock on the server", () => {
       await a.close();
       await admin.close();
     }
+  });
+});
+
+describe("acquireBotLock when the lock's connection goes silent (no reset: a vanished NAT entry or host)", () => {
+  let testDb: TestDatabase;
+  let proxy: TcpProxy;
+  const open: Database[] = [];
+  beforeAll(async () => {
+    testDb = await createServerTestDatabase();
+    await openOnTestDatabase(testDb).then((db) => db.close());
+  });
+  beforeEach(async () => {
+    const target = new URL(testDb.url ?? "");
+    proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    await proxy.start();
+  });
+  afterEach(async () => {
+    for (const db of open.splice(0)) await db.close();
+    await proxy.stop();
+  });
+  afterAll(async () => {
+    await testDb.drop();
+  });
+  const logger = captureLogger();
+  async function openVia(route: "proxy" | "direct", overrides: Partial<DbOptions> = {}): Promise<Database> {
+    const url = new URL(testDb.url ?? "");
+    if (route === "proxy") url.port = String(proxy.port);
+    const db = await openOnTestDatabase({ ...testDb, url: url.toString() }, { autoMigrate: false, logger, ...overrides });
+    open.push(db);
+    return db;
+  }
+  const quick = { heartbeatMs: 200, heartbeatTimeoutMs: 500 };
+
+  it("notices within its heartbeat, and takes the lock again at once by ending its own earlier session, which the server still keeps", async () => {
+    const [bot, other] = [await openVia("proxy"), await openVia("direct")];
+    const lock = await acquireBotLock(bot, "sim", quick);
+    const [before] = await lockHolders(other);
+    proxy.blackhole();
+    await lost(lock, 3000);
+    expect(lock.held).toBe(false);
+    expect(logger.lines.some((l) => l.message === "bot lock connection lost")).toBe(true);
+    // The server never heard of it: the old session still holds the lock, and another bot is still kept out.
+    expect(await lockHolders(other)).toEqual([before]);
+    await expect(acquireBotLock(other, "sim")).rejects.toThrow(BotAlreadyRunningError);
+    await lock.reacquire();
+    expect(lock.held).toBe(true);
+    const after = await lockHolders(other);
+    expect(after).toHaveLength(1);
+    expect(after).not.toEqual([before]);
+    expect(logger.lines.some((l) => l.message === "the bot lock was still held by this bot's own lost connection; that session was ended")).toBe(true);
+    await expect(acquireBotLock(other, "sim")).rejects.toThrow(BotAlreadyRunningError);
+    await lock.release();
+    expect(await lockHolders(other)).toEqual([]);
+  });
+
+  it("leaves another bot's lock alone: once its own lost session is gone and another bot holds the lock, taking it again fails", async () => {
+    const [bot, other] = [await openVia("proxy"), await openVia("direct")];
+    const lock = await acquireBotLock(bot, "sim", quick);
+    proxy.blackhole();
+    await lost(lock, 3000);
+    expect(lock.held).toBe(false);
+    // The server ends the silent session (as its idle timeout would), and the other bot takes over.
+    await other.sql.query("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND granted", [0x436b6570]);
+    const otherLock = await acquireBotLock(other, "sim", { waitMs: 5000, pollMs: 50 });
+    const holder = await lockHolders(other);
+    await expect(lock.reacquire()).rejects.toThrow(BotAlreadyRunningError);
+    expect(lock.held).toBe(false);
+    expect(otherLock.held).toBe(true);
+    expect(await lockHolders(other)).toEqual(holder);
+    await otherLock.release();
+  });
+
+  it("keeps a live bot's lock past the server's idle session timeout (its heartbeat), and the server frees a vanished bot's lock after it", async () => {
+    const idle = { idleSessionTimeoutMs: 1500 };
+    const [bot, other] = [await openVia("proxy", idle), await openVia("direct", idle)];
+    const lock = await acquireBotLock(bot, "sim", { heartbeatMs: 300, heartbeatTimeoutMs: 3000 });
+    await sleep(3000);
+    expect(lock.held).toBe(true);
+    await expect(acquireBotLock(other, "sim")).rejects.toThrow(BotAlreadyRunningError);
+    // The bot's host vanishes: nothing it sends arrives, nothing is closed.
+    proxy.blackhole({ newConnections: "silent" });
+    const vanished = Date.now();
+    const taken = await acquireBotLock(other, "sim", { waitMs: 10_000, pollMs: 50 });
+    expect(Date.now() - vanished).toBeLessThan(1500 + 300 + 1000);
+    expect(taken.held).toBe(true);
+    await taken.release();
+    // And the vanished bot, were it still running, would know it lost the lock.
+    await lost(lock, 5000);
+    expect(lock.held).toBe(false);
   });
 });

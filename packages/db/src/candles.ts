@@ -211,9 +211,18 @@ function* copyChunks(rows: readonly StoredCandle[]): Generator<Buffer> {
   yield COPY_BINARY_TRAILER;
 }
 
+/**
+ * How much longer than its statement_timeout a candle write waits for an answer
+ * before it takes its connection for dead: the server's own cancel comes first
+ * whenever the server can still be heard.
+ */
+const SERVER_CANCEL_GRACE_MS = 5000;
+
 async function upsertViaCopy(pool: pg.Pool, rows: readonly StoredCandle[], statementTimeoutMs: number | undefined): Promise<number> {
   const timeout = statementTimeoutMs === undefined ? [] : [`SET LOCAL statement_timeout = ${Math.max(1, Math.round(statementTimeoutMs))}`];
-  const tags = await runCopyScriptOnPool(pool, [...timeout, CREATE_STAGING, COPY_STAGING, UPSERT_FROM_STAGING].join(";\n"), copyChunks(rows));
+  // The whole write is bounded by its statement timeout on the client too, so a connection gone silent fails it (its batch is kept) instead of holding it for ever.
+  const bound = statementTimeoutMs === undefined ? {} : { queryTimeoutMs: Math.max(1, Math.round(statementTimeoutMs)) + SERVER_CANCEL_GRACE_MS };
+  const tags = await runCopyScriptOnPool(pool, [...timeout, CREATE_STAGING, COPY_STAGING, UPSERT_FROM_STAGING].join(";\n"), copyChunks(rows), bound);
   return insertedRows(tags[tags.length - 1]);
 }
 
@@ -224,7 +233,9 @@ export interface SaveCandlesOptions {
   /**
    * Server engine: each statement of the write is cancelled by PostgreSQL after
    * this long (SET LOCAL statement_timeout), so a blocked or very slow database
-   * fails the write (the caller keeps the batch) instead of holding it forever.
+   * fails the write (the caller keeps the batch) instead of holding it forever;
+   * a write without an answer SERVER_CANCEL_GRACE_MS later (a connection gone
+   * silent) fails on the client's side and its connection is closed.
    */
   statementTimeoutMs?: number;
   /**

@@ -10,7 +10,7 @@ import { silentLogger } from "@candlekeep/core";
 import { createDb, DEFAULT_POOL_MAX, openDatabase, type Database, type DbOptions } from "./connect";
 import { DatabaseUnreachableError, InvalidDatabaseUrlError } from "./errors";
 import { recordEvent, latestEvents } from "./events";
-import { captureLogger, createServerTestDatabase, NO_RETRY, openOnTestDatabase, rejection, TEST_ADMIN_URL, TEST_SOCKET_DIR, type TestDatabase } from "./testing";
+import { captureLogger, createServerTestDatabase, NO_RETRY, openOnTestDatabase, rejection, TcpProxy, TEST_ADMIN_URL, TEST_SOCKET_DIR, type TestDatabase } from "./testing";
 
 const PASSWORD = "Pa55w0rdNeverShown";
 
@@ -308,6 +308,144 @@ describe("the server pool", () => {
     expect(warnings[0]?.message).toMatch(/query parameters that Candlekeep does not use/);
     expect(warnings[0]?.meta).toEqual({ parameters: "connection_limit, sslpassword" });
     expect(JSON.stringify(logger.lines)).not.toContain(PASSWORD);
+  });
+});
+
+describe("server connections that go silent", () => {
+  let testDb: TestDatabase;
+  let proxy: TcpProxy;
+  const open: Database[] = [];
+  beforeAll(async () => {
+    testDb = await createServerTestDatabase();
+    await openOnTestDatabase(testDb).then((db) => db.close());
+  });
+  beforeEach(async () => {
+    const target = new URL(testDb.url ?? "");
+    proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    await proxy.start();
+  });
+  afterEach(async () => {
+    for (const db of open.splice(0)) await db.close();
+    await proxy.stop();
+  });
+  afterAll(async () => {
+    await testDb.drop();
+  });
+
+  /** The test database's URL, through the proxy unless `direct`, with `query` appended. */
+  function urlOf(query = "", direct = false): string {
+    const url = new URL(testDb.url ?? "");
+    if (!direct) url.port = String(proxy.port);
+    url.search = query;
+    return url.toString();
+  }
+
+  async function openAt(databaseUrl: string, overrides: Partial<DbOptions> = {}): Promise<Database> {
+    const db = await openDatabase({ databaseUrl, dataDir: testDb.dataDir, autoMigrate: false, checkMigrations: false, logger: silentLogger, retry: NO_RETRY, ...overrides });
+    open.push(db);
+    return db;
+  }
+
+  /** The server-side settings of `count` sessions of `db`, used at once (so each is a different connection). */
+  async function sessionSettings(db: Database, count: number): Promise<Array<Record<string, string>>> {
+    const names = ["idle_session_timeout", "idle_in_transaction_session_timeout", "tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count", "tcp_user_timeout"];
+    return Promise.all(
+      Array.from({ length: count }, () =>
+        db.session(async (connection) => {
+          await connection.query("SELECT pg_sleep(0.05)");
+          const rows = (await connection.query<{ name: string; setting: string }>("SELECT name, setting FROM pg_settings WHERE name = ANY($1)", [names])).rows;
+          return Object.fromEntries(rows.map((row) => [row.name, row.setting]));
+        }),
+      ),
+    );
+  }
+
+  it("sets on every session idle timeouts of a minute and the server's TCP keepalive from DATABASE_URL's libpq parameters", async () => {
+    const db = await openAt(urlOf("?keepalives_idle=7&keepalives_interval=3&keepalives_count=4", true));
+    const settings = await sessionSettings(db, 3);
+    expect(settings).toHaveLength(3);
+    for (const session of settings) {
+      // tcp_user_timeout, not given: as long as the keepalive takes to give up, 7 + 3 × 4 s.
+      expect(session).toEqual({
+        idle_session_timeout: "60000",
+        idle_in_transaction_session_timeout: "60000",
+        tcp_keepalives_idle: "7",
+        tcp_keepalives_interval: "3",
+        tcp_keepalives_count: "4",
+        tcp_user_timeout: "19000",
+      });
+    }
+    // The bot's end of each connection: TCP keepalive on, first probe after keepalives_idle.
+    expect(db.pool?.options).toMatchObject({ keepAlive: true, keepAliveInitialDelayMillis: 7000, query_timeout: 30_000 });
+  });
+
+  it("defaults to keepalive probes from 30 s of silence, every 10 s, 3 of them, and a 60 s tcp_user_timeout; keepalives=0 leaves the server's keepalive alone", async () => {
+    const plain = await openAt(urlOf("", true));
+    expect(await sessionSettings(plain, 1)).toEqual([
+      { idle_session_timeout: "60000", idle_in_transaction_session_timeout: "60000", tcp_keepalives_idle: "30", tcp_keepalives_interval: "10", tcp_keepalives_count: "3", tcp_user_timeout: "60000" },
+    ]);
+    expect(plain.pool?.options).toMatchObject({ keepAlive: true, keepAliveInitialDelayMillis: 30_000 });
+    const off = await openAt(urlOf("?keepalives=0&tcp_user_timeout=25000", true));
+    // The server's own keepalive settings, as a plain client's session has them.
+    const plainClient = new pg.Client({ connectionString: urlOf("", true) });
+    await plainClient.connect();
+    const serverDefaults = await plainClient
+      .query<{ name: string; setting: string }>("SELECT name, setting FROM pg_settings WHERE name LIKE 'tcp_keepalives_%'")
+      .finally(() => plainClient.end());
+    expect(await sessionSettings(off, 1)).toEqual([
+      { idle_session_timeout: "60000", idle_in_transaction_session_timeout: "60000", tcp_user_timeout: "25000", ...Object.fromEntries(serverDefaults.rows.map((row) => [row.name, row.setting])) },
+    ]);
+    expect(off.pool?.options.keepAlive).toBe(false);
+  });
+
+  it("fails a statement that gets no answer within the query timeout; that connection and the idle ones are closed, the next statement gets a new one", async () => {
+    const logger = captureLogger();
+    const db = await openAt(urlOf(), { queryTimeoutMs: 1000, logger });
+    await Promise.all([1, 2, 3].map(() => db.sql.query("SELECT pg_sleep(0.05)")));
+    expect(db.pool?.idleCount).toBe(3);
+    proxy.blackhole();
+    const started = performance.now();
+    await expect(db.sql.query("SELECT 1")).rejects.toThrow("Query read timeout");
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(900);
+    expect(waited).toBeLessThan(5000);
+    for (let i = 0; i < 50 && (db.pool?.idleCount ?? 0) > 0; i += 1) await sleep(20);
+    expect(db.pool?.idleCount).toBe(0);
+    expect((await db.sql.query<{ one: number }>("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
+    const warnings = logger.lines.filter((l) => l.message.startsWith("a database connection went silent"));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.meta).toMatchObject({ queryTimeoutMs: 1000, idleClosed: 2 });
+  });
+
+  it("gives a session's statements their own bound instead of the pool's, 0 for none (migrations)", async () => {
+    const db = await openAt(urlOf("", true), { queryTimeoutMs: 400 });
+    await expect(db.sql.query("SELECT pg_sleep(0.8)")).rejects.toThrow("Query read timeout");
+    await expect(db.session((connection) => connection.query("SELECT pg_sleep(0.8)"), { queryTimeoutMs: 0 })).resolves.toMatchObject({ rowCount: 1 });
+    await expect(db.session((connection) => connection.exec("SELECT pg_sleep(0.8)"), { queryTimeoutMs: 5000 })).resolves.toBeUndefined();
+    await expect(db.session((connection) => connection.query("SELECT pg_sleep(0.8)"), { queryTimeoutMs: 200 })).rejects.toThrow("Query read timeout");
+    expect((await db.sql.query<{ one: number }>("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
+  });
+
+  it("applies a migration that runs longer than the query timeout", async () => {
+    const dir = tempDir();
+    fs.mkdirSync(path.join(dir, "20990101000000_slow"));
+    fs.writeFileSync(path.join(dir, "20990101000000_slow", "migration.sql"), "SELECT pg_sleep(1.5)");
+    const db = await openAt(urlOf("", true), { queryTimeoutMs: 700, autoMigrate: true, migrationsDir: dir });
+    expect((await db.sql.query("SELECT finished_at IS NOT NULL AS finished FROM _prisma_migrations WHERE migration_name = '20990101000000_slow'")).rows).toEqual([{ finished: true }]);
+  });
+
+  it("closes its connections within seconds when they went silent, though the server never answers the goodbye", async () => {
+    const db = await openAt(urlOf());
+    await Promise.all([1, 2, 3].map(() => db.sql.query("SELECT pg_sleep(0.05)")));
+    let closed = 0;
+    // The pool reports a connection removed once its socket has closed.
+    db.pool?.on("remove", () => (closed += 1));
+    proxy.blackhole({ newConnections: "silent" });
+    const started = performance.now();
+    await db.close();
+    for (let i = 0; i < 100 && closed < 3; i += 1) await sleep(100);
+    expect(closed).toBe(3);
+    expect(performance.now() - started).toBeLessThan(8000);
   });
 });
 

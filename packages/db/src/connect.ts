@@ -5,7 +5,7 @@ import pg from "pg";
 import { describeError, type Logger } from "@candlekeep/core";
 import type { PrismaClient } from "./generated/prisma/client";
 import { lockDataDirectory } from "./embedded-lock";
-import { DatabaseUnreachableError, errorCode } from "./errors";
+import { DatabaseUnreachableError, errorCode, isServerError } from "./errors";
 import { applyMigrations, assertNoPendingMigrations } from "./migrate";
 import { embeddedPrisma, serverPrisma } from "./prisma-client";
 import { DEFAULT_RETRY, RetryExhaustedError, withRetry, type RetryPolicy } from "./retry";
@@ -21,13 +21,26 @@ export interface Database {
   readonly target: string;
   readonly prisma: PrismaClient;
   readonly sql: SqlRunner;
-  /** Runs `fn` on one dedicated connection (session locks, explicit transactions). */
-  session<T>(fn: (connection: SqlRunner) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` on one dedicated connection (session locks, explicit transactions).
+   * A failure other than the server's own error (a timeout, a lost connection,
+   * a bug in `fn`) closes that connection instead of pooling it: its state is unknown.
+   */
+  session<T>(fn: (connection: SqlRunner) => Promise<T>, options?: SessionOptions): Promise<T>;
   /** Where repository functions report what they log-and-swallow or log-and-raise. */
   readonly logger: Logger;
   /** The server pool, for COPY; undefined on the embedded engine. */
   readonly pool: pg.Pool | undefined;
   close(): Promise<void>;
+}
+
+export interface SessionOptions {
+  /**
+   * Server: how long each statement of the session may go unanswered, in ms,
+   * instead of DbOptions.queryTimeoutMs; 0 for no bound (migrations: an index
+   * build on a large table, a wait for another migrator's lock).
+   */
+  queryTimeoutMs?: number;
 }
 
 export interface DbOptions {
@@ -50,11 +63,64 @@ export interface DbOptions {
   logger: Logger;
   /** Where migrations live; defaults to the repository's prisma/migrations. */
   migrationsDir?: string;
+  /**
+   * Server: how long a statement may go unanswered before its connection is
+   * taken for dead (DEFAULT_QUERY_TIMEOUT_MS; 0: never).
+   */
+  queryTimeoutMs?: number;
+  /** Server: the sessions' idle_session_timeout, in ms (IDLE_SESSION_TIMEOUT_MS); shorter in tests. */
+  idleSessionTimeoutMs?: number;
 }
 
 export const DEFAULT_POOL_MAX = 30;
 /** How long a connection attempt may take unless DATABASE_URL's connect_timeout says otherwise. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * How long a statement may go unanswered on a server connection before the
+ * connection is taken for dead (pg's client-side `query_timeout`). A connection
+ * that stops carrying bytes without a reset (a vanished NAT entry, a failed-over
+ * managed database) sends no error, ever: without a bound its caller waits for
+ * good. The repositories' statements (an order, a position, an event batch, an
+ * account snapshot, a lock) take milliseconds; 30 s without an answer is not a
+ * slow server but a dead path. Work that may legitimately take longer carries
+ * its own bound: the candle write its CANDLE_WRITE_TIMEOUT_MS (a server-side
+ * statement_timeout; the client waits a little longer, so the server's cancel
+ * arrives first), migrations none (Database.session's queryTimeoutMs 0). No
+ * server-side statement_timeout is set for every session: it would cut exactly
+ * that work, and a dead connection would never deliver its cancel anyway.
+ */
+export const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
+/** setTimeout's largest delay: "no bound" for a statement (pg reads 0 as "the pool's bound"). */
+const NO_QUERY_TIMEOUT_MS = 2_147_483_647;
+
+/**
+ * Set by the server on every session of the pool (PostgreSQL 14+ for the first;
+ * a server without a setting skips it): a session idle this long, or idle this
+ * long inside a transaction, is ended and its locks released. The pool closes
+ * its own idle connections after 30 s, the bot lock's session is pinged every
+ * 10 s (bot-lock.ts), and no transaction of ours waits on anything but the
+ * database, so only a session whose client vanished gets there: a vanished
+ * bot's lock is free again within a minute instead of when the server's TCP
+ * keepalive (2 h by default) gives up.
+ */
+const IDLE_SESSION_TIMEOUT_MS = 60_000;
+const IDLE_IN_TRANSACTION_SESSION_TIMEOUT_MS = 60_000;
+
+/**
+ * TCP keepalive unless DATABASE_URL's keepalives_* say otherwise: the first probe
+ * after 30 s of silence, then every 10 s; 3 unanswered and the connection is
+ * dropped, 60 s after the peer went silent (tcp_user_timeout the same 60 s,
+ * for data that stays unacknowledged). Applied on the bot's socket (node sets the
+ * first probe's delay only) and, through the session's tcp_keepalives_* and
+ * tcp_user_timeout, on the server's end, where a vanished bot's lock is held.
+ */
+const DEFAULT_KEEPALIVES_IDLE_MS = 30_000;
+const DEFAULT_KEEPALIVES_INTERVAL_MS = 10_000;
+const DEFAULT_KEEPALIVES_COUNT = 3;
+
+/** A connection we closed whose server has not closed its end within this long (a silent path) is destroyed. */
+const CLOSE_LINGER_MS = 5000;
 
 function poolSsl(url: DatabaseUrl, caCert: string | undefined): pg.PoolConfig["ssl"] {
   // libpq ignores sslmode on a Unix socket: the connection never leaves the machine.
@@ -102,15 +168,34 @@ function once(close: () => Promise<void>): () => Promise<void> {
   return () => (closing ??= close());
 }
 
+/** A statement with its own bound on the wait for its answer (pg reads `query_timeout` from the query's config). */
+interface BoundedQueryConfig extends pg.QueryConfig {
+  query_timeout: number;
+}
+
 class PoolRunner implements SqlRunner {
-  constructor(private readonly client: pg.Pool | pg.PoolClient) {}
+  /** `queryTimeoutMs`: each statement's bound instead of the pool's (0: none). */
+  constructor(
+    private readonly client: pg.Pool | pg.PoolClient,
+    private readonly queryTimeoutMs?: number,
+  ) {}
   async query<Row extends object>(text: string, params?: readonly unknown[]) {
-    const result = await this.client.query<Row>(text, params ? [...params] : undefined);
+    const values = params ? [...params] : undefined;
+    const result = this.queryTimeoutMs === undefined ? await this.client.query<Row>(text, values) : await this.client.query<Row>(this.bounded(text, values));
     return { rows: result.rows, rowCount: result.rowCount ?? 0 };
   }
   async exec(text: string) {
-    await this.client.query(text);
+    if (this.queryTimeoutMs === undefined) await this.client.query(text);
+    else await this.client.query(this.bounded(text, undefined));
   }
+  private bounded(text: string, values: unknown[] | undefined): BoundedQueryConfig {
+    return { text, ...(values ? { values } : {}), query_timeout: this.queryTimeoutMs || NO_QUERY_TIMEOUT_MS };
+  }
+}
+
+/** pg's client-side query_timeout fired: the statement got no answer in time. */
+function isQueryTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === "Query read timeout";
 }
 
 class PgliteRunner implements SqlRunner {
@@ -144,6 +229,97 @@ function idleConnectionLossReporter(logger: Logger): (error: Error) => void {
   };
 }
 
+/**
+ * What every session of the pool sets on the server: the idle timeouts, and the
+ * server's TCP keepalive and user timeout from DATABASE_URL's libpq parameters
+ * or the defaults above (left to the server when `keepalives=0`).
+ */
+function sessionSettings(url: DatabaseUrl, idleSessionTimeoutMs: number): Array<[name: string, value: string]> {
+  const settings: Array<[string, string]> = [
+    ["idle_session_timeout", String(idleSessionTimeoutMs)],
+    ["idle_in_transaction_session_timeout", String(IDLE_IN_TRANSACTION_SESSION_TIMEOUT_MS)],
+  ];
+  if (url.keepalives !== false) {
+    const idleS = (url.keepalivesIdleMs ?? DEFAULT_KEEPALIVES_IDLE_MS) / 1000;
+    const intervalS = (url.keepalivesIntervalMs ?? DEFAULT_KEEPALIVES_INTERVAL_MS) / 1000;
+    const count = url.keepalivesCount ?? DEFAULT_KEEPALIVES_COUNT;
+    settings.push(["tcp_keepalives_idle", String(idleS)], ["tcp_keepalives_interval", String(intervalS)], ["tcp_keepalives_count", String(count)]);
+    // Unless given, as long as keepalive takes to give up (when none of its parts is the system's default).
+    const userTimeoutMs = url.tcpUserTimeoutMs ?? (idleS > 0 && intervalS > 0 && count > 0 ? (idleS + intervalS * count) * 1000 : 0);
+    settings.push(["tcp_user_timeout", String(userTimeoutMs)]);
+  } else if (url.tcpUserTimeoutMs !== undefined) {
+    settings.push(["tcp_user_timeout", String(url.tcpUserTimeoutMs)]);
+  }
+  return settings;
+}
+
+/**
+ * Sets `settings` on a new session, skipping those the server does not have
+ * (idle_session_timeout before PostgreSQL 14). A server that refuses them (a
+ * connection pooler in front of it, say) is reported once and the session used
+ * as it is; a connection that fails here is not used.
+ */
+function sessionSetter(settings: ReadonlyArray<[string, string]>, logger: Logger): (client: pg.PoolClient) => Promise<void> {
+  let reported = false;
+  const names = settings.map(([name]) => name);
+  const values = settings.map(([, value]) => value);
+  return async (client) => {
+    try {
+      await client.query("SELECT set_config(s.name, s.value, false) FROM unnest($1::text[], $2::text[]) AS s(name, value) WHERE s.name IN (SELECT name FROM pg_settings)", [names, values]);
+    } catch (error) {
+      if (!isServerError(error)) throw error;
+      if (!reported) logger.warn("the database refused the session's timeouts and TCP keepalive settings; going on without them", { error: describeError(error) });
+      reported = true;
+    }
+  };
+}
+
+/**
+ * A statement that got no answer within its bound fails, and the pool closes its
+ * connection (pg destroys a socket with a statement still on it). The pool's
+ * idle connections most likely went the same way (a failover, a NAT table
+ * flushed), and each would hold the next statement for another whole bound:
+ * they are closed at once too, as a reset would close them, and the next
+ * statements get new connections. One warning per minute at most.
+ */
+function closeSilentConnections(pool: pg.Pool, logger: Logger, queryTimeoutMs: number): void {
+  const idle = new Set<pg.PoolClient>();
+  let lastLoggedAt = Number.NEGATIVE_INFINITY;
+  pool.on("acquire", (client) => idle.delete(client));
+  pool.on("remove", (client) => idle.delete(client));
+  pool.on("release", (error, client) => {
+    if (!error) {
+      idle.add(client);
+      return;
+    }
+    idle.delete(client);
+    if (!isQueryTimeout(error)) return;
+    const closing = [...idle];
+    idle.clear();
+    for (const other of closing) other.connection.stream.destroy();
+    if (Date.now() - lastLoggedAt < IDLE_LOSS_LOG_INTERVAL_MS) return;
+    lastLoggedAt = Date.now();
+    logger.warn("a database connection went silent (no answer to a statement in time); it and the idle connections were closed, new ones are opened", {
+      queryTimeoutMs,
+      idleClosed: closing.length,
+    });
+  });
+}
+
+/**
+ * Closing a connection sends the server a goodbye and waits for it to hang up;
+ * on a silent path it never does, and the pool's end would wait for ever. A
+ * connection not closed CLOSE_LINGER_MS after ours is destroyed.
+ */
+function boundClose(client: pg.PoolClient): void {
+  const socket = client.connection.stream;
+  socket.once("finish", () => {
+    const timer = setTimeout(() => socket.destroy(), CLOSE_LINGER_MS);
+    timer.unref();
+    socket.once("close", () => clearTimeout(timer));
+  });
+}
+
 async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Database> {
   if (url.unusedParameters.length > 0) {
     // Names only: a value may be a secret. Prisma's connection_limit is the usual one here.
@@ -151,6 +327,8 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
       parameters: url.unusedParameters.join(", "),
     });
   }
+  const queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
+  const setSession = sessionSetter(sessionSettings(url, options.idleSessionTimeoutMs ?? IDLE_SESSION_TIMEOUT_MS), options.logger);
   const pool = new pg.Pool({
     host: url.host,
     port: url.port,
@@ -162,6 +340,11 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
     connectionTimeoutMillis: url.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     idleTimeoutMillis: 30_000,
     application_name: url.applicationName ?? "candlekeep",
+    keepAlive: url.keepalives !== false,
+    keepAliveInitialDelayMillis: url.keepalivesIdleMs ?? DEFAULT_KEEPALIVES_IDLE_MS,
+    query_timeout: queryTimeoutMs,
+    // Runs on each new connection before it is used.
+    verify: (client, done) => void setSession(client).then(() => done(), done),
   });
   // An idle client losing its server (restart, failover) must not crash the process;
   // the next query on the pool reconnects or fails where it can be handled.
@@ -173,7 +356,9 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
   // discards the client when it is released (pg marks it no longer queryable).
   pool.on("connect", (client) => {
     client.on("error", () => undefined);
+    boundClose(client);
   });
+  closeSilentConnections(pool, options.logger, queryTimeoutMs);
   try {
     await withRetry(
       async () => {
@@ -199,14 +384,19 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
     },
     sql: new PoolRunner(pool),
     pool,
-    async session(fn) {
+    async session(fn, sessionOptions = {}) {
       // A lost connection fails the running query (the listener added on 'connect'
       // keeps its 'error' event harmless), and the pool discards it on release.
       const client = await pool.connect();
+      let broken: Error | undefined;
       try {
-        return await fn(new PoolRunner(client));
+        return await fn(new PoolRunner(client, sessionOptions.queryTimeoutMs));
+      } catch (error) {
+        // A statement still running (timed out) or a state we do not know: the connection goes, not back to the pool.
+        if (!isServerError(error)) broken = error instanceof Error ? error : new Error(describeError(error));
+        throw error;
       } finally {
-        client.release();
+        client.release(broken);
       }
     },
     close: once(async () => {
@@ -265,7 +455,9 @@ export async function openDatabase(options: DbOptions): Promise<Database> {
   const db = url ? await openServer(url, options) : await openEmbedded(options);
   try {
     if (options.autoMigrate) {
-      await applyMigrations(db, { logger: options.logger, migrationsDir: options.migrationsDir });
+      // No bound on a migration's statements: an index build on a large table, or the wait for another migrator's lock, takes what it takes.
+      const unbounded = { session: <T>(fn: (connection: SqlRunner) => Promise<T>) => db.session(fn, { queryTimeoutMs: 0 }) };
+      await applyMigrations(unbounded, { logger: options.logger, migrationsDir: options.migrationsDir });
     } else if (options.checkMigrations !== false) {
       await assertNoPendingMigrations(db, { migrationsDir: options.migrationsDir });
     }

@@ -17,10 +17,15 @@ import type pg from "pg";
  * the previous one. Should the server fail before or during the COPY, it
  * ignores the rest of the data (the protocol's rule outside copy mode).
  */
-export function runCopyScript(client: pg.ClientBase, script: string, data: Iterable<Buffer>): Promise<string[]> {
+export function runCopyScript(client: pg.ClientBase, script: string, data: Iterable<Buffer>, options: CopyScriptOptions = {}): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    client.query(new CopyScript(script, data, resolve, reject));
+    client.query(new CopyScript(script, data, resolve, reject, options.queryTimeoutMs));
   });
+}
+
+export interface CopyScriptOptions {
+  /** How long the script may go without its answer, in ms, instead of the pool's bound (see DEFAULT_QUERY_TIMEOUT_MS). */
+  queryTimeoutMs?: number;
 }
 
 /**
@@ -30,11 +35,11 @@ export function runCopyScript(client: pg.ClientBase, script: string, data: Itera
  * script; the pool's own listener (openServer) keeps its 'error' event from
  * crashing the process.
  */
-export async function runCopyScriptOnPool(pool: pg.Pool, script: string, data: Iterable<Buffer>): Promise<string[]> {
+export async function runCopyScriptOnPool(pool: pg.Pool, script: string, data: Iterable<Buffer>, options: CopyScriptOptions = {}): Promise<string[]> {
   const client = await pool.connect();
   let failure: Error | undefined;
   try {
-    return await runCopyScript(client, script, data);
+    return await runCopyScript(client, script, data, options);
   } catch (error) {
     failure = error instanceof Error ? error : new Error(String(error));
     throw error;
@@ -64,6 +69,8 @@ class CopyScript implements pg.Submittable {
     private readonly data: Iterable<Buffer>,
     private readonly resolve: (tags: string[]) => void,
     private readonly reject: (error: Error) => void,
+    /** Read by pg as this query's own bound (its client-side query_timeout); undefined: the pool's. */
+    readonly query_timeout: number | undefined,
   ) {}
 
   submit(connection: pg.Connection): void {

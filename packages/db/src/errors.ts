@@ -35,3 +35,8 @@ export function errorCode(error: unknown): string | undefined {
   if (typeof error === "object" && error !== null && "code" in error && typeof error.code === "string") return error.code;
   return undefined;
 }
+
+/** True for PostgreSQL's own errors (a SQLSTATE): the server answered, so the connection is still in step with it. */
+export function isServerError(error: unknown): boolean {
+  return /^[0-9A-Z]{5}$/.test(errorCode(error) ?? "");
+}

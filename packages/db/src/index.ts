@@ -1,4 +1,4 @@
-export { createDb, openDatabase, DEFAULT_POOL_MAX, type Database, type DatabaseKind, type DbOptions, type LazyDatabase } from "./connect";
+export { createDb, openDatabase, DEFAULT_POOL_MAX, DEFAULT_QUERY_TIMEOUT_MS, type Database, type SessionOptions, type DatabaseKind, type DbOptions, type LazyDatabase } from "./connect";
 export { parseDatabaseUrl, redactDatabaseUrl, type DatabaseUrl, type SslMode } from "./url";
 export { InvalidDatabaseUrlError, DatabaseUnreachableError, MigrationsPendingError, MigrationError } from "./errors";
 export { applyMigrations, assertNoPendingMigrations, migrationStatus, readMigrationFiles, DEFAULT_MIGRATIONS_DIR, type MigrationFile, type MigrationStatus } from "./migrate";

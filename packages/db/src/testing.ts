@@ -10,6 +10,8 @@ import { silentLogger, type Logger } from "@candlekeep/core";
 import { openDatabase, type Database, type DatabaseKind, type DbOptions } from "./connect";
 import type { SqlRunner } from "./sql";
 
+export { TcpProxy } from "./tcp-proxy";
+
 /**
  * Test support: a fresh, uniquely named database on the local PostgreSQL server
  * (or a fresh embedded data directory) per test file, dropped afterwards.

@@ -33,6 +33,11 @@ describe("parseDatabaseUrl accepts", () => {
       sslMode: "require",
       applicationName: "bot-1",
       connectTimeoutMs: undefined,
+      keepalives: undefined,
+      keepalivesIdleMs: undefined,
+      keepalivesIntervalMs: undefined,
+      keepalivesCount: undefined,
+      tcpUserTimeoutMs: undefined,
       unusedParameters: [],
       redacted: `postgresql://bot:${REDACTED}@db.example.com:25060/candlekeep?sslmode=require&application_name=bot-1`,
     });
@@ -120,6 +125,34 @@ describe("parseDatabaseUrl accepts", () => {
     expect(timeout("0").connectTimeoutMs).toBe(0);
     expect(timeout("-3").connectTimeoutMs).toBe(0);
   });
+
+  it("libpq's keepalives: 0 turns TCP keepalive off, any other whole number on", () => {
+    const keepalives = (value: string) => parseDatabaseUrl(`postgresql://bot@db/app?keepalives=${value}`);
+    expect(keepalives("1")).toMatchObject({ keepalives: true, unusedParameters: [] });
+    expect(keepalives("0").keepalives).toBe(false);
+    expect(keepalives("2").keepalives).toBe(true);
+  });
+
+  it("libpq's keepalives_idle and keepalives_interval in whole seconds (kept in ms): 0 is the system's default, and so is a negative value, as in libpq", () => {
+    const url = parseDatabaseUrl("postgresql://bot@db/app?keepalives_idle=15&keepalives_interval=5");
+    expect(url).toMatchObject({ keepalivesIdleMs: 15_000, keepalivesIntervalMs: 5000, keepalivesCount: undefined, tcpUserTimeoutMs: undefined, unusedParameters: [] });
+    expect(parseDatabaseUrl("postgresql://bot@db/app?keepalives_idle=0&keepalives_interval=-4")).toMatchObject({ keepalivesIdleMs: 0, keepalivesIntervalMs: 0 });
+    expect(parseDatabaseUrl("postgresql://bot@db/app?keepalives_idle=32767").keepalivesIdleMs).toBe(32_767_000);
+  });
+
+  it("libpq's keepalives_count (probes) and tcp_user_timeout (milliseconds)", () => {
+    const url = parseDatabaseUrl("postgresql://bot@db/app?keepalives_count=4&tcp_user_timeout=45000");
+    expect(url).toMatchObject({ keepalivesCount: 4, tcpUserTimeoutMs: 45_000, keepalivesIdleMs: undefined, unusedParameters: [] });
+    expect(parseDatabaseUrl("postgresql://bot@db/app?keepalives_count=-1&tcp_user_timeout=0")).toMatchObject({ keepalivesCount: 0, tcpUserTimeoutMs: 0 });
+  });
+
+  it("all of libpq's TCP parameters together, with the other ones, none named as unused", () => {
+    const url = parseDatabaseUrl(
+      `postgresql://bot:${SECRET_HEAD}@db/app?sslmode=require&connect_timeout=5&keepalives=1&keepalives_idle=20&keepalives_interval=5&keepalives_count=3&tcp_user_timeout=35000`,
+    );
+    expect(url).toMatchObject({ connectTimeoutMs: 5000, keepalives: true, keepalivesIdleMs: 20_000, keepalivesIntervalMs: 5000, keepalivesCount: 3, tcpUserTimeoutMs: 35_000, unusedParameters: [] });
+    expect(url.redacted).toBe(`postgresql://bot:${REDACTED}@db:5432/app?sslmode=require&connect_timeout=5&keepalives=1&keepalives_idle=20&keepalives_interval=5&keepalives_count=3&tcp_user_timeout=35000`);
+  });
 });
 
 describe("parseDatabaseUrl rejects, in one line naming the problem and the fix, without the password,", () => {
@@ -150,6 +183,15 @@ describe("parseDatabaseUrl rejects, in one line naming the problem and the fix, 
     ["no host and no ?host=", `postgres://bot:${SECRET_HEAD}@/app?sslmode=disable`, [/has no host/, /\?host=\/var\/run\/postgresql/]],
     ["a non-numeric ?port=", `postgres://bot:${SECRET_HEAD}@/app?host=/var/run/postgresql&port=x`, [/port "x" is not a number/]],
     ["a connect_timeout that is not whole seconds", `postgres://bot:${SECRET_HEAD}@db/app?connect_timeout=2.5`, [/connect_timeout "2\.5" is not a whole number of seconds/, /0 waits without limit/]],
+    ["a keepalives that is not a whole number", `postgres://bot:${SECRET_HEAD}@db/app?keepalives=yes`, [/keepalives "yes" is not a whole number/, /1 turns TCP keepalive on, 0 off/]],
+    ["a keepalives_idle that is not whole seconds", `postgres://bot:${SECRET_HEAD}@db/app?keepalives_idle=2.5`, [/keepalives_idle "2\.5" is not a whole number of seconds/, /0: the system's default/]],
+    ["a keepalives_idle beyond what TCP accepts", `postgres://bot:${SECRET_HEAD}@db/app?keepalives_idle=40000`, [/keepalives_idle 40000 is out of range \(0-32767 seconds\)/]],
+    ["a keepalives_interval given in ms", `postgres://bot:${SECRET_HEAD}@db/app?keepalives_interval=10s`, [/keepalives_interval "10s" is not a whole number of seconds/]],
+    ["a keepalives_interval beyond what TCP accepts", `postgres://bot:${SECRET_HEAD}@db/app?keepalives_interval=99999`, [/keepalives_interval 99999 is out of range \(0-32767 seconds\)/]],
+    ["an empty keepalives_count", `postgres://bot:${SECRET_HEAD}@db/app?keepalives_count=`, [/keepalives_count "" is not a whole number of probes/]],
+    ["a keepalives_count beyond what TCP accepts", `postgres://bot:${SECRET_HEAD}@db/app?keepalives_count=128`, [/keepalives_count 128 is out of range \(0-127 probes\)/]],
+    ["a tcp_user_timeout in seconds with a unit", `postgres://bot:${SECRET_HEAD}@db/app?tcp_user_timeout=30s`, [/tcp_user_timeout "30s" is not a whole number of milliseconds/]],
+    ["a tcp_user_timeout beyond an int", `postgres://bot:${SECRET_HEAD}@db/app?tcp_user_timeout=9999999999`, [/tcp_user_timeout 9999999999 is out of range \(0-2147483647 milliseconds\)/]],
     ["a schema other than public", `postgres://bot:${SECRET_HEAD}@db/app?schema=trading`, [/schema "trading" is not supported/, /public schema/, /remove \?schema=/]],
     ["a malformed percent-escape in a query password", `postgres://bot@db/app?password=${SECRET_HEAD}%zz`, [/value of query parameter "password" has a malformed percent-escape/]],
     ["an unknown sslmode", `postgres://bot:${SECRET_HEAD}@db/app?sslmode=verify`, [/sslmode "verify" is not one of disable, allow, prefer, require, verify-ca, verify-full, no-verify/]],

@@ -17,6 +17,16 @@ export interface DatabaseUrl {
   applicationName: string | undefined;
   /** libpq's `connect_timeout` from the query, in ms (0: no limit); undefined when not given. */
   connectTimeoutMs: number | undefined;
+  /** libpq's `keepalives` from the query: false for 0 (TCP keepalive off), true for any other whole number; undefined when not given. */
+  keepalives: boolean | undefined;
+  /** libpq's `keepalives_idle` (seconds of silence before the first probe), in ms (0: the system's default); undefined when not given. */
+  keepalivesIdleMs: number | undefined;
+  /** libpq's `keepalives_interval` (seconds between unanswered probes), in ms (0: the system's default); undefined when not given. */
+  keepalivesIntervalMs: number | undefined;
+  /** libpq's `keepalives_count` (unanswered probes before the connection is dropped; 0: the system's default); undefined when not given. */
+  keepalivesCount: number | undefined;
+  /** libpq's `tcp_user_timeout` (ms sent data may stay unacknowledged; 0: the system's default); undefined when not given. */
+  tcpUserTimeoutMs: number | undefined;
   /** Names of query parameters the connection does not use (their values may be secrets). */
   unusedParameters: readonly string[];
   redacted: string;
@@ -78,7 +88,21 @@ function portNumber(text: string, missingHost: string | undefined): number {
 }
 
 /** Query parameters the connection uses; see parseDatabaseUrl. */
-const USED_PARAMETERS: ReadonlySet<string> = new Set(["host", "port", "user", "password", "sslmode", "application_name", "connect_timeout", "schema"]);
+const USED_PARAMETERS: ReadonlySet<string> = new Set([
+  "host",
+  "port",
+  "user",
+  "password",
+  "sslmode",
+  "application_name",
+  "connect_timeout",
+  "keepalives",
+  "keepalives_idle",
+  "keepalives_interval",
+  "keepalives_count",
+  "tcp_user_timeout",
+  "schema",
+]);
 
 /**
  * libpq's `connect_timeout`: whole seconds; zero or less waits without limit,
@@ -90,6 +114,35 @@ function connectTimeoutMs(text: string | undefined): number | undefined {
   const seconds = Number(text);
   return seconds <= 0 ? 0 : Math.max(seconds, 2) * 1000;
 }
+
+/**
+ * One of libpq's whole-number TCP parameters (keepalives_idle, keepalives_interval,
+ * keepalives_count, tcp_user_timeout): as in libpq, a negative value means 0, the
+ * system's default. `max` is what Linux accepts for the socket option.
+ */
+function tcpParameter(name: string, text: string | undefined, unit: "seconds" | "milliseconds" | "probes", max: number): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[+-]?\d+$/.test(text)) fail(`${name} "${text}" is not a whole number of ${unit} (0: the system's default)`);
+  const value = Math.max(0, Number(text));
+  if (value > max) fail(`${name} ${value} is out of range (0-${max} ${unit})`);
+  return value;
+}
+
+function inMs(seconds: number | undefined): number | undefined {
+  return seconds === undefined ? undefined : seconds * 1000;
+}
+
+/** libpq's `keepalives`: a whole number, 0 turning TCP keepalive off and any other turning it on. */
+function keepalivesOn(text: string | undefined): boolean | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[+-]?\d+$/.test(text)) fail(`keepalives "${text}" is not a whole number (1 turns TCP keepalive on, 0 off)`);
+  return Number(text) !== 0;
+}
+
+/** Linux's largest TCP_KEEPIDLE and TCP_KEEPINTVL (seconds), TCP_KEEPCNT, and TCP_USER_TIMEOUT (ms, an int). */
+const MAX_KEEPALIVE_SECONDS = 32_767;
+const MAX_KEEPALIVE_COUNT = 127;
+const MAX_TCP_USER_TIMEOUT_MS = 2_147_483_647;
 
 /**
  * The query's parameters, percent-decoded as libpq decodes them ('+' stays '+',
@@ -211,6 +264,11 @@ export function parseDatabaseUrl(raw: string): DatabaseUrl {
     sslMode,
     applicationName: parameters.get("application_name"),
     connectTimeoutMs: connectTimeoutMs(parameters.get("connect_timeout")),
+    keepalives: keepalivesOn(parameters.get("keepalives")),
+    keepalivesIdleMs: inMs(tcpParameter("keepalives_idle", parameters.get("keepalives_idle"), "seconds", MAX_KEEPALIVE_SECONDS)),
+    keepalivesIntervalMs: inMs(tcpParameter("keepalives_interval", parameters.get("keepalives_interval"), "seconds", MAX_KEEPALIVE_SECONDS)),
+    keepalivesCount: tcpParameter("keepalives_count", parameters.get("keepalives_count"), "probes", MAX_KEEPALIVE_COUNT),
+    tcpUserTimeoutMs: tcpParameter("tcp_user_timeout", parameters.get("tcp_user_timeout"), "milliseconds", MAX_TCP_USER_TIMEOUT_MS),
     unusedParameters,
     redacted,
   };

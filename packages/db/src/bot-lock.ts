@@ -50,7 +50,7 @@ export const LOCK_HEARTBEAT_MS = 10_000;
 /** An unanswered heartbeat for this long: the connection is lost (trading pauses until the lock is taken again). */
 export const LOCK_HEARTBEAT_TIMEOUT_MS = 10_000;
 /** The goodbye (pg_advisory_unlock) at release waits this long at most; the server frees the lock with the session anyway. */
-const UNLOCK_TIMEOUT_MS = 5000;
+const UNLOCK_TIMEOUT_MS = 3000;
 /** After ending this bot's own earlier session, how long the server may take to free its lock. */
 const STALE_SESSION_EXIT_MS = 5000;
 

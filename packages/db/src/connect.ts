@@ -121,6 +121,11 @@ const DEFAULT_KEEPALIVES_COUNT = 3;
 
 /** A connection we closed whose server has not closed its end within this long (a silent path) is destroyed. */
 const CLOSE_LINGER_MS = 5000;
+/**
+ * Closing the database cuts connections still in use after this long: the bot's shutdown keeps 8 s
+ * for the lock's release (at most 3 s on a silent path) and this.
+ */
+const CLOSE_CUT_MS = 2000;
 
 function poolSsl(url: DatabaseUrl, caCert: string | undefined): pg.PoolConfig["ssl"] {
   // libpq ignores sslmode on a Unix socket: the connection never leaves the machine.
@@ -354,10 +359,13 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
   // 'error' on the client itself, which would crash the process if nobody
   // listens; the failed query already reports it to its caller, and the pool
   // discards the client when it is released (pg marks it no longer queryable).
+  const connections = new Set<pg.PoolClient>();
   pool.on("connect", (client) => {
     client.on("error", () => undefined);
     boundClose(client);
+    connections.add(client);
   });
+  pool.on("remove", (client) => connections.delete(client));
   closeSilentConnections(pool, options.logger, queryTimeoutMs);
   try {
     await withRetry(
@@ -401,7 +409,17 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
     },
     close: once(async () => {
       await prisma.disconnect();
-      await pool.end();
+      // The pool's end waits for connections still in use; one whose statement waits on a silent
+      // path would hold it until that statement's own bound. Past CLOSE_CUT_MS they are cut.
+      const cut = setTimeout(() => {
+        for (const client of connections) client.connection.stream.destroy();
+      }, CLOSE_CUT_MS);
+      cut.unref();
+      try {
+        await pool.end();
+      } finally {
+        clearTimeout(cut);
+      }
     }),
   };
 }

@@ -1,8 +1,11 @@
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { silentLogger } from "@candlekeep/core";
 import { captureLogger, mountTmpfs, tmpfsUnavailable, type TmpfsMount } from "./testing";
 import { openDatabase, type Database } from "./connect";
 import { recentCandles, saveCandles, type CandleInput } from "./candles";
+import { EmbeddedEngine } from "./embedded";
 import { DiskFullError, EmbeddedEngineStoppedError, isWriteOutage } from "./errors";
 
 /**
@@ -143,5 +146,28 @@ describe("embedded engine on a full disk", () => {
     tmpfs.free();
     db = await open();
     expect(fs.existsSync(path.join(dataDir(), "pgdata.lock"))).toBe(true);
+  });
+});
+
+describe("embedded engine WAL", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-wal-"));
+  });
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("stays within a few 16 MB segments: the engine checkpoints (PostgreSQL in single-user mode never does by itself)", async () => {
+    const engine = await EmbeddedEngine.open(path.join(dir, "pgdata"), silentLogger, { checkpointIntervalMs: 300 });
+    try {
+      const segments = () => fs.readdirSync(path.join(dir, "pgdata", "pg_wal")).filter((name) => /^[0-9A-F]{24}$/.test(name)).length;
+      for (let i = 0; i < 160; i += 1) await engine.run((pglite) => pglite.query("SELECT pg_logical_emit_message(false, 'filler', repeat('x', 1000000))"));
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // 64 MB kept for reuse, and the segment in use.
+      expect(segments()).toBeLessThanOrEqual(5);
+    } finally {
+      await engine.close();
+    }
   });
 });

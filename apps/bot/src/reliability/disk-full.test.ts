@@ -236,22 +236,25 @@ async function leaveWalRoom(dir: string, room: number): Promise<string> {
 
 /**
  * Removes the WAL segments after `current` that PostgreSQL prepared in advance
- * and has not written to yet (all zeros), so the next one must be created when
- * the log reaches it. Fails if the log has moved past `current` already.
+ * (zeroed, or recycled from older ones) and has not written to yet, so the next
+ * one must be created when the log reaches it. A segment in use starts with a
+ * page header holding its own start address (xlp_pageaddr, bytes 8–15). Fails
+ * if the log has moved past `current` already.
  */
 function removeUnusedWalSegmentsAfter(dir: string, current: string): void {
   const walDir = path.join(dir, "pgdata", "pg_wal");
   for (const name of walSegments(dir)) {
     if (name <= current) continue;
     const file = path.join(walDir, name);
-    const head = Buffer.alloc(8192);
+    const head = Buffer.alloc(16);
     const fd = fs.openSync(file, "r");
     try {
       fs.readSync(fd, head, 0, head.length, 0);
     } finally {
       fs.closeSync(fd);
     }
-    if (head.some((byte) => byte !== 0)) throw new Error(`the bot's WAL reached segment ${name} before the disk was filled (the machine was slower than this test assumes)`);
+    const start = BigInt(parseInt(name.slice(8, 16), 16)) * 2n ** 32n + BigInt(parseInt(name.slice(16), 16) * WAL_SEGMENT_BYTES);
+    if (head.readBigUInt64LE(8) === start) throw new Error(`the bot's WAL reached segment ${name} before the disk was filled (the machine was slower than this test assumes)`);
     fs.rmSync(file);
   }
 }

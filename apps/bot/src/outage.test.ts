@@ -1,3 +1,4 @@
+import { DiskFullError } from "@candlekeep/db";
 import { captureLogger } from "@candlekeep/db/testing";
 import { DatabaseOutage } from "./outage";
 import { newStatus } from "./runtime";
@@ -67,5 +68,27 @@ describe("DatabaseOutage", () => {
       "warn account snapshot failed; retrying next tick",
     ]);
     expect(logger.lines[2]?.meta).toMatchObject({ eventsDropped: 30, decisionTracesDropped: 30 });
+  });
+
+  it("summarises coins failing on a full disk: one line per interval, none while the candle outage is reported, counted in its lines", () => {
+    const { outage, logger, advance } = setup();
+    const full = new DiskFullError("No space left for the embedded database.");
+    const coins = ["BTC/USDT", "ETH/USDT", "SOL/USDT"];
+    // The first tick's coins fail before its candle write does: one line, then the outage's.
+    for (const coin of coins) outage.coinWriteFailed(coin, full);
+    for (let tick = 0; tick < 40; tick += 1) {
+      outage.candleWriteFailed(full, 100);
+      advance(1000);
+      for (const coin of coins) outage.coinWriteFailed(coin, full);
+    }
+    expect(messages(logger)).toEqual([
+      "warn coin updates failing: the database cannot write; retrying next tick",
+      "error writing candles failed; keeping them pending and retrying",
+      "error writing candles failed; keeping them pending and retrying",
+    ]);
+    expect(logger.lines[0]?.meta).toMatchObject({ coinWritesFailed: 1, coinsFailing: 1 });
+    expect(logger.lines[2]?.meta).toMatchObject({ coinWritesFailed: 92, coinsFailing: 3, error: "No space left for the embedded database." });
+    outage.candleWriteSucceeded(10);
+    expect(logger.lines.at(-1)?.meta).toMatchObject({ coinWritesFailed: 122, coinsFailing: 3 });
   });
 });

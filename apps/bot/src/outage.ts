@@ -13,7 +13,9 @@ export const OUTAGE_LOG_INTERVAL_MS = 30_000;
  * one line. A read the work waits for (a backfill's plan) joins the same story.
  * Non-critical writes (events, account snapshots) that fail are counted, logged
  * at most once per interval, and not at all while the outage is already being
- * reported.
+ * reported. So are coins whose tick failed because the database cannot write at
+ * all (a full disk, a stopped embedded engine): their position and order writes
+ * fail every tick, for every coin.
  */
 export class DatabaseOutage {
   private readonly intervalMs: number;
@@ -23,6 +25,9 @@ export class DatabaseOutage {
   private failedReads = 0;
   /** Events dropped since the outage began (or since the last line about them), by type. */
   private readonly dropped = new Map<string, number>();
+  /** Coin ticks failed on a write outage since the outage began (or since the last line about them), and their coins. */
+  private coinWriteFailures = 0;
+  private readonly coinsFailing = new Set<string>();
 
   constructor(
     private readonly logger: Logger,
@@ -70,6 +75,7 @@ export class DatabaseOutage {
       downForMs: now - this.status.dbDownSince.getTime(),
       ...this.failedFields(),
       ...this.droppedFields(),
+      ...this.coinFields(),
       error: describeError(error),
     });
   }
@@ -82,6 +88,7 @@ export class DatabaseOutage {
       ...fields,
       ...this.failedFields(),
       ...this.droppedFields(),
+      ...this.coinFields(),
     });
     this.status.dbDownSince = undefined;
     this.status.lastOutageLogAt = undefined;
@@ -89,6 +96,7 @@ export class DatabaseOutage {
     this.failedWrites = 0;
     this.failedReads = 0;
     this.dropped.clear();
+    this.clearCoins();
   }
 
   /** Non-critical events were not recorded (dropped); `reason` is the database's error. */
@@ -103,6 +111,28 @@ export class DatabaseOutage {
   writeFailed(operation: string, error: unknown): void {
     if (this.down || !this.due(operation, this.clock())) return;
     this.logger.warn(`${operation} failed; retrying next tick`, { error: describeError(error) });
+  }
+
+  /**
+   * A coin's tick failed because the database cannot write at all (see isWriteOutage):
+   * its position or order write is retried next tick. Counted; logged at most
+   * once per interval, and not while the outage is being reported.
+   */
+  coinWriteFailed(symbol: string, error: unknown): void {
+    this.coinWriteFailures += 1;
+    this.coinsFailing.add(symbol);
+    if (this.down || !this.due("coins", this.clock())) return;
+    this.logger.warn("coin updates failing: the database cannot write; retrying next tick", { ...this.coinFields(), error: describeError(error) });
+    this.clearCoins();
+  }
+
+  private coinFields(): { coinWritesFailed?: number; coinsFailing?: number } {
+    return this.coinWriteFailures === 0 ? {} : { coinWritesFailed: this.coinWriteFailures, coinsFailing: this.coinsFailing.size };
+  }
+
+  private clearCoins(): void {
+    this.coinWriteFailures = 0;
+    this.coinsFailing.clear();
   }
 
   private due(kind: string, now: number): boolean {

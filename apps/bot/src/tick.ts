@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { TIMEFRAME_MS, describeError, silentLogger, type Timeframe } from "@candlekeep/core";
-import { BotAlreadyRunningError, recordEvents, saveAccountState, type EventInput } from "@candlekeep/db";
+import { BotAlreadyRunningError, isWriteOutage, recordEvents, saveAccountState, type EventInput } from "@candlekeep/db";
 import type { FlushResult } from "./candles/manager";
 import { balanceOf } from "./exchange/balance";
 import type { Balance, ExchangeCandle } from "./exchange/types";
@@ -132,7 +132,9 @@ function coinFailed(rt: BotRuntime, report: TickReport, symbol: string, reason: 
   const error = describeError(reason);
   report.failed.push({ symbol, error });
   rt.metrics.coinsFailed.inc();
-  rt.logger.warn("coin update failed", { symbol, error });
+  // A database that cannot write fails every coin, every tick: one outage story, not a line each.
+  if (isWriteOutage(reason)) rt.outage.coinWriteFailed(symbol, reason);
+  else rt.logger.warn("coin update failed", { symbol, error });
 }
 
 /** Fetches the coin's new candles on every timeframe and queues them for the write. */

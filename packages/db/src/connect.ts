@@ -1,13 +1,10 @@
-import fs from "node:fs";
-import path from "node:path";
-import type { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { describeError, type Logger } from "@candlekeep/core";
 import type { PrismaClient } from "./generated/prisma/client";
-import { lockDataDirectory } from "./embedded-lock";
+import { openEmbedded } from "./embedded";
 import { DatabaseUnreachableError, errorCode, isServerError } from "./errors";
 import { applyMigrations, assertNoPendingMigrations } from "./migrate";
-import { embeddedPrisma, serverPrisma } from "./prisma-client";
+import { serverPrisma } from "./prisma-client";
 import { DEFAULT_RETRY, RetryExhaustedError, withRetry, type RetryPolicy } from "./retry";
 import type { SqlRunner } from "./sql";
 import { isSocketHost, parseDatabaseUrl, type DatabaseUrl } from "./url";
@@ -201,17 +198,6 @@ class PoolRunner implements SqlRunner {
 /** pg's client-side query_timeout fired: the statement got no answer in time. */
 function isQueryTimeout(error: unknown): boolean {
   return error instanceof Error && error.message === "Query read timeout";
-}
-
-class PgliteRunner implements SqlRunner {
-  constructor(private readonly client: PGlite) {}
-  async query<Row extends object>(text: string, params?: readonly unknown[]) {
-    const result = await this.client.query<Row>(text, params ? [...params] : undefined);
-    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
-  }
-  async exec(text: string) {
-    await this.client.exec(text);
-  }
 }
 
 /** At most one "idle database connection lost" line per this long. */
@@ -419,46 +405,6 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
         await pool.end();
       } finally {
         clearTimeout(cut);
-      }
-    }),
-  };
-}
-
-async function openEmbedded(options: DbOptions): Promise<Database> {
-  const dir = path.resolve(options.dataDir, "pgdata");
-  fs.mkdirSync(dir, { recursive: true });
-  const unlock = lockDataDirectory(`${dir}.lock`, dir);
-  let pglite: PGlite;
-  try {
-    // Required here, not imported above: its ~25 ms of module loading is spent only by those who use it,
-    // not by every bot and verify run against a server.
-    const { PGlite: Engine } = require("@electric-sql/pglite") as typeof import("@electric-sql/pglite");
-    pglite = await Engine.create(dir);
-  } catch (error) {
-    unlock();
-    throw new DatabaseUnreachableError(
-      `Cannot open the embedded database in ${dir}: ${describeError(error)}. Check that the directory is writable and not used by another running bot, or set CANDLEKEEP_DATA_DIR to another directory.`,
-    );
-  }
-  const prisma = embeddedPrisma(pglite);
-  const runner = new PgliteRunner(pglite);
-  return {
-    kind: "embedded",
-    target: `embedded database in ${dir}`,
-    logger: options.logger,
-    get prisma() {
-      return prisma.get();
-    },
-    sql: runner,
-    pool: undefined,
-    // One connection only: the engine serialises statements itself.
-    session: (fn) => fn(runner),
-    close: once(async () => {
-      try {
-        await prisma.disconnect();
-        await pglite.close();
-      } finally {
-        unlock();
       }
     }),
   };

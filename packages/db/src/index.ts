@@ -1,6 +1,8 @@
 export { createDb, openDatabase, DEFAULT_POOL_MAX, DEFAULT_QUERY_TIMEOUT_MS, type Database, type SessionOptions, type DatabaseKind, type DbOptions, type LazyDatabase } from "./connect";
 export { parseDatabaseUrl, redactDatabaseUrl, type DatabaseUrl, type SslMode } from "./url";
-export { InvalidDatabaseUrlError, DatabaseUnreachableError, MigrationsPendingError, MigrationError } from "./errors";
+export { InvalidDatabaseUrlError, DatabaseUnreachableError, MigrationsPendingError, MigrationError, DiskFullError, EmbeddedEngineStoppedError, isWriteOutage } from "./errors";
+export { EMBEDDED_MIN_FREE_BYTES, EMBEDDED_MIN_FREE_NEW_BYTES } from "./embedded";
+export { diskSpace, formatBytes, type DiskSpace } from "./disk-space";
 export { applyMigrations, assertNoPendingMigrations, migrationStatus, readMigrationFiles, DEFAULT_MIGRATIONS_DIR, type MigrationFile, type MigrationStatus } from "./migrate";
 export { DEFAULT_RETRY, type RetryPolicy } from "./retry";
 export type { SqlRunner, SqlResult } from "./sql";

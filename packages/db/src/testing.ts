@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -224,6 +224,78 @@ export function loadedModulesProbe(dir: string): { nodeOptions: string; loaded()
         prisma: modules.filter((file) => file.includes(path.join("generated", "prisma")) || file.includes("@prisma")),
         embeddedEngine: modules.filter((file) => file.includes(path.join("@electric-sql", "pglite"))),
       };
+    },
+  };
+}
+
+/**
+ * A small tmpfs mounted for a test, to fill and free: a full disk on a real file
+ * system, which PostgreSQL meets exactly as it would in production. Mounting
+ * needs root (as on these machines); see `tmpfsUnavailable`.
+ */
+export interface TmpfsMount {
+  /** The mount point. */
+  readonly dir: string;
+  /** Fills the file system with filler files until `leaveBytes` (default 0) or less are free. */
+  fill(leaveBytes?: number): void;
+  /** Deletes the filler files. */
+  free(): void;
+  /** Bytes free now. */
+  freeBytes(): number;
+  unmount(): void;
+}
+
+/** Why a tmpfs cannot be mounted here (not root, no mount command), or undefined when it can: tried once. */
+export function tmpfsUnavailable(): string | undefined {
+  try {
+    mountTmpfs(1).unmount();
+    return undefined;
+  } catch (error) {
+    return `cannot mount a tmpfs here (${error instanceof Error ? error.message.split("\n")[0] : String(error)}); these tests need root`;
+  }
+}
+
+export function mountTmpfs(sizeMb: number): TmpfsMount {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-tmpfs-"));
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${sizeMb}m`, "tmpfs", dir], { stdio: "pipe" });
+  } catch (error) {
+    fs.rmdirSync(dir);
+    throw error;
+  }
+  const fillers: string[] = [];
+  const freeBytes = () => {
+    const stats = fs.statfsSync(dir);
+    return stats.bavail * stats.bsize;
+  };
+  return {
+    dir,
+    freeBytes,
+    fill(leaveBytes = 0) {
+      const file = path.join(dir, `filler-${fillers.length}`);
+      fillers.push(file);
+      const fd = fs.openSync(file, "w");
+      const chunk = Buffer.alloc(1024 * 1024, 1);
+      try {
+        for (let size = chunk.length; size >= 4096; size /= 16) {
+          while (freeBytes() - size >= leaveBytes) fs.writeSync(fd, chunk, 0, size);
+        }
+      } catch (error) {
+        if (!(error instanceof Error) || !("code" in error) || error.code !== "ENOSPC") throw error;
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+    free() {
+      for (const file of fillers.splice(0)) fs.rmSync(file, { force: true });
+    },
+    unmount() {
+      try {
+        execFileSync("umount", [dir], { stdio: "pipe" });
+      } catch {
+        execFileSync("umount", ["-l", dir], { stdio: "pipe" }); // a process still holding a file in it
+      }
+      fs.rmdirSync(dir);
     },
   };
 }

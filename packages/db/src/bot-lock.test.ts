@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { acquireBotLock, BotAlreadyRunningError, type BotLock } from "./bot-lock";
 import type { Database, DbOptions } from "./connect";
-import { captureLogger, createServerTestDatabase, openOnTestDatabase, TcpProxy, type TestDatabase } from "./testing";
+import { useProxiedServerDatabase } from "./test-database-hooks";
+import { captureLogger, createServerTestDatabase, openOnTestDatabase, type TestDatabase } from "./testing";
 
 /** Waits up to `ms` for `lock` to be noticed lost. */
 async function lost(lock: BotLock, ms: number): Promise<void> {
@@ -100,32 +101,10 @@ describe("acquireBotLock on the server", () => {
 });
 
 describe("acquireBotLock when the lock's connection goes silent (no reset: a vanished NAT entry or host)", () => {
-  let testDb: TestDatabase;
-  let proxy: TcpProxy;
-  const open: Database[] = [];
-  beforeAll(async () => {
-    testDb = await createServerTestDatabase();
-    await openOnTestDatabase(testDb).then((db) => db.close());
-  });
-  beforeEach(async () => {
-    const target = new URL(testDb.url ?? "");
-    proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    await proxy.start();
-  });
-  afterEach(async () => {
-    for (const db of open.splice(0)) await db.close();
-    await proxy.stop();
-  });
-  afterAll(async () => {
-    await testDb.drop();
-  });
+  const bed = useProxiedServerDatabase();
   const logger = captureLogger();
   async function openVia(route: "proxy" | "direct", overrides: Partial<DbOptions> = {}): Promise<Database> {
-    const url = new URL(testDb.url ?? "");
-    if (route === "proxy") url.port = String(proxy.port);
-    const db = await openOnTestDatabase({ ...testDb, url: url.toString() }, { autoMigrate: false, logger, ...overrides });
-    open.push(db);
-    return db;
+    return bed.opened(await openOnTestDatabase({ ...bed.testDb, url: bed.url(route === "direct").toString() }, { autoMigrate: false, logger, ...overrides }));
   }
   const quick = { heartbeatMs: 200, heartbeatTimeoutMs: 500 };
 
@@ -133,7 +112,7 @@ describe("acquireBotLock when the lock's connection goes silent (no reset: a van
     const [bot, other] = [await openVia("proxy"), await openVia("direct")];
     const lock = await acquireBotLock(bot, "sim", quick);
     const [before] = await lockHolders(other);
-    proxy.blackhole();
+    bed.proxy.blackhole();
     await lost(lock, 3000);
     expect(lock.held).toBe(false);
     expect(logger.lines.some((l) => l.message === "bot lock connection lost")).toBe(true);
@@ -154,7 +133,7 @@ describe("acquireBotLock when the lock's connection goes silent (no reset: a van
   it("leaves another bot's lock alone: once its own lost session is gone and another bot holds the lock, taking it again fails", async () => {
     const [bot, other] = [await openVia("proxy"), await openVia("direct")];
     const lock = await acquireBotLock(bot, "sim", quick);
-    proxy.blackhole();
+    bed.proxy.blackhole();
     await lost(lock, 3000);
     expect(lock.held).toBe(false);
     // The server ends the silent session (as its idle timeout would), and the other bot takes over.
@@ -176,7 +155,7 @@ describe("acquireBotLock when the lock's connection goes silent (no reset: a van
     expect(lock.held).toBe(true);
     await expect(acquireBotLock(other, "sim")).rejects.toThrow(BotAlreadyRunningError);
     // The bot's host vanishes: nothing it sends arrives, nothing is closed.
-    proxy.blackhole({ newConnections: "silent" });
+    bed.proxy.blackhole({ newConnections: "silent" });
     const vanished = Date.now();
     const taken = await acquireBotLock(other, "sim", { waitMs: 10_000, pollMs: 50 });
     expect(Date.now() - vanished).toBeLessThan(1500 + 300 + 1000);

@@ -10,7 +10,8 @@ import { silentLogger } from "@candlekeep/core";
 import { createDb, DEFAULT_POOL_MAX, openDatabase, type Database, type DbOptions } from "./connect";
 import { DatabaseUnreachableError, InvalidDatabaseUrlError } from "./errors";
 import { recordEvent, latestEvents } from "./events";
-import { captureLogger, createServerTestDatabase, NO_RETRY, openOnTestDatabase, rejection, TcpProxy, TEST_ADMIN_URL, TEST_SOCKET_DIR, type TestDatabase } from "./testing";
+import { useProxiedServerDatabase } from "./test-database-hooks";
+import { captureLogger, createServerTestDatabase, NO_RETRY, openOnTestDatabase, rejection, TEST_ADMIN_URL, TEST_SOCKET_DIR, type TestDatabase } from "./testing";
 
 const PASSWORD = "Pa55w0rdNeverShown";
 
@@ -312,37 +313,17 @@ describe("the server pool", () => {
 });
 
 describe("server connections that go silent", () => {
-  let testDb: TestDatabase;
-  let proxy: TcpProxy;
-  const open: Database[] = [];
-  beforeAll(async () => {
-    testDb = await createServerTestDatabase();
-    await openOnTestDatabase(testDb).then((db) => db.close());
-  });
-  beforeEach(async () => {
-    const target = new URL(testDb.url ?? "");
-    proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    await proxy.start();
-  });
-  afterEach(async () => {
-    for (const db of open.splice(0)) await db.close();
-    await proxy.stop();
-  });
-  afterAll(async () => {
-    await testDb.drop();
-  });
+  const bed = useProxiedServerDatabase();
 
   /** The test database's URL, through the proxy unless `direct`, with `query` appended. */
   function urlOf(query = "", direct = false): string {
-    const url = new URL(testDb.url ?? "");
-    if (!direct) url.port = String(proxy.port);
+    const url = bed.url(direct);
     url.search = query;
     return url.toString();
   }
 
   async function openAt(databaseUrl: string, overrides: Partial<DbOptions> = {}): Promise<Database> {
-    const db = await openDatabase({ databaseUrl, dataDir: testDb.dataDir, autoMigrate: false, checkMigrations: false, logger: silentLogger, retry: NO_RETRY, ...overrides });
-    open.push(db);
+    const db = bed.opened(await openDatabase({ databaseUrl, dataDir: bed.testDb.dataDir, autoMigrate: false, checkMigrations: false, logger: silentLogger, retry: NO_RETRY, ...overrides }));
     return db;
   }
 
@@ -403,7 +384,7 @@ describe("server connections that go silent", () => {
     const db = await openAt(urlOf(), { queryTimeoutMs: 1000, logger });
     await Promise.all([1, 2, 3].map(() => db.sql.query("SELECT pg_sleep(0.05)")));
     expect(db.pool?.idleCount).toBe(3);
-    proxy.blackhole();
+    bed.proxy.blackhole();
     const started = performance.now();
     await expect(db.sql.query("SELECT 1")).rejects.toThrow("Query read timeout");
     const waited = performance.now() - started;
@@ -440,7 +421,7 @@ describe("server connections that go silent", () => {
     let closed = 0;
     // The pool reports a connection removed once its socket has closed.
     db.pool?.on("remove", () => (closed += 1));
-    proxy.blackhole({ newConnections: "silent" });
+    bed.proxy.blackhole({ newConnections: "silent" });
     const started = performance.now();
     await db.close();
     for (let i = 0; i < 100 && closed < 3; i += 1) await sleep(100);

@@ -41,6 +41,14 @@ describe("runCopyScript on the server engine", () => {
     expect(await keptCount()).toBe(5);
   });
 
+  it("leaves no timer behind: the client-side bound of a finished or failed script is cleared", async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === "Timeout").length;
+    const before = timers();
+    await runCopyScript(client, SCRIPT, [textRows(0, 3)], { queryTimeoutMs: 60_000 });
+    await expect(runCopyScript(client, SCRIPT.replace("kept", "missing_table"), [textRows(3, 1)], { queryTimeoutMs: 60_000 })).rejects.toThrow(/missing_table/);
+    expect(timers()).toBe(before);
+  });
+
   it("sends data larger than the socket takes at once, chunk after chunk, all of it", async () => {
     const chunks = Array.from({ length: 100 }, (_, i) => textRows(i * 5000, 5000)); // ~6 MB
     const tags = await runCopyScript(client, SCRIPT, chunks);

@@ -97,7 +97,8 @@ class CopyScript implements pg.Submittable {
     }
   }
 
-  // pg replaces this with its own when a query_timeout is configured; it must exist.
+  // pg wraps this when a query_timeout applies: calling it when the script ends is what clears
+  // pg's timer (left running, it kept the process alive and fired on a finished script).
   callback(): void {}
 
   handleCommandComplete(message: { text: string }): void {
@@ -105,10 +106,12 @@ class CopyScript implements pg.Submittable {
   }
 
   handleReadyForQuery(): void {
+    this.callback();
     if (!this.failed) this.resolve(this.tags);
   }
 
   handleError(error: Error): void {
+    this.callback();
     this.failed = true;
     this.reject(error);
   }

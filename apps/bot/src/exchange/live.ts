@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { UserFacingError, isCcxtError, scrubSecrets, type Logger } from "@candlekeep/core";
 import type { Balances, Exchange, Order, Trade } from "ccxt";
 import { createCcxtExchange } from "./ccxt";
-import type { OrderFee } from "@candlekeep/db";
+import { isFinalOrderStatus, type OrderFee } from "@candlekeep/db";
 import { clientIdLookup, clientOrderIdParams, fetchOrderParams, isOurClientOrderId, marketBuyTakesCost } from "./order-params";
 import { DEFAULT_RETRY_DELAYS_MS, callWithRetry, exchangeCallError, isTransientExchangeError, type RetryOptions } from "./retry";
 import { OrderLookupUnavailableError, OrderRefusedError, type Balance, type Broker, type ExchangeOrderStatus, type OrderQuery, type OrderReport, type OrderRequest, type StopLossRequest } from "./types";
@@ -100,7 +100,7 @@ export class LiveBroker implements Broker {
 
   async lookupOrder(query: OrderQuery): Promise<OrderReport | undefined> {
     const previous = this.reports.get(query.clientOrderId);
-    if (previous && previous.status !== "open" && previous.status !== "partially_filled") return previous;
+    if (previous && isFinalOrderStatus(previous.status)) return previous;
     const exchange = await this.exchange();
     const order = await this.findOrder(exchange, { ...query, exchangeOrderId: query.exchangeOrderId ?? previous?.exchangeOrderId ?? null });
     if (order === undefined) return undefined;
@@ -152,7 +152,7 @@ export class LiveBroker implements Broker {
   }
 
   private async refresh(request: OrderRequest, previous: OrderReport): Promise<OrderReport> {
-    if (previous.status !== "open" && previous.status !== "partially_filled") return previous;
+    if (isFinalOrderStatus(previous.status)) return previous;
     const exchange = await this.exchange();
     const order = await this.findOrder(exchange, { ...request, exchangeOrderId: previous.exchangeOrderId, sentSince: previous.time.getTime() });
     return order ? this.remember(request.clientOrderId, await this.reportOf(exchange, order, request)) : previous;

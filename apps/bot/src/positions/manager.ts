@@ -499,7 +499,7 @@ export class PositionManager {
 
   /** Forgets an order once the ledger has it final; keeps its newest state while it is not. */
   private settled(order: LedgerOrder, updated: LedgerOrder | undefined): void {
-    if (updated === undefined || ["filled", "canceled", "rejected", "expired"].includes(updated.status)) this.untrack(order);
+    if (updated === undefined || isFinalOrderStatus(updated.status)) this.untrack(order);
     else this.track(updated);
   }
 

@@ -1,4 +1,4 @@
-import { TIMEFRAME_MS, alignToTimeframe, silentLogger } from "@candlekeep/core";
+import { TIMEFRAME_MS, UserFacingError, alignToTimeframe, silentLogger } from "@candlekeep/core";
 import { closePositionWithTrade, latestEvents, listOpenPositions, saveCandles, savePosition, type Database, type PositionInput } from "@candlekeep/db";
 import { openOnTestDatabase } from "@candlekeep/db/testing";
 import { loadConfig } from "./config";
@@ -131,6 +131,7 @@ describe("start-up refusals, before the database is touched", () => {
     const config = loadConfig({ ...UNREACHABLE_DATABASE, EXCHANGE: "binance", TRADING_MODE: "live", EXCHANGE_API_KEY: TEST_API_KEY, EXCHANGE_API_SECRET: TEST_SECRET }, [], false);
     const withoutSecret = { ...config, exchange: { ...config.exchange, apiSecret: undefined } };
     await expect(startBot(withoutSecret, silentLogger)).rejects.toThrow(MissingApiKeysError);
+    await expect(startBot(withoutSecret, silentLogger)).rejects.toThrow(UserFacingError);
     await expect(startBot(withoutSecret, silentLogger)).rejects.toThrow("TRADING_MODE=live needs EXCHANGE_API_KEY and EXCHANGE_API_SECRET for binance; set both, or use TRADING_MODE=paper.");
   });
 

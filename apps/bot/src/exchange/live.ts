@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { UserFacingError, isCcxtError, scrubSecrets, type Logger } from "@candlekeep/core";
 import type { Balances, Exchange, Order, Trade } from "ccxt";
-import { createCcxtExchange } from "./ccxt";
 import { isFinalOrderStatus, type OrderFee } from "@candlekeep/db";
 import { clientIdLookup, clientOrderIdParams, fetchOrderParams, isOurClientOrderId, marketBuyTakesCost } from "./order-params";
 import { DEFAULT_RETRY_DELAYS_MS, callWithRetry, exchangeCallError, isTransientExchangeError, type RetryOptions } from "./retry";
@@ -12,7 +11,9 @@ export class MissingApiKeysError extends UserFacingError {
   override readonly name = "MissingApiKeysError";
 }
 
-interface LiveBrokerCommonOptions {
+export interface LiveBrokerOptions {
+  /** The ccxt exchange, with the keys: the one the bot's market data uses too (one rate limiter, markets loaded once). */
+  exchange: Exchange;
   logger: Logger;
   /** Waits between attempts after a transient failure; its length is the number of retries. */
   retryDelaysMs?: readonly number[];
@@ -20,9 +21,6 @@ interface LiveBrokerCommonOptions {
   /** Our clock, for bounding the search for an order after a lost response. */
   now?: () => number;
 }
-
-/** Either an exchange id with keys (created on first use), or a ready ccxt exchange (tests, custom setups). */
-export type LiveBrokerOptions = LiveBrokerCommonOptions & ({ exchangeId: string; apiKey: string; secret: string } | { exchange: Exchange });
 
 /** How far back, before sending, a lost order is searched for (exchange clocks drift a little). */
 const ORDER_SEARCH_SLACK_MS = 60_000;
@@ -54,8 +52,7 @@ export class LiveBroker implements Broker {
   private readonly clock: () => number;
   private readonly secrets: readonly string[];
   private readonly exchangeId: string;
-  private readonly connect: () => Promise<Exchange>;
-  private connecting: Promise<Exchange> | undefined;
+  private readonly ccxt: Exchange;
   private readonly reports = new Map<string, OrderReport>();
   private readonly inFlight = new Map<string, Promise<OrderReport>>();
 
@@ -64,24 +61,14 @@ export class LiveBroker implements Broker {
     this.delaysMs = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
     this.wait = options.sleep ?? sleep;
     this.clock = options.now ?? Date.now;
-    if ("exchange" in options) {
-      const { exchange } = options;
-      this.exchangeId = exchange.id;
-      this.secrets = [exchange.apiKey, exchange.secret].filter((value): value is string => typeof value === "string" && value !== "");
-      this.connect = async () => exchange;
-    } else {
-      const { exchangeId, apiKey, secret } = options;
-      if (!apiKey || !secret) {
-        throw new MissingApiKeysError(`TRADING_MODE=live needs EXCHANGE_API_KEY and EXCHANGE_API_SECRET for ${exchangeId}; set both, or use TRADING_MODE=paper.`);
-      }
-      this.exchangeId = exchangeId;
-      this.secrets = [apiKey, secret];
-      this.connect = () => createCcxtExchange({ exchangeId, apiKey, secret });
-    }
+    const { exchange } = options;
+    this.ccxt = exchange;
+    this.exchangeId = exchange.id;
+    this.secrets = [exchange.apiKey, exchange.secret].filter((value): value is string => typeof value === "string" && value !== "");
   }
 
   async balances(): Promise<Balance[]> {
-    const exchange = await this.exchange();
+    const exchange = this.ccxt;
     const balances = await callWithRetry(this.retryOptions(), { operation: "fetchBalance" }, () => exchange.fetchBalance());
     return toBalances(balances);
   }
@@ -101,20 +88,20 @@ export class LiveBroker implements Broker {
   async lookupOrder(query: OrderQuery): Promise<OrderReport | undefined> {
     const previous = this.reports.get(query.clientOrderId);
     if (previous && isFinalOrderStatus(previous.status)) return previous;
-    const exchange = await this.exchange();
+    const exchange = this.ccxt;
     const order = await this.findOrder(exchange, { ...query, exchangeOrderId: query.exchangeOrderId ?? previous?.exchangeOrderId ?? null });
     if (order === undefined) return undefined;
     return this.remember(query.clientOrderId, await this.reportOf(exchange, order, query));
   }
 
   async supportsStopLoss(): Promise<boolean> {
-    return (await this.exchange()).has.createStopLossOrder === true;
+    return this.ccxt.has.createStopLossOrder === true;
   }
 
   /** A stop-limit sell resting on the exchange (ccxt's createStopLossOrder). Sent once: a lost answer is settled by looking it up. */
   async placeStopLoss(request: StopLossRequest): Promise<OrderReport> {
     const { symbol, amount, clientOrderId } = request;
-    const exchange = await this.exchange();
+    const exchange = this.ccxt;
     const what = { operation: "createStopLossOrder", symbol, detail: `clientOrderId ${clientOrderId}` };
     let order: Order;
     try {
@@ -136,7 +123,7 @@ export class LiveBroker implements Broker {
    * open (already filled or gone) is only looked up.
    */
   async cancelOrder(query: OrderQuery): Promise<OrderReport | undefined> {
-    const exchange = await this.exchange();
+    const exchange = this.ccxt;
     const known = query.exchangeOrderId ?? this.reports.get(query.clientOrderId)?.exchangeOrderId ?? null;
     const found = known === null ? await this.findOrder(exchange, query) : undefined;
     const id = known ?? found?.id;
@@ -153,13 +140,13 @@ export class LiveBroker implements Broker {
 
   private async refresh(request: OrderRequest, previous: OrderReport): Promise<OrderReport> {
     if (isFinalOrderStatus(previous.status)) return previous;
-    const exchange = await this.exchange();
+    const exchange = this.ccxt;
     const order = await this.findOrder(exchange, { ...request, exchangeOrderId: previous.exchangeOrderId, sentSince: previous.time.getTime() });
     return order ? this.remember(request.clientOrderId, await this.reportOf(exchange, order, request)) : previous;
   }
 
   private async place(request: OrderRequest): Promise<OrderReport> {
-    const exchange = await this.exchange();
+    const exchange = this.ccxt;
     const sent = await this.send(exchange, request);
     // Some exchanges answer before the order has filled, or with its id only: ask for its state.
     const order = isSettledAnswer(sent) ? sent : ((await this.findOrder(exchange, { ...request, exchangeOrderId: sent.id ?? null, sentSince: this.clock() }).catch(() => undefined)) ?? sent);
@@ -310,14 +297,6 @@ export class LiveBroker implements Broker {
     }
     this.logger.warn("a fee paid in a third currency has no market to price it in the quote currency; recorded with its currency, not counted in PnL", { exchange: this.exchangeId, currency, cost });
     return null;
-  }
-
-  private exchange(): Promise<Exchange> {
-    this.connecting ??= this.connect().catch((error: unknown) => {
-      this.connecting = undefined;
-      throw error;
-    });
-    return this.connecting;
   }
 
   private retryOptions(): RetryOptions {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { SIM_DEFAULT_SYMBOLS, TIMEFRAME_MS, TIMEFRAMES, silentLogger } from "@candlekeep/core";
 import { accountHistory, candleCoverage, latestEvents, listOpenPositions, listOrders, listTrades, openDatabase, recentCandles, recordOrderIntent, saveAccountState, savePosition, type Database } from "@candlekeep/db";
-import { createEmbeddedTestDatabase, createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
+import { createEmbeddedTestDatabase, createServerTestDatabase, entryIntent, type TestDatabase } from "@candlekeep/db/testing";
 import { balanceOf } from "./exchange/balance";
 import { SimExchange } from "./exchange/sim";
 import { entryOrderId } from "./orders/client-order-id";
@@ -204,22 +204,7 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
     const cashBefore = (await balanceOf(bot.runtime.broker, "USDT")).total;
     // What enter() saves before it sends the order: a kill -9 right after leaves this row.
     const clientOrderId = entryOrderId("sim", symbol, now - 15 * 60_000);
-    await recordOrderIntent(db1, {
-      exchange: "sim",
-      mode: "paper",
-      symbol,
-      side: "buy",
-      purpose: "entry",
-      clientOrderId,
-      positionKey: clientOrderId,
-      exitReason: null,
-      requestedAmount: 1,
-      requestedCost: 10,
-      referencePrice: 10,
-      takeProfit: 11,
-      stopLoss: 9,
-      createdAt: new Date(now),
-    });
+    await recordOrderIntent(db1, entryIntent(symbol, clientOrderId, { requestedCost: 10, referencePrice: 10, takeProfit: 11, stopLoss: 9, createdAt: new Date(now) }));
 
     bot = await testBot.start({}, { backfill: false });
     const db2 = await bot.database.get();

@@ -1,4 +1,4 @@
-import { createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
+import { createServerTestDatabase, entryIntent, type TestDatabase } from "@candlekeep/db/testing";
 import type { CoverageResponse, SystemResponse } from "dashboard";
 import { recordOrderIntent } from "@candlekeep/db";
 import type { FastifyInstance } from "fastify";
@@ -53,22 +53,7 @@ describe("the dashboard served by the bot (DASHBOARD_ENABLED=true)", () => {
   it("lists on /healthz the orders whose outcome is not settled yet", async () => {
     const db = await bot.database.get();
     const createdAt = new Date(bot.runtime.market.now());
-    const { order } = await recordOrderIntent(db, {
-      exchange: "sim",
-      mode: "paper",
-      symbol: "ETH/USDT",
-      side: "buy",
-      purpose: "entry",
-      clientOrderId: "ck00000000000000aa",
-      positionKey: "ck00000000000000aa",
-      exitReason: null,
-      requestedAmount: 0.5,
-      requestedCost: null,
-      referencePrice: 2000,
-      takeProfit: null,
-      stopLoss: null,
-      createdAt,
-    });
+    const { order } = await recordOrderIntent(db, entryIntent("ETH/USDT", "ck00000000000000aa", { requestedAmount: 0.5, referencePrice: 2000, createdAt }));
     bot.runtime.positions.restore([], new Map(), [order]);
     const health = (await (await fetch(`${base}/healthz`)).json()) as { unsettledOrders: unknown[] };
     expect(health.unsettledOrders).toEqual([{ symbol: "ETH/USDT", side: "buy", status: "intent", clientOrderId: "ck00000000000000aa", since: createdAt.toISOString() }]);

@@ -4,29 +4,13 @@ import { recordEvent } from "./events";
 import { applyEntryProgress, applyExitProgress, recordOrderIntent, type OrderIntent, type OrderProgress } from "./orders";
 import { savePosition } from "./positions";
 import { useTestDatabase, type SuiteDatabase } from "./test-database-hooks";
-import { captureLogger, DATABASE_KINDS } from "./testing";
+import { captureLogger, DATABASE_KINDS, entryIntent } from "./testing";
 
 const T0 = new Date(Date.UTC(2026, 11, 1, 10, 0, 0));
 const T1 = new Date(Date.UTC(2026, 11, 1, 11, 0, 0));
 const LEVELS = {};
 
-const entry = (symbol: string, clientOrderId: string, overrides: Partial<OrderIntent> = {}): OrderIntent => ({
-  exchange: "sim",
-  mode: "paper",
-  symbol,
-  side: "buy",
-  purpose: "entry",
-  clientOrderId,
-  positionKey: clientOrderId,
-  exitReason: null,
-  requestedAmount: 1,
-  requestedCost: null,
-  referencePrice: 100,
-  takeProfit: null,
-  stopLoss: null,
-  createdAt: T0,
-  ...overrides,
-});
+const entry = (symbol: string, clientOrderId: string, overrides: Partial<OrderIntent> = {}): OrderIntent => entryIntent(symbol, clientOrderId, { createdAt: T0, ...overrides });
 
 const exit = (symbol: string, positionKey: string, clientOrderId: string): OrderIntent => ({
   ...entry(symbol, clientOrderId),

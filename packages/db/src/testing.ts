@@ -8,6 +8,7 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { silentLogger, type Logger } from "@candlekeep/core";
 import { openDatabase, type Database, type DatabaseKind, type DbOptions } from "./connect";
+import type { OrderIntent } from "./orders";
 import type { SqlRunner } from "./sql";
 
 export { TcpProxy } from "./tcp-proxy";
@@ -157,6 +158,27 @@ export async function rejection(promise: Promise<unknown>): Promise<Error> {
 }
 
 export const DATABASE_KINDS: readonly DatabaseKind[] = ["server", "embedded"];
+
+/** A paper entry's intent on the sim, buying 1 of `symbol` at 100 with no levels, its own position; `overrides` for the rest. */
+export function entryIntent(symbol: string, clientOrderId: string, overrides: Partial<OrderIntent> = {}): OrderIntent {
+  return {
+    exchange: "sim",
+    mode: "paper",
+    symbol,
+    side: "buy",
+    purpose: "entry",
+    clientOrderId,
+    positionKey: clientOrderId,
+    exitReason: null,
+    requestedAmount: 1,
+    requestedCost: null,
+    referencePrice: 100,
+    takeProfit: null,
+    stopLoss: null,
+    createdAt: new Date(0),
+    ...overrides,
+  };
+}
 
 export interface CapturedLog {
   level: "error" | "warn" | "info" | "debug";

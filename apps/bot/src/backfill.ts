@@ -1,5 +1,5 @@
 import { SingleBar } from "cli-progress";
-import { TIMEFRAME_MS, describeError, type Logger, type Timeframe } from "@candlekeep/core";
+import { TIMEFRAME_MS, alignToTimeframe, describeError, type Logger, type Timeframe } from "@candlekeep/core";
 import { candleCoverage, type Database } from "@candlekeep/db";
 import { settleAll } from "./limit";
 import { pause } from "./loop";
@@ -98,7 +98,8 @@ async function plan(rt: BotRuntime, db: Database, options: BackfillOptions, now:
   const jobs: { symbol: string; timeframe: Timeframe; from: number }[] = [];
   for (const timeframe of rt.timeframes) {
     const start = options.startFor(timeframe);
-    const windowCandles = Math.ceil((now - start) / TIMEFRAME_MS[timeframe]);
+    // Every candle from the first opening at or after `start` to now's: the window candleCoverage counts gaps in.
+    const windowCandles = Math.floor((now - start) / TIMEFRAME_MS[timeframe]) + 1;
     const coverage = await candleCoverage(db, { exchange: rt.market.id, symbols: rt.symbols, timeframes: [timeframe], windowCandles, nowMs: now });
     for (const series of coverage) {
       const complete = series.firstOpenTime !== null && series.firstOpenTime <= start && series.recentGaps === 0;
@@ -176,8 +177,12 @@ function createProgress(tty: boolean, total: number, logger: Logger) {
   };
 }
 
-/** Start-up: loads what is missing of the last HISTORY_CANDLES candles of every series. */
+/**
+ * Start-up: loads what is missing of the last HISTORY_CANDLES candles of every series: now's
+ * candle and the HISTORY_CANDLES − 1 before it, so a series holding them is complete.
+ */
 export function backfillRecentHistory(rt: BotRuntime, tty: boolean, signal?: AbortSignal): Promise<BackfillReport> {
   const now = rt.market.now();
-  return backfill(rt, { startFor: (tf) => now - rt.config.tick.historyCandles * TIMEFRAME_MS[tf], tty, ...(signal ? { signal } : {}) });
+  const startFor = (tf: Timeframe) => alignToTimeframe(now, tf) - (rt.config.tick.historyCandles - 1) * TIMEFRAME_MS[tf];
+  return backfill(rt, { startFor, tty, ...(signal ? { signal } : {}) });
 }

@@ -1,6 +1,7 @@
-import { TIMEFRAME_MS, UserFacingError, alignToTimeframe, silentLogger } from "@candlekeep/core";
-import { closePositionWithTrade, latestEvents, listOpenPositions, saveCandles, savePosition, type Database, type PositionInput } from "@candlekeep/db";
+import { TIMEFRAMES, TIMEFRAME_MS, UserFacingError, alignToTimeframe, silentLogger, type Timeframe } from "@candlekeep/core";
+import { closePositionWithTrade, latestCandlesPerSeries, latestEvents, listOpenPositions, saveCandles, savePosition, type Database, type PositionInput } from "@candlekeep/db";
 import { openOnTestDatabase } from "@candlekeep/db/testing";
+import { backfillRecentHistory } from "./backfill";
 import { loadConfig } from "./config";
 import { CcxtMarketData, UnsupportedTimeframeError } from "./exchange/ccxt";
 import { TEST_API_KEY, TEST_SECRET, exchangeInfoWith, recorded, spotMarketLike, stubbedBinance, tickerLike } from "./exchange/fixtures/binance";
@@ -53,6 +54,38 @@ describe("the simulated clock at start", () => {
     await beforeStart((db) => savePosition(db, position("ADA/USDT", openedAt)));
     bot = await testBot.start({ SYMBOLS: "BTC/USDT" }, { backfill: false });
     expect(bot.runtime.market.now()).toBe(openedAt);
+  });
+});
+
+describe("a restart of a bot whose history is complete", () => {
+  const testBot = useServerTestBot();
+
+  it("fetches nothing older than each series' newest stored candle", async () => {
+    const settings = { SYMBOLS: "BTC/USDT,ETH/USDT,SOL/USDT", HISTORY_CANDLES: "100" };
+    let bot = await testBot.start(settings);
+    await bot.ticks(3);
+    const db = await bot.database.get();
+    const stored = await latestCandlesPerSeries(db, { exchange: "sim", symbols: bot.runtime.symbols, timeframes: TIMEFRAMES, perSeries: 1 });
+    const newest = new Map(stored.map((candle) => [`${candle.symbol} ${candle.timeframe}`, candle.openTime]));
+    expect(newest.size).toBe(3 * TIMEFRAMES.length);
+
+    bot = await testBot.start(settings, { backfill: false });
+    // The sim still answers every request; the test only notes what it was asked for.
+    const market = bot.runtime.market;
+    const fetchCandles = market.fetchCandles.bind(market);
+    const asked: { series: string; since: number | undefined; candles: number }[] = [];
+    market.fetchCandles = async (symbol: string, timeframe: Timeframe, since: number | undefined, limit: number) => {
+      const page = await fetchCandles(symbol, timeframe, since, limit);
+      asked.push({ series: `${symbol} ${timeframe}`, since, candles: page.length });
+      return page;
+    };
+    const report = await backfillRecentHistory(bot.runtime, false);
+
+    expect(report).toMatchObject({ series: newest.size, failed: [], stopped: false });
+    expect(asked.filter((ask) => ask.since === undefined || ask.since < (newest.get(ask.series) ?? Number.POSITIVE_INFINITY))).toEqual([]);
+    // Per series its newest stored candle again and what opened since (the clock resumes where it stopped).
+    expect(report.fetched).toBe(asked.reduce((sum, ask) => sum + ask.candles, 0));
+    expect(report.fetched).toBeLessThanOrEqual(2 * newest.size);
   });
 });
 

@@ -75,6 +75,15 @@ describe.each(DATABASE_KINDS)("candleCoverage on the %s engine", (kind) => {
     expect(narrow?.recentGaps).toBe(0);
   });
 
+  it("on a candle boundary, counts the window's candles up to the one opening then, and no earlier one", async () => {
+    // ETH/USDT lacks the candles 22 and 23 candles back: a window of 23 ends 22 back.
+    const boundary = openAt("1h", 0);
+    const [eth] = await candleCoverage(db, { exchange: "binance", symbols: ["ETH/USDT"], timeframes: ["1h"], windowCandles: 23, nowMs: boundary });
+    expect(eth?.recentGaps).toBe(1);
+    const [unaligned] = await candleCoverage(db, { exchange: "binance", symbols: ["ETH/USDT"], timeframes: ["1h"], windowCandles: 23, nowMs: NOW });
+    expect(unaligned?.recentGaps).toBe(1);
+  });
+
   it("reports no recent gaps for a series whose newest candle is older than the window", async () => {
     const [stale] = await candleCoverage(db, { exchange: "binance", symbols: ["BTC/USDT"], timeframes: ["1h"], windowCandles: WINDOW, nowMs: NOW + 100 * TIMEFRAME_MS["1h"] });
     expect(stale).toMatchObject({ lastOpenTime: openAt("1h", 0), recentGaps: 0 });

@@ -1,4 +1,4 @@
-import { TIMEFRAME_MS, type Timeframe } from "@candlekeep/core";
+import { TIMEFRAME_MS, alignToTimeframe, type Timeframe } from "@candlekeep/core";
 import type { Database } from "./connect";
 import { inTransaction, type SqlRunner } from "./sql";
 
@@ -82,8 +82,8 @@ export async function candleCoverage(db: Pick<Database, "kind" | "sql" | "sessio
   // A symbol or timeframe asked for twice would join its candles twice.
   const symbols = [...new Set(query.symbols)];
   const timeframes = [...new Set(query.timeframes)];
-  // The first candle open time inside the window, on the timeframe's grid.
-  const windowStartFor = (tf: Timeframe) => Math.ceil((nowMs - query.windowCandles * TIMEFRAME_MS[tf]) / TIMEFRAME_MS[tf]) * TIMEFRAME_MS[tf];
+  // The window's first candle: now's candle is its last, so it opens windowCandles − 1 candles before that.
+  const windowStartFor = (tf: Timeframe) => alignToTimeframe(nowMs, tf) - (query.windowCandles - 1) * TIMEFRAME_MS[tf];
   const params = [query.exchange, symbols, timeframes, timeframes.map(windowStartFor)];
   // The embedded engine has no JIT, and its one connection is shared: no transaction there.
   const rows =

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { TIMEFRAME_MS } from "@candlekeep/core";
-import { saveCandles, recentCandles, latestCandlesPerSeries, TWO_PART_MIN_ROWS, type CandleInput } from "./candles";
+import { saveCandles, recentCandles, latestCandlesPerSeries, latestSeriesCandles, TWO_PART_MIN_ROWS, type CandleInput } from "./candles";
 import { DATABASE_KINDS, openTestDatabase, until } from "./testing";
 import type { Database } from "./connect";
 
@@ -124,13 +124,25 @@ describe.each(DATABASE_KINDS)("saveCandles on the %s engine", (kind) => {
     expect((await recentCandles(db, { exchange: "sim", symbol: "BTC/USDT", timeframe: "1h" }, 1))[0]?.close).toBe(103);
   });
 
-  it("reads the latest candles of every series in one query, oldest first", async () => {
+  it("reads the latest candles of every series in one query: series in the order asked, each oldest first", async () => {
     await saveCandles(db, series(3, ["15m", "1h"], 6));
-    const latest = await latestCandlesPerSeries(db, { exchange: "sim", symbols: ["C0/USDT", "C2/USDT", "NONE/USDT"], timeframes: ["1h", "15m"], perSeries: 2 });
+    const latest = await latestCandlesPerSeries(db, { exchange: "sim", symbols: ["C2/USDT", "C0/USDT", "NONE/USDT"], timeframes: ["1h", "15m"], perSeries: 2 });
     expect(latest.map((c) => `${c.symbol} ${c.timeframe} ${(c.openTime - T0) / TIMEFRAME_MS[c.timeframe]}`)).toEqual([
-      "C0/USDT 15m 4", "C0/USDT 15m 5", "C0/USDT 1h 4", "C0/USDT 1h 5",
-      "C2/USDT 15m 4", "C2/USDT 15m 5", "C2/USDT 1h 4", "C2/USDT 1h 5",
+      "C2/USDT 1h 4", "C2/USDT 1h 5", "C2/USDT 15m 4", "C2/USDT 15m 5",
+      "C0/USDT 1h 4", "C0/USDT 1h 5", "C0/USDT 15m 4", "C0/USDT 15m 5",
     ]);
+  });
+
+  it("reads each series' latest candles as columns with their exact values, the forming one included", async () => {
+    const forming = candle({ openTime: T0 + 2 * HOUR, open: 0.1 + 0.2, high: 1e300, low: 5e-324, close: 101.123456789012, volume: 0, isClosed: false });
+    await saveCandles(db, [candle({ openTime: T0 - 3 * HOUR }), candle({ openTime: T0, close: 104.75 }), candle({ openTime: T0 + HOUR }), forming], T0 + 2 * HOUR);
+    const [btc, ...others] = await latestSeriesCandles(db, { exchange: "sim", symbols: ["BTC/USDT", "ETH/USDT"], timeframes: ["1h"], perSeries: 3 });
+    expect(others).toEqual([]);
+    expect(btc).toMatchObject({ exchange: "sim", symbol: "BTC/USDT", timeframe: "1h", length: 3 });
+    expect([...(btc?.openTime ?? [])]).toEqual([T0, T0 + HOUR, T0 + 2 * HOUR]);
+    expect([...(btc?.close ?? [])]).toEqual([104.75, 105, 101.123456789012]);
+    expect([...(btc?.isClosed ?? [])]).toEqual([1, 1, 0]);
+    expect([btc?.open[2], btc?.high[2], btc?.low[2], btc?.volume[2]]).toEqual([0.1 + 0.2, 1e300, 5e-324, 0]);
   });
 });
 

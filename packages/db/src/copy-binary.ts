@@ -23,7 +23,7 @@ export const textFieldBytes = (byteLength: number): number => 4 + byteLength;
 export const jsonbFieldBytes = (byteLength: number): number => 4 + 1 + byteLength;
 
 /** timestamptz travels as microseconds since 2000-01-01 UTC. */
-const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
+export const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
 const TWO_32 = 2 ** 32;
 const JSONB_VERSION = 1;
 

@@ -1,4 +1,4 @@
-import { CandleMap, candleProblem, saveCandles, type CandleInput, type Database, type RejectedCandle, type SaveCandlesOptions, type StoredCandle } from "@candlekeep/db";
+import { CandleMap, candleProblem, saveCandles, type CandleInput, type Database, type RejectedCandle, type SaveCandlesOptions, type StoredSeries } from "@candlekeep/db";
 import type { Logger, Timeframe } from "@candlekeep/core";
 import type { ExchangeCandle } from "../exchange/types";
 import type { CandleColumns } from "./columns";
@@ -84,9 +84,9 @@ export class CandleManager {
     return this.writing !== undefined;
   }
 
-  /** Seeds the in-memory history from stored candles (already in the database, not pending). */
-  restore(stored: readonly StoredCandle[]): void {
-    for (const candle of stored) this.seriesFor(candle.symbol, candle.timeframe).put(candle);
+  /** Seeds the in-memory history from stored series (already in the database, not pending). */
+  restore(stored: readonly StoredSeries[]): void {
+    for (const series of stored) this.seriesFor(series.symbol, series.timeframe).putStored(series);
   }
 
   /** openTime of the newest candle known for the series (stored or pending); fetches resume there. */

@@ -1,3 +1,4 @@
+import type { StoredSeries } from "@candlekeep/db";
 import type { ExchangeCandle } from "../exchange/types";
 import type { CandleColumns } from "./columns";
 
@@ -110,22 +111,7 @@ export class CandleSeries {
    * a forming candle the database will not get (see `holds`).
    */
   put(candle: ExchangeCandle, unwritten = false): void {
-    const last = this.lastOpenTime();
-    let index: number;
-    if (last === undefined || candle.openTime > last) {
-      this.makeRoom();
-      index = this.count;
-      this.count += 1;
-    } else {
-      index = this.insertionPoint(candle.openTime);
-      if (this.openTimes[index] !== candle.openTime) {
-        this.makeRoom();
-        // makeRoom may have dropped old candles: find the place again.
-        index = this.insertionPoint(candle.openTime);
-        this.shiftRight(index);
-        this.count += 1;
-      }
-    }
+    const index = this.slotFor(candle.openTime);
     this.openTimes[index] = candle.openTime;
     this.opens[index] = candle.open;
     this.highs[index] = candle.high;
@@ -133,6 +119,40 @@ export class CandleSeries {
     this.closes[index] = candle.close;
     this.volumes[index] = candle.volume;
     this.states[index] = candle.isClosed ? CLOSED : unwritten ? FORMING_UNWRITTEN : FORMING;
+  }
+
+  /** Adds stored candles given as columns, oldest first (a restore: no object per candle). */
+  putStored(stored: StoredSeries): void {
+    for (let i = 0; i < stored.length; i += 1) {
+      const openTime = stored.openTime[i] as number;
+      const index = this.slotFor(openTime);
+      this.openTimes[index] = openTime;
+      this.opens[index] = stored.open[i] as number;
+      this.highs[index] = stored.high[i] as number;
+      this.lows[index] = stored.low[i] as number;
+      this.closes[index] = stored.close[i] as number;
+      this.volumes[index] = stored.volume[i] as number;
+      this.states[index] = stored.isClosed[i] === 1 ? CLOSED : FORMING;
+    }
+  }
+
+  /** Where the candle opening at `openTime` goes: its own slot if held, else a new one in order. */
+  private slotFor(openTime: number): number {
+    const last = this.lastOpenTime();
+    if (last === undefined || openTime > last) {
+      this.makeRoom();
+      this.count += 1;
+      return this.count - 1;
+    }
+    let index = this.insertionPoint(openTime);
+    if (this.openTimes[index] !== openTime) {
+      this.makeRoom();
+      // makeRoom may have dropped old candles: find the place again.
+      index = this.insertionPoint(openTime);
+      this.shiftRight(index);
+      this.count += 1;
+    }
+    return index;
   }
 
   /** Index of the candle opening at `openTime`; -1 when absent. */

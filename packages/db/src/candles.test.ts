@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { TIMEFRAME_MS } from "@candlekeep/core";
-import { saveCandles, recentCandles, latestCandlesPerSeries, latestSeriesCandles, TWO_PART_MIN_ROWS, type CandleInput } from "./candles";
+import { TWO_PART_MIN_ROWS } from "./candle-write";
+import { saveCandles, recentCandles, latestCandlesPerSeries, latestSeriesCandles, type CandleInput } from "./candles";
 import { DATABASE_KINDS, openTestDatabase, until } from "./testing";
 import type { Database } from "./connect";
 
@@ -52,6 +53,22 @@ describe.each(DATABASE_KINDS)("saveCandles on the %s engine", (kind) => {
     const again = await saveCandles(db, rows);
     expect(again.written).toBe(0);
     expect(await countCandles(db)).toBe(20_000);
+  });
+
+  it("writes a batch of new series and stored ones together: new rows inserted, changed ones updated, the rest left", async () => {
+    const stored = series(2, ["1h"], 30);
+    await saveCandles(db, stored.filter((c) => c.symbol === "C0/USDT" || c.openTime >= T0 + 10 * HOUR));
+    // C0: 30 stored, 2 of them changed now. C1: 20 newer stored, 10 older new. C2 and C3: new.
+    const changed = new Set([T0 + 3 * HOUR, T0 + 29 * HOUR]);
+    const batch = [...stored, ...series(4, ["1h"], 30).filter((c) => c.symbol === "C2/USDT" || c.symbol === "C3/USDT")].map((c) =>
+      c.symbol === "C0/USDT" && changed.has(c.openTime) ? { ...c, close: c.close + 0.5, high: c.high + 0.5 } : c,
+    );
+    const result = await saveCandles(db, batch);
+    expect(result).toMatchObject({ written: 2 + 10 + 60, accepted: 120, rejected: [] });
+    expect(await countCandles(db)).toBe(120);
+    const c0 = await recentCandles(db, { exchange: "sim", symbol: "C0/USDT", timeframe: "1h" }, 30);
+    expect(c0.filter((c) => changed.has(c.openTime)).map((c) => c.close)).toEqual(batch.filter((c) => c.symbol === "C0/USDT" && changed.has(c.openTime)).map((c) => c.close));
+    expect((await recentCandles(db, { exchange: "sim", symbol: "C3/USDT", timeframe: "1h" }, 30)).map((c) => c.openTime)).toEqual(batch.filter((c) => c.symbol === "C3/USDT").map((c) => c.openTime));
   });
 
   it("updates the still-forming candle only when its values change, and stores exact float values", async () => {
@@ -189,6 +206,27 @@ describe("saveCandles on the server while another session holds locks", () => {
       expect(await countCandles(db)).toBe(0);
       expect((await saveCandles(db, series(2, ["1h"], 10), Date.now(), { statementTimeoutMs: 200 })).written).toBe(20);
     });
+  });
+
+  it("fails a write of new candles another session inserts first, and stores the batch when it is sent again", async () => {
+    const rows = series(1, ["1h"], 20);
+    const insertLast = "INSERT INTO candles (exchange, symbol, timeframe, open_time, open, high, low, close, volume, is_closed) VALUES ('sim', 'C0/USDT', '1h', $1, 1, 1, 1, 1, 1, true)";
+    let racing: Promise<unknown> = Promise.resolve();
+    await whileLocked(db, insertLast, [new Date(T0 + 19 * HOUR)], async () => {
+      // Checked while the other session's row is not committed: the series looks new.
+      racing = saveCandles(db, rows).then(
+        () => "stored",
+        (error: unknown) => String(error),
+      );
+      await until("the write waiting for the other session's row", async () => {
+        const waiting = await db.sql.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+        return Number(waiting.rows[0]?.n) > 0 ? true : undefined;
+      }, 5_000);
+    });
+    expect(await racing).toMatch(/duplicate key/);
+    expect(await countCandles(db)).toBe(1);
+    expect((await saveCandles(db, rows)).written).toBe(20);
+    expect((await recentCandles(db, { exchange: "sim", symbol: "C0/USDT", timeframe: "1h" }, 1))[0]?.close).toBe(rows[19]?.close);
   });
 
   describe("in two parts (secondHalfFrom)", () => {

@@ -17,6 +17,7 @@ export const ROW_HEADER_BYTES = 2;
 export const FLOAT8_FIELD_BYTES = 4 + 8;
 export const TIMESTAMPTZ_FIELD_BYTES = 4 + 8;
 export const BOOL_FIELD_BYTES = 4 + 1;
+export const INT4_FIELD_BYTES = 4 + 4;
 /** Bytes of a text field holding `byteLength` bytes of UTF-8, or of a NULL. */
 export const textFieldBytes = (byteLength: number): number => 4 + byteLength;
 /** Bytes of a jsonb field holding `byteLength` bytes of JSON text: a format version byte precedes the text. */
@@ -94,6 +95,12 @@ export class BinaryCopyWriter {
     this.view.setInt32(this.at + 4, high);
     this.view.setUint32(this.at + 8, micros - high * TWO_32);
     this.at += 12;
+  }
+
+  int4(value: number): void {
+    this.view.setInt32(this.at, 4);
+    this.view.setInt32(this.at + 4, value);
+    this.at += 8;
   }
 
   bool(value: boolean): void {

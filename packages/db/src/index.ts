@@ -10,17 +10,18 @@ export {
   saveCandles,
   validateCandles,
   candleProblem,
+  candleValuesProblem,
+  seriesProblem,
   recentCandles,
   latestCandlesPerSeries,
   latestSeriesCandles,
-  CANDLE_CHUNK_ROWS,
   type CandleInput,
   type StoredCandle,
   type StoredSeries,
   type RejectedCandle,
   type SaveCandlesResult,
-  type SaveCandlesOptions,
 } from "./candles";
+export { writeCandleSeries, CANDLE_CHUNK_ROWS, type SaveCandlesOptions, type SeriesColumns } from "./candle-write";
 export { CandleMap, type CandleKeyFields } from "./candle-map";
 export {
   savePosition,

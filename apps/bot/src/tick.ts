@@ -258,7 +258,6 @@ function settleFlush(rt: BotRuntime, outcome: FlushOutcome): void {
   const { result } = outcome;
   if (result.flushed === 0) return; // nothing was sent: says nothing about the database
   rt.metrics.candlesWritten.inc(result.written);
-  if (result.rejected.length > 0) rt.metrics.candlesRejected.inc(result.rejected.length);
   rt.status.lastFlushAt = new Date();
   rt.metrics.lastFlush.set(Date.now() / 1000);
   rt.outage.candleWriteSucceeded(result.written);

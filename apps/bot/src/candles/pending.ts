@@ -1,0 +1,135 @@
+import type { Candle, Timeframe } from "@candlekeep/core";
+import type { SeriesColumns } from "@candlekeep/db";
+
+/**
+ * One series' candles waiting for the database, as columns in open-time order,
+ * at most one per open time. Candles mostly come newest last, so a set is an
+ * append; one for an open time held replaces it in place.
+ */
+class PendingSeries implements SeriesColumns {
+  readonly openTime: number[] = [];
+  readonly open: number[] = [];
+  readonly high: number[] = [];
+  readonly low: number[] = [];
+  readonly close: number[] = [];
+  readonly volume: number[] = [];
+  readonly isClosed: number[] = [];
+
+  constructor(
+    readonly exchange: string,
+    readonly symbol: string,
+    readonly timeframe: Timeframe,
+  ) {}
+
+  get length(): number {
+    return this.openTime.length;
+  }
+
+  has(openTime: number): boolean {
+    const i = this.insertionPoint(openTime);
+    return this.openTime[i] === openTime;
+  }
+
+  /** Holds `candle` at its open time; true when that open time was not held before. */
+  set(candle: Candle): boolean {
+    const n = this.openTime.length;
+    const i = n === 0 || candle.openTime > (this.openTime[n - 1] as number) ? n : this.insertionPoint(candle.openTime);
+    const added = this.openTime[i] !== candle.openTime;
+    if (added && i < n) for (const column of this.columns()) column.splice(i, 0, 0);
+    this.openTime[i] = candle.openTime;
+    this.open[i] = candle.open;
+    this.high[i] = candle.high;
+    this.low[i] = candle.low;
+    this.close[i] = candle.close;
+    this.volume[i] = candle.volume;
+    this.isClosed[i] = candle.isClosed ? 1 : 0;
+    return added;
+  }
+
+  /** Candle `i` as an object (a merge, not the hot path). */
+  candle(i: number): Candle {
+    return {
+      openTime: this.openTime[i] as number,
+      open: this.open[i] as number,
+      high: this.high[i] as number,
+      low: this.low[i] as number,
+      close: this.close[i] as number,
+      volume: this.volume[i] as number,
+      isClosed: this.isClosed[i] === 1,
+    };
+  }
+
+  private columns(): number[][] {
+    return [this.openTime, this.open, this.high, this.low, this.close, this.volume, this.isClosed];
+  }
+
+  /** First index whose open time is ≥ `openTime` (binary search). */
+  private insertionPoint(openTime: number): number {
+    let lo = 0;
+    let hi = this.openTime.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.openTime[mid] as number) < openTime) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+/**
+ * Candles waiting for the database, per series, one per key (the last values
+ * set win), handed to writeCandleSeries as they are held: as columns of
+ * numbers, without an object or a map entry per candle (which, for a
+ * backfill's hundreds of thousands of candles, cost more of the bot's time
+ * than the write's encoding).
+ */
+export class PendingCandles {
+  /** symbol → timeframe → series; nested so lookups build no key strings. */
+  private readonly bySymbol = new Map<string, Partial<Record<Timeframe, PendingSeries>>>();
+  private count = 0;
+  /** The series set last: a page of candles goes to one series. */
+  private last: PendingSeries | undefined;
+
+  constructor(private readonly exchange: string) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  has(symbol: string, timeframe: Timeframe, openTime: number): boolean {
+    return this.bySymbol.get(symbol)?.[timeframe]?.has(openTime) ?? false;
+  }
+
+  set(symbol: string, timeframe: Timeframe, candle: Candle): void {
+    if (this.seriesFor(symbol, timeframe).set(candle)) this.count += 1;
+  }
+
+  /** Sets every candle of `newer` over these: what a failed write's batch becomes when candles were queued meanwhile. */
+  setAll(newer: PendingCandles): void {
+    for (const series of newer.series()) {
+      for (let i = 0; i < series.length; i += 1) this.set(series.symbol, series.timeframe, series.candle(i));
+    }
+  }
+
+  /** The series holding candles, for writeCandleSeries. */
+  series(): PendingSeries[] {
+    const all: PendingSeries[] = [];
+    for (const byTimeframe of this.bySymbol.values()) {
+      for (const series of Object.values(byTimeframe)) if (series !== undefined && series.length > 0) all.push(series);
+    }
+    return all;
+  }
+
+  private seriesFor(symbol: string, timeframe: Timeframe): PendingSeries {
+    const last = this.last;
+    if (last !== undefined && last.symbol === symbol && last.timeframe === timeframe) return last;
+    let bySymbol = this.bySymbol.get(symbol);
+    if (!bySymbol) {
+      bySymbol = {};
+      this.bySymbol.set(symbol, bySymbol);
+    }
+    const series = (bySymbol[timeframe] ??= new PendingSeries(this.exchange, symbol, timeframe));
+    this.last = series;
+    return series;
+  }
+}

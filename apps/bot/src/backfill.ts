@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { SingleBar } from "cli-progress";
 import { TIMEFRAME_MS, alignToTimeframe, describeError, type Logger, type Timeframe } from "@candlekeep/core";
 import { candleCoverage, type Database } from "@candlekeep/db";
@@ -27,8 +28,14 @@ export interface BackfillReport {
 }
 
 const PAGE = 1000;
-/** Flush whenever this many candles wait, so memory stays flat on long backfills. */
-const FLUSH_EVERY = 20_000;
+/** A write starts once this many candles wait (and none runs); the next one takes all that waits then. */
+const WRITE_BATCH = 20_000;
+/**
+ * Fetching goes on while a write runs, until this many candles are unwritten (the running
+ * write's included): memory stays bounded however long the backfill, and the fetching and the
+ * database rarely wait for each other.
+ */
+const MOST_UNWRITTEN = 100_000;
 const PROGRESS_LOG_MS = 5000;
 /** While the database is away, it is tried again after this long, doubling up to the most. */
 const RETRY_FIRST_MS = 500;
@@ -54,9 +61,10 @@ export async function backfill(rt: BotRuntime, options: BackfillOptions): Promis
   report.series = jobs.length;
 
   const progress = createProgress(options.tty, jobs.length, rt.logger);
-  // One write at a time; every series that needs it waits for the same one (through an outage too).
+  // One write at a time, in the background of the fetching (which the write used to stop: half the
+  // backfill's time); a series waits for it once MOST_UNWRITTEN candles are unwritten, through an outage too.
   let writing: Promise<void> | undefined;
-  const flush = (): Promise<void> =>
+  const write = (): Promise<void> =>
     (writing ??= writePending(rt, report, signal).finally(() => {
       writing = undefined;
     }));
@@ -70,11 +78,15 @@ export async function backfill(rt: BotRuntime, options: BackfillOptions): Promis
         const added = rt.candles.add(job.symbol, job.timeframe, page);
         report.fetched += page.length;
         if (added.deferred > 0) {
-          // The pending batch was full: write it, then fetch the same page again (its deferred candles fit now).
-          await flush();
+          // The pending batch was full: wait for a write, then fetch the same page again (its deferred candles fit now).
+          await write();
           continue;
         }
-        if (rt.candles.pendingCount >= FLUSH_EVERY) await flush();
+        const unwritten = rt.candles.pendingCount;
+        if (unwritten >= WRITE_BATCH && writing === undefined) void write();
+        else if (unwritten >= MOST_UNWRITTEN) await writing;
+        // A fetch that answers at once (the sim) would run the next one before the write's I/O gets a turn.
+        if (writing !== undefined) await nextTurn();
         const last = page.at(-1);
         if (!last || last.openTime <= cursor || !last.isClosed || page.length < 2) break;
         cursor = last.openTime;
@@ -87,7 +99,8 @@ export async function backfill(rt: BotRuntime, options: BackfillOptions): Promis
       progress.advance(report);
     }
   });
-  if (!signal.aborted) await flush();
+  await writing;
+  if (!signal.aborted) await write();
   report.stopped = signal.aborted;
   progress.stop(report, now);
   return report;

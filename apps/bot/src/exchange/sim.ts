@@ -197,6 +197,10 @@ export class SimExchange implements MarketData {
   private readonly walk = new Float64Array(STEPS_PER_DAY + 1);
   private readonly stepSigma = new Float64Array(STEPS_PER_DAY);
   private readonly stepActivity = new Float64Array(STEPS_PER_DAY);
+  /** Buffers of days evicted from the cache, for the next days generated (freeBuffer). */
+  private readonly spareBuffers: Float64Array[] = [];
+  /** What `aggregate` fills in (synchronously, so one is enough). */
+  private readonly values: Ohlcv = { open: 0, high: 0, low: 0, close: 0, volume: 0 };
 
   constructor(options: SimExchangeOptions) {
     this.wallClock = options.wallClock ?? Date.now;
@@ -269,11 +273,12 @@ export class SimExchange implements MarketData {
     if (!(limit > 0) || first > last) return [];
     const count = min(floor(limit), (last - first) / step + 1);
     const candles: ExchangeCandle[] = [];
+    const values = this.values;
     for (let i = 0; i < count; i += 1) {
       const openTime = first + i * step;
       const isClosed = openTime + step <= now;
-      const { open, high, low, close, volume } = this.aggregate(coin, openTime, isClosed ? openTime + step : now);
-      candles.push({ openTime, open, high, low, close, volume, isClosed });
+      this.aggregate(coin, openTime, isClosed ? openTime + step : now, values);
+      candles.push({ openTime, open: values.open, high: values.high, low: values.low, close: values.close, volume: values.volume, isClosed });
     }
     return candles;
   }
@@ -281,7 +286,7 @@ export class SimExchange implements MarketData {
   async fetchTicker(symbol: string): Promise<Ticker> {
     const coin = this.coin(symbol);
     const now = this.time;
-    const last = this.aggregate(coin, alignToTimeframe(now, "15m"), now).close;
+    const last = this.aggregate(coin, alignToTimeframe(now, "15m"), now, this.values).close;
     const bid = max(1 / coin.priceScale, floor(last * (1 - coin.halfSpread) * coin.priceScale) / coin.priceScale);
     let ask = ceil(last * (1 + coin.halfSpread) * coin.priceScale) / coin.priceScale;
     if (ask <= bid) ask = (round(bid * coin.priceScale) + 1) / coin.priceScale;
@@ -298,6 +303,7 @@ export class SimExchange implements MarketData {
 
   async close(): Promise<void> {
     this.days.clear();
+    this.spareBuffers.length = 0;
     for (const coin of this.profiles.values()) coin.lastDay = undefined;
   }
 
@@ -349,14 +355,21 @@ export class SimExchange implements MarketData {
     };
   }
 
-  /** OHLCV of the 15m candles from `openTime` up to `until` (the last one partial when `until` is inside it). */
-  private aggregate(coin: CoinProfile, openTime: number, until: number): Ohlcv {
+  /**
+   * OHLCV of the 15m candles from `openTime` up to `until` (the last one partial when `until` is inside it),
+   * into `out` and returned: a fetch reads it into the candle it makes, so no second object per candle.
+   */
+  private aggregate(coin: CoinProfile, openTime: number, until: number, out: Ohlcv): Ohlcv {
     const day = floor(openTime / DAY_MS);
     let data = this.day(coin, day);
     let dayStart = day * DAY_MS;
     const first = (openTime - dayStart) / STEP_MS;
     const open = data[PATH + first] ?? 0;
-    const out: Ohlcv = { open, high: open, low: open, close: open, volume: 0 };
+    out.open = open;
+    out.high = open;
+    out.low = open;
+    out.close = open;
+    out.volume = 0;
     // Timeframes up to 1d divide a UTC day and stay inside one generated day; moving
     // to the next day keeps any longer span correct too.
     for (let t = openTime; t < until; t += STEP_MS) {
@@ -447,18 +460,23 @@ export class SimExchange implements MarketData {
    * forgets it), else a new one. Room stays for today and yesterday of every coin in use, so a
    * tick never thrashes. Recycling instead of allocating: a 500-coin backfill generates ~150,000
    * days, and that many short-lived 3 KB buffers (freed only at the next GC) fragmented the malloc
-   * heap, which kept ~50 MB of RSS after start-up.
+   * heap, which kept ~50 MB of RSS after start-up. A full cache gives up its least recently used
+   * quarter of the history allowance at once: the map's deleted entries, which each search for the
+   * oldest one walked past again, are passed once per batch instead of once per day.
    */
   private freeBuffer(): Float64Array {
+    const spare = this.spareBuffers.pop();
+    if (spare !== undefined) return spare;
     const capacity = 2 * this.profiles.size + this.historyCacheDays;
-    let recycled: Float64Array | undefined;
+    if (this.days.size < capacity) return new Float64Array(DAY_LENGTH);
+    const keep = capacity - Math.max(1, this.historyCacheDays >> 2);
     for (const [oldest, entry] of this.days) {
-      if (this.days.size < capacity) break;
+      if (this.days.size <= keep) break;
       this.days.delete(oldest);
       if (entry.coin.lastDay === entry) entry.coin.lastDay = undefined;
-      recycled = entry.data;
+      this.spareBuffers.push(entry.data);
     }
-    return recycled ?? new Float64Array(DAY_LENGTH);
+    return this.spareBuffers.pop() ?? new Float64Array(DAY_LENGTH);
   }
 
   /** Fills `data` (every element is written) with the day's 15m path, highs, lows and volumes. */

@@ -1,17 +1,35 @@
-import { createServerTestDatabase } from "@candlekeep/db/testing";
+import { createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
+import { backfillRecentHistory } from "../src/backfill";
 import { startTestBot, type TestBot } from "../src/testing/bot";
 
 /** The bot as production runs it (settings through the zod config), on the simulated exchange and a fresh database. */
 export interface BenchBot {
   bot: TestBot;
-  /** The fresh PostgreSQL database it runs on. */
+  /** The PostgreSQL database it runs on. */
   databaseName: string;
   /** Milliseconds from start to ready: connect, migrate, restore, backfill of the history. */
   startMs: number;
+  /** Of startMs: connecting, migrating and restoring what the database holds (startBot). */
+  restoreMs: number;
+  /** Of startMs: loading what is missing of every series' history (backfillRecentHistory). */
+  backfillMs: number;
+  /** Candles the backfill wrote. */
+  backfillWritten: number;
+  /** Stops the bot, and drops the database unless it was given (`database`). */
   stop(): Promise<void>;
 }
 
 export const TIMEFRAMES = "15m,1h,4h,1d";
+
+export interface BenchBotOptions {
+  coins: number;
+  history: number;
+  ticks: number;
+  stepMinutes?: number;
+  caughtUp?: boolean;
+  /** Start on this database (a restart: what an earlier bot stored is restored); the caller drops it. Default: a fresh one. */
+  database?: TestDatabase;
+}
 
 /**
  * Starts a bot tracking the `coins` most traded sim coins on all four
@@ -27,9 +45,10 @@ export const TIMEFRAMES = "15m,1h,4h,1d";
  * forming candle. At one minute, a real exchange's cadence, a new 15m candle
  * comes every 15th tick and a coin's trace every 5th.
  */
-export async function startBenchBot(options: { coins: number; history: number; ticks: number; stepMinutes?: number; caughtUp?: boolean }): Promise<BenchBot> {
+export async function startBenchBot(options: BenchBotOptions): Promise<BenchBot> {
   const stepMinutes = options.stepMinutes ?? 15;
-  const testDb = await createServerTestDatabase("candlekeep_bench");
+  const testDb = options.database ?? (await createServerTestDatabase("candlekeep_bench"));
+  const dropOwn = () => (options.database ? Promise.resolve() : testDb.drop());
   const started = performance.now();
   try {
     const settings = {
@@ -43,21 +62,32 @@ export async function startBenchBot(options: { coins: number; history: number; t
       SIM_REPLAY_CANDLES: String(Math.ceil((options.ticks * stepMinutes) / 15) + 2),
       LOG_LEVEL: "warn",
     };
-    const bot = await startTestBot(settings, { simStepMs: stepMinutes * 60_000, simCaughtUp: options.caughtUp ?? false });
-    return {
-      bot,
-      databaseName: new URL(serverUrl(testDb.url)).pathname.slice(1),
-      startMs: performance.now() - started,
-      async stop() {
-        try {
-          await bot.stop();
-        } finally {
-          await testDb.drop();
-        }
-      },
-    };
+    const bot = await startTestBot(settings, { simStepMs: stepMinutes * 60_000, simCaughtUp: options.caughtUp ?? false, backfill: false });
+    const restored = performance.now();
+    try {
+      const backfill = await backfillRecentHistory(bot.runtime, false);
+      const ready = performance.now();
+      return {
+        bot,
+        databaseName: new URL(serverUrl(testDb.url)).pathname.slice(1),
+        startMs: ready - started,
+        restoreMs: restored - started,
+        backfillMs: ready - restored,
+        backfillWritten: backfill.written,
+        async stop() {
+          try {
+            await bot.stop();
+          } finally {
+            await dropOwn();
+          }
+        },
+      };
+    } catch (error) {
+      await bot.stop();
+      throw error;
+    }
   } catch (error) {
-    await testDb.drop();
+    await dropOwn();
     throw error;
   }
 }

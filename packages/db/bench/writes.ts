@@ -35,7 +35,7 @@ function copyTextField(value: string): string {
 }
 
 /** The reference COPY: rows serialised the way psql's \copy would send them, 5,000 rows per chunk. */
-async function copyInto(pool: pg.Pool, table: string, rows: readonly CandleInput[]): Promise<number> {
+export async function copyInto(pool: pg.Pool, table: string, rows: readonly CandleInput[]): Promise<number> {
   const client = await pool.connect();
   try {
     const stream = client.query(copyFrom(`COPY ${table} (${COLUMNS}) FROM STDIN`));

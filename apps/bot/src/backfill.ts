@@ -30,6 +30,8 @@ export interface BackfillReport {
 const PAGE = 1000;
 /** A write starts once this many candles wait (and none runs); the next one takes all that waits then. */
 const WRITE_BATCH = 20_000;
+/** Candles waiting when a write ends that make the next one start at once, rather than at the next WRITE_BATCH. */
+const WRITE_ON_MIN = 5_000;
 /**
  * Fetching goes on while a write runs, until this many candles are unwritten (the running
  * write's included): memory stays bounded however long the backfill, and the fetching and the
@@ -67,6 +69,8 @@ export async function backfill(rt: BotRuntime, options: BackfillOptions): Promis
   const write = (): Promise<void> =>
     (writing ??= writePending(rt, report, signal).finally(() => {
       writing = undefined;
+      // Whatever queued meanwhile goes next: the database waits for no fetch (a few percent of a backfill).
+      if (!signal.aborted && rt.candles.pendingCount >= WRITE_ON_MIN) void write();
     }));
 
   await settleAll(jobs, rt.config.tick.concurrency, async (job) => {

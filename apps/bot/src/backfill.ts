@@ -37,7 +37,7 @@ const WRITE_ON_MIN = 5_000;
  * write's included): memory stays bounded however long the backfill, and the fetching and the
  * database rarely wait for each other.
  */
-const MOST_UNWRITTEN = 100_000;
+export const MOST_UNWRITTEN = 100_000;
 const PROGRESS_LOG_MS = 5000;
 /** While the database is away, it is tried again after this long, doubling up to the most. */
 const RETRY_FIRST_MS = 500;

@@ -25,6 +25,7 @@ import {
 import { CandleManager } from "./candles/manager";
 import type { BotConfig } from "./config";
 import { DecisionTraceThrottle } from "./decision-trace";
+import { settleAll } from "./limit";
 import { createCcxtMarketData, type CcxtMarketData } from "./exchange/ccxt";
 import { LiveBroker, MissingApiKeysError } from "./exchange/live";
 import { PaperBroker } from "./exchange/paper";
@@ -62,6 +63,7 @@ export interface StartOptions {
 
 /** Coins whose stored history is read per query at start-up. */
 const RESTORE_COINS_PER_QUERY = 50;
+const RESTORE_QUERIES_AT_ONCE = 2;
 
 /** SYMBOLS names coins the exchange does not list (a configuration error). */
 export class UnknownSymbolsError extends UserFacingError {
@@ -259,12 +261,15 @@ async function restore(opened: Opened): Promise<BotRuntime> {
     now: () => market.now(),
     replaying,
   });
-  // A few coins at a time: a query's whole result is held at once (its packed candles as hex text,
+  // A few coins per query: a query's whole result is held at once (its packed candles as hex text,
   // then as bytes): ~9 MB per 50 coins of 4 × 300 candles, a start-up peak the process keeps as RSS.
-  for (let i = 0; i < symbols.length; i += RESTORE_COINS_PER_QUERY) {
-    const chunk = symbols.slice(i, i + RESTORE_COINS_PER_QUERY);
+  // Two queries at a time: PostgreSQL reads one while this process unpacks the other.
+  const chunks: string[][] = [];
+  for (let i = 0; i < symbols.length; i += RESTORE_COINS_PER_QUERY) chunks.push(symbols.slice(i, i + RESTORE_COINS_PER_QUERY));
+  const reads = await settleAll(chunks, RESTORE_QUERIES_AT_ONCE, async (chunk) => {
     candles.restore(await latestSeriesCandles(db, { exchange: exchangeId, symbols: chunk, timeframes, perSeries: config.tick.historyCandles }));
-  }
+  });
+  for (const read of reads) if (read.status === "rejected") throw read.reason;
 
   // The paper account is what its ledger adds up to, before any order is settled against it.
   if (broker instanceof PaperBroker) await restorePaperAccount(broker, config, db, exchangeId, logger);

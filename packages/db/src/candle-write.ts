@@ -238,7 +238,7 @@ function numberSeries(ranges: readonly SeriesRange[]): NumberedRange[] {
  * Binary COPY rows, `COPY_CHUNK_ROWS` per buffer. Text fields are encoded once
  * per distinct value (a batch repeats a few hundred symbols thousands of times).
  */
-function* copyChunks(ranges: readonly SeriesRange[]): Generator<Buffer> {
+function* copyChunks(ranges: readonly NumberedRange[]): Generator<Buffer> {
   const encoded = new Map<string, Buffer>();
   const utf8 = (value: string): Buffer => {
     let bytes = encoded.get(value);
@@ -249,7 +249,7 @@ function* copyChunks(ranges: readonly SeriesRange[]): Generator<Buffer> {
     return bytes;
   };
   yield COPY_BINARY_HEADER;
-  for (const piece of pieces(numberSeries(ranges), COPY_CHUNK_ROWS)) {
+  for (const piece of pieces(ranges, COPY_CHUNK_ROWS)) {
     let size = 0;
     for (const { series, from, to } of piece) {
       size += (to - from) * (COPY_FIXED_ROW_BYTES + textFieldBytes(utf8(series.exchange).length) + textFieldBytes(utf8(series.symbol).length) + textFieldBytes(utf8(series.timeframe).length));
@@ -293,11 +293,13 @@ async function upsertViaCopy(pool: pg.Pool, ranges: readonly SeriesRange[], stat
   // The whole write is bounded by its statement timeout on the client too, so a connection gone silent fails it (its batch is kept) instead of holding it for ever.
   const bound = statementTimeoutMs === undefined ? {} : { queryTimeoutMs: Math.max(1, Math.round(statementTimeoutMs)) + SERVER_CANCEL_GRACE_MS };
   if (rowsOf(ranges) < FRESH_CHECK_MIN_ROWS_PER_SERIES * ranges.length) {
-    const tags = await runCopyScriptOnPool(pool, [...timeout, CREATE_STAGING, COPY_STAGING, UPSERT_FROM_STAGING].join(";\n"), copyChunks(ranges), bound);
+    // Not numbered: the upsert reads neither column (a tick's thousands of series need no key text each).
+    const unnumbered = ranges.map((range) => ({ ...range, number: 0, firstRow: -1 }));
+    const tags = await runCopyScriptOnPool(pool, [...timeout, CREATE_STAGING, COPY_STAGING, UPSERT_FROM_STAGING].join(";\n"), copyChunks(unnumbered), bound);
     return insertedRows(tags[tags.length - 1]);
   }
   const script = [...timeout, CREATE_STAGING, COPY_STAGING, UPSERT_STORED_SERIES_FROM_STAGING, INSERT_FRESH_SERIES_FROM_STAGING].join(";\n");
-  const tags = await runCopyScriptOnPool(pool, script, copyChunks(ranges), bound);
+  const tags = await runCopyScriptOnPool(pool, script, copyChunks(numberSeries(ranges)), bound);
   return insertedRows(tags[tags.length - 2]) + insertedRows(tags[tags.length - 1]);
 }
 

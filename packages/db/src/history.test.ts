@@ -71,6 +71,18 @@ describe.each(DATABASE_KINDS)("the history audit on the %s engine", (kind) => {
     ]);
   });
 
+  it("finds holes of any length anywhere in a long series: across the edges of its reads and longer than one", async () => {
+    // 20,000 15m candles: the audit reads them in chunks of 4,096 (edges at 15,903/15,902, 11,807/11,806, 7,711/7,710, 3,615/3,614 candles back).
+    await store(series("long", "BTC/USDT", "15m", 19_999, { holes: [[15_903, 15_902], [12_000, 7_000], 3_615] }));
+    const result = await auditHistory(db, { exchange: "long" });
+    expect(result).toMatchObject({ series: 1, scannedCandles: 19_999 - 5_004, gaps: 3, missingCandles: 5_004 });
+    expect(await listCandleGaps(db, { exchange: "long" })).toEqual([
+      gap("long", "BTC/USDT", "15m", 15_903, 15_902),
+      gap("long", "BTC/USDT", "15m", 12_000, 7_000),
+      gap("long", "BTC/USDT", "15m", 3_615, 3_615),
+    ]);
+  });
+
   it("reads only the candles stored since on a repeat audit, and finds the hole a downtime left after the watermark", async () => {
     await store(series("repeat", "BTC/USDT", "1h", 200, { holes: [150] }));
     await auditHistory(db, { exchange: "repeat" });

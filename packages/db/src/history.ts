@@ -467,32 +467,37 @@ function checkedRange(range: CandleRange): CandleRange {
  * begins or ends), so later repairs skip it. Candles stored inside the range
  * stay and split it. Also for a range before the first stored candle.
  */
-export async function markRangeUnavailable(db: Pick<Database, "sql">, range: CandleRange): Promise<void> {
+export async function markRangeUnavailable(db: HistoryDb, range: CandleRange): Promise<void> {
   const { exchange, symbol, timeframe, fromTime, toTime } = checkedRange(range);
   const step = TIMEFRAME_MS[timeframe];
-  const existing = await db.sql.query<{ from_ms: string | number; to_ms: string | number; unavailable_ms: string | number | null; found_ms: string | number; stored: Array<string | number> | null }>(
-    `SELECT ${MS("g.from_time")} AS from_ms, ${MS("g.to_time")} AS to_ms, ${MS("g.unavailable_at")} AS unavailable_ms, ${MS("g.found_at")} AS found_ms, NULL AS stored
-     FROM candle_gaps g
-     WHERE g.exchange = $1 AND g.symbol = $2 AND g.timeframe = $3 AND g.from_time <= ${TS("$5::int8")} AND g.to_time >= ${TS("$4::int8")}
-     UNION ALL
-     SELECT NULL, NULL, NULL, NULL, array_agg(${MS("c.open_time")} ORDER BY c.open_time)
-     FROM candles c WHERE c.exchange = $1 AND c.symbol = $2 AND c.timeframe = $3 AND c.open_time BETWEEN ${TS("$4::int8")} AND ${TS("$5::int8")}`,
-    [exchange, symbol, timeframe, fromTime, toTime],
-  );
-  const changes: GapChanges = { removed: [], added: [] };
-  const nowMs = Date.now();
-  for (const row of existing.rows) {
-    if (row.from_ms === null || row.to_ms === null || row.found_ms === null) {
-      const stored = parseTimes(row.stored);
-      for (const run of withoutStored(rangeOf(fromTime, toTime, step), stored, step)) changes.added.push({ symbol, timeframe, ...run, unavailableAt: nowMs, foundAt: null });
-      continue;
+  const params = [exchange, symbol, timeframe, fromTime, toTime];
+  // Under the audit's lock: an audit reading the gaps meanwhile would write them back unmarked.
+  await exclusively(db, exchange, async () => {
+    const overlapping = await db.sql.query<{ from_ms: string | number; to_ms: string | number; unavailable_ms: string | number | null; found_ms: string | number }>(
+      `SELECT ${MS("from_time")} AS from_ms, ${MS("to_time")} AS to_ms, ${MS("unavailable_at")} AS unavailable_ms, ${MS("found_at")} AS found_ms
+       FROM candle_gaps
+       WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND from_time <= ${TS("$5::int8")} AND to_time >= ${TS("$4::int8")}`,
+      params,
+    );
+    const stored = await db.sql.query<{ open_ms: string | number }>(
+      `SELECT ${MS("open_time")} AS open_ms FROM candles
+       WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND open_time BETWEEN ${TS("$4::int8")} AND ${TS("$5::int8")}
+       ORDER BY open_time`,
+      params,
+    );
+    const changes: GapChanges = { removed: [], added: [] };
+    // Gaps reaching into the range keep what lies outside it, as they were.
+    for (const row of overlapping.rows) {
+      const gap: GapRow = { symbol, timeframe, ...rangeOf(Number(row.from_ms), Number(row.to_ms), step), unavailableAt: toMs(row.unavailable_ms), foundAt: Number(row.found_ms) };
+      changes.removed.push(gap);
+      if (gap.fromTime < fromTime) changes.added.push({ ...gap, ...rangeOf(gap.fromTime, fromTime - step, step) });
+      if (gap.toTime > toTime) changes.added.push({ ...gap, ...rangeOf(toTime + step, gap.toTime, step) });
     }
-    const gap: GapRow = { symbol, timeframe, ...rangeOf(Number(row.from_ms), Number(row.to_ms), step), unavailableAt: toMs(row.unavailable_ms), foundAt: Number(row.found_ms) };
-    changes.removed.push(gap);
-    if (gap.fromTime < fromTime) changes.added.push({ ...gap, ...rangeOf(gap.fromTime, fromTime - step, step) });
-    if (gap.toTime > toTime) changes.added.push({ ...gap, ...rangeOf(toTime + step, gap.toTime, step) });
-  }
-  await writeChanges(db, exchange, changes, []);
+    const nowMs = Date.now();
+    const missing = withoutStored(rangeOf(fromTime, toTime, step), stored.rows.map((row) => Number(row.open_ms)), step);
+    for (const run of missing) changes.added.push({ symbol, timeframe, ...run, unavailableAt: nowMs, foundAt: null });
+    await writeChanges(db, exchange, changes, []);
+  });
 }
 
 /** Per series: audit watermark state (for verify/dashboard to show "complete up to"). */

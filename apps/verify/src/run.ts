@@ -10,6 +10,7 @@ import { coverageCheck } from "./checks/coverage";
 import { migrationsCheck } from "./checks/migrations";
 import { roundTripCheck } from "./checks/roundtrip";
 import { schemaCheck } from "./checks/schema";
+import { storageCheck } from "./checks/storage";
 import type { CheckName, VerifyConfig } from "./config";
 import { resolveTrackedCoins, type TrackedCoins } from "./tracked";
 
@@ -20,6 +21,7 @@ const CHECKS: Readonly<Record<Exclude<CheckName, "connection">, Check>> = {
   coverage: coverageCheck,
   activity: activityCheck,
   books: booksCheck,
+  storage: storageCheck,
 };
 
 export interface VerifyReport {

@@ -86,7 +86,7 @@ describe("the verify command", () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/^connection +FAIL +Invalid DATABASE_URL: the password contains an unencoded '@'; percent-encode/m);
     expect(result.stdout).toMatch(/^migrations +skip +skipped: no database connection$/m);
-    expect(result.stdout).toMatch(/^verify FAIL: 0 passed, 0 warned, 1 failed, 7 skipped in /m);
+    expect(result.stdout).toMatch(/^verify FAIL: 0 passed, 0 warned, 1 failed, 8 skipped in /m);
     expect(`${result.stdout}${result.stderr}`).not.toMatch(STACK_LINE);
     expect(`${result.stdout}${result.stderr}`).not.toContain("p@ss");
   });
@@ -114,20 +114,20 @@ describe("the verify command", () => {
     const report = JSON.parse(result.stdout) as { status: string; exitCode: number; checks: { name: string; status: string }[] };
     expect(report.status).toBe(storage === "warn" ? "warn" : "pass");
     expect(report.exitCode).toBe(0);
-    expect(report.checks.map((c) => `${c.name}:${c.status}`)).toEqual(["connection:pass", "migrations:pass", "schema:pass", "roundtrip:pass", "coverage:pass", "activity:pass", "books:pass", `storage:${storage}`]);
+    expect(report.checks.map((c) => `${c.name}:${c.status}`)).toEqual(["connection:pass", "migrations:pass", "schema:pass", "roundtrip:pass", "coverage:pass", "history:pass", "activity:pass", "books:pass", `storage:${storage}`]);
     const progress = result.stderr.split("\n").filter(Boolean).map((line) => (JSON.parse(line) as { message: string }).message);
-    expect(progress.filter((m) => /^\w+: (pass|warn) \(\d+ ms\)/.test(m))).toHaveLength(8);
+    expect(progress.filter((m) => /^\w+: (pass|warn) \(\d+ ms\)/.test(m))).toHaveLength(9);
   });
 
   it("on a terminal prints each check once, in the table (no progress line before it)", async () => {
     const result = await cliOnTerminal(env());
     expect(result.code).toBe(0);
-    const expected = { connection: "pass", migrations: "pass", schema: "pass", roundtrip: "pass", coverage: "pass", activity: "pass", books: "pass", storage: storage === "warn" ? "WARN" : "pass" };
+    const expected = { connection: "pass", migrations: "pass", schema: "pass", roundtrip: "pass", coverage: "pass", history: "pass", activity: "pass", books: "pass", storage: storage === "warn" ? "WARN" : "pass" };
     for (const [check, status] of Object.entries(expected)) {
       expect(result.stdout.match(new RegExp(`^${check}\\b.*$`, "gm"))).toEqual([expect.stringMatching(new RegExp(`^${check} +${status} +`))]);
       expect(result.stdout).not.toContain(`${check}: ${status.toLowerCase()} (`);
     }
-    expect(result.stdout).toMatch(storage === "warn" ? /^verify PASS with warnings: 7 passed, 1 warned/m : /^verify PASS: 8 passed/m);
+    expect(result.stdout).toMatch(storage === "warn" ? /^verify PASS with warnings: 8 passed, 1 warned/m : /^verify PASS: 9 passed/m);
   });
 
   it("exits 1 when a check fails and says which coin in the table", async () => {

@@ -7,6 +7,7 @@ import { activityCheck } from "./checks/activity";
 import { booksCheck } from "./checks/books";
 import { connectionCheck } from "./checks/connection";
 import { coverageCheck } from "./checks/coverage";
+import { historyCheck } from "./checks/history";
 import { migrationsCheck } from "./checks/migrations";
 import { roundTripCheck } from "./checks/roundtrip";
 import { schemaCheck } from "./checks/schema";
@@ -19,6 +20,7 @@ const CHECKS: Readonly<Record<Exclude<CheckName, "connection">, Check>> = {
   schema: schemaCheck,
   roundtrip: roundTripCheck,
   coverage: coverageCheck,
+  history: historyCheck,
   activity: activityCheck,
   books: booksCheck,
   storage: storageCheck,

@@ -354,11 +354,48 @@ async function gapTotals(db: HistoryDb, s: Selection): Promise<{ gaps: number; m
  * (optionally only the given symbols/timeframes).
  */
 export async function auditHistory(db: HistoryDb, options: AuditHistoryOptions): Promise<HistoryAuditResult> {
-  const started = performance.now();
   const s = selection(options, "auditHistory");
+  return exclusively(db, s.exchange, () => audit(db, s, options.onProgress));
+}
+
+// Session advisory locks take two int4 keys: Candlekeep's namespace for the history audit, and the exchange.
+export const AUDIT_LOCK_NAMESPACE = 0x436b4861; // "CkHa"
+
+/** The embedded engine's audit running now, per engine (its Database.sql), which the next one waits for. */
+const embeddedAudits = new WeakMap<object, Promise<unknown>>();
+
+/**
+ * Runs `fn` while no other audit of `exchange` runs: two audits reading the same
+ * new candles at once would each record the gaps they found, and a range filled
+ * in between could be recorded twice, overlapping. Server: a session advisory
+ * lock, waited for (other processes audit too: verify, the dashboard). Embedded:
+ * one process holds the database, whose audits run one after another.
+ */
+async function exclusively<T>(db: HistoryDb, exchange: string, fn: () => Promise<T>): Promise<T> {
+  if (db.kind !== "server") {
+    const current = (embeddedAudits.get(db.sql) ?? Promise.resolve()).catch(() => undefined).then(fn);
+    embeddedAudits.set(db.sql, current);
+    return current;
+  }
+  return db.session(
+    async (connection) => {
+      await connection.query("SELECT pg_advisory_lock($1, hashtext($2))", [AUDIT_LOCK_NAMESPACE, exchange]);
+      try {
+        return await fn();
+      } finally {
+        await connection.query("SELECT pg_advisory_unlock($1, hashtext($2))", [AUDIT_LOCK_NAMESPACE, exchange]);
+      }
+    },
+    // The wait lasts as long as the other audit.
+    { queryTimeoutMs: 0 },
+  );
+}
+
+async function audit(db: HistoryDb, s: Selection, onProgress: AuditHistoryOptions["onProgress"]): Promise<HistoryAuditResult> {
+  const started = performance.now();
   const ends = await seriesEnds(db, s);
   const segments = segmentsOf(ends);
-  const scans = await scanStretches(db, s.exchange, segments, options.onProgress);
+  const scans = await scanStretches(db, s.exchange, segments, onProgress);
   const { changes, remaining } = refreshedGaps(await knownGaps(db, s));
   let scannedCandles = 0;
   segments.forEach((segment, i) => {

@@ -96,3 +96,4 @@ export { storedCandleSymbols, type StoredSymbol } from "./candle-symbols";
 export { latestCandleTime } from "./latest-candle-time";
 export { acquireBotLock, BotAlreadyRunningError, type BotLock, type BotLockOptions } from "./bot-lock";
 export { trackedCoins, DEFAULT_TOP_COINS, type TrackedCoins } from "./tracked-coins";
+export { tableStorageHealth, type TableStorageHealth, type IndexHealth } from "./storage-health";

@@ -63,6 +63,19 @@ export { positionBacking, newestFilledOrder, type PositionBacking } from "./book
 export { recordEvent, recordEvents, latestEvents, latestEventPerSymbol, eventPayloadJson, MAX_EVENT_PAYLOAD_BYTES, type EventInput, type EventLevel, type EventType, type StoredEvent } from "./events";
 export { saveAccountState, accountHistory, type AccountSnapshot } from "./account";
 export { candleCoverage, type SeriesCoverage, type CoverageQuery } from "./coverage";
+export {
+  auditHistory,
+  listCandleGaps,
+  markRangeUnavailable,
+  seriesAuditStates,
+  InvalidHistoryRequestError,
+  type CandleGap,
+  type SeriesAuditState,
+  type HistoryAuditResult,
+  type SeriesSelection,
+  type AuditHistoryOptions,
+  type CandleRange,
+} from "./history";
 export { serverInfo, tableColumns, enumTypes, embeddedDatabaseExists, type ServerInfo, type ColumnInfo } from "./inspect";
 export {
   compareSchemaWithDatabase,

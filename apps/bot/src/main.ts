@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { TIMEFRAME_MS, UserFacingError, createLogger, describeError, redactText, type Logger } from "@candlekeep/core";
 import { loadConfig, USAGE, type BotConfig } from "./config";
 import { keepHistory } from "./history/keeper";
-import { repairHistory } from "./history/repair";
+import { repairFields, repairHistory } from "./history/repair";
 import { loadRecentHistory } from "./history/resume";
 import { EXIT_CODES, Lifecycle, signalExitCode } from "./lifecycle";
 import { runLoop, shutdown } from "./loop";
@@ -95,6 +95,7 @@ async function runBackfill(runtime: BotRuntime, command: { days: number; json: b
     tty: Boolean(process.stderr.isTTY) && !command.json,
     signal: life.stopping,
   });
+  if (!report.stopped) runtime.logger.info("backfill: what the audit found missing and the repair fetched", repairFields(report));
   if (command.json) process.stdout.write(`${JSON.stringify({ exchange: runtime.market.id, days: command.days, until: new Date(now).toISOString(), ...report })}\n`);
   if (report.stopped) return { code: life.signal ? signalExitCode(life.signal) : EXIT_CODES.failed, reason: life.signal ? "signal during backfill" : "error" };
   return report.failed.length > 0 ? { code: EXIT_CODES.failed, reason: "backfill failed" } : { code: EXIT_CODES.done, reason: "backfill finished" };

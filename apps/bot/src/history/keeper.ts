@@ -2,7 +2,7 @@ import { describeError } from "@candlekeep/core";
 import { CandleManager } from "../candles/manager";
 import { pause } from "../loop";
 import type { BotRuntime } from "../runtime";
-import { repairHistory, type RepairReport } from "./repair";
+import { repairFields, repairHistory, type RepairReport } from "./repair";
 
 /**
  * Ranges the background repair fetches at once. Modest: its calls share the exchange's rate
@@ -59,22 +59,11 @@ function repairRuntime(rt: BotRuntime): BotRuntime {
 
 function reportPass(rt: BotRuntime, report: RepairReport): void {
   if (report.stopped) return;
-  const audit = { series: report.series, scannedCandles: report.audit?.scannedCandles, auditMs: report.audit?.ms };
   if (report.rangesFound.total === 0) {
-    rt.logger.info("history audit: nothing missing", { ...audit, gapsUnavailable: report.audit?.gaps });
+    rt.logger.info("history audit: nothing missing", { series: report.series, scannedCandles: report.audit?.scannedCandles, auditMs: report.audit?.ms });
     return;
   }
-  rt.logger.info("history audit found missing candles; repaired", {
-    ...audit,
-    gaps: report.rangesFound.gap,
-    candlesMissing: report.audit?.missingCandles,
-    candlesFetched: report.candlesFetched,
-    candlesStored: report.candlesStored,
-    rangesUnavailable: report.rangesUnavailable,
-    gapsLeft: report.gapsLeft,
-    candlesMissingLeft: report.candlesMissingLeft,
-    failed: report.failed.length,
-  });
+  rt.logger.info("history audit found missing candles; repaired", repairFields(report));
 }
 
 /** What the repair fetched and had not written when it stopped: written now (else the next audit finds it missing again). */

@@ -38,6 +38,25 @@ export interface RepairReport {
 
 const AUDIT_PROGRESS_LOG_MS = 5000;
 
+/** A repair's report as the fields of one log line: what the audit found, what was fetched and stored, what is left. */
+export function repairFields(report: RepairReport): Record<string, number | undefined> {
+  return {
+    series: report.series,
+    scannedCandles: report.audit?.scannedCandles,
+    auditMs: report.audit?.ms,
+    gaps: report.rangesFound.gap,
+    candlesMissing: report.audit?.missingCandles,
+    rangesBefore: report.rangesFound.before,
+    rangesAfter: report.rangesFound.after,
+    candlesFetched: report.candlesFetched,
+    candlesStored: report.candlesStored,
+    rangesUnavailable: report.rangesUnavailable,
+    gapsLeft: report.gapsLeft,
+    candlesMissingLeft: report.candlesMissingLeft,
+    failed: report.failed.length,
+  };
+}
+
 /**
  * Fetches only what is missing of the tracked series: the audit (incremental: it reads what is new
  * since the last one) finds the gaps between stored candles; the ranges are those gaps, what lies

@@ -3,9 +3,10 @@ import { listCandleGaps, type Database } from "@candlekeep/db";
 import { openOnTestDatabase } from "@candlekeep/db/testing";
 import type { BotRuntime } from "../runtime";
 import { recordCandleRequests, type CandleRequest } from "../testing/candle-requests";
+import { spawnBot } from "../testing/process";
 import { useServerTestBot } from "../testing/server-bot";
 import { simCandleMismatches } from "../testing/sim-truth";
-import { repairHistory, type RepairOptions } from "./repair";
+import { repairHistory, type RepairOptions, type RepairReport } from "./repair";
 
 /** `backfill --days N` as a repair: the audit finds what is missing, and only that is fetched (PostgreSQL server, the sim). */
 
@@ -131,4 +132,23 @@ describe("backfill --days N repairs only what is missing", () => {
     await repairHistory(rt, backfillDays(rt, 40));
     expect(requests).toEqual([]);
   }, 120_000);
+
+  it("`backfill --days N --json` prints one JSON object on stdout saying what it found and did, the log on stderr; run again, it finds nothing to fetch", async () => {
+    const run = async () => {
+      const bot = spawnBot({ DATABASE_URL: testBot.database.url ?? "", CANDLEKEEP_DATA_DIR: testBot.database.dataDir, SYMBOLS: "BTC/USDT" }, ["backfill", "--days", "2", "--json"]);
+      expect(await bot.exited).toBe(0);
+      expect(bot.lines.some((l) => l.message === "backfill finished")).toBe(true);
+      const out = bot.stdout().trim().split("\n");
+      expect(out).toHaveLength(1);
+      const report: RepairReport & { exchange: string; days: number } = JSON.parse(out[0] ?? "");
+      return report;
+    };
+    const first = await run();
+    expect(first).toMatchObject({ exchange: "sim", days: 2, series: TIMEFRAMES.length, rangesFound: { before: 0, gap: 0, after: TIMEFRAMES.length, total: TIMEFRAMES.length }, rangesUnavailable: 0, gapsLeft: 0, failed: [], stopped: false });
+    expect(first).toMatchObject({ candlesFetched: expect.any(Number), candlesStored: expect.any(Number) });
+    // Nothing but what closed since (a candle of a timeframe whose boundary passed between the two runs, if one did).
+    const second = await run();
+    expect(second).toMatchObject({ rangesFound: { before: 0, gap: 0 }, failed: [], stopped: false });
+    expect(second.candlesFetched).toBe(second.rangesFound.after);
+  }, 60_000);
 });

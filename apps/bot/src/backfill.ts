@@ -111,11 +111,8 @@ async function fetchRange(rt: BotRuntime, range: FetchRange, report: BackfillRep
   while (!signal.aborted && cursor <= range.to) {
     const limit = Math.min(PAGE, Math.floor((range.to - cursor) / step) + 1);
     const page = (await rt.market.fetchCandles(range.symbol, range.timeframe, cursor, limit)).filter((candle) => candle.openTime >= cursor);
-    const added = rt.candles.add(
-      range.symbol,
-      range.timeframe,
-      page.filter((candle) => candle.openTime <= range.to),
-    );
+    // Candles past the range (the exchange skipped to them) are stored already, or the next range's.
+    const added = rt.candles.add(range.symbol, range.timeframe, page.filter((candle) => candle.openTime <= range.to));
     report.fetched += page.length;
     if (added.deferred > 0) {
       // The pending batch was full: write it, then fetch the same page again (its deferred candles fit now).

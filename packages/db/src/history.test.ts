@@ -1,7 +1,7 @@
 import { alignToTimeframe, TIMEFRAME_MS, type Timeframe } from "@candlekeep/core";
 import { saveCandles, type CandleInput } from "./candles";
-import { auditHistory, InvalidHistoryRequestError, listCandleGaps, markRangeUnavailable, seriesAuditStates, type CandleGap } from "./history";
-import { DATABASE_KINDS, openTestDatabase, rejection } from "./testing";
+import { AUDIT_LOCK_NAMESPACE, auditHistory, InvalidHistoryRequestError, listCandleGaps, markRangeUnavailable, seriesAuditStates, type CandleGap } from "./history";
+import { DATABASE_KINDS, openTestDatabase, rejection, until } from "./testing";
 
 /** Not on a candle boundary, as a real clock would be. */
 const NOW = Date.UTC(2026, 5, 1, 12, 7);
@@ -68,6 +68,18 @@ describe.each(DATABASE_KINDS)("the history audit on the %s engine", (kind) => {
       gap("first", "BTC/USDT", "15m", 700, 605),
       gap("first", "ETH/USDT", "1h", 99, 76),
       gap("first", "ETH/USDT", "1h", 3, 3),
+    ]);
+  });
+
+  it("finds holes of any length anywhere in a long series: across the edges of its reads and longer than one", async () => {
+    // 20,000 15m candles: the audit reads them in chunks of 4,096 (edges at 15,903/15,902, 11,807/11,806, 7,711/7,710, 3,615/3,614 candles back).
+    await store(series("long", "BTC/USDT", "15m", 19_999, { holes: [[15_903, 15_902], [12_000, 7_000], 3_615] }));
+    const result = await auditHistory(db, { exchange: "long" });
+    expect(result).toMatchObject({ series: 1, scannedCandles: 19_999 - 5_004, gaps: 3, missingCandles: 5_004 });
+    expect(await listCandleGaps(db, { exchange: "long" })).toEqual([
+      gap("long", "BTC/USDT", "15m", 15_903, 15_902),
+      gap("long", "BTC/USDT", "15m", 12_000, 7_000),
+      gap("long", "BTC/USDT", "15m", 3_615, 3_615),
     ]);
   });
 
@@ -196,5 +208,39 @@ describe.each(DATABASE_KINDS)("the history audit on the %s engine", (kind) => {
     expect(unknown.message).toBe('listCandleGaps: unknown timeframe "5m"; use 15m, 1h, 4h, 1d or leave timeframes out for all.');
     await expect(markRangeUnavailable(db, { exchange: "x", symbol: "BTC/USDT", timeframe: "1h", fromTime: openAt("1h", 5) + 1, toTime: openAt("1h", 1) })).rejects.toThrow(/fromTime .* is not a 1h candle's open time/);
     await expect(markRangeUnavailable(db, { exchange: "x", symbol: "BTC/USDT", timeframe: "1h", fromTime: openAt("1h", 1), toTime: openAt("1h", 5) })).rejects.toThrow(/is after toTime/);
+  });
+});
+
+describe("the history audit's lock on the server engine", () => {
+  let db: Awaited<ReturnType<typeof openTestDatabase>>;
+  beforeAll(async () => {
+    db = await openTestDatabase("server");
+  });
+  afterAll(async () => {
+    await db.close();
+  });
+
+  it("waits for another audit of the same exchange to finish before it reads", async () => {
+    expect((await saveCandles(db, series("locked", "BTC/USDT", "1h", 50, { holes: [20] }), NOW + DAY)).rejected).toEqual([]);
+    // Another process's audit of the exchange, holding its lock.
+    let released: () => void = () => undefined;
+    const holding = db.session(async (connection) => {
+      await connection.query("SELECT pg_advisory_lock($1, hashtext($2))", [AUDIT_LOCK_NAMESPACE, "locked"]);
+      await new Promise<void>((resolve) => {
+        released = resolve;
+      });
+      await connection.query("SELECT pg_advisory_unlock($1, hashtext($2))", [AUDIT_LOCK_NAMESPACE, "locked"]);
+    });
+    let done = false;
+    const audit = auditHistory(db, { exchange: "locked" }).finally(() => {
+      done = true;
+    });
+    // The audit's session waits on the advisory lock, and has recorded nothing.
+    await until("the audit waiting for the lock", async () => ((await db.sql.query("SELECT 1 FROM pg_stat_activity WHERE wait_event = 'advisory' AND datname = current_database()")).rowCount > 0 ? true : undefined), 10_000);
+    expect(done).toBe(false);
+    expect(await seriesAuditStates(db, { exchange: "locked" })).toEqual([]);
+    released();
+    await holding;
+    expect(await audit).toMatchObject({ series: 1, gaps: 1, missingCandles: 1 });
   });
 });

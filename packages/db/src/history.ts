@@ -1,6 +1,7 @@
 import { UserFacingError, isTimeframe, TIMEFRAME_MS, TIMEFRAMES, type Timeframe } from "@candlekeep/core";
 import type { Database } from "./connect";
-import { rangeBetween, rangeOf, withoutKnown, withoutStored, type MissingRange } from "./gap-ranges";
+import { rangeOf, withoutKnown, withoutStored, type MissingRange } from "./gap-ranges";
+import { scanStretches, type Stretch } from "./history-scan";
 import { distinctValuesCte, readWithoutJit } from "./sql";
 
 /**
@@ -56,7 +57,7 @@ export interface SeriesSelection {
 }
 
 export interface AuditHistoryOptions extends SeriesSelection {
-  /** Called as series are scanned: series done of series to scan. */
+  /** Called after each read of a long audit: candle slots checked so far of those to check. */
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -165,11 +166,7 @@ async function seriesEnds(db: HistoryDb, s: Selection): Promise<SeriesEnds[]> {
  * Both ends count as present: each is a stored candle (read with the series'
  * ends) or the edge of the range audited before.
  */
-interface Segment {
-  symbol: string;
-  timeframe: Timeframe;
-  lo: number;
-  hi: number;
+interface Segment extends Stretch {
   /** Ends that are stored candles outside the audited range: read by this audit. */
   newEnds: number;
 }
@@ -186,131 +183,6 @@ function segmentsOf(ends: readonly SeriesEnds[]): Segment[] {
     if (e.closed > e.auditedUntil) segments.push({ symbol: e.symbol, timeframe: e.timeframe, lo: e.auditedUntil, hi: e.closed, newEnds: 1 });
   }
   return segments;
-}
-
-/** Candles a complete segment holds strictly between its ends. */
-const interiorOf = (segment: Segment) => Math.max(0, (segment.hi - segment.lo) / TIMEFRAME_MS[segment.timeframe] - 1);
-
-const SEGMENTS = `unnest($2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[]) WITH ORDINALITY AS seg(symbol, timeframe, lo_ms, hi_ms, step_ms, i)`;
-const SEGMENT_CANDLES = `c.exchange = $1 AND c.symbol = seg.symbol AND c.timeframe = seg.timeframe AND c.open_time > ${TS("seg.lo_ms")} AND c.open_time < ${TS("seg.hi_ms")}`;
-
-function segmentParams(exchange: string, segments: readonly Segment[]) {
-  return [exchange, segments.map((g) => g.symbol), segments.map((g) => g.timeframe), segments.map((g) => g.lo), segments.map((g) => g.hi), segments.map((g) => TIMEFRAME_MS[g.timeframe])];
-}
-
-/** Candles stored strictly inside each segment: an index-only count, the cheapest full read. */
-async function interiorCounts(db: HistoryDb, exchange: string, segments: readonly Segment[]): Promise<number[]> {
-  const rows = await readWithoutJit<{ i: string | number; n: string | number }>(
-    db,
-    `SELECT seg.i, n.n FROM ${SEGMENTS} CROSS JOIN LATERAL (SELECT count(*) AS n FROM candles c WHERE ${SEGMENT_CANDLES}) AS n ORDER BY seg.i`,
-    segmentParams(exchange, segments),
-  );
-  return rows.map((row) => Number(row.n));
-}
-
-/**
- * The missing ranges inside each segment, from one ordered read of its candles
- * (the primary key's order, no sort): the candles after a hole, with the one
- * before it, and the first and last candle (for the holes at the ends).
- */
-async function segmentGaps(db: HistoryDb, exchange: string, segments: readonly Segment[]): Promise<MissingRange[][]> {
-  const rows = await readWithoutJit<{ i: string | number; time_ms: string | number; prev_ms: string | number | null; is_last: boolean }>(
-    db,
-    `SELECT seg.i, ${MS("p.open_time")} AS time_ms, ${MS("p.prev")} AS prev_ms, p.next IS NULL AS is_last
-     FROM ${SEGMENTS}
-     CROSS JOIN LATERAL (
-       SELECT w.open_time, w.prev, w.next FROM (
-         SELECT c.open_time, lag(c.open_time) OVER o AS prev, lead(c.open_time) OVER o AS next
-         FROM candles c WHERE ${SEGMENT_CANDLES}
-         WINDOW o AS (ORDER BY c.open_time)
-       ) AS w
-       WHERE w.prev IS NULL OR w.next IS NULL OR w.open_time - w.prev > seg.step_ms * interval '1 millisecond'
-     ) AS p
-     ORDER BY seg.i, p.open_time`,
-    segmentParams(exchange, segments),
-  );
-  const found = segments.map((): { first: number | null; last: number | null; inner: Array<[number, number]> } => ({ first: null, last: null, inner: [] }));
-  for (const row of rows) {
-    const f = found[Number(row.i) - 1];
-    if (f === undefined) continue;
-    const time = Number(row.time_ms);
-    const prev = toMs(row.prev_ms);
-    if (prev === null) f.first = time;
-    else f.inner.push([prev, time]);
-    if (row.is_last) f.last = time;
-  }
-  return segments.map((segment, index) => {
-    const step = TIMEFRAME_MS[segment.timeframe];
-    const f = found[index];
-    const pairs: Array<[number, number]> = f === undefined || f.first === null || f.last === null ? [[segment.lo, segment.hi]] : [[segment.lo, f.first], ...f.inner, [f.last, segment.hi]];
-    return pairs.map(([before, after]) => rangeBetween(before, after, step)).filter((range): range is MissingRange => range !== undefined);
-  });
-}
-
-// A segment longer than this is counted first and read in detail only when candles are missing
-// from it: the count reads the index alone, and most series of a healthy history are complete.
-const COUNT_FIRST_ABOVE = 2_000;
-// Candles per query: keeps each statement far below the connection's statement timeout and
-// lets progress be reported and the work shared between connections.
-const BATCH_CANDLES = 2_000_000;
-const BATCH_SEGMENTS = 2_000;
-// The server reads with this many connections at once (its two cores here); the embedded engine has one.
-const SERVER_READERS = 2;
-
-function batchesOf(segments: readonly Segment[]): Segment[][] {
-  const batches: Segment[][] = [];
-  let batch: Segment[] = [];
-  let candles = 0;
-  for (const segment of segments) {
-    if (batch.length > 0 && (candles + interiorOf(segment) > BATCH_CANDLES || batch.length >= BATCH_SEGMENTS)) {
-      batches.push(batch);
-      batch = [];
-      candles = 0;
-    }
-    batch.push(segment);
-    candles += interiorOf(segment);
-  }
-  if (batch.length > 0) batches.push(batch);
-  return batches;
-}
-
-interface ScannedSegment {
-  segment: Segment;
-  gaps: MissingRange[];
-  scanned: number;
-}
-
-/** One batch: long segments counted first, those short of candles and all short segments read in detail. */
-async function scanBatch(db: HistoryDb, exchange: string, batch: readonly Segment[]): Promise<ScannedSegment[]> {
-  const long = batch.filter((segment) => interiorOf(segment) > COUNT_FIRST_ABOVE);
-  const counts = long.length > 0 ? await interiorCounts(db, exchange, long) : [];
-  const complete = new Set(long.filter((segment, i) => counts[i] === interiorOf(segment)));
-  const detailed = batch.filter((segment) => !complete.has(segment));
-  const gaps = detailed.length > 0 ? await segmentGaps(db, exchange, detailed) : [];
-  const gapsOf = new Map(detailed.map((segment, i) => [segment, gaps[i] ?? []]));
-  return batch.map((segment) => {
-    const found = gapsOf.get(segment) ?? [];
-    const missing = found.reduce((sum, gap) => sum + gap.missing, 0);
-    return { segment, gaps: found, scanned: interiorOf(segment) - missing + segment.newEnds };
-  });
-}
-
-async function scanSegments(db: HistoryDb, exchange: string, segments: readonly Segment[], onProgress: AuditHistoryOptions["onProgress"]): Promise<ScannedSegment[]> {
-  const batches = batchesOf(segments);
-  const results: ScannedSegment[][] = [];
-  let next = 0;
-  let done = 0;
-  const reader = async () => {
-    for (let index = next++; index < batches.length; index = next++) {
-      const batch = batches[index] ?? [];
-      results[index] = await scanBatch(db, exchange, batch);
-      done += batch.length;
-      onProgress?.(done, segments.length);
-    }
-  };
-  const readers = db.kind === "server" ? Math.min(SERVER_READERS, batches.length) : 1;
-  await Promise.all(Array.from({ length: readers }, reader));
-  return results.flat();
 }
 
 interface GapRow extends MissingRange {
@@ -482,25 +354,66 @@ async function gapTotals(db: HistoryDb, s: Selection): Promise<{ gaps: number; m
  * (optionally only the given symbols/timeframes).
  */
 export async function auditHistory(db: HistoryDb, options: AuditHistoryOptions): Promise<HistoryAuditResult> {
-  const started = performance.now();
   const s = selection(options, "auditHistory");
+  return exclusively(db, s.exchange, () => audit(db, s, options.onProgress));
+}
+
+// Session advisory locks take two int4 keys: Candlekeep's namespace for the history audit, and the exchange.
+export const AUDIT_LOCK_NAMESPACE = 0x436b4861; // "CkHa"
+
+/** The embedded engine's audit running now, per engine (its Database.sql), which the next one waits for. */
+const embeddedAudits = new WeakMap<object, Promise<unknown>>();
+
+/**
+ * Runs `fn` while no other audit of `exchange` runs: two audits reading the same
+ * new candles at once would each record the gaps they found, and a range filled
+ * in between could be recorded twice, overlapping. Server: a session advisory
+ * lock, waited for (other processes audit too: verify, the dashboard). Embedded:
+ * one process holds the database, whose audits run one after another.
+ */
+async function exclusively<T>(db: HistoryDb, exchange: string, fn: () => Promise<T>): Promise<T> {
+  if (db.kind !== "server") {
+    const current = (embeddedAudits.get(db.sql) ?? Promise.resolve()).catch(() => undefined).then(fn);
+    embeddedAudits.set(db.sql, current);
+    return current;
+  }
+  return db.session(
+    async (connection) => {
+      await connection.query("SELECT pg_advisory_lock($1, hashtext($2))", [AUDIT_LOCK_NAMESPACE, exchange]);
+      try {
+        return await fn();
+      } finally {
+        await connection.query("SELECT pg_advisory_unlock($1, hashtext($2))", [AUDIT_LOCK_NAMESPACE, exchange]);
+      }
+    },
+    // The wait lasts as long as the other audit.
+    { queryTimeoutMs: 0 },
+  );
+}
+
+async function audit(db: HistoryDb, s: Selection, onProgress: AuditHistoryOptions["onProgress"]): Promise<HistoryAuditResult> {
+  const started = performance.now();
   const ends = await seriesEnds(db, s);
   const segments = segmentsOf(ends);
-  const scanned = await scanSegments(db, s.exchange, segments, options.onProgress);
+  const scans = await scanStretches(db, s.exchange, segments, onProgress);
   const { changes, remaining } = refreshedGaps(await knownGaps(db, s));
-  for (const { segment, gaps } of scanned) {
+  let scannedCandles = 0;
+  segments.forEach((segment, i) => {
+    const scan = scans[i];
+    if (scan === undefined) return;
+    scannedCandles += scan.stored + segment.newEnds;
     const known = remaining.get(seriesKey(segment)) ?? [];
     const step = TIMEFRAME_MS[segment.timeframe];
-    for (const gap of gaps) {
+    for (const gap of scan.missing) {
       for (const range of withoutKnown(gap, known, step)) changes.added.push({ symbol: segment.symbol, timeframe: segment.timeframe, ...range, unavailableAt: null, foundAt: null });
     }
-  }
+  });
   const audited = ends.map((e) => ({ symbol: e.symbol, timeframe: e.timeframe, first: e.first, until: e.closed }));
   await writeChanges(db, s.exchange, changes, audited);
   const totals = await gapTotals(db, s);
   const result: HistoryAuditResult = {
     series: ends.length,
-    scannedCandles: scanned.reduce((sum, part) => sum + part.scanned, 0),
+    scannedCandles,
     gaps: totals.gaps,
     missingCandles: totals.missing,
     ms: Math.round(performance.now() - started),
@@ -554,32 +467,37 @@ function checkedRange(range: CandleRange): CandleRange {
  * begins or ends), so later repairs skip it. Candles stored inside the range
  * stay and split it. Also for a range before the first stored candle.
  */
-export async function markRangeUnavailable(db: Pick<Database, "sql">, range: CandleRange): Promise<void> {
+export async function markRangeUnavailable(db: HistoryDb, range: CandleRange): Promise<void> {
   const { exchange, symbol, timeframe, fromTime, toTime } = checkedRange(range);
   const step = TIMEFRAME_MS[timeframe];
-  const existing = await db.sql.query<{ from_ms: string | number; to_ms: string | number; unavailable_ms: string | number | null; found_ms: string | number; stored: Array<string | number> | null }>(
-    `SELECT ${MS("g.from_time")} AS from_ms, ${MS("g.to_time")} AS to_ms, ${MS("g.unavailable_at")} AS unavailable_ms, ${MS("g.found_at")} AS found_ms, NULL AS stored
-     FROM candle_gaps g
-     WHERE g.exchange = $1 AND g.symbol = $2 AND g.timeframe = $3 AND g.from_time <= ${TS("$5::int8")} AND g.to_time >= ${TS("$4::int8")}
-     UNION ALL
-     SELECT NULL, NULL, NULL, NULL, array_agg(${MS("c.open_time")} ORDER BY c.open_time)
-     FROM candles c WHERE c.exchange = $1 AND c.symbol = $2 AND c.timeframe = $3 AND c.open_time BETWEEN ${TS("$4::int8")} AND ${TS("$5::int8")}`,
-    [exchange, symbol, timeframe, fromTime, toTime],
-  );
-  const changes: GapChanges = { removed: [], added: [] };
-  const nowMs = Date.now();
-  for (const row of existing.rows) {
-    if (row.from_ms === null || row.to_ms === null || row.found_ms === null) {
-      const stored = parseTimes(row.stored);
-      for (const run of withoutStored(rangeOf(fromTime, toTime, step), stored, step)) changes.added.push({ symbol, timeframe, ...run, unavailableAt: nowMs, foundAt: null });
-      continue;
+  const params = [exchange, symbol, timeframe, fromTime, toTime];
+  // Under the audit's lock: an audit reading the gaps meanwhile would write them back unmarked.
+  await exclusively(db, exchange, async () => {
+    const overlapping = await db.sql.query<{ from_ms: string | number; to_ms: string | number; unavailable_ms: string | number | null; found_ms: string | number }>(
+      `SELECT ${MS("from_time")} AS from_ms, ${MS("to_time")} AS to_ms, ${MS("unavailable_at")} AS unavailable_ms, ${MS("found_at")} AS found_ms
+       FROM candle_gaps
+       WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND from_time <= ${TS("$5::int8")} AND to_time >= ${TS("$4::int8")}`,
+      params,
+    );
+    const stored = await db.sql.query<{ open_ms: string | number }>(
+      `SELECT ${MS("open_time")} AS open_ms FROM candles
+       WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND open_time BETWEEN ${TS("$4::int8")} AND ${TS("$5::int8")}
+       ORDER BY open_time`,
+      params,
+    );
+    const changes: GapChanges = { removed: [], added: [] };
+    // Gaps reaching into the range keep what lies outside it, as they were.
+    for (const row of overlapping.rows) {
+      const gap: GapRow = { symbol, timeframe, ...rangeOf(Number(row.from_ms), Number(row.to_ms), step), unavailableAt: toMs(row.unavailable_ms), foundAt: Number(row.found_ms) };
+      changes.removed.push(gap);
+      if (gap.fromTime < fromTime) changes.added.push({ ...gap, ...rangeOf(gap.fromTime, fromTime - step, step) });
+      if (gap.toTime > toTime) changes.added.push({ ...gap, ...rangeOf(toTime + step, gap.toTime, step) });
     }
-    const gap: GapRow = { symbol, timeframe, ...rangeOf(Number(row.from_ms), Number(row.to_ms), step), unavailableAt: toMs(row.unavailable_ms), foundAt: Number(row.found_ms) };
-    changes.removed.push(gap);
-    if (gap.fromTime < fromTime) changes.added.push({ ...gap, ...rangeOf(gap.fromTime, fromTime - step, step) });
-    if (gap.toTime > toTime) changes.added.push({ ...gap, ...rangeOf(toTime + step, gap.toTime, step) });
-  }
-  await writeChanges(db, exchange, changes, []);
+    const nowMs = Date.now();
+    const missing = withoutStored(rangeOf(fromTime, toTime, step), stored.rows.map((row) => Number(row.open_ms)), step);
+    for (const run of missing) changes.added.push({ symbol, timeframe, ...run, unavailableAt: nowMs, foundAt: null });
+    await writeChanges(db, exchange, changes, []);
+  });
 }
 
 /** Per series: audit watermark state (for verify/dashboard to show "complete up to"). */

@@ -1,13 +1,14 @@
 import { SingleBar } from "cli-progress";
 import { TIMEFRAME_MS, describeError, type Logger, type Timeframe } from "@candlekeep/core";
-import { candleCoverage, type Database } from "@candlekeep/db";
+import type { Database } from "@candlekeep/db";
+import type { FetchRange } from "./history/ranges";
 import { settleAll } from "./limit";
 import { pause } from "./loop";
 import type { BotRuntime } from "./runtime";
 
 export interface BackfillOptions {
-  /** Oldest openTime wanted for each timeframe. */
-  startFor: (timeframe: Timeframe) => number;
+  /** The ranges to fetch, planned from what the database holds at `now` (asked again while it is away). */
+  plan: (db: Database, now: number) => Promise<FetchRange[]>;
   /** Show a terminal progress bar (else periodic log lines). */
   tty: boolean;
   /**
@@ -15,17 +16,36 @@ export interface BackfillOptions {
    * database ends, and what is pending is left to the shutdown's final write.
    */
   signal?: AbortSignal;
+  /** Ranges fetched at once; CONCURRENCY by default. */
+  concurrency?: number;
+  /** Names the work in its log lines ("backfill" by default). */
+  name?: string;
+}
+
+/** A stretch of a series the exchange has no candles for: its answers went on past it. */
+export interface UnavailableRange {
+  symbol: string;
+  timeframe: Timeframe;
+  from: number;
+  to: number;
 }
 
 export interface BackfillReport {
+  /** Series planned for (every tracked coin × timeframe). */
   series: number;
+  /** Ranges fetched (planned). */
+  ranges: number;
+  /** Candles the exchange answered with. */
   fetched: number;
   written: number;
+  /** Stretches of the ranges the exchange skipped (a listing date, an outage of its own). */
+  unavailable: UnavailableRange[];
   failed: { symbol: string; timeframe: Timeframe; error: string }[];
-  /** Stopped by `signal` before every series was loaded. */
+  /** Stopped by `signal` before every range was fetched. */
   stopped: boolean;
 }
 
+/** Largest page asked for; exchanges cap OHLCV pages around 500-1500 (a smaller answer is continued). */
 const PAGE = 1000;
 /** Flush whenever this many candles wait, so memory stays flat on long backfills. */
 const FLUSH_EVERY = 20_000;
@@ -35,53 +55,40 @@ const RETRY_FIRST_MS = 500;
 const RETRY_MOST_MS = 5000;
 
 /**
- * Loads history for every coin × timeframe back to `startFor(timeframe)`.
- * Resumable: a series already complete from the start is continued from its
- * last stored candle; anything else is refetched from the start (the upsert
- * makes repeats harmless).
+ * Fetches the planned ranges (history/ranges.ts plans them: only what is missing), each page's size
+ * fitted to what is left of its range, so a gap of k candles costs about k candles fetched.
+ * A stretch the exchange's answers skip (its listing came later, an outage of its own) is
+ * reported as unavailable; the caller records it, so it is not asked for again.
  *
  * A database outage is waited out, as the ticks do: fetched candles stay pending,
- * every series waits for the write (the pending batch stays bounded), the outage
+ * every range waits for the write (the pending batch stays bounded), the outage
  * is one story in the log (rt.outage), and the backfill resumes where it was once
- * a write succeeds. A series fails only on the exchange's errors.
+ * a write succeeds. A range fails only on the exchange's errors.
  */
 export async function backfill(rt: BotRuntime, options: BackfillOptions): Promise<BackfillReport> {
   const signal = options.signal ?? new AbortController().signal;
-  const report: BackfillReport = { series: 0, fetched: 0, written: 0, failed: [], stopped: false };
+  const name = options.name ?? "backfill";
+  const report: BackfillReport = { series: rt.symbols.length * rt.timeframes.length, ranges: 0, fetched: 0, written: 0, unavailable: [], failed: [], stopped: false };
   const now = rt.market.now();
-  const jobs = await untilAnswered(rt, "reading the stored candles' coverage", signal, (db) => plan(rt, db, options, now));
-  if (jobs === undefined) return { ...report, stopped: true };
-  report.series = jobs.length;
+  const ranges = await untilAnswered(rt, "reading the stored candles' coverage", signal, (db) => options.plan(db, now));
+  if (ranges === undefined) return { ...report, stopped: true };
+  report.ranges = ranges.length;
 
-  const progress = createProgress(options.tty, jobs.length, rt.logger);
-  // One write at a time; every series that needs it waits for the same one (through an outage too).
+  const progress = createProgress(name, options.tty, ranges.length, rt.logger);
+  // One write at a time; every range that needs it waits for the same one (through an outage too).
   let writing: Promise<void> | undefined;
   const flush = (): Promise<void> =>
     (writing ??= writePending(rt, report, signal).finally(() => {
       writing = undefined;
     }));
 
-  await settleAll(jobs, rt.config.tick.concurrency, async (job) => {
+  await settleAll(ranges, options.concurrency ?? rt.config.tick.concurrency, async (range) => {
     if (signal.aborted) return;
     try {
-      let cursor = job.from;
-      while (!signal.aborted) {
-        const page = await rt.market.fetchCandles(job.symbol, job.timeframe, cursor, PAGE);
-        const added = rt.candles.add(job.symbol, job.timeframe, page);
-        report.fetched += page.length;
-        if (added.deferred > 0) {
-          // The pending batch was full: write it, then fetch the same page again (its deferred candles fit now).
-          await flush();
-          continue;
-        }
-        if (rt.candles.pendingCount >= FLUSH_EVERY) await flush();
-        const last = page.at(-1);
-        if (!last || last.openTime <= cursor || !last.isClosed || page.length < 2) break;
-        cursor = last.openTime;
-      }
+      await fetchRange(rt, range, report, flush, signal);
     } catch (error) {
-      report.failed.push({ symbol: job.symbol, timeframe: job.timeframe, error: describeError(error) });
-      rt.logger.warn("backfill of a series failed", { symbol: job.symbol, timeframe: job.timeframe, error: describeError(error) });
+      report.failed.push({ symbol: range.symbol, timeframe: range.timeframe, error: describeError(error) });
+      rt.logger.warn(`${name} of a series failed`, { symbol: range.symbol, timeframe: range.timeframe, error: describeError(error) });
     } finally {
       rt.status.lastProgressAt = new Date();
       progress.advance(report);
@@ -93,19 +100,36 @@ export async function backfill(rt: BotRuntime, options: BackfillOptions): Promis
   return report;
 }
 
-/** Each series' job: from where its stored history needs it. */
-async function plan(rt: BotRuntime, db: Database, options: BackfillOptions, now: number): Promise<{ symbol: string; timeframe: Timeframe; from: number }[]> {
-  const jobs: { symbol: string; timeframe: Timeframe; from: number }[] = [];
-  for (const timeframe of rt.timeframes) {
-    const start = options.startFor(timeframe);
-    const windowCandles = Math.ceil((now - start) / TIMEFRAME_MS[timeframe]);
-    const coverage = await candleCoverage(db, { exchange: rt.market.id, symbols: rt.symbols, timeframes: [timeframe], windowCandles, nowMs: now });
-    for (const series of coverage) {
-      const complete = series.firstOpenTime !== null && series.firstOpenTime <= start && series.recentGaps === 0;
-      jobs.push({ symbol: series.symbol, timeframe, from: complete && series.lastOpenTime !== null ? series.lastOpenTime : start });
+/**
+ * Fetches one range page by page, each asking for no more than what is left of it, and notes the
+ * stretches the exchange skipped: a candle it answered with, later than the one expected, shows it
+ * has none before (a stretch at the end with no later answer is not known to be missing: it may come).
+ */
+async function fetchRange(rt: BotRuntime, range: FetchRange, report: BackfillReport, flush: () => Promise<void>, signal: AbortSignal): Promise<void> {
+  const step = TIMEFRAME_MS[range.timeframe];
+  let cursor = range.from;
+  while (!signal.aborted && cursor <= range.to) {
+    const limit = Math.min(PAGE, Math.floor((range.to - cursor) / step) + 1);
+    const page = (await rt.market.fetchCandles(range.symbol, range.timeframe, cursor, limit)).filter((candle) => candle.openTime >= cursor);
+    // Candles past the range (the exchange skipped to them) are stored already, or the next range's.
+    const added = rt.candles.add(range.symbol, range.timeframe, page.filter((candle) => candle.openTime <= range.to));
+    report.fetched += page.length;
+    if (added.deferred > 0) {
+      // The pending batch was full: write it, then fetch the same page again (its deferred candles fit now).
+      await flush();
+      continue;
     }
+    if (rt.candles.pendingCount >= FLUSH_EVERY) await flush();
+    let expected = cursor;
+    for (const candle of page) {
+      if (expected > range.to) break;
+      if (candle.openTime > expected) report.unavailable.push({ symbol: range.symbol, timeframe: range.timeframe, from: expected, to: Math.min(candle.openTime - step, range.to) });
+      expected = candle.openTime + step;
+    }
+    const last = page.at(-1);
+    if (!last) break;
+    cursor = last.openTime + step;
   }
-  return jobs;
 }
 
 /**
@@ -133,7 +157,7 @@ async function writePending(rt: BotRuntime, report: BackfillReport, signal: Abor
 }
 
 /** `read`'s value, asked again while the database is away (one outage story); undefined when `signal` stops the wait. */
-async function untilAnswered<T>(rt: BotRuntime, operation: string, signal: AbortSignal, read: (db: Database) => Promise<T>): Promise<T | undefined> {
+export async function untilAnswered<T>(rt: BotRuntime, operation: string, signal: AbortSignal, read: (db: Database) => Promise<T>): Promise<T | undefined> {
   for (let attempt = 0; !signal.aborted; attempt += 1) {
     try {
       const value = await read(await rt.db());
@@ -153,10 +177,10 @@ async function waitToRetry(rt: BotRuntime, attempt: number, signal: AbortSignal)
   await pause(Math.min(RETRY_MOST_MS, RETRY_FIRST_MS * 2 ** attempt), signal);
 }
 
-function createProgress(tty: boolean, total: number, logger: Logger) {
+function createProgress(name: string, tty: boolean, total: number, logger: Logger) {
   let done = 0;
   let lastLog = 0;
-  const bar = tty ? new SingleBar({ format: "backfill [{bar}] {value}/{total} series | {fetched} candles | {eta_formatted} left", hideCursor: true }) : undefined;
+  const bar = tty ? new SingleBar({ format: `${name} [{bar}] {value}/{total} ranges | {fetched} candles | {eta_formatted} left`, hideCursor: true }) : undefined;
   bar?.start(total, 0, { fetched: 0 });
   return {
     advance(report: BackfillReport) {
@@ -164,20 +188,22 @@ function createProgress(tty: boolean, total: number, logger: Logger) {
       bar?.update(done, { fetched: report.fetched });
       if (!bar && (Date.now() - lastLog >= PROGRESS_LOG_MS || done === total)) {
         lastLog = Date.now();
-        logger.info("backfill progress", { done, total, percent: Math.round((done / Math.max(1, total)) * 100), fetched: report.fetched });
+        logger.info(`${name} progress`, { done, total, percent: Math.round((done / Math.max(1, total)) * 100), fetched: report.fetched });
       }
     },
     stop(report: BackfillReport, until: number) {
       bar?.stop();
-      const fields = { series: report.series, fetched: report.fetched, written: report.written, failed: report.failed.length, until: new Date(until).toISOString() };
-      if (report.stopped) logger.info("backfill stopped before it finished; the next run continues it", fields);
-      else logger.info("backfill finished", fields);
+      const fields = {
+        series: report.series,
+        ranges: report.ranges,
+        fetched: report.fetched,
+        written: report.written,
+        unavailable: report.unavailable.length,
+        failed: report.failed.length,
+        until: new Date(until).toISOString(),
+      };
+      if (report.stopped) logger.info(`${name} stopped before it finished; the next run continues it`, fields);
+      else logger.info(`${name} finished`, fields);
     },
   };
-}
-
-/** Start-up: loads what is missing of the last HISTORY_CANDLES candles of every series. */
-export function backfillRecentHistory(rt: BotRuntime, tty: boolean, signal?: AbortSignal): Promise<BackfillReport> {
-  const now = rt.market.now();
-  return backfill(rt, { startFor: (tf) => now - rt.config.tick.historyCandles * TIMEFRAME_MS[tf], tty, ...(signal ? { signal } : {}) });
 }

@@ -15,6 +15,7 @@ const BENCHMARKS = [
   { file: "tick.ts", node: [] },
   // gc() before each memory sample.
   { file: "memory.ts", node: ["--expose-gc"] },
+  { file: "repair.ts", node: [] },
   { file: "startup.ts", node: [] },
 ] as const;
 

@@ -1,5 +1,5 @@
 import { createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
-import { backfillRecentHistory } from "../src/backfill";
+import { loadRecentHistory } from "../src/history/resume";
 import { startTestBot, type TestBot } from "../src/testing/bot";
 
 /** The bot as production runs it (settings through the zod config), on the simulated exchange and a fresh database. */
@@ -11,7 +11,7 @@ export interface BenchBot {
   startMs: number;
   /** Of startMs: connecting, migrating and restoring what the database holds (startBot). */
   restoreMs: number;
-  /** Of startMs: loading what is missing of every series' history (backfillRecentHistory). */
+  /** Of startMs: loading what is missing of every series' history (loadRecentHistory). */
   backfillMs: number;
   /** Candles the backfill wrote. */
   backfillWritten: number;
@@ -65,7 +65,7 @@ export async function startBenchBot(options: BenchBotOptions): Promise<BenchBot>
     const bot = await startTestBot(settings, { simStepMs: stepMinutes * 60_000, simCaughtUp: options.caughtUp ?? false, backfill: false });
     const restored = performance.now();
     try {
-      const backfill = await backfillRecentHistory(bot.runtime, false);
+      const backfill = await loadRecentHistory(bot.runtime, false);
       const ready = performance.now();
       return {
         bot,

@@ -4,7 +4,7 @@ import { latestCandlesPerSeries, type Database } from "@candlekeep/db";
 import { createServerTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import { median, parseBenchArgs, report, runMain, timingFigure, withGoal, type BenchOptions, type Figure } from "../../../packages/db/bench/harness";
 import { copyInto } from "../../../packages/db/bench/writes";
-import { backfillRecentHistory } from "../src/backfill";
+import { loadRecentHistory } from "../src/history/resume";
 import { startTestBot } from "../src/testing/bot";
 import { postgresCpuMs, processCpuMs } from "./cpu";
 import { startBenchBot, TIMEFRAMES, type BenchBot } from "./setup";
@@ -137,7 +137,7 @@ async function backfillThenCopy(coins: number, history: number): Promise<Backfil
       const botCpu = processCpuMs();
       const postgresCpu = postgresCpuMs(name);
       const started = performance.now();
-      const backfill = await backfillRecentHistory(bot.runtime, false);
+      const backfill = await loadRecentHistory(bot.runtime, false);
       const backfillMs = performance.now() - started;
       const postgresCpuAfter = postgresCpuMs(name);
       const run = {

@@ -1,5 +1,6 @@
 import { TIMEFRAMES, type Timeframe } from "@candlekeep/core";
-import { backfillRecentHistory, MOST_UNWRITTEN } from "./backfill";
+import { MOST_UNWRITTEN } from "./backfill";
+import { loadRecentHistory } from "./history/resume";
 import { simCandleMismatches } from "./testing/sim-truth";
 import { useServerTestBot } from "./testing/server-bot";
 
@@ -20,7 +21,7 @@ describe("the backfill's writes", () => {
       return fetchCandles(symbol, timeframe, since, limit);
     };
 
-    const report = await backfillRecentHistory(rt, false);
+    const report = await loadRecentHistory(rt, false);
 
     expect(report).toMatchObject({ failed: [], stopped: false, series: 20 * TIMEFRAMES.length });
     expect(rt.candles.pendingCount).toBe(0);

@@ -1,14 +1,15 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { SingleBar } from "cli-progress";
-import { TIMEFRAME_MS, alignToTimeframe, describeError, type Logger, type Timeframe } from "@candlekeep/core";
-import { candleCoverage, type Database } from "@candlekeep/db";
+import { TIMEFRAME_MS, describeError, type Logger, type Timeframe } from "@candlekeep/core";
+import type { Database } from "@candlekeep/db";
+import type { FetchRange } from "./history/ranges";
 import { settleAll } from "./limit";
 import { pause } from "./loop";
 import type { BotRuntime } from "./runtime";
 
 export interface BackfillOptions {
-  /** Oldest openTime wanted for each timeframe. */
-  startFor: (timeframe: Timeframe) => number;
+  /** The ranges to fetch, planned from what the database holds at `now` (asked again while it is away). */
+  plan: (db: Database, now: number) => Promise<FetchRange[]>;
   /** Show a terminal progress bar (else periodic log lines). */
   tty: boolean;
   /**
@@ -16,17 +17,36 @@ export interface BackfillOptions {
    * database ends, and what is pending is left to the shutdown's final write.
    */
   signal?: AbortSignal;
+  /** Ranges fetched at once; CONCURRENCY by default. */
+  concurrency?: number;
+  /** Names the work in its log lines ("backfill" by default). */
+  name?: string;
+}
+
+/** A stretch of a series the exchange has no candles for: its answers went on past it. */
+export interface UnavailableRange {
+  symbol: string;
+  timeframe: Timeframe;
+  from: number;
+  to: number;
 }
 
 export interface BackfillReport {
+  /** Series planned for (every tracked coin × timeframe). */
   series: number;
+  /** Ranges fetched (planned). */
+  ranges: number;
+  /** Candles the exchange answered with. */
   fetched: number;
   written: number;
+  /** Stretches of the ranges the exchange skipped (a listing date, an outage of its own). */
+  unavailable: UnavailableRange[];
   failed: { symbol: string; timeframe: Timeframe; error: string }[];
-  /** Stopped by `signal` before every series was loaded. */
+  /** Stopped by `signal` before every range was fetched. */
   stopped: boolean;
 }
 
+/** Largest page asked for; exchanges cap OHLCV pages around 500-1500 (a smaller answer is continued). */
 const PAGE = 1000;
 /** A write starts once this many candles wait (and none runs); the next one takes all that waits then. */
 const WRITE_BATCH = 20_000;
@@ -44,27 +64,87 @@ const RETRY_FIRST_MS = 500;
 const RETRY_MOST_MS = 5000;
 
 /**
- * Loads history for every coin × timeframe back to `startFor(timeframe)`.
- * Resumable: a series already complete from the start is continued from its
- * last stored candle; anything else is refetched from the start (the upsert
- * makes repeats harmless).
+ * Fetches the planned ranges (history/ranges.ts plans them: only what is missing), each page's size
+ * fitted to what is left of its range, so a gap of k candles costs about k candles fetched.
+ * A stretch the exchange's answers skip (its listing came later, an outage of its own) is
+ * reported as unavailable; the caller records it, so it is not asked for again.
  *
  * A database outage is waited out, as the ticks do: fetched candles stay pending,
- * every series waits for the write (the pending batch stays bounded), the outage
+ * every range waits for the write (the pending batch stays bounded), the outage
  * is one story in the log (rt.outage), and the backfill resumes where it was once
- * a write succeeds. A series fails only on the exchange's errors.
+ * a write succeeds. A range fails only on the exchange's errors.
  */
 export async function backfill(rt: BotRuntime, options: BackfillOptions): Promise<BackfillReport> {
   const signal = options.signal ?? new AbortController().signal;
-  const report: BackfillReport = { series: 0, fetched: 0, written: 0, failed: [], stopped: false };
+  const name = options.name ?? "backfill";
+  const report: BackfillReport = { series: rt.symbols.length * rt.timeframes.length, ranges: 0, fetched: 0, written: 0, unavailable: [], failed: [], stopped: false };
   const now = rt.market.now();
-  const jobs = await untilAnswered(rt, "reading the stored candles' coverage", signal, (db) => plan(rt, db, options, now));
-  if (jobs === undefined) return { ...report, stopped: true };
-  report.series = jobs.length;
+  const ranges = await untilAnswered(rt, "reading the stored candles' coverage", signal, (db) => options.plan(db, now));
+  if (ranges === undefined) return { ...report, stopped: true };
+  report.ranges = ranges.length;
 
-  const progress = createProgress(options.tty, jobs.length, rt.logger);
-  // One write at a time, in the background of the fetching (which the write used to stop: half the
-  // backfill's time); a series waits for it once MOST_UNWRITTEN candles are unwritten, through an outage too.
+  const progress = createProgress(name, options.tty, ranges.length, rt.logger);
+  const writes = backgroundWrites(rt, report, signal);
+
+  await settleAll(ranges, options.concurrency ?? rt.config.tick.concurrency, async (range) => {
+    if (signal.aborted) return;
+    try {
+      await fetchRange(rt, range, report, writes, signal);
+    } catch (error) {
+      report.failed.push({ symbol: range.symbol, timeframe: range.timeframe, error: describeError(error) });
+      rt.logger.warn(`${name} of a series failed`, { symbol: range.symbol, timeframe: range.timeframe, error: describeError(error) });
+    } finally {
+      rt.status.lastProgressAt = new Date();
+      progress.advance(report);
+    }
+  });
+  await writes.finish();
+  report.stopped = signal.aborted;
+  progress.stop(report, now);
+  return report;
+}
+
+/**
+ * Fetches one range page by page, each asking for no more than what is left of it, and notes the
+ * stretches the exchange skipped: a candle it answered with, later than the one expected, shows it
+ * has none before (a stretch at the end with no later answer is not known to be missing: it may come).
+ */
+async function fetchRange(rt: BotRuntime, range: FetchRange, report: BackfillReport, writes: BackgroundWrites, signal: AbortSignal): Promise<void> {
+  const step = TIMEFRAME_MS[range.timeframe];
+  let cursor = range.from;
+  while (!signal.aborted && cursor <= range.to) {
+    const limit = Math.min(PAGE, Math.floor((range.to - cursor) / step) + 1);
+    const page = (await rt.market.fetchCandles(range.symbol, range.timeframe, cursor, limit)).filter((candle) => candle.openTime >= cursor);
+    // Candles past the range (the exchange skipped to them) are stored already, or the next range's.
+    const added = rt.candles.add(range.symbol, range.timeframe, page.filter((candle) => candle.openTime <= range.to));
+    report.fetched += page.length;
+    if (added.deferred > 0) {
+      // The pending batch was full: wait for a write, then fetch the same page again (its deferred candles fit now).
+      await writes.full();
+      continue;
+    }
+    await writes.afterPage();
+    let expected = cursor;
+    for (const candle of page) {
+      if (expected > range.to) break;
+      if (candle.openTime > expected) report.unavailable.push({ symbol: range.symbol, timeframe: range.timeframe, from: expected, to: Math.min(candle.openTime - step, range.to) });
+      expected = candle.openTime + step;
+    }
+    const last = page.at(-1);
+    if (!last) break;
+    cursor = last.openTime + step;
+  }
+}
+
+type BackgroundWrites = ReturnType<typeof backgroundWrites>;
+
+/**
+ * The backfill's writes, in the background of its fetching (which a write used to stop: the bot
+ * and PostgreSQL took turns, half of a backfill's time): one at a time, started once WRITE_BATCH
+ * candles wait; a fetch waits for the running one once MOST_UNWRITTEN candles are unwritten, and
+ * so through an outage too (writePending waits it out).
+ */
+function backgroundWrites(rt: BotRuntime, report: BackfillReport, signal: AbortSignal) {
   let writing: Promise<void> | undefined;
   const write = (): Promise<void> =>
     (writing ??= writePending(rt, report, signal).finally(() => {
@@ -72,58 +152,23 @@ export async function backfill(rt: BotRuntime, options: BackfillOptions): Promis
       // Whatever queued meanwhile goes next: the database waits for no fetch (a few percent of a backfill).
       if (!signal.aborted && rt.candles.pendingCount >= WRITE_ON_MIN) void write();
     }));
-
-  await settleAll(jobs, rt.config.tick.concurrency, async (job) => {
-    if (signal.aborted) return;
-    try {
-      let cursor = job.from;
-      while (!signal.aborted) {
-        const page = await rt.market.fetchCandles(job.symbol, job.timeframe, cursor, PAGE);
-        const added = rt.candles.add(job.symbol, job.timeframe, page);
-        report.fetched += page.length;
-        if (added.deferred > 0) {
-          // The pending batch was full: wait for a write, then fetch the same page again (its deferred candles fit now).
-          await write();
-          continue;
-        }
-        const unwritten = rt.candles.pendingCount;
-        if (unwritten >= WRITE_BATCH && writing === undefined) void write();
-        else if (unwritten >= MOST_UNWRITTEN) await writing;
-        // A fetch that answers at once (the sim) would run the next one before the write's I/O gets a turn.
-        if (writing !== undefined) await nextTurn();
-        const last = page.at(-1);
-        if (!last || last.openTime <= cursor || !last.isClosed || page.length < 2) break;
-        cursor = last.openTime;
-      }
-    } catch (error) {
-      report.failed.push({ symbol: job.symbol, timeframe: job.timeframe, error: describeError(error) });
-      rt.logger.warn("backfill of a series failed", { symbol: job.symbol, timeframe: job.timeframe, error: describeError(error) });
-    } finally {
-      rt.status.lastProgressAt = new Date();
-      progress.advance(report);
-    }
-  });
-  await writing;
-  if (!signal.aborted) await write();
-  report.stopped = signal.aborted;
-  progress.stop(report, now);
-  return report;
-}
-
-/** Each series' job: from where its stored history needs it. */
-async function plan(rt: BotRuntime, db: Database, options: BackfillOptions, now: number): Promise<{ symbol: string; timeframe: Timeframe; from: number }[]> {
-  const jobs: { symbol: string; timeframe: Timeframe; from: number }[] = [];
-  for (const timeframe of rt.timeframes) {
-    const start = options.startFor(timeframe);
-    // Every candle from the first opening at or after `start` to now's: the window candleCoverage counts gaps in.
-    const windowCandles = Math.floor((now - start) / TIMEFRAME_MS[timeframe]) + 1;
-    const coverage = await candleCoverage(db, { exchange: rt.market.id, symbols: rt.symbols, timeframes: [timeframe], windowCandles, nowMs: now });
-    for (const series of coverage) {
-      const complete = series.firstOpenTime !== null && series.firstOpenTime <= start && series.recentGaps === 0;
-      jobs.push({ symbol: series.symbol, timeframe, from: complete && series.lastOpenTime !== null ? series.lastOpenTime : start });
-    }
-  }
-  return jobs;
+  return {
+    /** After a page is queued: starts a write, or waits for the running one when too much is unwritten. */
+    async afterPage(): Promise<void> {
+      const unwritten = rt.candles.pendingCount;
+      if (unwritten >= WRITE_BATCH && writing === undefined) void write();
+      else if (unwritten >= MOST_UNWRITTEN) await writing;
+      // A fetch that answers at once (the sim) would run the next one before the write's I/O gets a turn.
+      if (writing !== undefined) await nextTurn();
+    },
+    /** The pending batch is full (MAX_PENDING_CANDLES): the running write, or a new one. */
+    full: (): Promise<void> => write(),
+    /** The fetching is over: the running write, then what is left (unless stopped: the shutdown writes it). */
+    async finish(): Promise<void> {
+      await writing;
+      if (!signal.aborted) await write();
+    },
+  };
 }
 
 /**
@@ -151,7 +196,7 @@ async function writePending(rt: BotRuntime, report: BackfillReport, signal: Abor
 }
 
 /** `read`'s value, asked again while the database is away (one outage story); undefined when `signal` stops the wait. */
-async function untilAnswered<T>(rt: BotRuntime, operation: string, signal: AbortSignal, read: (db: Database) => Promise<T>): Promise<T | undefined> {
+export async function untilAnswered<T>(rt: BotRuntime, operation: string, signal: AbortSignal, read: (db: Database) => Promise<T>): Promise<T | undefined> {
   for (let attempt = 0; !signal.aborted; attempt += 1) {
     try {
       const value = await read(await rt.db());
@@ -171,10 +216,10 @@ async function waitToRetry(rt: BotRuntime, attempt: number, signal: AbortSignal)
   await pause(Math.min(RETRY_MOST_MS, RETRY_FIRST_MS * 2 ** attempt), signal);
 }
 
-function createProgress(tty: boolean, total: number, logger: Logger) {
+function createProgress(name: string, tty: boolean, total: number, logger: Logger) {
   let done = 0;
   let lastLog = 0;
-  const bar = tty ? new SingleBar({ format: "backfill [{bar}] {value}/{total} series | {fetched} candles | {eta_formatted} left", hideCursor: true }) : undefined;
+  const bar = tty ? new SingleBar({ format: `${name} [{bar}] {value}/{total} ranges | {fetched} candles | {eta_formatted} left`, hideCursor: true }) : undefined;
   bar?.start(total, 0, { fetched: 0 });
   return {
     advance(report: BackfillReport) {
@@ -182,24 +227,22 @@ function createProgress(tty: boolean, total: number, logger: Logger) {
       bar?.update(done, { fetched: report.fetched });
       if (!bar && (Date.now() - lastLog >= PROGRESS_LOG_MS || done === total)) {
         lastLog = Date.now();
-        logger.info("backfill progress", { done, total, percent: Math.round((done / Math.max(1, total)) * 100), fetched: report.fetched });
+        logger.info(`${name} progress`, { done, total, percent: Math.round((done / Math.max(1, total)) * 100), fetched: report.fetched });
       }
     },
     stop(report: BackfillReport, until: number) {
       bar?.stop();
-      const fields = { series: report.series, fetched: report.fetched, written: report.written, failed: report.failed.length, until: new Date(until).toISOString() };
-      if (report.stopped) logger.info("backfill stopped before it finished; the next run continues it", fields);
-      else logger.info("backfill finished", fields);
+      const fields = {
+        series: report.series,
+        ranges: report.ranges,
+        fetched: report.fetched,
+        written: report.written,
+        unavailable: report.unavailable.length,
+        failed: report.failed.length,
+        until: new Date(until).toISOString(),
+      };
+      if (report.stopped) logger.info(`${name} stopped before it finished; the next run continues it`, fields);
+      else logger.info(`${name} finished`, fields);
     },
   };
-}
-
-/**
- * Start-up: loads what is missing of the last HISTORY_CANDLES candles of every series: now's
- * candle and the HISTORY_CANDLES − 1 before it, so a series holding them is complete.
- */
-export function backfillRecentHistory(rt: BotRuntime, tty: boolean, signal?: AbortSignal): Promise<BackfillReport> {
-  const now = rt.market.now();
-  const startFor = (tf: Timeframe) => alignToTimeframe(now, tf) - (rt.config.tick.historyCandles - 1) * TIMEFRAME_MS[tf];
-  return backfill(rt, { startFor, tty, ...(signal ? { signal } : {}) });
 }

@@ -4,7 +4,7 @@ import { TICK_PHASES } from "./tick";
 
 /**
  * Keeps `pnpm bench` working: type-checks the bot's benchmarks, runs them (tick,
- * memory, startup) in their --smoke mode (tiny sizes) end to end and checks that every
+ * memory, repair, startup) in their --smoke mode (tiny sizes) end to end and checks that every
  * figure came out.
  * It asserts no time and no size: those are measured by `pnpm bench`, not by CI.
  */
@@ -28,6 +28,7 @@ const EXPECTED: Record<string, string[]> = {
     "start.10",
   ],
   memory: ["memory.start.rss", "memory.rss", "memory.heap", "memory.heap.growth", "memory.rss.growth"],
+  repair: ["repair.fetched", "repair.ms"],
   // Smoke sizes: restarts at 5 coins, a fresh start at 10, the backfill against COPY at 5 (bench/startup.ts).
   startup: [
     ...["", ".restore", ".backfill", ".firstTick"].map((part) => `startup.restart.5${part}`),
@@ -39,7 +40,7 @@ const EXPECTED: Record<string, string[]> = {
   ],
 };
 
-it("runs the tick, memory and start-up benchmarks in --smoke mode and reports every figure", async () => {
+it("runs the tick, memory, repair and start-up benchmarks in --smoke mode and reports every figure", async () => {
   const results = await runSmokeBenchmark((out) => [
     // esbuild bundles the benchmarks without checking their types: check them here.
     [process.execPath, [require.resolve("typescript/bin/tsc"), "-p", "bench/tsconfig.json"], PACKAGE_DIR],

@@ -38,8 +38,10 @@ describe("loadConfig", () => {
   });
 
   it("parses the backfill command", () => {
-    expect(loadConfig({}, ["backfill", "--days", "30"], false).command).toEqual({ kind: "backfill", days: 30 });
+    expect(loadConfig({}, ["backfill", "--days", "30"], false).command).toEqual({ kind: "backfill", days: 30, json: false });
+    expect(loadConfig({}, ["backfill", "--days", "30", "--json"], false).command).toEqual({ kind: "backfill", days: 30, json: true });
     expect(problemsOf({}, ["backfill"])).toEqual(["backfill needs --days N (how many days of history to load)"]);
+    expect(problemsOf({}, ["--json"])).toEqual(["--json applies only to the backfill command"]);
   });
 
   it("gives one line per problem, naming the setting", () => {
@@ -82,6 +84,13 @@ describe("loadConfig", () => {
     const problems = problemsOf({ TRADING_MODE: "live", EXCHANGE: "binance", EXCHANGE_API_KEY: "key-123", EXCHANGE_API_SECRET: "s3cret", RISK_PER_TRADE: "5" });
     expect(problems).toEqual(["RISK_PER_TRADE must be at most 0.2"]);
     expect(problems.join("\n")).not.toMatch(/key-123|s3cret/);
+  });
+
+  it("audits the stored history hourly unless HISTORY_AUDIT_INTERVAL_MS says otherwise, within bounds", () => {
+    expect(loadConfig({}, [], false).history).toEqual({ auditIntervalMs: 3_600_000 });
+    expect(loadConfig({ HISTORY_AUDIT_INTERVAL_MS: "60000" }, [], false).history).toEqual({ auditIntervalMs: 60_000 });
+    expect(problemsOf({ HISTORY_AUDIT_INTERVAL_MS: "10" })).toEqual(["HISTORY_AUDIT_INTERVAL_MS must be at least 1000"]);
+    expect(problemsOf({ HISTORY_AUDIT_INTERVAL_MS: "hourly" })).toEqual(["HISTORY_AUDIT_INTERVAL_MS must be a number"]);
   });
 
   it("rejects a strategy timeframe that is not tracked", () => {

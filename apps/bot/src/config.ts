@@ -25,7 +25,7 @@ import type { StrategyParams } from "./strategy/types";
  * read from the environment, overridden by command-line flags, validated once.
  */
 
-export type Command = { kind: "run"; ticks: number | undefined } | { kind: "backfill"; days: number };
+export type Command = { kind: "run"; ticks: number | undefined } | { kind: "backfill"; days: number; json: boolean };
 
 export interface BotConfig {
   command: Command;
@@ -71,6 +71,8 @@ export interface BotConfig {
     decisionTraceIntervalMs: number;
     accountSnapshotIntervalMs: number;
   };
+  /** The running bot audits its stored history (and fetches what is missing) this often. */
+  history: { auditIntervalMs: number };
   /** `dashboard`: the read-only dashboard on the same port (off by default). */
   server: { port: number; host: string; dashboard: { enabled: boolean; token: string | undefined } };
   log: { level: LogLevel; format: LogFormat };
@@ -122,6 +124,7 @@ const botEnvSchema = sharedSettingsSchema.extend({
   DASHBOARD_ENABLED: booleanSetting("DASHBOARD_ENABLED").default(false),
   DASHBOARD_TOKEN: dashboardTokenSetting.optional(),
   SHUTDOWN_TIMEOUT_MS: positiveInt("SHUTDOWN_TIMEOUT_MS", 1000, 600_000).default(20_000),
+  HISTORY_AUDIT_INTERVAL_MS: positiveInt("HISTORY_AUDIT_INTERVAL_MS", 1000, 7 * 86_400_000).default(3_600_000),
   NODE_ENV: z.string().optional(),
 });
 
@@ -140,19 +143,20 @@ const FLAG_TO_ENV: Readonly<Record<string, string>> = {
 
 export const USAGE = `Usage: pnpm --filter bot start -- [run] [--ticks N] [--exchange ID] [--symbols A/B,C/D|top:N] [--timeframes 15m,1h]
                                  [--tick-interval MS] [--port N] [--mode paper|live] [--seed N] [--log-level L] [--log-format json|pretty]
-       pnpm --filter bot start -- backfill --days N [same options]
+       pnpm --filter bot start -- backfill --days N [--json] [same options]
 Settings are read from the environment (see README); flags override them.`;
 
 interface ParsedArgs {
   command: "run" | "backfill";
   ticks: string | undefined;
   days: string | undefined;
+  json: boolean;
   overrides: Record<string, string>;
   problems: string[];
 }
 
 function parseArgs(argv: readonly string[]): ParsedArgs {
-  const parsed: ParsedArgs = { command: "run", ticks: undefined, days: undefined, overrides: {}, problems: [] };
+  const parsed: ParsedArgs = { command: "run", ticks: undefined, days: undefined, json: false, overrides: {}, problems: [] };
   const args = argv.filter((arg) => arg !== "--"); // pnpm passes a literal "--" through
   for (let i = 0; i < args.length; i += 1) {
     const arg = args[i] as string;
@@ -170,6 +174,7 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
     if (i === 0 && (flag === "run" || flag === "backfill")) parsed.command = flag;
     else if (flag === "--ticks") parsed.ticks = value();
     else if (flag === "--days") parsed.days = value();
+    else if (arg === "--json") parsed.json = true;
     else if (flag in FLAG_TO_ENV) {
       const v = value();
       if (v !== undefined) parsed.overrides[FLAG_TO_ENV[flag] as string] = v;
@@ -184,9 +189,10 @@ function parseCommand(args: ParsedArgs, problems: string[]): Command {
     const days = Number(args.days ?? "");
     if (args.days === undefined) problems.push("backfill needs --days N (how many days of history to load)");
     else if (!Number.isInteger(days) || days < 1 || days > 3650) problems.push("--days must be a whole number from 1 to 3650");
-    return { kind: "backfill", days };
+    return { kind: "backfill", days, json: args.json };
   }
   if (args.days !== undefined) problems.push("--days applies only to the backfill command");
+  if (args.json) problems.push("--json applies only to the backfill command");
   if (args.ticks === undefined) return { kind: "run", ticks: undefined };
   const ticks = Number(args.ticks);
   if (!Number.isInteger(ticks) || ticks < 1) problems.push("--ticks must be a whole number ≥ 1");
@@ -281,6 +287,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
       decisionTraceIntervalMs: s.DECISION_TRACE_INTERVAL_MS,
       accountSnapshotIntervalMs: s.ACCOUNT_SNAPSHOT_INTERVAL_MS,
     },
+    history: { auditIntervalMs: s.HISTORY_AUDIT_INTERVAL_MS },
     server: { port: s.PORT, host: s.HOST, dashboard: { enabled: s.DASHBOARD_ENABLED, token: s.DASHBOARD_TOKEN } },
     log: { level: s.LOG_LEVEL, format: s.LOG_FORMAT ?? defaultLogFormat({ NODE_ENV: s.NODE_ENV }, isTty) },
     shutdownTimeoutMs: s.SHUTDOWN_TIMEOUT_MS,

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from "fastify";
 import { TIMEFRAME_MS, UserFacingError, createLogger, describeError, redactText, type Logger } from "@candlekeep/core";
-import { backfill, backfillRecentHistory } from "./backfill";
 import { loadConfig, USAGE, type BotConfig } from "./config";
+import { keepHistory } from "./history/keeper";
+import { repairFields, repairHistory } from "./history/repair";
+import { loadRecentHistory } from "./history/resume";
 import { EXIT_CODES, Lifecycle, signalExitCode } from "./lifecycle";
 import { runLoop, shutdown } from "./loop";
 import type { BotRuntime } from "./runtime";
@@ -65,7 +67,7 @@ async function run(config: BotConfig, logger: Logger, life: Lifecycle): Promise<
   let ending: Ending;
   try {
     const { command } = config;
-    ending = command.kind === "backfill" ? await runBackfill(runtime, command.days, life) : await runBot(runtime, config, command.ticks, life, server);
+    ending = command.kind === "backfill" ? await runBackfill(runtime, command, life) : await runBot(runtime, config, command.ticks, life, server);
   } catch (error) {
     logger.error(error instanceof UserFacingError ? error.message : `bot failed: ${describeError(error)}`);
     ending = { code: EXIT_CODES.failed, reason: "error" };
@@ -80,28 +82,47 @@ async function run(config: BotConfig, logger: Logger, life: Lifecycle): Promise<
   return ending;
 }
 
-/** `backfill --days N`: exit 0 when every series is loaded, 1 when some are not, 128 + signal when stopped. */
-async function runBackfill(runtime: BotRuntime, days: number, life: Lifecycle): Promise<Ending> {
+/**
+ * `backfill --days N`: fetches only what is missing of the last N days (the audit finds the gaps);
+ * exit 0 when every range is loaded, 1 when some are not, 128 + signal when stopped. `--json`: what it
+ * found and did as one JSON object on stdout at the end (the log stays on stderr).
+ */
+async function runBackfill(runtime: BotRuntime, command: { days: number; json: boolean }, life: Lifecycle): Promise<Ending> {
   const now = runtime.market.now();
-  const report = await backfill(runtime, { startFor: (tf) => now - days * 86_400_000 - TIMEFRAME_MS[tf], tty: Boolean(process.stderr.isTTY), signal: life.stopping });
+  const report = await repairHistory(runtime, {
+    startFor: (tf) => now - command.days * 86_400_000 - TIMEFRAME_MS[tf],
+    after: true,
+    tty: Boolean(process.stderr.isTTY) && !command.json,
+    signal: life.stopping,
+  });
+  if (!report.stopped) runtime.logger.info("backfill: what the audit found missing and the repair fetched", repairFields(report));
+  if (command.json) process.stdout.write(`${JSON.stringify({ exchange: runtime.market.id, days: command.days, until: new Date(now).toISOString(), ...report })}\n`);
   if (report.stopped) return { code: life.signal ? signalExitCode(life.signal) : EXIT_CODES.failed, reason: life.signal ? "signal during backfill" : "error" };
   return report.failed.length > 0 ? { code: EXIT_CODES.failed, reason: "backfill failed" } : { code: EXIT_CODES.done, reason: "backfill finished" };
 }
 
-/** The bot: health endpoint, missing history, then ticks until --ticks are done or a stop is requested. */
+/**
+ * The bot: health endpoint, the recent history, then ticks until --ticks are done or a stop is
+ * requested, with the rest of the history audited and repaired in the background meanwhile.
+ */
 async function runBot(runtime: BotRuntime, config: BotConfig, ticks: number | undefined, life: Lifecycle, server: { app?: FastifyInstance }): Promise<Ending> {
   const stopped = (): Ending => ({ code: EXIT_CODES.done, reason: "signal" });
   // Health first (the platform probes it during a long backfill), then missing
   // history, so the strategy has enough candles from the first tick.
   server.app = await startServer(runtime, config.server);
   const tty = Boolean(process.stderr.isTTY);
-  await backfillRecentHistory(runtime, tty, life.stopping);
+  await loadRecentHistory(runtime, tty, life.stopping);
   if (life.stopping.aborted) return stopped();
   const address = server.app.server.address();
   runtime.logger.info("bot running", { coins: runtime.symbols.length, tickIntervalMs: config.tick.intervalMs, port: typeof address === "object" && address ? address.port : config.server.port });
+  // The background repair ends with the loop (--ticks done) or a stop, whichever comes first.
+  const loopEnded = new AbortController();
+  const history = keepHistory(runtime, { intervalMs: config.history.auditIntervalMs, signal: AbortSignal.any([life.stopping, loopEnded.signal]) });
   // A stop lets the current tick finish, within the shutdown's bound for the final writes.
   const loop = await life.settle(runLoop(runtime, { ticks, signal: life.stopping }));
   if (loop === undefined) runtime.logger.error("the current tick did not finish in time; shutting down without it");
+  loopEnded.abort();
+  if ((await life.settle(history)) === undefined) runtime.logger.error("the background history repair did not stop in time; shutting down without it");
   return life.stopping.aborted ? stopped() : { code: EXIT_CODES.done, reason: "ticks done" };
 }
 

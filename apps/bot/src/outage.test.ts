@@ -54,6 +54,22 @@ describe("DatabaseOutage", () => {
     expect(logger.lines).toHaveLength(3);
   });
 
+  it("on a full disk, where reads work while writes fail, a read's success does not end the outage: a write's does", () => {
+    const { outage, logger, status } = setup();
+    outage.candleWriteFailed(new DiskFullError("No space left for the embedded database."), 50);
+    outage.readFailed("auditing the stored history", new DiskFullError("No space left for the embedded database."));
+    outage.readSucceeded();
+    expect(status.dbDownSince).toBeDefined();
+    expect(messages(logger)).toEqual(["error writing candles failed; keeping them pending and retrying"]);
+    outage.candleWriteSucceeded(50);
+    expect(messages(logger).at(-1)).toBe("info database is back; pending candles written");
+    expect(status.dbDownSince).toBeUndefined();
+    // The next outage, of another kind, ends with a read again.
+    outage.readFailed("reading the stored candles' coverage", new Error("read ECONNRESET"));
+    outage.readSucceeded();
+    expect(messages(logger).at(-1)).toBe("info database is back");
+  });
+
   it("when candles are written fine, logs other failing writes at most once per interval each", () => {
     const { outage, logger, advance } = setup();
     for (let tick = 0; tick < 40; tick += 1) {

@@ -1,5 +1,5 @@
 import { describeError, type Logger } from "@candlekeep/core";
-import type { EventInput } from "@candlekeep/db";
+import { isWriteOutage, type EventInput } from "@candlekeep/db";
 import type { BotStatus } from "./runtime";
 
 /** How often an ongoing database problem is logged. */
@@ -23,6 +23,8 @@ export class DatabaseOutage {
   private readonly lastLogged = new Map<string, number>();
   private failedWrites = 0;
   private failedReads = 0;
+  /** The database said it cannot write at all (a full disk): reads may work meanwhile, so only a write ends the outage. */
+  private cannotWrite = false;
   /** Events dropped since the outage began (or since the last line about them), by type. */
   private readonly dropped = new Map<string, number>();
   /** Coin ticks failed on a write outage since the outage began (or since the last line about them), and their coins. */
@@ -59,14 +61,16 @@ export class DatabaseOutage {
     this.back("database is back; pending candles written", { written });
   }
 
-  /** A read the work waited for succeeded: ends an outage, if one was on. */
+  /** A read the work waited for succeeded: ends an outage, if one was on, unless the database cannot write (a read says nothing about that). */
   readSucceeded(): void {
+    if (this.cannotWrite) return;
     this.back("database is back", {});
   }
 
   private failed(message: string, error: unknown, fields: Record<string, unknown>): void {
     const now = this.clock();
     this.status.dbDownSince ??= new Date(now);
+    if (isWriteOutage(error)) this.cannotWrite = true;
     if (!this.due("outage", now)) return;
     this.status.lastOutageLogAt = now;
     this.logger.error(message, {
@@ -95,6 +99,7 @@ export class DatabaseOutage {
     this.lastLogged.clear();
     this.failedWrites = 0;
     this.failedReads = 0;
+    this.cannotWrite = false;
     this.dropped.clear();
     this.clearCoins();
   }

@@ -1,7 +1,7 @@
 import { TIMEFRAMES, TIMEFRAME_MS, UserFacingError, alignToTimeframe, silentLogger, type Timeframe } from "@candlekeep/core";
 import { closePositionWithTrade, latestCandlesPerSeries, latestEvents, listOpenPositions, saveCandles, savePosition, type Database, type PositionInput } from "@candlekeep/db";
 import { openOnTestDatabase } from "@candlekeep/db/testing";
-import { backfillRecentHistory } from "./backfill";
+import { loadRecentHistory } from "./history/resume";
 import { loadConfig } from "./config";
 import { CcxtMarketData, UnsupportedTimeframeError } from "./exchange/ccxt";
 import { TEST_API_KEY, TEST_SECRET, exchangeInfoWith, recorded, spotMarketLike, stubbedBinance, tickerLike } from "./exchange/fixtures/binance";
@@ -79,7 +79,7 @@ describe("a restart of a bot whose history is complete", () => {
       asked.push({ series: `${symbol} ${timeframe}`, since, candles: page.length });
       return page;
     };
-    const report = await backfillRecentHistory(bot.runtime, false);
+    const report = await loadRecentHistory(bot.runtime, false);
 
     expect(report).toMatchObject({ series: newest.size, failed: [], stopped: false });
     expect(asked.filter((ask) => ask.since === undefined || ask.since < (newest.get(ask.series) ?? Number.POSITIVE_INFINITY))).toEqual([]);

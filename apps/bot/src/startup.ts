@@ -59,6 +59,8 @@ export interface StartOptions {
    * tick, so the sim is always caught up, as a real exchange is.
    */
   simWallClock?: () => number;
+  /** EXCHANGE=sim: coins it lists only from a later date (SimExchangeOptions.listedFrom): tests of history the exchange does not have. */
+  simListedFrom?: Readonly<Record<string, number>>;
 }
 
 /** Coins whose stored history is read per query at start-up. */
@@ -92,7 +94,7 @@ export async function startBot(config: BotConfig, logger: Logger, options: Start
   try {
     const db = await database.get();
     lock = await acquireBotLock(db, `candlekeep:${config.exchange.id}`, { waitMs: config.database.lockWaitMs, signal: options.signal });
-    const runtime = await restore({ config, logger, db, getDb: () => database.get(), lock, ccxtMarket, simStepMs: options.simStepMs, simWallClock: options.simWallClock });
+    const runtime = await restore({ config, logger, db, getDb: () => database.get(), lock, ccxtMarket, simStepMs: options.simStepMs, simWallClock: options.simWallClock, simListedFrom: options.simListedFrom });
     await recordEvent(db, {
       type: "STARTUP",
       payload: {
@@ -147,6 +149,7 @@ interface Opened {
   ccxtMarket: CcxtMarketData | undefined;
   simStepMs: number | undefined;
   simWallClock: (() => number) | undefined;
+  simListedFrom: Readonly<Record<string, number>> | undefined;
 }
 
 /** The market the bot trades and the coins it tracks on it. */
@@ -166,7 +169,7 @@ interface TrackedMarket {
  * SYMBOLS names on it, checked against its listing, plus any coin that still
  * has an open position and is still listed.
  */
-async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallClock }: Opened, openPositions: readonly OpenPosition[]): Promise<TrackedMarket> {
+async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallClock, simListedFrom }: Opened, openPositions: readonly OpenPosition[]): Promise<TrackedMarket> {
   const exchangeId = config.exchange.id;
   let market: MarketData;
   let advanceClock: (() => void) | undefined;
@@ -179,6 +182,7 @@ async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallC
       startTime: await simStartTime(config, db, openPositions),
       ...(simStepMs === undefined ? {} : { stepMs: simStepMs }),
       ...(simWallClock === undefined ? {} : { wallClock: simWallClock }),
+      ...(simListedFrom === undefined ? {} : { listedFrom: simListedFrom }),
     });
     const selection = config.exchange.symbols;
     symbols = selection?.kind === "top" ? await sim.topSymbols(selection.count, config.trading.quoteCurrency) : selection?.kind === "list" ? selection.symbols : [...SIM_DEFAULT_SYMBOLS];

@@ -14,6 +14,17 @@ export interface SeriesCell {
   /** Candles missing before the forming one; null without candles. */
   behind: number | null;
   recentGaps: number;
+  /** Missing ranges the history audit found anywhere in the series (ranges the exchange has no data for left out). */
+  historyGaps: { count: number; missing: number; newest: GapRange[] };
+  /** The history audit's "complete up to": every candle up to this one is stored or listed as a gap; null before its first audit. */
+  completeUpTo: number | null;
+}
+
+/** Open times of the first and the last missing candle, and how many are missing. */
+export interface GapRange {
+  fromTime: number;
+  toTime: number;
+  missing: number;
 }
 
 export interface CoverageResponse {
@@ -24,6 +35,8 @@ export interface CoverageResponse {
   staleAfterPeriods: number;
   gapWindowCandles: number;
   totals: Record<Freshness, number>;
+  /** Over every shown series: those with gaps in their history, the ranges and the candles missing. */
+  historyGaps: { series: number; ranges: number; missing: number };
   coins: { symbol: string; series: Partial<Record<string, SeriesCell>> }[];
 }
 

@@ -1,11 +1,14 @@
-import { TIMEFRAME_MS, alignToTimeframe } from "@candlekeep/core";
+import { TIMEFRAME_MS, alignToTimeframe, type Timeframe } from "@candlekeep/core";
+import { auditHistory, markRangeUnavailable } from "@candlekeep/db";
 import { openTestDatabase } from "@candlekeep/db/testing";
 import Fastify, { type FastifyInstance } from "fastify";
-import { dashboardApi } from "./api";
+import { dashboardApi, MAX_GAP_RANGES } from "./api";
 import type { CandlesResponse, CoverageResponse, EquityResponse, EventsResponse, OrdersResponse, PositionsResponse, SystemResponse, TradesResponse } from "./api-types";
 import { COINS, PARTIAL_COIN, STALE_COIN, fillDatabase, fixtureSource } from "./testing/fixture";
 
 const NOW = Date.UTC(2026, 10, 25, 12, 7);
+/** Open time of the candle `ago` candles before the one forming at NOW. */
+const openAt = (timeframe: Timeframe, ago: number) => alignToTimeframe(NOW, timeframe) - ago * TIMEFRAME_MS[timeframe];
 
 describe("the dashboard API on a real database", () => {
   let db: Awaited<ReturnType<typeof openTestDatabase>>;
@@ -142,6 +145,42 @@ describe("the dashboard API on a real database", () => {
     expect(body.orders).toEqual({ unknown: 1, unsettled: 1 });
     expect(body.migrations?.applied).toBeGreaterThan(0);
     expect(body.errors).toEqual([expect.objectContaining({ type: "ERROR", symbol: "SOL/USDT", payload: { message: "fetchOHLCV failed: exchange timeout" } })]);
+  });
+
+  it("shows each series' gaps as the history audit recorded them, with how far its history is complete; a poll never audits", async () => {
+    const cell = (body: CoverageResponse, symbol: string, tf: string) => body.coins.find((c) => c.symbol === symbol)?.series[tf];
+    const deleteCandles = (symbol: string, timeframe: Timeframe, agos: readonly number[]) =>
+      db.sql.query("DELETE FROM candles WHERE exchange = 'sim' AND symbol = $1 AND timeframe = $2 AND open_time = ANY($3::timestamptz[])", [symbol, timeframe, agos.map((ago) => new Date(openAt(timeframe, ago)))]);
+    const before = await get<CoverageResponse>("/api/coverage");
+    expect(cell(before.body, "SOL/USDT", "15m")).toMatchObject({ historyGaps: { count: 0, missing: 0, newest: [] }, completeUpTo: null });
+    expect(before.body.historyGaps).toEqual({ series: 0, ranges: 0, missing: 0 });
+    expect((await db.sql.query("SELECT * FROM series_audit")).rows).toEqual([]);
+
+    // Old holes (before the recent 96-candle window): a run of three and one candle; twelve single ones in the stale coin's 1h.
+    await deleteCandles("SOL/USDT", "15m", [110, 109, 108, 100]);
+    const singles = Array.from({ length: 12 }, (_, i) => 101 + 2 * i);
+    await deleteCandles(STALE_COIN, "1h", singles);
+    await auditHistory(db, { exchange: "sim" });
+    // A range the exchange has no data for is not a gap to show.
+    await markRangeUnavailable(db, { exchange: "sim", symbol: "ETH/USDT", timeframe: "1h", fromTime: openAt("1h", 130), toTime: openAt("1h", 120) });
+
+    const { body } = await get<CoverageResponse>("/api/coverage");
+    expect(cell(body, "SOL/USDT", "15m")).toMatchObject({
+      recentGaps: 0,
+      historyGaps: { count: 2, missing: 4, newest: [{ fromTime: openAt("15m", 110), toTime: openAt("15m", 108), missing: 3 }, { fromTime: openAt("15m", 100), toTime: openAt("15m", 100), missing: 1 }] },
+      completeUpTo: openAt("15m", 1),
+    });
+    // The newest ranges only, oldest first; the count says how many there are.
+    const stale = cell(body, STALE_COIN, "1h");
+    expect(stale?.historyGaps.count).toBe(12);
+    expect(stale?.historyGaps.newest).toEqual(singles.slice(0, MAX_GAP_RANGES).reverse().map((ago) => ({ fromTime: openAt("1h", ago), toTime: openAt("1h", ago), missing: 1 })));
+    expect(stale?.completeUpTo).toBe(openAt("1h", 10));
+    expect(cell(body, "ETH/USDT", "1h")).toMatchObject({ historyGaps: { count: 0, missing: 0, newest: [] }, completeUpTo: openAt("1h", 1) });
+    expect(body.historyGaps).toEqual({ series: 2, ranges: 14, missing: 16 });
+
+    // Candles deleted since the audit are not seen until the next one: the poll reads what was recorded.
+    await deleteCandles("SOL/USDT", "15m", [105]);
+    expect(cell((await get<CoverageResponse>("/api/coverage")).body, "SOL/USDT", "15m")?.historyGaps.count).toBe(2);
   });
 
   it("changes nothing: only GET is served", async () => {

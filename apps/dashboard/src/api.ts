@@ -6,18 +6,21 @@ import {
   isFinalOrderStatus,
   latestCandlesPerSeries,
   latestEvents,
+  listCandleGaps,
   listOpenPositions,
   listOrders,
   listTrades,
   migrationStatus,
   recentCandles,
+  seriesAuditStates,
+  type CandleGap,
   type Database,
   type DatabaseKind,
   type TrackedCoins,
 } from "@candlekeep/db";
 import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import { z } from "zod";
-import type { CandlesResponse, CoverageResponse, OrdersResponse, SeriesCell, SystemResponse } from "./api-types";
+import type { CandlesResponse, CoverageResponse, GapRange, OrdersResponse, SeriesCell, SystemResponse } from "./api-types";
 import { DATABASE_READ_DEADLINE_MS, DatabaseDownError, DatabaseHealth, isConnectionFailure, withDeadline } from "./database-health";
 
 /** What the bot knows and the database does not: passed in when the bot serves the dashboard. */
@@ -59,6 +62,8 @@ export class BadRequestError extends Error {
 }
 
 const MAX_CANDLES = 5000;
+/** Gap ranges sent per series, the newest: the count says how many there are in all. */
+export const MAX_GAP_RANGES = 10;
 
 /** A parameter's value for a message: quoted, and cut short (it is the client's text). */
 const shown = (value: string) => JSON.stringify(value.length > 24 ? `${value.slice(0, 24)}…` : value);
@@ -108,6 +113,12 @@ function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
     return issue.message;
   });
   throw new BadRequestError(lines.join("; "));
+}
+
+/** One series' gaps (oldest first) as a cell shows them: how many, the candles missing, the newest MAX_GAP_RANGES ranges. */
+function historyGaps(gaps: readonly CandleGap[]): SeriesCell["historyGaps"] {
+  const newest: GapRange[] = gaps.slice(-MAX_GAP_RANGES).map((gap) => ({ fromTime: gap.fromTime, toTime: gap.toTime, missing: gap.missing }));
+  return { count: gaps.length, missing: gaps.reduce((sum, gap) => sum + gap.missing, 0), newest };
 }
 
 /** "BTC-USDT" and "btc/usdt" both name BTC/USDT: a dash is easier to put in a URL than %2F, and no symbol contains one. */
@@ -176,7 +187,15 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
       parse(noQuery, request.query);
       const nowMs = now();
       const tracked = await trackedCoins();
-      const rows = await read((db) => candleCoverage(db, { exchange: source.exchange, symbols: tracked.symbols, timeframes: source.timeframes, windowCandles: source.gapWindowCandles, nowMs }));
+      const selection = { exchange: source.exchange, symbols: tracked.symbols, timeframes: source.timeframes };
+      // What the history audit (verify's history check) recorded: read here, never audited on a poll.
+      const [rows, gaps, audits] = await read((db) =>
+        Promise.all([candleCoverage(db, { ...selection, windowCandles: source.gapWindowCandles, nowMs }), listCandleGaps(db, selection), seriesAuditStates(db, selection)]),
+      );
+      const key = (series: { symbol: string; timeframe: string }) => `${series.symbol}|${series.timeframe}`;
+      const gapsBySeries = new Map<string, CandleGap[]>();
+      for (const gap of gaps) gapsBySeries.set(key(gap), [...(gapsBySeries.get(key(gap)) ?? []), gap]);
+      const completeUpTo = new Map(audits.map((audit) => [key(audit), audit.auditedUntil]));
       const totals: Record<Freshness, number> = { fresh: 0, late: 0, stale: 0, missing: 0 };
       const bySymbol = new Map<string, Partial<Record<Timeframe, SeriesCell>>>(tracked.symbols.map((s) => [s, {}]));
       for (const row of rows) {
@@ -190,6 +209,8 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
             lastOpenTime: row.lastOpenTime,
             behind: row.lastOpenTime === null ? null : candlesBehind(row.lastOpenTime, row.timeframe, nowMs),
             recentGaps: row.recentGaps,
+            historyGaps: historyGaps(gapsBySeries.get(key(row)) ?? []),
+            completeUpTo: completeUpTo.get(key(row)) ?? null,
           };
         }
       }
@@ -201,6 +222,7 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
         staleAfterPeriods: source.staleAfterPeriods,
         gapWindowCandles: source.gapWindowCandles,
         totals,
+        historyGaps: { series: gapsBySeries.size, ranges: gaps.length, missing: gaps.reduce((sum, gap) => sum + gap.missing, 0) },
         coins: [...bySymbol].map(([symbol, series]) => ({ symbol, series })),
       };
     });

@@ -16,6 +16,15 @@ describe("the standalone dashboard's settings", () => {
     expect(attempt).not.toThrow(/hunter2/);
   });
 
+  it("refuses a GAP_WINDOW_CANDLES above 5000, saying that the history audit covers older gaps", () => {
+    expect(loadDashboardConfig({ GAP_WINDOW_CANDLES: "5000" }, false).gapWindowCandles).toBe(5000);
+    const attempt = () => loadDashboardConfig({ GAP_WINDOW_CANDLES: "100000" }, false);
+    expect(attempt).toThrow(InvalidSettingsError);
+    expect(attempt).toThrow(
+      "GAP_WINDOW_CANDLES must be at most 5000: every refresh counts that many candles of every series. Gaps older than that are found by the history audit (verify's history check) and shown when you hover a cell",
+    );
+  });
+
   it("resolves CANDLEKEEP_DATA_DIR from where the command was run, as the bot and verify do", () => {
     expect(loadDashboardConfig({ INIT_CWD: "/home/me/candlekeep" }, false).database.dataDir).toBe("/home/me/candlekeep/.candlekeep");
     expect(loadDashboardConfig({ INIT_CWD: "/home/me/candlekeep", CANDLEKEEP_DATA_DIR: "/var/lib/ck" }, false).database.dataDir).toBe("/var/lib/ck");

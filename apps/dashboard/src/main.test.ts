@@ -55,6 +55,13 @@ describe("the standalone dashboard process", () => {
     expect(run.stderr).not.toContain("p@ss");
   });
 
+  it("refuses at start-up, exit 2, a gap window past its cap, pointing at the history audit", async () => {
+    const run = await runDashboard({ GAP_WINDOW_CANDLES: "100000", CANDLEKEEP_DATA_DIR: path.join(root, "unused") });
+    expect(run.code).toBe(2);
+    expect(run.stderr.trim().split("\n")).toEqual(["Invalid configuration:", expect.stringMatching(/^ {2}- GAP_WINDOW_CANDLES must be at most 5000: .* history audit \(verify's history check\)/)]);
+    expect(fs.existsSync(path.join(root, "unused"))).toBe(false);
+  });
+
   it("opens the bot's ./.candlekeep in the directory pnpm was run from, not apps/dashboard's", async () => {
     // pnpm --filter runs the script inside apps/dashboard and keeps the invoking directory in INIT_CWD.
     const run = await runDashboard({ INIT_CWD: root }, /"message":"dashboard on /);

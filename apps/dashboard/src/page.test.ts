@@ -1,7 +1,8 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { recordEvents } from "@candlekeep/db";
+import { TIMEFRAME_MS, alignToTimeframe } from "@candlekeep/core";
+import { auditHistory, recordEvents } from "@candlekeep/db";
 import { openTestDatabase } from "@candlekeep/db/testing";
 import Fastify, { type FastifyInstance } from "fastify";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -24,6 +25,7 @@ describe("the dashboard page in chromium", () => {
   let db: Awaited<ReturnType<typeof openTestDatabase>>;
   let webDir: string;
   let browser: Browser;
+  let filledAt: number;
   const servers: FastifyInstance[] = [];
 
   async function serve(source: ReturnType<typeof fixtureSource>): Promise<string> {
@@ -51,7 +53,8 @@ describe("the dashboard page in chromium", () => {
   beforeAll(async () => {
     if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)`);
     db = await openTestDatabase("server");
-    await fillDatabase(db, Date.now());
+    filledAt = Date.now();
+    await fillDatabase(db, filledAt);
     webDir = fs.mkdtempSync(path.join(os.tmpdir(), "dashboard-web-"));
     await buildWeb(webDir);
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
@@ -228,6 +231,25 @@ describe("the dashboard page in chromium", () => {
     expect(await page.locator("#updated").textContent()).toMatch(/503 database unreachable since/);
     expect(await page.locator("body").textContent()).not.toMatch(/5999|ECONNREFUSED|127\.0\.0\.1/);
     expect(problems).toEqual([]);
+    await page.close();
+  });
+  it("shows a series' gaps from the history audit on hover, marked † in its cell, and the count in the summary", async () => {
+    // SOL/USDT 15m loses three candles and one, before the recent window, and the history audit records them.
+    const quarterAgo = (ago: number) => alignToTimeframe(filledAt, "15m") - ago * TIMEFRAME_MS["15m"];
+    await db.sql.query("DELETE FROM candles WHERE symbol = 'SOL/USDT' AND timeframe = '15m' AND open_time = ANY($1::timestamptz[])", [[110, 109, 108, 100].map((ago) => new Date(quarterAgo(ago)))]);
+    await auditHistory(db, { exchange: "sim" });
+    const page = await open(await serve(fixtureSource(db, Date.now())));
+    const cell = page.locator(`#grid tr.coin[data-symbol="SOL/USDT"] td[data-timeframe="15m"]`);
+    expect(await cell.textContent()).toBe("30h†");
+    const utc = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace("T", " ");
+    expect((await cell.getAttribute("title"))?.split("\n").slice(3)).toEqual([
+      `history complete up to ${utc(quarterAgo(1))} UTC`,
+      "2 gaps in its history (4 candles missing):",
+      `  ${utc(quarterAgo(110))} – ${utc(quarterAgo(108))} UTC: 3 missing`,
+      `  ${utc(quarterAgo(100))} – ${utc(quarterAgo(100))} UTC: 1 missing`,
+    ]);
+    expect(await page.locator(`#grid tr.coin[data-symbol="SOL/USDT"] td[data-timeframe="1h"]`).getAttribute("title")).toContain("no gaps in its history");
+    expect(await page.locator("#summary").textContent()).toContain("; 1 series with gaps in their history (2 ranges, 4 candles missing)");
     await page.close();
   });
 });

@@ -79,7 +79,9 @@ runMain(async () => {
         const ms = await timeOnce(async () => {
           result = await runVerify(config, { logger: silentLogger });
         });
-        if (!result || result.status !== "pass") throw new Error(`verify did not pass: ${JSON.stringify(result?.checks.filter((c) => c.status !== "pass"))}`);
+        // The storage check warns about the autovacuum held off above (and on a server running without it): the other checks must pass.
+        const failing = result?.checks.filter((c) => c.status !== "pass" && c.name !== "storage");
+        if (!result || failing?.length !== 0) throw new Error(`verify did not pass: ${JSON.stringify(failing)}`);
         if (run < options.warmup) continue;
         total.push(ms);
         for (const check of result.checks) checkMs.set(check.name, [...(checkMs.get(check.name) ?? []), check.durationMs]);

@@ -8,7 +8,7 @@ import { figureValues, runSmokeBenchmark } from "@candlekeep/db/testing";
  */
 
 const PACKAGE_DIR = path.resolve(__dirname, "..");
-const CHECKS = ["connection", "migrations", "schema", "roundtrip", "coverage", "activity", "books"];
+const CHECKS = ["connection", "migrations", "schema", "roundtrip", "coverage", "history", "activity", "books", "storage"];
 const EXPECTED = [
   ...["verify.fresh", "verify.settled", "verify.cli", "verify.fill", "verify.long", "verify.long.check.coverage", "verify.fill.long"],
   ...["fresh", "settled"].flatMap((state) => CHECKS.map((check) => `verify.${state}.check.${check}`)),

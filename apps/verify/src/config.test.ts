@@ -24,7 +24,7 @@ describe("loadConfig", () => {
       symbols: undefined,
       symbolsFromFlag: false,
       timeframes: ["15m", "1h", "4h", "1d"],
-      checks: ["connection", "migrations", "schema", "roundtrip", "coverage", "activity", "books"],
+      checks: ["connection", "migrations", "schema", "roundtrip", "coverage", "history", "activity", "books", "storage"],
       staleAfterPeriods: 2,
       gapWindowCandles: 96,
       activityMinutes: 15,
@@ -84,7 +84,7 @@ describe("loadConfig", () => {
       "TIMEFRAMES has unknown 2m; use a comma list of 15m, 1h, 4h, 1d",
       "TRADING_MODE must be paper or live",
       "LOG_LEVEL must be one of error, warn, info, debug",
-      "--only has unknown check nope; use one or more of connection, migrations, schema, roundtrip, coverage, activity, books",
+      "--only has unknown check nope; use one or more of connection, migrations, schema, roundtrip, coverage, history, activity, books, storage",
       "--stale-after must be a number",
       "--gap-window must be at least 1",
     ]);

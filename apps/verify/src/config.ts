@@ -21,7 +21,7 @@ import { DEFAULT_RETRY, type RetryPolicy } from "@candlekeep/db";
  * SYMBOLS, TIMEFRAMES the bot reads) plus verify's own flags, validated once.
  */
 
-export const CHECK_NAMES = ["connection", "migrations", "schema", "roundtrip", "coverage", "activity", "books"] as const;
+export const CHECK_NAMES = ["connection", "migrations", "schema", "roundtrip", "coverage", "history", "activity", "books", "storage"] as const;
 export type CheckName = (typeof CHECK_NAMES)[number];
 
 export interface VerifyConfig {

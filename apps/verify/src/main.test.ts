@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { loadedModulesProbe, type TestDatabase } from "@candlekeep/db/testing";
-import { createMigratedDatabase, fillLikeTheBot } from "./test-helpers";
+import { createMigratedDatabase, fillLikeTheBot, healthyStorageStatus } from "./test-helpers";
 
 /**
  * The real CLI in a child process: exit codes, what goes to stdout and stderr,
@@ -68,11 +68,13 @@ const ccxtModules = (urls: readonly string[]) => urls.filter((url) => url.includ
 describe("the verify command", () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-verify-cli-"));
   let healthy: TestDatabase;
+  let storage: Awaited<ReturnType<typeof healthyStorageStatus>>;
   const coins = ["BTC/USDT", "ETH/USDT"];
   const env = () => ({ DATABASE_URL: healthy.url ?? "", CANDLEKEEP_DATA_DIR: dataDir, EXCHANGE: "sim", SYMBOLS: coins.join(","), TIMEFRAMES: "15m,1h" });
 
   beforeAll(async () => {
     healthy = await createMigratedDatabase("server", (db) => fillLikeTheBot(db, { symbols: coins, timeframes: ["15m", "1h"], nowMs: Date.now() }));
+    storage = await healthyStorageStatus("server", healthy);
   });
   afterAll(async () => {
     await healthy.drop();
@@ -84,7 +86,7 @@ describe("the verify command", () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/^connection +FAIL +Invalid DATABASE_URL: the password contains an unencoded '@'; percent-encode/m);
     expect(result.stdout).toMatch(/^migrations +skip +skipped: no database connection$/m);
-    expect(result.stdout).toMatch(/^verify FAIL: 0 passed, 0 warned, 1 failed, 6 skipped in /m);
+    expect(result.stdout).toMatch(/^verify FAIL: 0 passed, 0 warned, 1 failed, 8 skipped in /m);
     expect(`${result.stdout}${result.stderr}`).not.toMatch(STACK_LINE);
     expect(`${result.stdout}${result.stderr}`).not.toContain("p@ss");
   });
@@ -110,21 +112,22 @@ describe("the verify command", () => {
     const result = await cli(["--json"], env());
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout) as { status: string; exitCode: number; checks: { name: string; status: string }[] };
-    expect(report.status).toBe("pass");
+    expect(report.status).toBe(storage === "warn" ? "warn" : "pass");
     expect(report.exitCode).toBe(0);
-    expect(report.checks.map((c) => `${c.name}:${c.status}`)).toEqual(["connection:pass", "migrations:pass", "schema:pass", "roundtrip:pass", "coverage:pass", "activity:pass", "books:pass"]);
+    expect(report.checks.map((c) => `${c.name}:${c.status}`)).toEqual(["connection:pass", "migrations:pass", "schema:pass", "roundtrip:pass", "coverage:pass", "history:pass", "activity:pass", "books:pass", `storage:${storage}`]);
     const progress = result.stderr.split("\n").filter(Boolean).map((line) => (JSON.parse(line) as { message: string }).message);
-    expect(progress.filter((m) => /^\w+: pass \(\d+ ms\)/.test(m))).toHaveLength(7);
+    expect(progress.filter((m) => /^\w+: (pass|warn) \(\d+ ms\)/.test(m))).toHaveLength(9);
   });
 
   it("on a terminal prints each check once, in the table (no progress line before it)", async () => {
     const result = await cliOnTerminal(env());
     expect(result.code).toBe(0);
-    for (const check of ["connection", "migrations", "schema", "roundtrip", "coverage", "activity", "books"]) {
-      expect(result.stdout.match(new RegExp(`^${check}\\b.*$`, "gm"))).toEqual([expect.stringMatching(new RegExp(`^${check} +pass +`))]);
-      expect(result.stdout).not.toContain(`${check}: pass (`);
+    const expected = { connection: "pass", migrations: "pass", schema: "pass", roundtrip: "pass", coverage: "pass", history: "pass", activity: "pass", books: "pass", storage: storage === "warn" ? "WARN" : "pass" };
+    for (const [check, status] of Object.entries(expected)) {
+      expect(result.stdout.match(new RegExp(`^${check}\\b.*$`, "gm"))).toEqual([expect.stringMatching(new RegExp(`^${check} +${status} +`))]);
+      expect(result.stdout).not.toContain(`${check}: ${status.toLowerCase()} (`);
     }
-    expect(result.stdout).toMatch(/^verify PASS: 7 passed/m);
+    expect(result.stdout).toMatch(storage === "warn" ? /^verify PASS with warnings: 8 passed, 1 warned/m : /^verify PASS: 9 passed/m);
   });
 
   it("exits 1 when a check fails and says which coin in the table", async () => {

@@ -12,7 +12,7 @@ import { runVerify, type VerifyReport } from "./run";
 import ccxt from "ccxt";
 import { ccxtAccount } from "./exchange";
 import { TEST_API_KEY, TEST_SECRET, stubbedBinance } from "./fixtures/binance";
-import { configFor, copyMigrations, createMigratedDatabase, fillLikeTheBot, freshCandles, openLivePosition, rowCounts, withDatabase } from "./test-helpers";
+import { configFor, copyMigrations, createMigratedDatabase, fillLikeTheBot, freshCandles, healthyStorageStatus, openLivePosition, rowCounts, withDatabase } from "./test-helpers";
 
 const NOW = Date.now();
 const COINS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"];
@@ -41,13 +41,15 @@ describe.each(DATABASE_KINDS)("verify on the %s engine", (kind) => {
 
   it("passes every check on a migrated database the bot has filled, and the round trip leaves no rows behind", async () => {
     const before = await withDatabase(healthy, rowCounts);
+    const storage = await healthyStorageStatus(kind, healthy);
     const report = await run(configFor(healthy, env));
-    expect(statuses(report)).toEqual({ connection: "pass", migrations: "pass", schema: "pass", roundtrip: "pass", coverage: "pass", activity: "pass", books: "pass" });
-    expect(report).toMatchObject({ status: "pass", exitCode: 0 });
+    expect(statuses(report)).toEqual({ connection: "pass", migrations: "pass", schema: "pass", roundtrip: "pass", coverage: "pass", history: "pass", activity: "pass", books: "pass", storage });
+    expect(report).toMatchObject({ status: storage === "warn" ? "warn" : "pass", exitCode: 0 });
     expect(check(report, "connection").summary).toMatch(kind === "server" ? /^PostgreSQL 15\.\d+ at postgresql:\/\/postgres@127\.0\.0\.1:5432\/candlekeep_test_\w+; round trip/ : /^PostgreSQL [\d.]+ \(PGlite [\d.]+\), embedded database in .*pgdata; round trip/);
-    expect(check(report, "migrations").summary).toBe("4 of 4 migrations applied; none pending, failed or changed");
-    expect(check(report, "schema").summary).toBe("6 tables, 80 columns match schema.prisma");
+    expect(check(report, "migrations").summary).toBe("5 of 5 migrations applied; none pending, failed or changed");
+    expect(check(report, "schema").summary).toBe("8 tables, 94 columns match schema.prisma");
     expect(check(report, "coverage").summary).toBe("3 coins × 4 timeframes on sim: all 12 series fresh (≤ 2 candles behind), no gaps in the last 96 candles");
+    expect(check(report, "history").summary).toBe("3 coins × 4 timeframes on sim: no gaps older than the last 96 candles in the 12 series audited");
     expect(check(report, "activity").summary).toMatch(/^3\/3 coins with a decision trace in the last 15 min; 1 open position; last account snapshot \S+ \(just now\)$/);
     expect(check(report, "books").summary).toBe("sim paper: cash 9949.4495 USDT matches the ledger (10000 start −50.5505 from fills); 1 open position backed by its orders; every order settled");
     expect(await withDatabase(healthy, rowCounts)).toEqual(before);
@@ -148,9 +150,9 @@ describe.each(DATABASE_KINDS)("verify on the %s engine", (kind) => {
   it("reports every migration pending on an empty database instead of migrating it", async () => {
     const empty = await createMigratedDatabase(kind);
     try {
-      await withDatabase(empty, (db) => db.sql.exec(`DROP TABLE candles, trades, positions, orders, system_events, account_state, "_prisma_migrations"; DROP TYPE position_side, exit_reason, order_status, order_side, order_purpose, trading_mode`));
+      await withDatabase(empty, (db) => db.sql.exec(`DROP TABLE candles, trades, positions, orders, system_events, account_state, series_audit, candle_gaps, "_prisma_migrations"; DROP TYPE position_side, exit_reason, order_status, order_side, order_purpose, trading_mode`));
       const report = await run(configFor(empty, env, ["--only", "migrations"]));
-      expect(check(report, "migrations")).toMatchObject({ status: "fail", summary: "4 pending migrations: 20261125000000_init, 20261125150000_candles_fillfactor, 20261203100000_trades_exit_time_index, 20261205000000_order_ledger" });
+      expect(check(report, "migrations")).toMatchObject({ status: "fail", summary: "5 pending migrations: 20261125000000_init, 20261125150000_candles_fillfactor, 20261203100000_trades_exit_time_index, 20261205000000_order_ledger, 20261205100000_history_audit" });
       const after = await run(configFor(empty, env, ["--only", "migrations"]));
       expect(check(after, "migrations").status).toBe("fail");
     } finally {
@@ -245,7 +247,7 @@ describe("verify when it cannot connect", () => {
     expect(connection.summary).toMatch(new RegExp(`^Cannot reach PostgreSQL at 127\\.0\\.0\\.1:${port} \\(database "candlekeep"\\) after 3 attempts: .*ECONNREFUSED`));
     expect(connection.summary).not.toContain("s3cret");
     expect(report.checks.filter((c) => c.name !== "connection").map((c) => [c.name, c.status, c.summary])).toEqual(
-      ["migrations", "schema", "roundtrip", "coverage", "activity", "books"].map((name) => [name, "skip", "skipped: no database connection"]),
+      ["migrations", "schema", "roundtrip", "coverage", "history", "activity", "books", "storage"].map((name) => [name, "skip", "skipped: no database connection"]),
     );
   });
 

@@ -7,9 +7,11 @@ import { activityCheck } from "./checks/activity";
 import { booksCheck } from "./checks/books";
 import { connectionCheck } from "./checks/connection";
 import { coverageCheck } from "./checks/coverage";
+import { historyCheck } from "./checks/history";
 import { migrationsCheck } from "./checks/migrations";
 import { roundTripCheck } from "./checks/roundtrip";
 import { schemaCheck } from "./checks/schema";
+import { storageCheck } from "./checks/storage";
 import type { CheckName, VerifyConfig } from "./config";
 import { resolveTrackedCoins, type TrackedCoins } from "./tracked";
 
@@ -18,8 +20,10 @@ const CHECKS: Readonly<Record<Exclude<CheckName, "connection">, Check>> = {
   schema: schemaCheck,
   roundtrip: roundTripCheck,
   coverage: coverageCheck,
+  history: historyCheck,
   activity: activityCheck,
   books: booksCheck,
+  storage: storageCheck,
 };
 
 export interface VerifyReport {

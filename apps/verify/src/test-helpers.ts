@@ -156,6 +156,17 @@ export async function createMigratedDatabase(kind: DatabaseKind, fill?: (db: Dat
   return testDb;
 }
 
+/**
+ * What the storage check says of a healthy database of `kind`: skipped on the
+ * embedded engine; on a server, a warning when the server runs without
+ * autovacuum (as this machine's shared server does), which no database on it can change.
+ */
+export async function healthyStorageStatus(kind: DatabaseKind, testDb: TestDatabase): Promise<"pass" | "warn" | "skip"> {
+  if (kind === "embedded") return "skip";
+  const setting = await withDatabase(testDb, (db) => db.sql.query<{ autovacuum: string }>("SHOW autovacuum"));
+  return setting.rows[0]?.autovacuum === "on" ? "pass" : "warn";
+}
+
 /** verify's configuration for `testDb` as the CLI would build it, with retries off. */
 export function configFor(testDb: Pick<TestDatabase, "url" | "dataDir">, env: Record<string, string> = {}, argv: readonly string[] = []): VerifyConfig {
   const config = loadConfig({ CANDLEKEEP_DATA_DIR: testDb.dataDir, ...(testDb.url ? { DATABASE_URL: testDb.url } : {}), ...env }, argv, false);

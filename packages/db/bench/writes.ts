@@ -3,7 +3,8 @@ import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { saveCandles, type CandleInput, type Database } from "@candlekeep/db";
-import { createEmbeddedTestDatabase, createServerTestDatabase, openOnTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
+import { createEmbeddedTestDatabase, createServerTestDatabase } from "@candlekeep/db/testing";
+import { withDatabase } from "./database";
 import { benchCandles } from "./data";
 import { timeRoundRobin, timingFigure, withGoal, withRatio, type BenchOptions, type Figure } from "./harness";
 
@@ -94,19 +95,6 @@ async function checkpointer(db: Database): Promise<(statement?: string) => Promi
     if (statement) await db.sql.exec(statement);
     if (checkpoint) await db.sql.exec("CHECKPOINT");
   };
-}
-
-async function withDatabase<T>(testDb: TestDatabase, fn: (db: Database) => Promise<T>): Promise<T> {
-  try {
-    const db = await openOnTestDatabase(testDb);
-    try {
-      return await fn(db);
-    } finally {
-      await db.close();
-    }
-  } finally {
-    await testDb.drop();
-  }
 }
 
 export interface WriteFigures {

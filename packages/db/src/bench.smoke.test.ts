@@ -2,9 +2,9 @@ import path from "node:path";
 import { figureValues, runSmokeBenchmark } from "./testing";
 
 /**
- * Keeps `pnpm bench` working: runs the write benchmark in its --smoke mode
- * (tiny sizes, one repetition) end to end and checks that every figure came
- * out. It asserts no time: speed is measured by `pnpm bench`, not by CI.
+ * Keeps `pnpm bench` working: runs the write and history benchmarks in their
+ * --smoke mode (tiny sizes, one repetition) end to end and checks that every
+ * figure came out. It asserts no time: speed is measured by `pnpm bench`, not by CI.
  */
 
 const PACKAGE_DIR = path.resolve(__dirname, "..");
@@ -23,7 +23,10 @@ const EXPECTED = [
   "embedded.createMany.duplicates",
 ];
 
-it("runs the write benchmark in --smoke mode and reports every figure", async () => {
+// Smoke size: 10 days × 3 coins × 4 timeframes (bench/history.ts).
+const EXPECTED_HISTORY = ["history.count", "history.first", "history.repeat"];
+
+it("runs the write and history benchmarks in --smoke mode and reports every figure", async () => {
   const tsc = require.resolve("typescript/bin/tsc");
   const results = await runSmokeBenchmark((out) => [
     // The benchmark measures the built package (as the bot runs it), so build it first.
@@ -36,4 +39,9 @@ it("runs the write benchmark in --smoke mode and reports every figure", async ()
   const figures = figureValues(section);
   expect([...figures.keys()].sort()).toEqual([...EXPECTED].sort());
   for (const id of EXPECTED) expect(Number.isFinite(figures.get(id))).toBe(true);
+  const history = results.sections.history;
+  expect(history?.smoke).toBe(true);
+  const historyFigures = figureValues(history);
+  expect([...historyFigures.keys()].sort()).toEqual([...EXPECTED_HISTORY].sort());
+  for (const id of EXPECTED_HISTORY) expect(Number.isFinite(historyFigures.get(id))).toBe(true);
 }, 180_000);

@@ -1,6 +1,6 @@
 import { TIMEFRAME_MS, alignToTimeframe, type Timeframe } from "@candlekeep/core";
 import type { Database } from "./connect";
-import { inTransaction, type SqlRunner } from "./sql";
+import { readWithoutJit } from "./sql";
 
 export interface SeriesCoverage {
   exchange: string;
@@ -57,22 +57,6 @@ CROSS JOIN LATERAL (
 ORDER BY s.symbol, t.timeframe`;
 
 /**
- * Runs `text` with PostgreSQL's JIT compiler off, in a transaction of its own on
- * one connection (SET LOCAL ends with it). Why: the server compiles a query
- * whose estimated cost passes jit_above_cost (100,000 by default) and inlines
- * and optimises past 500,000, and the coverage of 2,000 series is estimated at
- * ~390,000 while it runs in a few hundred milliseconds: compiling took 18 ms of
- * it (EXPLAIN ANALYZE), and ~190 ms when the query still counted every candle
- * and passed the inlining threshold, on every verify run and dashboard refresh.
- */
-async function queryWithoutJit<Row extends object>(connection: SqlRunner, text: string, params: readonly unknown[]): Promise<Row[]> {
-  return inTransaction(connection, async () => {
-    await connection.exec("SET LOCAL jit = off");
-    return (await connection.query<Row>(text, params)).rows;
-  });
-}
-
-/**
  * Per-series first/last candle times and recent gaps for every requested
  * (symbol × timeframe), including series with no candles at all, in one query:
  * the primary key index serves each series.
@@ -85,11 +69,7 @@ export async function candleCoverage(db: Pick<Database, "kind" | "sql" | "sessio
   // The window's first candle: now's candle is its last, so it opens windowCandles − 1 candles before that.
   const windowStartFor = (tf: Timeframe) => alignToTimeframe(nowMs, tf) - (query.windowCandles - 1) * TIMEFRAME_MS[tf];
   const params = [query.exchange, symbols, timeframes, timeframes.map(windowStartFor)];
-  // The embedded engine has no JIT, and its one connection is shared: no transaction there.
-  const rows =
-    db.kind === "server"
-      ? await db.session((connection) => queryWithoutJit<CoverageRow>(connection, COVERAGE_SQL, params))
-      : (await db.sql.query<CoverageRow>(COVERAGE_SQL, params)).rows;
+  const rows = await readWithoutJit<CoverageRow>(db, COVERAGE_SQL, params);
   return rows.map((row) => {
     const first = toNumber(row.first_ms);
     const last = toNumber(row.last_ms);

@@ -66,6 +66,19 @@ export { positionBacking, newestFilledOrder, type PositionBacking } from "./book
 export { recordEvent, recordEvents, latestEvents, latestEventPerSymbol, eventPayloadJson, MAX_EVENT_PAYLOAD_BYTES, type EventInput, type EventLevel, type EventType, type StoredEvent } from "./events";
 export { saveAccountState, accountHistory, type AccountSnapshot } from "./account";
 export { candleCoverage, type SeriesCoverage, type CoverageQuery } from "./coverage";
+export {
+  auditHistory,
+  listCandleGaps,
+  markRangeUnavailable,
+  seriesAuditStates,
+  InvalidHistoryRequestError,
+  type CandleGap,
+  type SeriesAuditState,
+  type HistoryAuditResult,
+  type SeriesSelection,
+  type AuditHistoryOptions,
+  type CandleRange,
+} from "./history";
 export { serverInfo, tableColumns, enumTypes, embeddedDatabaseExists, type ServerInfo, type ColumnInfo } from "./inspect";
 export {
   compareSchemaWithDatabase,
@@ -86,3 +99,4 @@ export { storedCandleSymbols, type StoredSymbol } from "./candle-symbols";
 export { latestCandleTime } from "./latest-candle-time";
 export { acquireBotLock, BotAlreadyRunningError, type BotLock, type BotLockOptions } from "./bot-lock";
 export { trackedCoins, DEFAULT_TOP_COINS, type TrackedCoins } from "./tracked-coins";
+export { tableStorageHealth, type TableStorageHealth, type IndexHealth } from "./storage-health";

@@ -52,8 +52,8 @@ describe("parsePrismaSchema", () => {
     expect(thing?.fields.find((f) => f.name === "price")?.nativeType).toEqual({ name: "Decimal", args: [20, 8] });
   });
 
-  it("finds the six models of the repository's schema", () => {
-    expect(parsePrismaSchema(SCHEMA).models.map((m) => m.table).sort()).toEqual(["account_state", "candles", "orders", "positions", "system_events", "trades"]);
+  it("finds the eight models of the repository's schema", () => {
+    expect(parsePrismaSchema(SCHEMA).models.map((m) => m.table).sort()).toEqual(["account_state", "candle_gaps", "candles", "orders", "positions", "series_audit", "system_events", "trades"]);
   });
 });
 
@@ -82,8 +82,8 @@ describe.each(DATABASE_KINDS)("compareSchemaWithDatabase on the %s engine", (kin
   it("finds no problems on a freshly migrated database: every model field has a compatible column", async () => {
     const result = await compareSchemaWithDatabase(db);
     expect(result.problems).toEqual([]);
-    expect(result.tables).toBe(6);
-    expect(result.columns).toBe(80);
+    expect(result.tables).toBe(8);
+    expect(result.columns).toBe(94);
   });
 
   it("reports a dropped column as missing, naming the table, column and model field", async () => {

@@ -178,13 +178,15 @@ function tampered(from: string | RegExp, to: string): Schema {
 }
 
 describe("the test's schema.prisma parser", () => {
-  it("reads the six models with their tables, mapped columns, optional fields, native types and enums", () => {
+  it("reads the eight models with their tables, mapped columns, optional fields, native types and enums", () => {
     const schema = parseSchema(SCHEMA);
     expect(schema.models.map((m) => `${m.name}→${m.table}`).sort()).toEqual([
       "AccountState→account_state",
+      "CandleGap→candle_gaps",
       "Candle→candles",
       "Order→orders",
       "Position→positions",
+      "SeriesAudit→series_audit",
       "SystemEvent→system_events",
       "Trade→trades",
     ]);

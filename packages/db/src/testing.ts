@@ -32,23 +32,23 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-export async function createServerTestDatabase(prefix = "candlekeep_test"): Promise<TestDatabase> {
+export async function createServerTestDatabase(prefix = "candlekeep_test", adminUrl = TEST_ADMIN_URL): Promise<TestDatabase> {
   const name = `${prefix}_${randomBytes(5).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: TEST_ADMIN_URL });
+  const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
     await admin.query(`CREATE DATABASE "${name}"`);
   } finally {
     await admin.end();
   }
-  const url = new URL(TEST_ADMIN_URL);
+  const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-test-"));
   return {
     url: url.toString(),
     dataDir,
     async drop() {
-      const client = new pg.Client({ connectionString: TEST_ADMIN_URL });
+      const client = new pg.Client({ connectionString: adminUrl });
       await client.connect();
       try {
         await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
@@ -121,6 +121,71 @@ export async function countTableReads<T>(db: Pick<Database, "session">, table: s
       await connection.exec("ROLLBACK");
     }
   });
+}
+
+/**
+ * Runs `sql` on one server connection, then has that connection hand its
+ * statistics to the server at once (pg_stat_force_next_flush) instead of within
+ * the next seconds: what it wrote is counted in pg_stat_user_tables when this
+ * returns, as a long-running bot's writes are.
+ */
+export async function execCounted(db: Pick<Database, "session">, sql: string): Promise<void> {
+  await db.session(async (connection) => {
+    await connection.exec(sql);
+    await connection.query("SELECT pg_stat_force_next_flush()");
+  });
+}
+
+/**
+ * SQL inserting `perSeries` 15m candles into each of `series` series
+ * (symbols S0/USDT, S1/USDT, …, open times from 2026-01-01) in the order a
+ * running bot writes them: one candle of every series per tick. Each tick adds
+ * an entry at the end of every series' key range, in the middle of the primary
+ * key, so its pages split in half: the index ends up well above its rebuilt size.
+ */
+export function tickOrderCandlesSql(options: { exchange?: string; series: number; perSeries: number }): string {
+  const total = options.series * options.perSeries;
+  return `INSERT INTO candles (exchange, symbol, timeframe, open_time, open, high, low, close, volume, is_closed)
+SELECT '${options.exchange ?? "sim"}', 'S' || (i % ${options.series}) || '/USDT', '15m', timestamptz '2026-01-01 00:00Z' + (i / ${options.series}) * interval '15 minutes', 100, 101, 99, 100.5, 5, true
+FROM generate_series(0, ${total - 1}) AS i`;
+}
+
+/**
+ * A PostgreSQL server of this machine's installation, started for a test in a
+ * temporary directory with its own settings (autovacuum on, while the machine's
+ * shared server runs with it off), reachable on a Unix socket only. initdb
+ * refuses to run as root, so as root it runs as the `postgres` user.
+ */
+export interface PrivateServer {
+  /** The superuser's URL to its `postgres` database. */
+  readonly adminUrl: string;
+  createDatabase(): Promise<TestDatabase>;
+  stop(): void;
+}
+
+export function startPrivateServer(settings: Readonly<Record<string, string>>): PrivateServer {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-pg-"));
+  const asRoot = process.getuid?.() === 0;
+  const bin = execFileSync("pg_config", ["--bindir"], { encoding: "utf8" }).trim();
+  const run = (program: string, args: readonly string[]) => {
+    const [command, ...rest] = asRoot ? ["runuser", "-u", "postgres", "--", path.join(bin, program), ...args] : [path.join(bin, program), ...args];
+    execFileSync(command as string, rest, { stdio: "pipe" });
+  };
+  if (asRoot) execFileSync("chown", ["postgres", dir]);
+  const data = path.join(dir, "data");
+  run("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]);
+  // In its configuration file, not on the command line, so that ALTER SYSTEM can change them in a test.
+  fs.appendFileSync(path.join(data, "postgresql.conf"), Object.entries(settings).map(([name, value]) => `${name} = '${value}'\n`).join(""));
+  run("pg_ctl", ["start", "-w", "-D", data, "-l", path.join(dir, "server.log"), "-o", `-c listen_addresses='' -c unix_socket_directories='${dir}'`]);
+  const adminUrl = `postgresql://postgres@localhost:5432/postgres?host=${encodeURIComponent(dir)}`;
+  return {
+    adminUrl,
+    createDatabase: () => createServerTestDatabase("candlekeep_test", adminUrl),
+    stop() {
+      run("pg_ctl", ["stop", "-D", data, "-m", "fast"]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Deterministic pseudo-random numbers in [0, 1) (mulberry32): every run sees the same data. */

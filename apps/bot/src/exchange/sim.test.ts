@@ -185,6 +185,21 @@ describe("SimExchange candles", () => {
     expect(candles[0]?.openTime).toBe(SIM_LISTED_FROM);
   });
 
+  it("has no candles of a coin listed later opening before its listing, on every timeframe; other coins and later candles are unchanged", async () => {
+    const listing = NOW - 10 * DAY + 5 * HOUR + 7 * MINUTE;
+    const listed = new SimExchange({ seed: 1, startTime: NOW, wallClock: () => NOW, listedFrom: { "ETH/USDT": listing } });
+    const plain = simAt(NOW);
+    for (const timeframe of TIMEFRAMES) {
+      const step = TIMEFRAME_MS[timeframe];
+      const candles = await listed.fetchCandles("ETH/USDT", timeframe, NOW - 30 * DAY, 5);
+      // The first whole candle after the listing; the same candles as without a listing from there on.
+      expect(candles[0]?.openTime).toBe(Math.ceil(listing / step) * step);
+      expect(candles).toEqual(await plain.fetchCandles("ETH/USDT", timeframe, candles[0]?.openTime, 5));
+      await expect(listed.fetchCandles("ETH/USDT", timeframe, NOW - 30 * DAY, 1)).resolves.toEqual(candles.slice(0, 1));
+    }
+    await expect(listed.fetchCandles("BTC/USDT", "15m", NOW - 30 * DAY, 3)).resolves.toEqual(await plain.fetchCandles("BTC/USDT", "15m", NOW - 30 * DAY, 3));
+  });
+
   it("serves years-old history directly", async () => {
     const since = Date.UTC(2019, 5, 1);
     const candles = await simAt(NOW).fetchCandles("LINK/USDT", "15m", since, 96);

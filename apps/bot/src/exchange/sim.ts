@@ -34,7 +34,7 @@ export function simReplayStart(candles: number, now: number): number {
 const DAY_MS = TIMEFRAME_MS["1d"];
 const STEPS_PER_DAY = DAY_MS / STEP_MS;
 
-/** The sim lists every coin from this date; earlier requests start here (as for a real listing). */
+/** The sim lists every coin from this date (unless listed later: SimExchangeOptions.listedFrom); earlier requests start here (as for a real listing). */
 export const SIM_LISTED_FROM = Date.UTC(2017, 0, 1);
 
 /** How many coins the sim lists: SIM_DEFAULT_SYMBOLS' coins, then S021 … S5000. */
@@ -126,6 +126,11 @@ export interface SimExchangeOptions {
   historyCacheDays?: number;
   /** The currency every listed coin is quoted in: the paper account's (QUOTE_CURRENCY); USDT by default. */
   quoteCurrency?: string;
+  /**
+   * Coins listed after SIM_LISTED_FROM (symbol → epoch ms): like a real exchange, the sim has no
+   * candles of them opening before their listing, so a backfill reaching further back finds none there.
+   */
+  listedFrom?: Readonly<Record<string, number>>;
 }
 
 /** Thrown for a symbol under fault injection, like a network error would be. */
@@ -193,6 +198,7 @@ export class SimExchange implements MarketData {
   private readonly days = new Map<string, CachedDay>();
   private readonly historyCacheDays: number;
   private readonly quoteCurrency: string;
+  private readonly listedFrom: ReadonlyMap<string, number>;
   // Scratch buffers for generating one day; generation is synchronous, so sharing is safe.
   private readonly walk = new Float64Array(STEPS_PER_DAY + 1);
   private readonly stepSigma = new Float64Array(STEPS_PER_DAY);
@@ -211,6 +217,7 @@ export class SimExchange implements MarketData {
     this.failing = new Set(options.failingSymbols ?? []);
     this.historyCacheDays = options.historyCacheDays ?? DEFAULT_HISTORY_CACHE_DAYS;
     this.quoteCurrency = options.quoteCurrency ?? "USDT";
+    this.listedFrom = new Map(Object.entries(options.listedFrom ?? {}));
   }
 
   now(): number {
@@ -267,7 +274,7 @@ export class SimExchange implements MarketData {
     const step = TIMEFRAME_MS[timeframe];
     const now = this.time;
     const last = alignToTimeframe(now, timeframe);
-    const listed = ceil(SIM_LISTED_FROM / step) * step;
+    const listed = ceil(max(SIM_LISTED_FROM, this.listedFrom.get(symbol) ?? SIM_LISTED_FROM) / step) * step;
     const requested = since === undefined ? last - (limit - 1) * step : ceil(since / step) * step;
     const first = max(requested, listed);
     if (!(limit > 0) || first > last) return [];

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { SIM_DEFAULT_SYMBOLS, TIMEFRAMES } from "@candlekeep/core";
 import { type Database } from "@candlekeep/db";
 import { createServerTestDatabase, openOnTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
-import { backfillRecentHistory } from "../backfill";
+import { loadRecentHistory } from "../history/resume";
 import { OUTAGE_LOG_INTERVAL_MS } from "../outage";
 import { startTestBot, type TestBot } from "../testing/bot";
 import { latestTick, spawnBot, type BotProcess, type LogLine } from "../testing/process";
@@ -130,7 +130,7 @@ describe("database outage while history is loaded (PostgreSQL through a TCP prox
     const rt = testBot.runtime;
     const cutAt = testBot.logger.lines.length;
     proxy.cut();
-    const loading = backfillRecentHistory(rt, false);
+    const loading = loadRecentHistory(rt, false);
     await sleep(2500);
     const during = testBot.logger.lines.slice(cutAt).map((l) => l.message);
     expect(during.filter((m) => m === "reading the stored candles' coverage failed; waiting for the database and retrying")).toHaveLength(1);

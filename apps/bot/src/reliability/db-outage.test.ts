@@ -3,7 +3,7 @@ import { TIMEFRAMES } from "@candlekeep/core";
 import { type Database } from "@candlekeep/db";
 import { createServerTestDatabase, openOnTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import { OUTAGE_LOG_INTERVAL_MS } from "../outage";
-import { latestTick, numberField, spawnBot, type BotProcess, type LogLine } from "../testing/process";
+import { historyAudited, latestTick, numberField, spawnBot, type BotProcess, type LogLine } from "../testing/process";
 import { simCandleMismatches } from "../testing/sim-truth";
 import { TcpProxy } from "../testing/tcp-proxy";
 
@@ -48,6 +48,7 @@ describe("database outage mid-run (real bot process, PostgreSQL through a TCP pr
       SIM_REPLAY_CANDLES: "10000",
     });
     await bot.waitForTick(3);
+    await historyAudited(bot);
 
     const cutAt = bot.lines.length;
     proxy.cut();
@@ -104,6 +105,7 @@ describe("database outage mid-run (real bot process, PostgreSQL through a TCP pr
     const first = spawnBot(env);
     bot = first;
     await first.waitForTick(3);
+    await historyAudited(first);
     const cutAt = first.lines.length;
     proxy.cut();
     await first.waitFor("the outage logged", (l) => l.message?.startsWith("writing candles failed") === true, { from: cutAt, timeoutMs: 15_000 });

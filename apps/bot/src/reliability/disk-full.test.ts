@@ -5,7 +5,7 @@ import { TIMEFRAMES, silentLogger } from "@candlekeep/core";
 import { openDatabase, type Database } from "@candlekeep/db";
 import { mountTmpfs, tmpfsUnavailable, type TmpfsMount } from "@candlekeep/db/testing";
 import { OUTAGE_LOG_INTERVAL_MS } from "../outage";
-import { latestTick, numberField, runBotToExit, spawnBot, type BotProcess, type LogLine } from "../testing/process";
+import { historyAudited, latestTick, numberField, runBotToExit, spawnBot, type BotProcess, type LogLine } from "../testing/process";
 import { simCandleMismatches } from "../testing/sim-truth";
 
 /**
@@ -53,6 +53,7 @@ describe("embedded engine: the disk fills up (real bot process on a tmpfs)", () 
       bot = spawnBot(env());
       const running = await bot.waitFor("bot running", (l) => l.message === "bot running");
       await bot.waitForTick(3);
+      await historyAudited(bot);
 
       const filledAt = bot.lines.length;
       tmpfs.fill();
@@ -129,6 +130,7 @@ describe("embedded engine: the disk fills up (real bot process on a tmpfs)", () 
       const first = spawnBot(env());
       bot = first;
       await first.waitForTick(3);
+      await historyAudited(first);
       const filledAt = first.lines.length;
       tmpfs.fill();
       await first.waitFor("the outage logged", (l) => l.message?.startsWith("writing candles failed") === true, { from: filledAt, timeoutMs: 15_000 });

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { TIMEFRAMES } from "@candlekeep/core";
 import { type Database } from "@candlekeep/db";
 import { createServerTestDatabase, openOnTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
-import { latestTick, numberField, spawnBot, type BotProcess, type LogLine } from "../testing/process";
+import { historyAudited, latestTick, numberField, spawnBot, type BotProcess, type LogLine } from "../testing/process";
 import { simCandleMismatches } from "../testing/sim-truth";
 import { TcpProxy } from "../testing/tcp-proxy";
 
@@ -92,6 +92,7 @@ describe("database connections that go silent (real bot processes, PostgreSQL th
     const bot = start({ DATABASE_URL: viaProxy(), ...WRITE_TIMEOUT });
     const port = portOf(await bot.waitFor("bot running", (l) => l.message === "bot running"));
     await bot.waitForTick(5);
+    await historyAudited(bot);
     const health = pollHealth(port);
 
     const silencedAt = bot.lines.length;

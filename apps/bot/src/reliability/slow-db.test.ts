@@ -2,7 +2,7 @@ import { TIMEFRAMES } from "@candlekeep/core";
 import { type Database, type SqlRunner } from "@candlekeep/db";
 import { createServerTestDatabase, openOnTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import { SimExchange } from "../exchange/sim";
-import { latestTick, numberField, spawnBot, type BotProcess, type LogLine } from "../testing/process";
+import { historyAudited, latestTick, numberField, spawnBot, type BotProcess, type LogLine } from "../testing/process";
 import { simCandleMismatches } from "../testing/sim-truth";
 
 /**
@@ -54,6 +54,7 @@ describe("slow database (real bot process, PostgreSQL server)", () => {
     const running = await proc.waitFor("bot running", (l) => l.message === "bot running");
     const base = `http://127.0.0.1:${numberField(running, "port")}`;
     await proc.waitForTick(3);
+    await historyAudited(proc);
     db = await openOnTestDatabase(testDb, { autoMigrate: false });
     const admin = db;
     const ticksFrom = (index: number) => proc.lines.slice(index).filter((l) => l.message === "tick");

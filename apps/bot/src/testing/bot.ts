@@ -1,6 +1,6 @@
 import type { Logger } from "@candlekeep/core";
 import { captureLogger } from "@candlekeep/db/testing";
-import { backfillRecentHistory } from "../backfill";
+import { loadRecentHistory } from "../history/resume";
 import { loadConfig } from "../config";
 import { SIM_DEFAULT_STEP_MS, simReplayStart } from "../exchange/sim";
 import { shutdown } from "../loop";
@@ -17,7 +17,7 @@ export interface TestBot extends StartedBot {
   stop(): Promise<void>;
 }
 
-export interface TestBotOptions extends Pick<StartOptions, "market" | "simStepMs"> {
+export interface TestBotOptions extends Pick<StartOptions, "market" | "simStepMs" | "simListedFrom"> {
   backfill?: boolean;
   /**
    * EXCHANGE=sim: the sim caught up with a clock of the test's own, which each
@@ -37,7 +37,7 @@ export async function startTestBot(settings: Record<string, string | undefined>,
   // so a step that divides 15 minutes closes the 15m candles on the same ticks every run.
   let wallClock = simReplayStart(config.sim.replayCandles, Date.now());
   const started = await startBot(config, logger, { ...startOptions, ...(simCaughtUp ? { simWallClock: () => wallClock } : {}) });
-  if (backfill ?? true) await backfillRecentHistory(started.runtime, false);
+  if (backfill ?? true) await loadRecentHistory(started.runtime, false);
   return {
     ...started,
     logger,

@@ -195,6 +195,14 @@ export async function runBotToExit(env: Record<string, string>, args: readonly s
   };
 }
 
+/**
+ * Waits for the bot's first background history audit to finish (it runs after the first tick): from
+ * then on the bot is in its steady state, ticking alone, for a fault a test injects.
+ */
+export function historyAudited(bot: BotProcess, options?: WaitOptions): Promise<LogLine> {
+  return bot.waitFor("the first background history audit", (l) => l.message === "history audit: nothing missing" || l.message === "history audit found missing candles; repaired", options);
+}
+
 /** The number of the last tick `bot` logged (0 before the first). */
 export function latestTick(bot: BotProcess): number {
   const last = bot.lines.filter((l) => l.message === "tick").at(-1);

@@ -185,6 +185,17 @@ function buildGrid(coverage: CoverageResponse): void {
   markSelected();
 }
 
+/** What the history audit says of a series: how far it is complete, its gaps and their newest ranges. */
+function describeHistory(cell: SeriesCell): string[] {
+  if (cell.completeUpTo === null) return ["history not audited yet (verify's history check audits it)"];
+  const { count, missing, newest } = cell.historyGaps;
+  const lines = [`history complete up to ${utc(cell.completeUpTo)} UTC`];
+  if (count === 0) return [...lines, "no gaps in its history"];
+  lines.push(`${count} gap${count === 1 ? "" : "s"} in its history (${missing} candle${missing === 1 ? "" : "s"} missing)${count > newest.length ? `, the newest ${newest.length}:` : ":"}`);
+  for (const gap of newest) lines.push(`  ${utc(gap.fromTime)} – ${utc(gap.toTime)} UTC: ${gap.missing} missing`);
+  return lines;
+}
+
 function describeCell(symbol: string, tf: string, cell: SeriesCell | undefined, coverage: CoverageResponse): string {
   if (cell === undefined || cell.state === "missing") return `${symbol} ${tf}: missing — no candles stored`;
   const behind = cell.behind === null ? "" : `, ${cell.behind} candle${cell.behind === 1 ? "" : "s"} behind`;
@@ -192,6 +203,7 @@ function describeCell(symbol: string, tf: string, cell: SeriesCell | undefined, 
     `${symbol} ${tf}: ${cell.state}${behind} (stale after ${coverage.staleAfterPeriods})`,
     `stored from ${utc(cell.firstOpenTime)} to ${utc(cell.lastOpenTime)} UTC (${span(cell)} of history)`,
     `${cell.recentGaps} missing in the last ${coverage.gapWindowCandles} candles`,
+    ...describeHistory(cell),
   ].join("\n");
 }
 
@@ -207,7 +219,8 @@ function renderGrid(coverage: CoverageResponse): void {
       if (cell === undefined) continue;
       const series = coin.series[tf];
       const state = series?.state ?? "missing";
-      const text = series === undefined || series.lastOpenTime === null ? "—" : span(series) + (series.recentGaps > 0 ? "*" : "");
+      const marks = series === undefined ? "" : (series.recentGaps > 0 ? "*" : "") + (series.historyGaps.count > 0 ? "†" : "");
+      const text = series === undefined || series.lastOpenTime === null ? "—" : span(series) + marks;
       const title = describeCell(coin.symbol, tf, series, coverage);
       // Touch the DOM only for what changed: most cells stay as they are between polls.
       if (cell.dataset.state !== state) {
@@ -219,8 +232,10 @@ function renderGrid(coverage: CoverageResponse): void {
     }
   }
   const t = coverage.totals;
-  ui.summary.textContent = `${coverage.coins.length} coins on ${coverage.exchange}: ${t.fresh} fresh, ${t.late} late, ${t.stale} stale, ${t.missing} missing series`;
-  ui.coverageSource.textContent = `coins: ${coverage.coinsSource}. each cell: how far back its candles reach; * = gaps in the last ${coverage.gapWindowCandles} candles; hover a cell for details.`;
+  const h = coverage.historyGaps;
+  const history = h.series === 0 ? "" : `; ${h.series} series with gaps in their history (${h.ranges} ranges, ${h.missing} candles missing)`;
+  ui.summary.textContent = `${coverage.coins.length} coins on ${coverage.exchange}: ${t.fresh} fresh, ${t.late} late, ${t.stale} stale, ${t.missing} missing series${history}`;
+  ui.coverageSource.textContent = `coins: ${coverage.coinsSource}. each cell: how far back its candles reach; * = gaps in the last ${coverage.gapWindowCandles} candles; † = gaps in its history, as the last history audit found them; hover a cell for details.`;
 }
 
 function markSelected(): void {

@@ -35,7 +35,7 @@ runMain(async () => {
     entryPoints: BENCHMARKS.map((b) => path.join(__dirname, b.file)),
     bundle: true,
     platform: "node",
-    target: "node20",
+    target: "node24",
     packages: "external",
     sourcemap: true,
     outdir,

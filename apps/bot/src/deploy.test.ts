@@ -204,6 +204,7 @@ function secretProblems(spec: AppSpec): string[] {
 const packageJsonSchema = z.object({
   name: z.string(),
   packageManager: z.string().optional(),
+  engines: z.record(z.string(), z.string()).optional(),
   scripts: z.record(z.string(), z.string()).default({}),
   dependencies: z.record(z.string(), z.string()).default({}),
   devDependencies: z.record(z.string(), z.string()).default({}),
@@ -336,6 +337,11 @@ describe(".do/app.yaml", () => {
       expect(component.environment_slug).toBe("node-js");
     }
     expect(readPackage(ROOT).packageManager).toBe("pnpm@12.4.2");
+    // The buildpack takes the Node.js version from engines: one LTS line, the one .nvmrc, CI and the bundles name.
+    const major = fs.readFileSync(path.join(ROOT, ".nvmrc"), "utf8").trim();
+    expect(readPackage(ROOT).engines).toEqual({ node: `${major}.x` });
+    expect(fs.readFileSync(path.join(ROOT, "tooling/node-24.sh"), "utf8")).toMatch(new RegExp(`^NODE_24_VERSION=${major}\\.`, "m"));
+    for (const app of ["apps/bot", "apps/verify"]) expect(readPackage(path.join(ROOT, app)).scripts.build).toContain(`--target=node${major} `);
     const turbo = z.object({ tasks: z.object({ build: z.object({ dependsOn: z.array(z.string()) }) }) }).parse(JSON.parse(fs.readFileSync(path.join(ROOT, "turbo.json"), "utf8")));
     expect(turbo.tasks.build.dependsOn).toEqual(expect.arrayContaining(["^db:generate"]));
   });

@@ -72,7 +72,7 @@ function tableData(table: TableGrowth): Record<string, unknown> {
   };
 }
 
-export function growthReportOf(growth: DatabaseGrowth, budgetBytes: number | undefined): GrowthReport {
+function growthReportOf(growth: DatabaseGrowth, budgetBytes: number | undefined): GrowthReport {
   const outlook = budgetBytes === undefined ? undefined : storageOutlook(growth.databaseBytes, growth.bytesPerDay, budgetBytes);
   const database = `database ${sizeText(growth.databaseBytes)}, growing ~${sizeText(growth.bytesPerDay)}/day`;
   const details = [

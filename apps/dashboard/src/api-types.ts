@@ -171,6 +171,33 @@ export interface SystemResponse {
   orders: { unknown: number; unsettled: number } | null;
   migrations: { upToDate: boolean; applied: number; pending: string[]; failed: string[]; modified: string[]; unknown: string[] } | null;
   errors: EventJson[] | null;
+  /** The database's size and growth, read at most once a minute; null while it is down. */
+  storage: StorageJson | null;
+}
+
+/** What a table takes and how fast it grows (verify's storage check reports the same). */
+export interface TableStorageJson {
+  table: string;
+  /** Table, indexes and TOAST. */
+  bytes: number;
+  rows: number;
+  /** False when `rows` is the catalogue's estimate or a page sample (counting would read the whole table). */
+  rowsCounted: boolean;
+  /** From the rows' timestamps over the last days; null when not measured (see `note`). */
+  rowsPerDay: number | null;
+  bytesPerDay: number | null;
+  /** Why the growth is not measured, or why the table does not grow with time. */
+  note: string | null;
+}
+
+export interface StorageJson {
+  /** When the figures were read (they are kept for a minute). */
+  measuredAt: string;
+  databaseBytes: number;
+  bytesPerDay: number;
+  /** With DATABASE_STORAGE_BUDGET: how long it lasts at `bytesPerDay`; daysLeft null: not growing. low: under `lowDays` left. */
+  budget: { bytes: number; leftBytes: number; daysLeft: number | null; state: "ok" | "low" | "exceeded"; lowDays: number } | null;
+  tables: TableStorageJson[];
 }
 
 export interface ErrorResponse {

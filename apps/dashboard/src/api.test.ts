@@ -1,8 +1,8 @@
 import { TIMEFRAME_MS, alignToTimeframe, type Timeframe } from "@candlekeep/core";
-import { auditHistory, markRangeUnavailable } from "@candlekeep/db";
-import { openTestDatabase } from "@candlekeep/db/testing";
+import { auditHistory, databaseGrowth, markRangeUnavailable } from "@candlekeep/db";
+import { growthSeedSql, openTestDatabase, SEEDED_GROWTH } from "@candlekeep/db/testing";
 import Fastify, { type FastifyInstance } from "fastify";
-import { dashboardApi, MAX_GAP_RANGES } from "./api";
+import { dashboardApi, MAX_GAP_RANGES, STORAGE_REFRESH_MS } from "./api";
 import type { CandlesResponse, CoverageResponse, EquityResponse, EventsResponse, OrdersResponse, PositionsResponse, SystemResponse, TradesResponse } from "./api-types";
 import { COINS, PARTIAL_COIN, STALE_COIN, fillDatabase, fixtureSource } from "./testing/fixture";
 
@@ -186,6 +186,51 @@ describe("the dashboard API on a real database", () => {
   it("changes nothing: only GET is served", async () => {
     for (const method of ["POST", "PUT", "DELETE", "PATCH"] as const) {
       expect((await fetch(`${base}/api/positions`, { method })).status).toBe(404);
+    }
+  });
+});
+
+describe("the system panel's storage figures", () => {
+  const SEEDED_AT = Date.UTC(2026, 11, 5, 12, 0);
+  let db: Awaited<ReturnType<typeof openTestDatabase>>;
+  let app: FastifyInstance;
+  let base: string;
+  let budgetBytes: number;
+  const system = async () => (await (await fetch(`${base}/api/system`)).json()) as SystemResponse;
+
+  beforeAll(async () => {
+    db = await openTestDatabase("server");
+    await db.sql.exec(growthSeedSql(SEEDED_AT));
+    // A budget that lasts 20.5 days at the seeded growth.
+    const growth = await databaseGrowth(db, { nowMs: SEEDED_AT });
+    budgetBytes = Math.round(growth.databaseBytes + 20.5 * growth.bytesPerDay);
+    app = Fastify();
+    await app.register(dashboardApi(fixtureSource(db, SEEDED_AT, { storageBudgetBytes: budgetBytes })));
+    base = await app.listen({ host: "127.0.0.1", port: 0 });
+  });
+  afterAll(async () => {
+    await app.close();
+    await db.close();
+  });
+
+  it("gives the database's size, each table's growth per day from its rows' timestamps, and the days left in DATABASE_STORAGE_BUDGET", async () => {
+    const { storage } = await system();
+    expect(storage).toMatchObject({ measuredAt: new Date(SEEDED_AT).toISOString(), databaseBytes: expect.any(Number) });
+    for (const [name, seeded] of Object.entries(SEEDED_GROWTH)) {
+      expect(storage?.tables.find((t) => t.table === name)).toEqual({ table: name, bytes: expect.any(Number), rows: seeded.rows, rowsCounted: true, rowsPerDay: expect.closeTo(seeded.rowsPerDay, 9), bytesPerDay: expect.any(Number), note: null });
+    }
+    expect(storage?.tables.find((t) => t.table === "positions")).toMatchObject({ rows: 0, rowsPerDay: null, bytesPerDay: null, note: "one row per open position" });
+    expect(storage?.bytesPerDay).toBeCloseTo(storage?.tables.reduce((sum, t) => sum + (t.bytesPerDay ?? 0), 0) ?? 0, 6);
+    expect(storage?.budget).toEqual({ bytes: budgetBytes, leftBytes: budgetBytes - (storage?.databaseBytes ?? 0), daysLeft: expect.closeTo(20.5, 3), state: "low", lowDays: 30 });
+  });
+
+  it(`reads them at most once every ${STORAGE_REFRESH_MS / 1000} s: rows added since are not counted until the next read`, async () => {
+    const first = await system();
+    await db.sql.exec(`INSERT INTO system_events (time, type, level, payload) SELECT timestamptz '${new Date(SEEDED_AT - 60_000).toISOString()}', 'DECISION_TRACE', 'info', '{}' FROM generate_series(1, 7000)`);
+    try {
+      expect((await system()).storage).toEqual(first.storage);
+    } finally {
+      await db.sql.exec("DELETE FROM system_events WHERE payload = '{}'");
     }
   });
 });

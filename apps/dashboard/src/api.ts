@@ -1,8 +1,10 @@
+import { performance } from "node:perf_hooks";
 import { TIMEFRAME_MS, alignToTimeframe, candlesBehind, describeError, isTimeframe, redactText, seriesFreshness, type Freshness, type Logger, type Timeframe } from "@candlekeep/core";
 import {
   accountHistory,
   candleCoverage,
   countUnsettledOrders,
+  databaseGrowth,
   isFinalOrderStatus,
   latestCandlesPerSeries,
   latestEvents,
@@ -13,14 +15,17 @@ import {
   migrationStatus,
   recentCandles,
   seriesAuditStates,
+  STORAGE_LOW_DAYS,
+  storageOutlook,
   type CandleGap,
   type Database,
+  type DatabaseGrowth,
   type DatabaseKind,
   type TrackedCoins,
 } from "@candlekeep/db";
 import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import { z } from "zod";
-import type { CandlesResponse, CoverageResponse, GapRange, OrdersResponse, SeriesCell, SystemResponse } from "./api-types";
+import type { CandlesResponse, CoverageResponse, GapRange, OrdersResponse, SeriesCell, StorageJson, SystemResponse } from "./api-types";
 import { DATABASE_READ_DEADLINE_MS, DatabaseDownError, DatabaseHealth, isConnectionFailure, withDeadline } from "./database-health";
 
 /** What the bot knows and the database does not: passed in when the bot serves the dashboard. */
@@ -45,6 +50,8 @@ export interface DashboardSource {
   /** verify's thresholds, so colours and verify's verdict agree. */
   staleAfterPeriods: number;
   gapWindowCandles: number;
+  /** DATABASE_STORAGE_BUDGET in bytes, for the days of growth left; undefined: none set. */
+  storageBudgetBytes?: number | undefined;
   /** Live bot status; undefined when running standalone. */
   live?: (() => LiveStatus) | undefined;
   migrationsDir?: string | undefined;
@@ -62,6 +69,12 @@ export class BadRequestError extends Error {
 }
 
 const MAX_CANDLES = 5000;
+/**
+ * The storage figures are read at most this often: reading them counts a week of
+ * rows of each table (tens of ms to a few hundred at a year of 500 coins), and a
+ * day's growth does not change between two polls.
+ */
+export const STORAGE_REFRESH_MS = 60_000;
 /** Gap ranges sent per series, the newest: the count says how many there are in all. */
 export const MAX_GAP_RANGES = 10;
 
@@ -121,6 +134,26 @@ function historyGaps(gaps: readonly CandleGap[]): SeriesCell["historyGaps"] {
   return { count: gaps.length, missing: gaps.reduce((sum, gap) => sum + gap.missing, 0), newest };
 }
 
+/** The database's growth as the system panel shows it, judged against `budgetBytes` when set. */
+function storageJson(growth: DatabaseGrowth, measuredAt: number, budgetBytes: number | undefined): StorageJson {
+  const outlook = budgetBytes === undefined ? undefined : storageOutlook(growth.databaseBytes, growth.bytesPerDay, budgetBytes);
+  return {
+    measuredAt: new Date(measuredAt).toISOString(),
+    databaseBytes: growth.databaseBytes,
+    bytesPerDay: growth.bytesPerDay,
+    budget: outlook === undefined ? null : { bytes: outlook.budgetBytes, leftBytes: outlook.leftBytes, daysLeft: outlook.daysLeft, state: outlook.state, lowDays: STORAGE_LOW_DAYS },
+    tables: growth.tables.map((t) => ({
+      table: t.table,
+      bytes: t.bytes,
+      rows: t.rows,
+      rowsCounted: t.rowsSource === "counted",
+      rowsPerDay: t.growth.kind === "measured" ? t.growth.rowsPerDay : null,
+      bytesPerDay: t.growth.kind === "measured" ? t.growth.bytesPerDay : null,
+      note: t.growth.kind === "measured" ? null : t.growth.reason,
+    })),
+  };
+}
+
 /** "BTC-USDT" and "btc/usdt" both name BTC/USDT: a dash is easier to put in a URL than %2F, and no symbol contains one. */
 const normalizeSymbol = (raw: string) => raw.trim().toUpperCase().replace(/-/g, "/");
 
@@ -150,6 +183,15 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
     const result = await withDeadline(source.db().then(work), deadlineMs).catch(outage);
     health.succeeded();
     return result;
+  }
+  let storage: { readAtMs: number; value: StorageJson } | undefined;
+  /** The storage figures, read again once STORAGE_REFRESH_MS have passed (by the machine's clock: the source's may replay the past). */
+  async function storageFigures(db: Database): Promise<StorageJson> {
+    if (storage !== undefined && performance.now() - storage.readAtMs < STORAGE_REFRESH_MS) return storage.value;
+    const measuredAt = now();
+    const value = storageJson(await databaseGrowth(db, { nowMs: measuredAt }), measuredAt, source.storageBudgetBytes);
+    storage = { readAtMs: performance.now(), value };
+    return value;
   }
   // The standalone dashboard reads its coin list (top:N) from the database, at times; the bot's is in memory.
   const trackedCoins = (): Promise<TrackedCoins> => withDeadline(source.coins(), deadlineMs).catch(outage);
@@ -370,15 +412,17 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
         orders: stored?.orders ?? null,
         migrations: stored?.migrations ?? null,
         errors: stored?.errors ?? null,
+        storage: stored?.storage ?? null,
       };
     });
 
     async function readSystem(db: Database) {
-      const [migrations, errors, newest, orders] = await Promise.all([
+      const [migrations, errors, newest, orders, storageNow] = await Promise.all([
         migrationStatus(db, { migrationsDir: source.migrationsDir }),
         latestEvents(db, { type: "ERROR", limit: 20 }),
         latestEvents(db, { limit: 1 }),
         countUnsettledOrders(db, { exchange: source.exchange }),
+        storageFigures(db),
       ]);
       return {
         lastEventAt: newest[0]?.time.toISOString() ?? null,
@@ -392,6 +436,7 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
           unknown: migrations.unknown,
         },
         errors: errors.map((e) => ({ ...e, time: e.time.toISOString() })),
+        storage: storageNow,
       };
     }
   };

@@ -25,6 +25,14 @@ describe("the standalone dashboard's settings", () => {
     );
   });
 
+  it("reads DATABASE_STORAGE_BUDGET as a size, as verify does, and names a malformed one", () => {
+    expect(loadDashboardConfig({}, false).storageBudgetBytes).toBeUndefined();
+    expect(loadDashboardConfig({ DATABASE_STORAGE_BUDGET: "500MB" }, false).storageBudgetBytes).toBe(500 * 1024 ** 2);
+    const attempt = () => loadDashboardConfig({ DATABASE_STORAGE_BUDGET: "500" }, false);
+    expect(attempt).toThrow(InvalidSettingsError);
+    expect(attempt).toThrow("DATABASE_STORAGE_BUDGET needs a unit, such as 10GB or 500MB, not a bare number (B, kB, MB, GB, TB; 1 GB = 1024 MB)");
+  });
+
   it("resolves CANDLEKEEP_DATA_DIR from where the command was run, as the bot and verify do", () => {
     expect(loadDashboardConfig({ INIT_CWD: "/home/me/candlekeep" }, false).database.dataDir).toBe("/home/me/candlekeep/.candlekeep");
     expect(loadDashboardConfig({ INIT_CWD: "/home/me/candlekeep", CANDLEKEEP_DATA_DIR: "/var/lib/ck" }, false).database.dataDir).toBe("/var/lib/ck");

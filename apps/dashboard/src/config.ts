@@ -3,6 +3,7 @@ import {
   DEFAULT_GAP_WINDOW_CANDLES,
   DEFAULT_STALE_AFTER_PERIODS,
   InvalidSettingsError,
+  byteSizeSetting,
   defaultLogFormat,
   parseSettings,
   resolveUserPath,
@@ -27,6 +28,8 @@ export interface DashboardConfig {
   server: { host: string; port: number; token: string | undefined };
   staleAfterPeriods: number;
   gapWindowCandles: number;
+  /** DATABASE_STORAGE_BUDGET in bytes: the system panel shows the days of growth left in it. */
+  storageBudgetBytes: number | undefined;
   log: { level: LogLevel; format: LogFormat };
 }
 
@@ -58,6 +61,7 @@ const dashboardEnvSchema = sharedSettingsSchema.extend({
     MAX_GAP_WINDOW_CANDLES,
     `GAP_WINDOW_CANDLES must be at most ${MAX_GAP_WINDOW_CANDLES}: every refresh counts that many candles of every series. Gaps older than that are found by the history audit (verify's history check) and shown when you hover a cell`,
   ).default(DEFAULT_GAP_WINDOW_CANDLES),
+  DATABASE_STORAGE_BUDGET: byteSizeSetting("DATABASE_STORAGE_BUDGET").optional(),
   NODE_ENV: z.string().optional(),
 });
 
@@ -90,6 +94,7 @@ export function loadDashboardConfig(env: Record<string, string | undefined>, isT
     server: { host: s.DASHBOARD_HOST, port: s.DASHBOARD_PORT, token: s.DASHBOARD_TOKEN },
     staleAfterPeriods: s.STALE_AFTER_PERIODS,
     gapWindowCandles: s.GAP_WINDOW_CANDLES,
+    storageBudgetBytes: s.DATABASE_STORAGE_BUDGET,
     log: { level: s.LOG_LEVEL, format: s.LOG_FORMAT ?? defaultLogFormat({ NODE_ENV: s.NODE_ENV }, isTty) },
   };
 }

@@ -74,6 +74,7 @@ async function main(): Promise<number> {
       },
       staleAfterPeriods: config.staleAfterPeriods,
       gapWindowCandles: config.gapWindowCandles,
+      storageBudgetBytes: config.storageBudgetBytes,
       logger,
     };
     await registerDashboard(app, { source, host: config.server.host, token: config.server.token });

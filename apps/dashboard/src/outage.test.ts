@@ -63,7 +63,7 @@ describe("the dashboard while its database is unreachable", () => {
     const system = await get<SystemResponse>("/api/system");
     expect(system.status).toBe(200);
     expect(system.body.database).toEqual({ kind: "server", downSince: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
-    expect(system.body).toMatchObject({ mode: "bot", bot: { ticks: 7, pendingCandles: 12 }, lastEventAt: null, orders: null, migrations: null, errors: null });
+    expect(system.body).toMatchObject({ mode: "bot", bot: { ticks: 7, pendingCandles: 12 }, lastEventAt: null, orders: null, migrations: null, errors: null, storage: null });
     const bodies = [system.text];
     for (const url of DATA_ROUTES) {
       const response = await get<{ error: string }>(url);

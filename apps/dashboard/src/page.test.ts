@@ -221,6 +221,21 @@ describe("the dashboard page in chromium", () => {
     await page.close();
   });
 
+  it("shows the database's size and growth, each table's on hover, and a storage budget used up in red", async () => {
+    const page = await open(await serve(fixtureSource(db, filledAt, { storageBudgetBytes: 1024 * 1024 })));
+    const size = page.locator("#system dt:text-is('database size') + dd");
+    const budget = page.locator("#system dt:text-is('storage budget') + dd");
+    await budget.waitFor();
+    expect(await size.textContent()).toMatch(/^\d+(\.\d)? MB, growing ~\d+(\.\d)? (B|kB|MB)\/day$/);
+    const tables = ((await size.getAttribute("title")) ?? "").split("\n");
+    expect(tables.map((line) => line.split(":")[0])).toEqual(["candles", "system_events", "trades", "positions", "orders", "account_state", "series_audit", "candle_gaps"]);
+    expect(tables[0]).toMatch(/^candles: \d+ kB, 2\d{3} rows, \+\d+ rows\/day \(~\d+ kB\/day\)$/);
+    expect(tables[3]).toMatch(/^positions: \d+ kB, 1 rows, growth: one row per open position$/);
+    expect(await budget.textContent()).toMatch(/^past the 1 MB budget by \d+(\.\d)? MB$/);
+    expect(await budget.getAttribute("class")).toBe("bad");
+    await page.close();
+  });
+
   it("keeps answering during a database outage: the system panel says since when, other panels say why they are not updated", async () => {
     const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5999"), { code: "ECONNREFUSED" });
     const { page, problems } = await openWithProblems(await serve(fixtureSource(db, Date.now(), { db: () => Promise.reject(refused) })), { ready: "#system[data-database-down=true]" });

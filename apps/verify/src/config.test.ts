@@ -29,6 +29,7 @@ describe("loadConfig", () => {
       gapWindowCandles: 96,
       activityMinutes: 15,
       unsettledMinutes: 10,
+      storageBudgetBytes: undefined,
       output: "table",
       log: { level: "info", format: "json" },
     });
@@ -88,6 +89,13 @@ describe("loadConfig", () => {
       "--stale-after must be a number",
       "--gap-window must be at least 1",
     ]);
+  });
+
+  it("reads DATABASE_STORAGE_BUDGET as a size and names a malformed one", () => {
+    expect(loadConfig({ DATABASE_STORAGE_BUDGET: "10GB" }, [], false).storageBudgetBytes).toBe(10 * 1024 ** 3);
+    expect(loadConfig({ DATABASE_STORAGE_BUDGET: "" }, [], false).storageBudgetBytes).toBeUndefined();
+    expect(problems({ DATABASE_STORAGE_BUDGET: "10" }, [])).toEqual(["DATABASE_STORAGE_BUDGET needs a unit, such as 10GB or 500MB, not a bare number (B, kB, MB, GB, TB; 1 GB = 1024 MB)"]);
+    expect(problems({ DATABASE_STORAGE_BUDGET: "ten gigabytes" }, [])).toEqual(["DATABASE_STORAGE_BUDGET must be a size such as 10GB or 500MB (B, kB, MB, GB, TB; 1 GB = 1024 MB)"]);
   });
 
   it("names --symbols when the flag holds a bad coin", () => {

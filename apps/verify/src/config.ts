@@ -3,6 +3,7 @@ import {
   DEFAULT_GAP_WINDOW_CANDLES,
   DEFAULT_STALE_AFTER_PERIODS,
   InvalidSettingsError,
+  byteSizeSetting,
   defaultLogFormat,
   presentSettings,
   settingsProblems,
@@ -60,6 +61,8 @@ export interface VerifyConfig {
   activityMinutes: number;
   /** Orders not final that have not changed for this many minutes are reported. */
   unsettledMinutes: number;
+  /** DATABASE_STORAGE_BUDGET in bytes: the storage check says how many days of growth are left in it. */
+  storageBudgetBytes: number | undefined;
   output: "table" | "json";
   log: { level: LogLevel; format: LogFormat };
 }
@@ -68,6 +71,7 @@ export const USAGE = `Usage: pnpm --filter verify start -- [--json] [--only CHEC
                                     [--stale-after PERIODS] [--gap-window CANDLES] [--activity-minutes N] [--unsettled-minutes N] [--retries N]
 Checks: ${CHECK_NAMES.join(", ")}.
 Reads the bot's settings from the environment (DATABASE_URL, CANDLEKEEP_DATA_DIR, EXCHANGE, SYMBOLS, TIMEFRAMES, TRADING_MODE, QUOTE_CURRENCY,
+DATABASE_STORAGE_BUDGET for the days of growth left,
 and live: EXCHANGE_API_KEY, EXCHANGE_API_SECRET to compare the open positions with the account's balances; see README).
 Exit code: 0 when no check fails (warnings allowed), 1 when one fails, 2 for bad usage or settings.
 With the embedded database (DATABASE_URL unset), stop the bot first: the embedded engine is meant for one process at a time.`;
@@ -96,7 +100,11 @@ const flagsSchema = z.object({
   retries: wholeNumber("--retries", 0, 20).default(DEFAULT_RETRY.retries),
 });
 
-const envSchema = sharedSettingsSchema.extend({ ...exchangeKeySettings, NODE_ENV: z.string().optional() });
+const envSchema = sharedSettingsSchema.extend({
+  ...exchangeKeySettings,
+  DATABASE_STORAGE_BUDGET: byteSizeSetting("DATABASE_STORAGE_BUDGET").optional(),
+  NODE_ENV: z.string().optional(),
+});
 
 /** Flags that take a value, and the key each sets. */
 const VALUE_FLAGS: Readonly<Record<string, "only" | "symbols" | "staleAfter" | "gapWindow" | "activityMinutes" | "unsettledMinutes" | "retries">> = {
@@ -186,6 +194,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
     gapWindowCandles: f.gapWindow,
     activityMinutes: f.activityMinutes,
     unsettledMinutes: f.unsettledMinutes,
+    storageBudgetBytes: s.DATABASE_STORAGE_BUDGET,
     output: f.json ? "json" : "table",
     log: { level: s.LOG_LEVEL, format: s.LOG_FORMAT ?? defaultLogFormat({ NODE_ENV: s.NODE_ENV }, isTty) },
   };

@@ -18,6 +18,7 @@ export {
   type SharedSettings,
   type SymbolSelection,
 } from "./settings";
+export { byteSizeSetting } from "./byte-size";
 export {
   candlesBehind,
   seriesState,

@@ -100,3 +100,5 @@ export { latestCandleTime } from "./latest-candle-time";
 export { acquireBotLock, BotAlreadyRunningError, type BotLock, type BotLockOptions } from "./bot-lock";
 export { trackedCoins, DEFAULT_TOP_COINS, type TrackedCoins } from "./tracked-coins";
 export { tableStorageHealth, type TableStorageHealth, type IndexHealth } from "./storage-health";
+export { databaseGrowth, tableGrowth, GROWTH_WINDOW_DAYS, type DatabaseGrowth, type TableGrowth, type TableGrowthSpec } from "./table-growth";
+export { storageOutlook, STORAGE_LOW_DAYS, type StorageOutlook } from "./storage-outlook";

@@ -150,6 +150,43 @@ SELECT '${options.exchange ?? "sim"}', 'S' || (i % ${options.series}) || '/USDT'
 FROM generate_series(0, ${total - 1}) AS i`;
 }
 
+/** Rows a day that growthSeedSql writes into each table it fills, and the days its rows span there. */
+export const SEEDED_GROWTH = {
+  candles: { rowsPerDay: 240, rows: 7_200, windowDays: 7 },
+  system_events: { rowsPerDay: 1_010, rows: 30_300, windowDays: 7 },
+  account_state: { rowsPerDay: 1_440, rows: 4_320, windowDays: 3 },
+  candle_gaps: { rowsPerDay: 1, rows: 14, windowDays: 7 },
+} as const;
+
+/**
+ * SQL writing rows at known times before `nowMs`, evenly spaced, for tests of
+ * growth per day (SEEDED_GROWTH has the figures): 30 days of candles of two
+ * coins in 15m and 1h (240 a day), 30 days of decision traces (1,000 a day)
+ * and ERROR events (10 a day), 3 days of account snapshots (one a minute) and
+ * 14 days of candle gaps (one found a day). Each row is a whole step before
+ * the next, the newest one step before `nowMs`.
+ */
+export function growthSeedSql(nowMs: number): string {
+  const now = `timestamptz '${new Date(nowMs).toISOString()}'`;
+  return `INSERT INTO candles (exchange, symbol, timeframe, open_time, open, high, low, close, volume, is_closed)
+SELECT 'sim', s.symbol, tf.timeframe, ${now} - (i + 1) * tf.step, 100, 101, 99, 100.5, 5, true
+FROM (VALUES ('GROW/USDT'), ('MORE/USDT')) AS s(symbol)
+CROSS JOIN (VALUES ('15m', interval '15 minutes', 96), ('1h', interval '1 hour', 24)) AS tf(timeframe, step, per_day)
+CROSS JOIN LATERAL generate_series(0, 30 * tf.per_day - 1) AS i;
+INSERT INTO system_events (time, type, symbol, level, payload)
+SELECT ${now} - (i + 1) * interval '86.4 seconds', 'DECISION_TRACE', 'GROW/USDT', 'info', '{"action":"NO_SIGNAL","reasons":["seeded"]}'
+FROM generate_series(0, 29999) AS i;
+INSERT INTO system_events (time, type, level, payload)
+SELECT ${now} - (i + 1) * interval '2.4 hours', 'ERROR', 'error', '{"message":"seeded"}'
+FROM generate_series(0, 299) AS i;
+INSERT INTO account_state (time, exchange, currency, free, used, total, equity)
+SELECT ${now} - (i + 1) * interval '1 minute', 'sim', 'USDT', 9000, 1000, 10000, 10000
+FROM generate_series(0, 4319) AS i;
+INSERT INTO candle_gaps (exchange, symbol, timeframe, from_time, to_time, missing, found_at)
+SELECT 'sim', 'GROW/USDT', '1h', ${now} - (i + 2) * interval '1 day', ${now} - (i + 2) * interval '1 day', 1, ${now} - (i + 1) * interval '1 day'
+FROM generate_series(0, 13) AS i`;
+}
+
 /**
  * A PostgreSQL server of this machine's installation, started for a test in a
  * temporary directory with its own settings (autovacuum on, while the machine's

@@ -20,6 +20,7 @@ import type {
   OrdersResponse,
   PositionsResponse,
   SeriesCell,
+  StorageJson,
   SystemResponse,
   TradesResponse,
 } from "../api-types";
@@ -106,6 +107,14 @@ function span(cell: SeriesCell): string {
 const isNumber = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value);
 const num = (value: number | null, digits = 4) => (isNumber(value) ? Number(value.toPrecision(digits + 2)).toLocaleString("en-US", { maximumFractionDigits: 8 }) : "—");
 const money = (value: number | null) => (isNumber(value) ? value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }) : "—");
+/** Bytes as verify prints them: "512 B", "40 kB", "7.5 MB", "3.2 GB" (binary units). */
+function bytes(value: number): string {
+  const mib = value / 1024 ** 2;
+  if (value < 1024) return `${Math.round(value)} B`;
+  if (mib < 1) return `${Math.ceil(value / 1024)} kB`;
+  if (mib < 1024) return `${mib >= 10 ? Math.round(mib) : Number(mib.toFixed(1))} MB`;
+  return `${(mib / 1024).toFixed(1)} GB`;
+}
 const ago = (iso: string | null, now: number) => (iso === null ? "never" : `${utc(iso)} UTC (${Math.max(0, Math.round((now - Date.parse(iso)) / 1000))} s ago)`);
 
 function cellsRow(values: readonly (string | { text: string; className: string })[]): HTMLTableRowElement {
@@ -407,9 +416,29 @@ function renderEquity(data: EquityResponse): void {
   equityFit = undefined;
 }
 
+/** One line per table for the size row's tooltip: "candles: 1.2 GB, 4800000 rows, +1920 rows/day (~46 kB/day)". */
+function tableLines(storage: StorageJson): string {
+  return storage.tables
+    .map((t) => {
+      const growth = t.rowsPerDay === null || t.bytesPerDay === null ? `growth: ${t.note ?? "not measured"}` : `+${num(t.rowsPerDay, 2)} rows/day (~${bytes(t.bytesPerDay)}/day)`;
+      return `${t.table}: ${bytes(t.bytes)}, ${t.rowsCounted ? "" : "~"}${t.rows} rows, ${growth}`;
+    })
+    .join("\n");
+}
+
+/** How long DATABASE_STORAGE_BUDGET lasts, and whether that is worth a look (past it, or under its low mark). */
+function budgetText(storage: StorageJson): [string, boolean] {
+  const budget = storage.budget;
+  if (budget === null) return ["none set (DATABASE_STORAGE_BUDGET, read by the standalone dashboard and verify)", false];
+  if (budget.state === "exceeded") return [`past the ${bytes(budget.bytes)} budget by ${bytes(-budget.leftBytes)}`, true];
+  if (budget.daysLeft === null) return [`${bytes(budget.leftBytes)} left of ${bytes(budget.bytes)}; not growing`, false];
+  const days = budget.daysLeft >= 10 ? Math.floor(budget.daysLeft) : budget.daysLeft.toFixed(1);
+  return [`~${days} days left of ${bytes(budget.bytes)}${budget.state === "low" ? ` (under ${budget.lowDays})` : ""}`, budget.state === "low"];
+}
+
 function renderSystem(data: SystemResponse): void {
   const down = data.database.downSince;
-  const rows: [string, string, boolean?][] = [
+  const rows: [string, string, boolean?, string?][] = [
     ["mode", data.mode === "bot" ? "served by the running bot" : "standalone (what the database knows)"],
     ["database", down === null ? `${data.database.kind}: answering` : `${data.database.kind}: unreachable since ${ago(down, data.now)}`, down !== null],
   ];
@@ -433,10 +462,17 @@ function renderSystem(data: SystemResponse): void {
     const problems = [...m.pending.map((n) => `pending ${n}`), ...m.failed.map((n) => `failed ${n}`), ...m.modified.map((n) => `modified ${n}`)];
     rows.push(["migrations", m.upToDate ? `up to date (${m.applied} applied)` : problems.join(", "), !m.upToDate]);
   }
+  const storage = data.storage;
+  if (storage === null) rows.push(["database size", unknown]);
+  else {
+    rows.push(["database size", `${bytes(storage.databaseBytes)}, growing ~${bytes(storage.bytesPerDay)}/day`, false, tableLines(storage)]);
+    const [text, bad] = budgetText(storage);
+    rows.push(["storage budget", text, bad]);
+  }
   const items: HTMLElement[] = [];
-  for (const [label, value, bad] of rows) {
+  for (const [label, value, bad, title] of rows) {
     items.push(Object.assign(document.createElement("dt"), { textContent: label }));
-    items.push(Object.assign(document.createElement("dd"), { textContent: value, className: bad ? "bad" : "" }));
+    items.push(Object.assign(document.createElement("dd"), { textContent: value, className: bad ? "bad" : "", title: title ?? "" }));
   }
   ui.system.replaceChildren(...items);
   ui.system.dataset.databaseDown = String(down !== null);

@@ -1,12 +1,14 @@
-import { formatBytes, tableStorageHealth, type IndexHealth, type TableStorageHealth } from "@candlekeep/db";
-import type { Check, CheckOutcome } from "../check";
+import { tableStorageHealth, type Database, type IndexHealth, type TableStorageHealth } from "@candlekeep/db";
+import type { Check, CheckOutcome, CheckStatus } from "../check";
+import { growthReport, sizeText as size, type GrowthReport } from "./storage-growth";
 
 /**
- * How the candles are kept on disk. Warns, naming the command that
- * fixes it, when autovacuum cannot clean the table, when dead rows wait for a
- * VACUUM, and when the primary key has grown well past its rebuilt size (the
- * bot writes one candle per series per tick, in the middle of the index, so
- * its pages split and stay about half full).
+ * How the database is kept on disk. Warns, naming the command that fixes it,
+ * when autovacuum cannot clean the candles, when dead rows wait for a VACUUM,
+ * and when the primary key has grown well past its rebuilt size (the bot
+ * writes one candle per series per tick, in the middle of the index, so its
+ * pages split and stay about half full). Reports each table's size and growth
+ * per day, and how long DATABASE_STORAGE_BUDGET lasts (storage-growth.ts).
  */
 
 const TABLE = "candles";
@@ -24,8 +26,6 @@ const ratio = (index: IndexHealth) => index.bytes / Math.max(1, index.packedByte
 /** "120 dead rows beside 1000 live (12 %)". */
 const deadBesideLive = (rows: { dead: number; live: number }) =>
   `${rows.dead} dead rows beside ${rows.live} live${rows.live > 0 ? ` (${Math.round((100 * rows.dead) / rows.live)} %)` : ""}`;
-/** Small indexes in kB: formatBytes would call them "0 MB". */
-const size = (bytes: number) => (bytes < 1024 * 1024 ? `${Math.ceil(bytes / 1024)} kB` : formatBytes(bytes));
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 
 interface Finding {
@@ -87,17 +87,12 @@ function indexLine(index: IndexHealth | undefined): string {
   return `${index.name}: ${size(index.bytes)}, ${ratio(index).toFixed(1)}× a rebuilt index for ${index.liveRows ?? 0} live rows`;
 }
 
-const notApplicable: CheckOutcome = {
-  status: "skip",
-  summary: "not applicable on the embedded engine: it runs no autovacuum and keeps no row statistics between runs",
-  details: [
-    "autovacuum: not applicable (the embedded engine is PostgreSQL in single-user mode, which has no autovacuum)",
-    "dead rows and index size: not applicable (its row statistics start from zero every time it opens)",
-  ],
-};
+const NOT_APPLICABLE_ON_EMBEDDED = [
+  "autovacuum: not applicable (the embedded engine is PostgreSQL in single-user mode, which has no autovacuum)",
+  "dead rows and index size: not applicable (its row statistics start from zero every time it opens)",
+];
 
-export const storageCheck: Check = async ({ db }) => {
-  if (db.kind === "embedded") return notApplicable;
+async function indexHealthOutcome(db: Database): Promise<CheckOutcome & { status: Exclude<CheckStatus, "skip">; details: string[] }> {
   const health = await tableStorageHealth(db, TABLE);
   const deadRows = health.rows && deadRowsFinding(health.rows);
   const bloat = health.primaryKey && bloatFinding(health.primaryKey);
@@ -126,4 +121,25 @@ export const storageCheck: Check = async ({ db }) => {
   const rows = health.rows ? `${health.rows.dead} dead rows` : "no row statistics yet";
   const index = health.primaryKey?.packedBytes === undefined ? "" : `, ${health.primaryKey.name} ${ratio(health.primaryKey).toFixed(1)}× its rebuilt size`;
   return { status: "pass", summary: `${TABLE}: autovacuum on, ${rows}${index}`, details: lines, data };
+}
+
+const worse = (a: GrowthReport["status"], b: GrowthReport["status"]) => (a === "fail" || b === "fail" ? "fail" : a === "warn" || b === "warn" ? "warn" : "pass");
+
+export const storageCheck: Check = async (ctx) => {
+  const growth = await growthReport(ctx);
+  if (ctx.db.kind === "embedded") {
+    return {
+      status: growth.status,
+      summary: `${growth.summary}; autovacuum and index size: not applicable on the embedded engine`,
+      details: [...growth.details, ...NOT_APPLICABLE_ON_EMBEDDED],
+      data: { growth: growth.data },
+    };
+  }
+  const index = await indexHealthOutcome(ctx.db);
+  return {
+    status: worse(index.status, growth.status),
+    summary: `${index.summary}; ${growth.summary}`,
+    details: [...index.details, ...growth.details],
+    data: { ...index.data, growth: growth.data },
+  };
 };

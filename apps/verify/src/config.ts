@@ -14,7 +14,7 @@ import {
   type Timeframe,
   resolveUserPath,
 } from "@candlekeep/core";
-import { DEFAULT_RETRY, type RetryPolicy } from "@candlekeep/db";
+import { DEFAULT_RETRY, readReplicaProblem, readReplicaSettings, type RetryPolicy } from "@candlekeep/db";
 
 /**
  * verify's configuration: the shared settings (the same DATABASE_URL, EXCHANGE,
@@ -27,6 +27,8 @@ export type CheckName = (typeof CHECK_NAMES)[number];
 export interface VerifyConfig {
   database: {
     url: string | undefined;
+    /** DATABASE_READ_URL: the read replica the read-only checks read from; undefined → they read `url`. */
+    readUrl: string | undefined;
     caCert: string | undefined;
     dataDir: string;
     retry: RetryPolicy;
@@ -67,7 +69,7 @@ export interface VerifyConfig {
 export const USAGE = `Usage: pnpm --filter verify start -- [--json] [--only CHECK[,CHECK]] [--symbols A/B,C/D]
                                     [--stale-after PERIODS] [--gap-window CANDLES] [--activity-minutes N] [--unsettled-minutes N] [--retries N]
 Checks: ${CHECK_NAMES.join(", ")}.
-Reads the bot's settings from the environment (DATABASE_URL, CANDLEKEEP_DATA_DIR, EXCHANGE, SYMBOLS, TIMEFRAMES, TRADING_MODE, QUOTE_CURRENCY,
+Reads the bot's settings from the environment (DATABASE_URL, DATABASE_READ_URL, CANDLEKEEP_DATA_DIR, EXCHANGE, SYMBOLS, TIMEFRAMES, TRADING_MODE, QUOTE_CURRENCY,
 and live: EXCHANGE_API_KEY, EXCHANGE_API_SECRET to compare the open positions with the account's balances; see README).
 Exit code: 0 when no check fails (warnings allowed), 1 when one fails, 2 for bad usage or settings.
 With the embedded database (DATABASE_URL unset), stop the bot first: the embedded engine is meant for one process at a time.`;
@@ -96,7 +98,7 @@ const flagsSchema = z.object({
   retries: wholeNumber("--retries", 0, 20).default(DEFAULT_RETRY.retries),
 });
 
-const envSchema = sharedSettingsSchema.extend({ ...exchangeKeySettings, NODE_ENV: z.string().optional() });
+const envSchema = sharedSettingsSchema.extend({ ...exchangeKeySettings, ...readReplicaSettings, NODE_ENV: z.string().optional() });
 
 /** Flags that take a value, and the key each sets. */
 const VALUE_FLAGS: Readonly<Record<string, "only" | "symbols" | "staleAfter" | "gapWindow" | "activityMinutes" | "unsettledMinutes" | "retries">> = {
@@ -160,6 +162,8 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
   const flags = flagsSchema.safeParse({ json: args.json, ...flagValues });
   if (!settings.success) problems.push(...settingsProblems(settings.error).map((p) => (symbolsFlag !== undefined ? p.replace(/^SYMBOLS\b/, "--symbols (SYMBOLS)") : p)));
   if (!flags.success) problems.push(...settingsProblems(flags.error).map((p) => p.replace(/^(\w+): /, "")));
+  const replicaProblem = settings.success ? readReplicaProblem(settings.data) : undefined;
+  if (replicaProblem !== undefined) problems.push(replicaProblem);
   if (!settings.success || !flags.success || problems.length > 0) throw new InvalidSettingsError(problems);
   const s = settings.data;
   const f = flags.data;
@@ -168,6 +172,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
   return {
     database: {
       url: s.DATABASE_URL,
+      readUrl: s.DATABASE_READ_URL,
       caCert: s.DATABASE_CA_CERT,
       dataDir: resolveUserPath(s.CANDLEKEEP_DATA_DIR, env),
       retry: { ...DEFAULT_RETRY, retries: f.retries },

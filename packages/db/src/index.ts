@@ -76,7 +76,8 @@ export {
   type AuditHistoryOptions,
   type CandleRange,
 } from "./history";
-export { serverInfo, tableColumns, enumTypes, embeddedDatabaseExists, type ServerInfo, type ColumnInfo } from "./inspect";
+export { serverInfo, replicaState, tableColumns, enumTypes, embeddedDatabaseExists, type ServerInfo, type ReplicaState, type ColumnInfo } from "./inspect";
+export { readReplicaSettings, readReplicaProblem, DATABASE_READ_URL } from "./read-replica";
 export {
   compareSchemaWithDatabase,
   parsePrismaSchema,

@@ -7,6 +7,7 @@ import { storageCheck } from "./storage";
 
 const context = (db: Database, testDb: TestDatabase): CheckContext => ({
   db,
+  readDb: db,
   config: configFor(testDb, { EXCHANGE: "sim" }),
   nowMs: Date.now(),
   logger: silentLogger,

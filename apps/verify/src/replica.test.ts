@@ -1,4 +1,3 @@
-import pg from "pg";
 import { TIMEFRAMES, silentLogger } from "@candlekeep/core";
 import { saveCandles } from "@candlekeep/db";
 import type { TestDatabase } from "@candlekeep/db/testing";
@@ -42,13 +41,7 @@ describe("verify with a read replica (DATABASE_READ_URL)", () => {
     primary = await createMigratedDatabase("server", (db) => saveCandles(db, freshCandles({ symbols: COINS, timeframes: ALL_TIMEFRAMES, nowMs: NOW, candlesAgo: 50 }), NOW).then(() => undefined));
     replica = await createMigratedDatabase("server", (db) => fillLikeTheBot(db, { symbols: COINS, timeframes: ALL_TIMEFRAMES, nowMs: NOW }));
     // From here on every transaction on the replica is read only, as on a standby: a write there fails.
-    const admin = new pg.Client({ connectionString: primary.url });
-    await admin.connect();
-    try {
-      await admin.query(`ALTER DATABASE "${databaseName(replica)}" SET default_transaction_read_only = on`);
-    } finally {
-      await admin.end();
-    }
+    await withDatabase(primary, (db) => db.sql.exec(`ALTER DATABASE "${databaseName(replica)}" SET default_transaction_read_only = on`));
   });
   afterAll(async () => {
     await primary?.drop();

@@ -1,10 +1,10 @@
 import { TIMEFRAMES, silentLogger } from "@candlekeep/core";
 import { saveCandles } from "@candlekeep/db";
-import type { TestDatabase } from "@candlekeep/db/testing";
+import { startPrivateServer, startStandby, until, type PrivateServer, type Standby, type TestDatabase } from "@candlekeep/db/testing";
 import type { CheckResult } from "./check";
 import { renderTable } from "./report";
 import { runVerify, type VerifyReport } from "./run";
-import { configFor, createMigratedDatabase, fillLikeTheBot, freshCandles, healthyStorageStatus, rowCounts, withDatabase } from "./test-helpers";
+import { configFor, createMigratedDatabase, fillLikeTheBot, freshCandles, healthyStorageStatus, openExisting, rowCounts, withDatabase } from "./test-helpers";
 
 /**
  * verify with DATABASE_READ_URL, against two real databases holding different
@@ -91,5 +91,44 @@ describe("verify with a read replica (DATABASE_READ_URL)", () => {
     expect(report.checks.filter((c) => c.name !== "connection").map((c) => c.status)).toEqual(["skip", "skip", "skip", "skip", "skip", "skip", "skip", "skip"]);
     expect(renderTable(report)).not.toContain("hunter2");
     expect(report.exitCode).toBe(1);
+  });
+});
+
+describe("verify with a streaming hot standby of DATABASE_URL's server as DATABASE_READ_URL", () => {
+  let server: PrivateServer;
+  let standby: Standby;
+  let primary: TestDatabase;
+
+  beforeAll(async () => {
+    server = startPrivateServer({});
+    standby = startStandby(server);
+    // Created, migrated and filled on the primary after the standby started: all of it reaches the standby by replication.
+    primary = await server.createDatabase();
+    const db = await openExisting(primary, { autoMigrate: true });
+    try {
+      await fillLikeTheBot(db, { symbols: COINS, timeframes: ALL_TIMEFRAMES, nowMs: NOW });
+    } finally {
+      await db.close();
+    }
+  }, 60_000);
+  afterAll(async () => {
+    await primary?.drop();
+    standby?.stop();
+    server?.stop();
+  });
+
+  it("passes every check, the read-only ones on the standby (which refuses any write) and says it is caught up", async () => {
+    const readUrl = standby.urlOf(primary);
+    const report = await until(
+      "the standby to hold the bot's data",
+      async () => {
+        const attempt = await run(readUrl, primary);
+        return check(attempt, "connection").summary.includes("a standby, caught up") && check(attempt, "coverage").status === "pass" ? attempt : undefined;
+      },
+      20_000,
+    );
+    expect(statuses(report)).toEqual({ connection: "pass", migrations: "pass", schema: "pass", roundtrip: "pass", coverage: "pass", history: "pass", activity: "pass", books: "pass", storage: await healthyStorageStatus("server", primary) });
+    expect(check(report, "connection").data).toMatchObject({ replica: { standby: true, replayLagMs: 0 } });
+    expect(check(report, "books").summary).toBe("sim paper: cash 9949.4495 USDT matches the ledger (10000 start −50.5505 from fills); 1 open position backed by its orders; every order settled");
   });
 });

@@ -69,10 +69,11 @@ export interface VerifyConfig {
 export const USAGE = `Usage: pnpm --filter verify start -- [--json] [--only CHECK[,CHECK]] [--symbols A/B,C/D]
                                     [--stale-after PERIODS] [--gap-window CANDLES] [--activity-minutes N] [--unsettled-minutes N] [--retries N]
 Checks: ${CHECK_NAMES.join(", ")}.
-Reads the bot's settings from the environment (DATABASE_URL, DATABASE_READ_URL, CANDLEKEEP_DATA_DIR, EXCHANGE, SYMBOLS, TIMEFRAMES, TRADING_MODE, QUOTE_CURRENCY,
+Reads the bot's settings from the environment (DATABASE_URL, CANDLEKEEP_DATA_DIR, EXCHANGE, SYMBOLS, TIMEFRAMES, TRADING_MODE, QUOTE_CURRENCY,
 and live: EXCHANGE_API_KEY, EXCHANGE_API_SECRET to compare the open positions with the account's balances; see README).
 Exit code: 0 when no check fails (warnings allowed), 1 when one fails, 2 for bad usage or settings.
-With the embedded database (DATABASE_URL unset), stop the bot first: the embedded engine is meant for one process at a time.`;
+With the embedded database (DATABASE_URL unset), stop the bot first: the embedded engine is meant for one process at a time.
+DATABASE_READ_URL: a read replica for the read-only checks (coverage, activity, books); see README.`;
 
 const wholeNumber = (flag: string, min: number, max: number) =>
   z.coerce.number({ message: `${flag} must be a number` }).int(`${flag} must be a whole number`).min(min, `${flag} must be at least ${min}`).max(max, `${flag} must be at most ${max}`);
@@ -98,7 +99,7 @@ const flagsSchema = z.object({
   retries: wholeNumber("--retries", 0, 20).default(DEFAULT_RETRY.retries),
 });
 
-const envSchema = sharedSettingsSchema.extend({ ...exchangeKeySettings, ...readReplicaSettings, NODE_ENV: z.string().optional() });
+const envSchema = sharedSettingsSchema.extend({ ...exchangeKeySettings, NODE_ENV: z.string().optional() });
 
 /** Flags that take a value, and the key each sets. */
 const VALUE_FLAGS: Readonly<Record<string, "only" | "symbols" | "staleAfter" | "gapWindow" | "activityMinutes" | "unsettledMinutes" | "retries">> = {
@@ -158,7 +159,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
   const { symbols: symbolsFlag, ...flagValues } = args.values;
   // --symbols overrides SYMBOLS and is validated by the same rule, so both say the same thing about a bad coin.
   const merged = presentSettings({ ...env, ...(symbolsFlag === undefined ? {} : { SYMBOLS: symbolsFlag }) });
-  const settings = envSchema.safeParse(merged);
+  const settings = envSchema.extend(readReplicaSettings).safeParse(merged);
   const flags = flagsSchema.safeParse({ json: args.json, ...flagValues });
   if (!settings.success) problems.push(...settingsProblems(settings.error).map((p) => (symbolsFlag !== undefined ? p.replace(/^SYMBOLS\b/, "--symbols (SYMBOLS)") : p)));
   if (!flags.success) problems.push(...settingsProblems(flags.error).map((p) => p.replace(/^(\w+): /, "")));

@@ -7,12 +7,12 @@ import { storageCheck } from "./storage";
 
 const context = (db: Database, testDb: TestDatabase): CheckContext => ({
   db,
-  readDb: db,
   config: configFor(testDb, { EXCHANGE: "sim" }),
   nowMs: Date.now(),
   logger: silentLogger,
   trackedCoins: async () => ({ symbols: [], source: "test" }),
   exchangeBalances: undefined,
+  readDb: db,
 });
 
 const SERVER_OFF_LINE =

@@ -6,8 +6,7 @@ import type { Check, CheckOutcome } from "../check";
  * fixes it, when autovacuum cannot clean the table, when dead rows wait for a
  * VACUUM, and when the primary key has grown well past its rebuilt size (the
  * bot writes one candle per series per tick, in the middle of the index, so
- * its pages split and stay about half full). Looks at DATABASE_URL's server
- * even with a read replica: that is where autovacuum runs and dead rows pile up.
+ * its pages split and stay about half full).
  */
 
 const TABLE = "candles";

@@ -44,4 +44,19 @@ describe("the standalone dashboard's settings", () => {
     expect(attempt).toThrow(/Invalid DATABASE_URL: the password contains an unencoded '@'/);
     expect(attempt).not.toThrow(/p@ss/);
   });
+
+  it("takes DATABASE_READ_URL as the read replica to read, validated as DATABASE_URL is and never echoed", () => {
+    const primary = "postgresql://ck:pw@db:5432/ck";
+    expect(loadDashboardConfig({ DATABASE_URL: primary, DATABASE_READ_URL: "postgresql://ck:pw@replica:5432/ck" }, false).database).toMatchObject({ url: primary, readUrl: "postgresql://ck:pw@replica:5432/ck" });
+    expect(loadDashboardConfig({ DATABASE_URL: primary, DATABASE_READ_URL: "" }, false).database.readUrl).toBeUndefined();
+    const malformed = () => loadDashboardConfig({ DATABASE_URL: primary, DATABASE_READ_URL: "postgresql://ck:r3@d@replica/ck" }, false);
+    expect(malformed).toThrow(/Invalid DATABASE_READ_URL: the password contains an unencoded '@'/);
+    expect(malformed).not.toThrow(/r3@d/);
+  });
+
+  it("refuses DATABASE_READ_URL without DATABASE_URL: the embedded database has no replica", () => {
+    const attempt = () => loadDashboardConfig({ DATABASE_READ_URL: "postgresql://ck:pw@replica:5432/ck" }, false);
+    expect(attempt).toThrow(InvalidSettingsError);
+    expect(attempt).toThrow(/DATABASE_READ_URL is set but DATABASE_URL is not: a read replica belongs to the bot's PostgreSQL server/);
+  });
 });

@@ -13,7 +13,7 @@ import {
   type SymbolSelection,
   type Timeframe,
 } from "@candlekeep/core";
-import { InvalidDatabaseUrlError, parseDatabaseUrl } from "@candlekeep/db";
+import { InvalidDatabaseUrlError, parseDatabaseUrl, readReplicaProblem, readReplicaSettings } from "@candlekeep/db";
 
 /**
  * The standalone dashboard's configuration: the shared settings (the same
@@ -21,7 +21,8 @@ import { InvalidDatabaseUrlError, parseDatabaseUrl } from "@candlekeep/db";
  * bot's coins) plus its own address and token, validated once at start.
  */
 export interface DashboardConfig {
-  database: { url: string | undefined; caCert: string | undefined; poolMax: number; connectRetries: number; dataDir: string };
+  /** `readUrl`: DATABASE_READ_URL, the read replica the dashboard reads instead of `url` when set. */
+  database: { url: string | undefined; readUrl: string | undefined; caCert: string | undefined; poolMax: number; connectRetries: number; dataDir: string };
   exchange: string;
   symbols: SymbolSelection | undefined;
   timeframes: Timeframe[];
@@ -51,6 +52,7 @@ const wholeNumber = (name: string, min: number, max: number, tooLarge = `${name}
 const MAX_GAP_WINDOW_CANDLES = 5_000;
 
 const dashboardEnvSchema = sharedSettingsSchema.extend({
+  ...readReplicaSettings,
   DASHBOARD_PORT: wholeNumber("DASHBOARD_PORT", 0, 65535).default(8081),
   DASHBOARD_HOST: z.string().trim().min(1, "DASHBOARD_HOST is empty; unset it to use 127.0.0.1").default("127.0.0.1"),
   DASHBOARD_TOKEN: dashboardTokenSetting.optional(),
@@ -71,17 +73,22 @@ const dashboardEnvSchema = sharedSettingsSchema.extend({
  */
 export function loadDashboardConfig(env: Record<string, string | undefined>, isTty: boolean): DashboardConfig {
   const s = parseSettings(dashboardEnvSchema, env);
+  const problems: string[] = [];
   if (s.DATABASE_URL !== undefined) {
     try {
       parseDatabaseUrl(s.DATABASE_URL);
     } catch (error) {
       if (!(error instanceof InvalidDatabaseUrlError)) throw error;
-      throw new InvalidSettingsError([error.message]); // never holds the password
+      problems.push(error.message); // never holds the password
     }
   }
+  const replicaProblem = readReplicaProblem(s);
+  if (replicaProblem !== undefined) problems.push(replicaProblem);
+  if (problems.length > 0) throw new InvalidSettingsError(problems);
   return {
     database: {
       url: s.DATABASE_URL,
+      readUrl: s.DATABASE_READ_URL,
       caCert: s.DATABASE_CA_CERT,
       poolMax: s.DATABASE_POOL_MAX,
       connectRetries: s.DATABASE_CONNECT_RETRIES,

@@ -2,6 +2,9 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { createServerTestDatabase, openOnTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
+import type { CoverageResponse } from "./api-types";
+import { COINS, fillDatabase } from "./testing/fixture";
 
 /**
  * The standalone dashboard as a real process (src/main.ts through tsx, the
@@ -40,6 +43,82 @@ function runDashboard(env: Record<string, string>, until?: RegExp): Promise<Run>
     });
   });
 }
+
+/**
+ * Starts the dashboard as runDashboard does and resolves once it listens, with
+ * its start line and port; `stop` ends it (SIGTERM) and waits for it to exit.
+ */
+function startDashboard(env: Record<string, string>): Promise<{ port: number; started: Record<string, unknown>; stop: () => Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(TSX, ["src/main.ts"], {
+      cwd: APP_DIR,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? os.tmpdir(), DASHBOARD_PORT: "0", LOG_FORMAT: "json", ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    const guard = setTimeout(() => child.kill("SIGKILL"), 50_000);
+    let stderr = "";
+    const exited = new Promise<void>((done) => {
+      child.on("close", (code) => {
+        clearTimeout(guard);
+        done();
+        reject(new Error(`the dashboard exited (${code}) before listening: ${stderr}`));
+      });
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const line = stderr.split("\n").find((l) => l.includes('"message":"dashboard on '));
+      const port = /:(\d+)\//.exec(line ?? "")?.[1];
+      if (line === undefined || port === undefined) return;
+      const started: unknown = JSON.parse(line);
+      resolve({
+        port: Number(port),
+        started: typeof started === "object" && started !== null ? { ...started } : {},
+        stop: () => {
+          child.kill("SIGTERM");
+          return exited;
+        },
+      });
+    });
+  });
+}
+
+describe("the standalone dashboard process with a read replica (DATABASE_READ_URL)", () => {
+  let primary: TestDatabase;
+  let replica: TestDatabase;
+
+  beforeAll(async () => {
+    // Two real databases: DATABASE_URL's migrated and empty, the replica holding a bot's data.
+    primary = await createServerTestDatabase();
+    replica = await createServerTestDatabase();
+    for (const testDb of [primary, replica]) {
+      const db = await openOnTestDatabase(testDb);
+      try {
+        if (testDb === replica) await fillDatabase(db, Date.now());
+      } finally {
+        await db.close();
+      }
+    }
+  });
+  afterAll(async () => {
+    await primary?.drop();
+    await replica?.drop();
+  });
+
+  it("reads the replica, not DATABASE_URL's database", async () => {
+    const dashboard = await startDashboard({ DATABASE_URL: primary.url ?? "", DATABASE_READ_URL: replica.url ?? "", SYMBOLS: COINS.join(","), CANDLEKEEP_DATA_DIR: replica.dataDir });
+    try {
+      expect(dashboard.started).toMatchObject({ database: "server", reads: "the read replica (DATABASE_READ_URL)" });
+      const get = async (route: string): Promise<unknown> => (await fetch(`http://127.0.0.1:${dashboard.port}${route}`)).json();
+      // The fixture's candles (a stale coin, a coin without 1d) and its open position are on the replica only.
+      const coverage = (await get("/api/coverage")) as CoverageResponse;
+      // The primary would show every series missing and no position.
+      expect(coverage.totals).toEqual({ fresh: 15, late: 0, stale: 4, missing: 1 });
+      expect(await get("/api/positions")).toMatchObject({ positions: [{ symbol: "ETH/USDT", side: "LONG", quantity: 2, entryPrice: 140 }] });
+    } finally {
+      await dashboard.stop();
+    }
+  });
+});
 
 describe("the standalone dashboard process", () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-dashboard-cli-"));

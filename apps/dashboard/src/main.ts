@@ -1,5 +1,5 @@
 import { InvalidSettingsError, createLogger, describeError, redactText, UserFacingError } from "@candlekeep/core";
-import { createDb, trackedCoins, type LazyDatabase, type TrackedCoins } from "@candlekeep/db";
+import { DATABASE_READ_URL, createDb, trackedCoins, type LazyDatabase, type TrackedCoins } from "@candlekeep/db";
 import type { DashboardSource } from "./api";
 import { assertProtected } from "./auth";
 import { loadDashboardConfig, type DashboardConfig } from "./config";
@@ -35,10 +35,13 @@ async function main(): Promise<number> {
   // Read-only: never migrate; an out-of-date database is shown as such on the system panel.
   // Opened on first use and again after a failed open: a database server that is down (or
   // not up yet) is reported on the page and retried on each request, not a reason to exit.
+  // With DATABASE_READ_URL it reads the replica only: the dashboard writes nothing.
+  const readsReplica = config.database.readUrl !== undefined;
   let database: LazyDatabase;
   try {
     database = createDb({
-      databaseUrl: config.database.url,
+      databaseUrl: config.database.readUrl ?? config.database.url,
+      databaseUrlSetting: readsReplica ? DATABASE_READ_URL : "DATABASE_URL",
       caCert: config.database.caCert,
       poolMax,
       dataDir: config.database.dataDir,
@@ -87,7 +90,12 @@ async function main(): Promise<number> {
   }
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.server.port;
-  logger.info(`dashboard on http://${config.server.host.includes(":") ? `[${config.server.host}]` : config.server.host}:${port}/`, { database: databaseKind, exchange: config.exchange, auth: config.server.token ? "token" : "none (loopback only)" });
+  logger.info(`dashboard on http://${config.server.host.includes(":") ? `[${config.server.host}]` : config.server.host}:${port}/`, {
+    database: databaseKind,
+    ...(readsReplica ? { reads: `the read replica (${DATABASE_READ_URL})` } : {}),
+    exchange: config.exchange,
+    auth: config.server.token ? "token" : "none (loopback only)",
+  });
 
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

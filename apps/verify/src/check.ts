@@ -25,7 +25,10 @@ export interface CheckResult {
 
 /** Everything a check (after connection) needs; checks read nothing else. */
 export interface CheckContext {
+  /** DATABASE_URL's database: what the bot writes to, where the checks that write (or look at the server itself) run. */
   db: Database;
+  /** Where the read-only checks of the bot's data read: the read replica (DATABASE_READ_URL), else `db`. */
+  readDb: Database;
   config: VerifyConfig;
   /** The moment the run started: every check judges freshness against the same clock. */
   nowMs: number;

@@ -16,7 +16,7 @@ describe("loadConfig", () => {
   it("defaults to the embedded database, the simulated exchange, every check and the documented thresholds", () => {
     const config = loadConfig({}, [], false);
     expect(config).toEqual({
-      database: { url: undefined, caCert: undefined, dataDir: `${process.cwd()}/.candlekeep`, retry: DEFAULT_RETRY, migrationsDir: undefined, schemaPath: undefined },
+      database: { url: undefined, readUrl: undefined, caCert: undefined, dataDir: `${process.cwd()}/.candlekeep`, retry: DEFAULT_RETRY, migrationsDir: undefined, schemaPath: undefined },
       exchange: "sim",
       exchangeKeys: undefined,
       tradingMode: "paper",
@@ -75,6 +75,27 @@ describe("loadConfig", () => {
     expect(loadConfig({ DATABASE_URL: "" }, [], false).database.url).toBeUndefined();
     expect(problems({ DATABASE_URL: "   " }, [])).toEqual([
       "DATABASE_URL is blank (only spaces); leave it empty or unset for the embedded database, or set it to postgresql://user:password@host:5432/dbname",
+    ]);
+  });
+
+  it("reads DATABASE_READ_URL as the read replica's URL, an empty one as unset", () => {
+    const primary = "postgresql://u:p@db:5432/ck";
+    expect(loadConfig({ DATABASE_URL: primary, DATABASE_READ_URL: "postgresql://u:p@replica:5432/ck" }, [], false).database).toMatchObject({ url: primary, readUrl: "postgresql://u:p@replica:5432/ck" });
+    expect(loadConfig({ DATABASE_URL: primary, DATABASE_READ_URL: "" }, [], false).database.readUrl).toBeUndefined();
+  });
+
+  it("refuses a malformed DATABASE_READ_URL with the URL validator's line naming it, never the password", () => {
+    const found = problems({ DATABASE_URL: "postgresql://u:p@db:5432/ck", DATABASE_READ_URL: "postgresql://reader:s3cr@t-9f2@replica:5432/ck" }, []);
+    expect(found).toEqual([expect.stringMatching(/^Invalid DATABASE_READ_URL: the password contains an unencoded '@'; percent-encode/)]);
+    expect(found.join("\n")).not.toContain("s3cr");
+    expect(problems({ DATABASE_URL: "postgresql://u:p@db:5432/ck", DATABASE_READ_URL: "  " }, [])).toEqual([
+      "DATABASE_READ_URL is blank (only spaces); unset it to read from DATABASE_URL, or set it to the read replica's postgresql://user:password@host:5432/dbname",
+    ]);
+  });
+
+  it("refuses DATABASE_READ_URL without DATABASE_URL: the embedded database has no replica", () => {
+    expect(problems({ DATABASE_READ_URL: "postgresql://u:p@replica:5432/ck" }, [])).toEqual([
+      "DATABASE_READ_URL is set but DATABASE_URL is not: a read replica belongs to the bot's PostgreSQL server (the embedded database has none); set DATABASE_URL to that server, or unset DATABASE_READ_URL",
     ]);
   });
 

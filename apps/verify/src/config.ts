@@ -15,7 +15,7 @@ import {
   type Timeframe,
   resolveUserPath,
 } from "@candlekeep/core";
-import { DEFAULT_RETRY, type RetryPolicy } from "@candlekeep/db";
+import { DEFAULT_RETRY, readReplicaProblem, readReplicaSettings, type RetryPolicy } from "@candlekeep/db";
 
 /**
  * verify's configuration: the shared settings (the same DATABASE_URL, EXCHANGE,
@@ -28,6 +28,8 @@ export type CheckName = (typeof CHECK_NAMES)[number];
 export interface VerifyConfig {
   database: {
     url: string | undefined;
+    /** DATABASE_READ_URL: the read replica the read-only checks read from; undefined → they read `url`. */
+    readUrl: string | undefined;
     caCert: string | undefined;
     dataDir: string;
     retry: RetryPolicy;
@@ -74,7 +76,8 @@ Reads the bot's settings from the environment (DATABASE_URL, CANDLEKEEP_DATA_DIR
 DATABASE_STORAGE_BUDGET for the days of growth left,
 and live: EXCHANGE_API_KEY, EXCHANGE_API_SECRET to compare the open positions with the account's balances; see README).
 Exit code: 0 when no check fails (warnings allowed), 1 when one fails, 2 for bad usage or settings.
-With the embedded database (DATABASE_URL unset), stop the bot first: the embedded engine is meant for one process at a time.`;
+With the embedded database (DATABASE_URL unset), stop the bot first: the embedded engine is meant for one process at a time.
+DATABASE_READ_URL: a read replica for the read-only checks (coverage, activity, books); see README.`;
 
 const wholeNumber = (flag: string, min: number, max: number) =>
   z.coerce.number({ message: `${flag} must be a number` }).int(`${flag} must be a whole number`).min(min, `${flag} must be at least ${min}`).max(max, `${flag} must be at most ${max}`);
@@ -164,10 +167,12 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
   const { symbols: symbolsFlag, ...flagValues } = args.values;
   // --symbols overrides SYMBOLS and is validated by the same rule, so both say the same thing about a bad coin.
   const merged = presentSettings({ ...env, ...(symbolsFlag === undefined ? {} : { SYMBOLS: symbolsFlag }) });
-  const settings = envSchema.safeParse(merged);
+  const settings = envSchema.extend(readReplicaSettings).safeParse(merged);
   const flags = flagsSchema.safeParse({ json: args.json, ...flagValues });
   if (!settings.success) problems.push(...settingsProblems(settings.error).map((p) => (symbolsFlag !== undefined ? p.replace(/^SYMBOLS\b/, "--symbols (SYMBOLS)") : p)));
   if (!flags.success) problems.push(...settingsProblems(flags.error).map((p) => p.replace(/^(\w+): /, "")));
+  const replicaProblem = settings.success ? readReplicaProblem(settings.data) : undefined;
+  if (replicaProblem !== undefined) problems.push(replicaProblem);
   if (!settings.success || !flags.success || problems.length > 0) throw new InvalidSettingsError(problems);
   const s = settings.data;
   const f = flags.data;
@@ -176,6 +181,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
   return {
     database: {
       url: s.DATABASE_URL,
+      readUrl: s.DATABASE_READ_URL,
       caCert: s.DATABASE_CA_CERT,
       dataDir: resolveUserPath(s.CANDLEKEEP_DATA_DIR, env),
       retry: { ...DEFAULT_RETRY, retries: f.retries },

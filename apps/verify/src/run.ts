@@ -1,6 +1,5 @@
 import { performance } from "node:perf_hooks";
 import { describeError, redactText, type Logger } from "@candlekeep/core";
-import type { Database } from "@candlekeep/db";
 import type { Check, CheckContext, CheckOutcome, CheckResult, CheckStatus } from "./check";
 import type { BalancesProvider } from "./books/holdings";
 import { activityCheck } from "./checks/activity";
@@ -78,15 +77,16 @@ export async function runVerify(config: VerifyConfig, options: RunOptions): Prom
   let started = performance.now();
   const connection = await connectionCheck(config, logger);
   record(finish("connection", connection.outcome, started));
-  const db: Database | undefined = connection.db;
+  const { db, readDb } = connection;
   try {
     let tracked: Promise<TrackedCoins> | undefined;
-    const ctx: CheckContext | undefined = db && {
+    const ctx: CheckContext | undefined = db && readDb && {
       db,
+      readDb,
       config,
       nowMs,
       logger,
-      trackedCoins: () => (tracked ??= resolveTrackedCoins(db, config)),
+      trackedCoins: () => (tracked ??= resolveTrackedCoins(readDb, config)),
       exchangeBalances: options.exchangeBalances,
     };
     for (const name of config.checks) {
@@ -107,6 +107,7 @@ export async function runVerify(config: VerifyConfig, options: RunOptions): Prom
     }
   } finally {
     await db?.close().catch((error: unknown) => logger.warn("closing the database failed", { error: describeError(error) }));
+    if (readDb !== db) await readDb?.close().catch((error: unknown) => logger.warn("closing the read replica failed", { error: describeError(error) }));
   }
 
   const statuses = new Set<CheckStatus>(results.map((r) => r.status));

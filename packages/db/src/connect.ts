@@ -43,6 +43,8 @@ export interface SessionOptions {
 export interface DbOptions {
   /** Unset → embedded engine under `dataDir`. */
   databaseUrl?: string | undefined;
+  /** The setting `databaseUrl` came from, named in its errors and warnings (DATABASE_URL unless given). */
+  databaseUrlSetting?: string;
   /** PEM text of the server's CA (managed PostgreSQL). */
   caCert?: string | undefined;
   poolMax?: number;
@@ -70,6 +72,7 @@ export interface DbOptions {
 }
 
 export const DEFAULT_POOL_MAX = 30;
+const DEFAULT_URL_SETTING = "DATABASE_URL";
 /** How long a connection attempt may take unless DATABASE_URL's connect_timeout says otherwise. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
@@ -144,24 +147,24 @@ function isRetryableConnectError(error: unknown): boolean {
   return /timeout|terminated|Connection terminated/i.test(describeError(error));
 }
 
-/** Turns a failed first connection into one line the operator can act on. */
-function unreachableMessage(url: DatabaseUrl, error: unknown, attempts: number): string {
+/** Turns a failed first connection into one line the operator can act on; `setting` names where the URL came from. */
+function unreachableMessage(url: DatabaseUrl, setting: string, error: unknown, attempts: number): string {
   const where = isSocketHost(url.host) ? `the socket ${url.host}/.s.PGSQL.${url.port}` : `${url.host}:${url.port}`;
   const code = errorCode(error);
   const reason = describeError(error);
   if (code === "28P01" || code === "28000") {
-    return `PostgreSQL at ${where} rejected user "${url.user}" (${reason.replace(/"[^"]*"/g, `"${url.user}"`)}). Check the user and password in DATABASE_URL; special characters in the password must be percent-encoded.`;
+    return `PostgreSQL at ${where} rejected user "${url.user}" (${reason.replace(/"[^"]*"/g, `"${url.user}"`)}). Check the user and password in ${setting}; special characters in the password must be percent-encoded.`;
   }
   if (code === "3D000") {
-    return `Database "${url.database}" does not exist on ${where}. Create it (CREATE DATABASE "${url.database}") or fix the name in DATABASE_URL.`;
+    return `Database "${url.database}" does not exist on ${where}. Create it (CREATE DATABASE "${url.database}") or fix the name in ${setting}.`;
   }
   if (code === "ENOTFOUND") {
-    return `Cannot resolve host "${url.host}" from DATABASE_URL. Check the host name.`;
+    return `Cannot resolve host "${url.host}" from ${setting}. Check the host name.`;
   }
   if (/certificate|self.signed|SSL/i.test(reason)) {
-    return `TLS to PostgreSQL at ${where} failed (${reason}). Set DATABASE_CA_CERT to the server's CA certificate, or adjust sslmode in DATABASE_URL.`;
+    return `TLS to PostgreSQL at ${where} failed (${reason}). Set DATABASE_CA_CERT to the server's CA certificate, or adjust sslmode in ${setting}.`;
   }
-  return `Cannot reach PostgreSQL at ${where} (database "${url.database}") after ${attempts} attempt${attempts === 1 ? "" : "s"}: ${reason}. Check that the server is running and that DATABASE_URL's host and port are right.`;
+  return `Cannot reach PostgreSQL at ${where} (database "${url.database}") after ${attempts} attempt${attempts === 1 ? "" : "s"}: ${reason}. Check that the server is running and that ${setting}'s host and port are right.`;
 }
 
 /** `close` may be called again (a test's afterAll, a second shutdown signal): later calls share the first. */
@@ -312,9 +315,10 @@ function boundClose(client: pg.PoolClient): void {
 }
 
 async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Database> {
+  const setting = options.databaseUrlSetting ?? DEFAULT_URL_SETTING;
   if (url.unusedParameters.length > 0) {
     // Names only: a value may be a secret. Prisma's connection_limit is the usual one here.
-    options.logger.warn("DATABASE_URL has query parameters that Candlekeep does not use; remove them (the pool's size is DATABASE_POOL_MAX)", {
+    options.logger.warn(`${setting} has query parameters that Candlekeep does not use; remove them (the pool's size is DATABASE_POOL_MAX)`, {
       parameters: url.unusedParameters.join(", "),
     });
   }
@@ -366,7 +370,7 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
     await pool.end().catch(() => undefined);
     const cause = error instanceof RetryExhaustedError ? error.lastError : error;
     const attempts = error instanceof RetryExhaustedError ? error.attempts : 1;
-    throw new DatabaseUnreachableError(unreachableMessage(url, cause, attempts));
+    throw new DatabaseUnreachableError(unreachableMessage(url, setting, cause, attempts));
   }
   const prisma = serverPrisma(pool);
   return {
@@ -415,7 +419,7 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
  * the first connection with backoff, then applies (or checks) migrations.
  */
 export async function openDatabase(options: DbOptions): Promise<Database> {
-  const url = options.databaseUrl === undefined ? undefined : parseDatabaseUrl(options.databaseUrl);
+  const url = options.databaseUrl === undefined ? undefined : parseDatabaseUrl(options.databaseUrl, options.databaseUrlSetting);
   const db = url ? await openServer(url, options) : await openEmbedded(options);
   try {
     if (options.autoMigrate) {
@@ -440,7 +444,7 @@ export interface LazyDatabase {
 }
 
 export function createDb(options: DbOptions): LazyDatabase {
-  if (options.databaseUrl !== undefined) parseDatabaseUrl(options.databaseUrl); // fail fast on a bad URL
+  if (options.databaseUrl !== undefined) parseDatabaseUrl(options.databaseUrl, options.databaseUrlSetting); // fail fast on a bad URL
   let opening: Promise<Database> | undefined;
   return {
     get() {

@@ -1,5 +1,7 @@
 export { createDb, openDatabase, DEFAULT_POOL_MAX, DEFAULT_QUERY_TIMEOUT_MS, type Database, type SessionOptions, type DatabaseKind, type DbOptions, type LazyDatabase } from "./connect";
 export { parseDatabaseUrl, redactDatabaseUrl, type DatabaseUrl, type SslMode } from "./url";
+export { readReplicaSettings, readReplicaProblem, DATABASE_READ_URL } from "./read-replica";
+export { replicaState, type ReplicaState } from "./inspect";
 export { InvalidDatabaseUrlError, DatabaseUnreachableError, MigrationsPendingError, MigrationError, DiskFullError, EmbeddedEngineStoppedError, isWriteOutage } from "./errors";
 export { EMBEDDED_MIN_FREE_BYTES, EMBEDDED_MIN_FREE_NEW_BYTES } from "./embedded";
 export { diskSpace, formatBytes, type DiskSpace } from "./disk-space";

@@ -35,6 +35,29 @@ export async function serverInfo(db: Pick<Database, "sql">): Promise<ServerInfo>
   return { version, description, latencyMs: samples[Math.floor(samples.length / 2)] ?? 0 };
 }
 
+export interface ReplicaState {
+  /** True on a hot standby: a server replaying another's write-ahead log (pg_is_in_recovery()). */
+  standby: boolean;
+  /**
+   * A standby's delay: 0 when it has replayed all it received, else the age of
+   * the newest transaction it replayed, in ms; undefined on a server that is no standby.
+   */
+  replayLagMs: number | undefined;
+}
+
+/** Whether the server is a hot standby, and how far it is behind the primary (for a read replica). */
+export async function replicaState(db: Pick<Database, "sql">): Promise<ReplicaState> {
+  // An idle primary sends nothing new: a standby that replayed all it received is not behind, however old its last transaction.
+  const result = await db.sql.query<{ standby: boolean; lag_ms: number | string | null }>(
+    `SELECT pg_is_in_recovery() AS standby,
+            CASE WHEN NOT pg_is_in_recovery() THEN NULL
+                 WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                 ELSE greatest(0, extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000) END AS lag_ms`,
+  );
+  const row = result.rows[0];
+  return { standby: row?.standby === true, replayLagMs: row?.lag_ms == null ? undefined : Number(row.lag_ms) };
+}
+
 export interface ColumnInfo {
   table: string;
   column: string;

@@ -196,32 +196,79 @@ FROM generate_series(0, 13) AS i`;
 export interface PrivateServer {
   /** The superuser's URL to its `postgres` database. */
   readonly adminUrl: string;
+  /** The directory of its Unix socket. */
+  readonly socketDir: string;
   createDatabase(): Promise<TestDatabase>;
   stop(): void;
 }
 
-export function startPrivateServer(settings: Readonly<Record<string, string>>): PrivateServer {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "candlekeep-pg-"));
+/** Runs one of the installation's programs, as the `postgres` user when this process is root. */
+function pgProgram(): (program: string, args: readonly string[]) => void {
   const asRoot = process.getuid?.() === 0;
   const bin = execFileSync("pg_config", ["--bindir"], { encoding: "utf8" }).trim();
-  const run = (program: string, args: readonly string[]) => {
+  return (program, args) => {
     const [command, ...rest] = asRoot ? ["runuser", "-u", "postgres", "--", path.join(bin, program), ...args] : [path.join(bin, program), ...args];
     execFileSync(command as string, rest, { stdio: "pipe" });
   };
-  if (asRoot) execFileSync("chown", ["postgres", dir]);
+}
+
+/** A scratch directory the server's user may write to. */
+function serverDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  if (process.getuid?.() === 0) execFileSync("chown", ["postgres", dir]);
+  return dir;
+}
+
+/** Starts the server whose data directory is `<dir>/data`, listening on a socket in `dir` only. */
+function startServerIn(dir: string, run: ReturnType<typeof pgProgram>): PrivateServer {
   const data = path.join(dir, "data");
-  run("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]);
-  // In its configuration file, not on the command line, so that ALTER SYSTEM can change them in a test.
-  fs.appendFileSync(path.join(data, "postgresql.conf"), Object.entries(settings).map(([name, value]) => `${name} = '${value}'\n`).join(""));
   run("pg_ctl", ["start", "-w", "-D", data, "-l", path.join(dir, "server.log"), "-o", `-c listen_addresses='' -c unix_socket_directories='${dir}'`]);
   const adminUrl = `postgresql://postgres@localhost:5432/postgres?host=${encodeURIComponent(dir)}`;
   return {
     adminUrl,
+    socketDir: dir,
     createDatabase: () => createServerTestDatabase("candlekeep_test", adminUrl),
     stop() {
       run("pg_ctl", ["stop", "-D", data, "-m", "fast"]);
       fs.rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+export function startPrivateServer(settings: Readonly<Record<string, string>>): PrivateServer {
+  const run = pgProgram();
+  const dir = serverDir("candlekeep-pg-");
+  const data = path.join(dir, "data");
+  run("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]);
+  // In its configuration file, not on the command line, so that ALTER SYSTEM can change them in a test.
+  fs.appendFileSync(path.join(data, "postgresql.conf"), Object.entries(settings).map(([name, value]) => `${name} = '${value}'\n`).join(""));
+  return startServerIn(dir, run);
+}
+
+/** A hot standby of a private server: read only, replaying what the primary writes. */
+export interface Standby {
+  /** The URL of `testDb`'s database on the standby (the same name as on the primary). */
+  urlOf(testDb: TestDatabase): string;
+  stop(): void;
+}
+
+/**
+ * A hot standby of `primary`: a base backup of it that streams and replays its
+ * write-ahead log, as a managed database's read replica does.
+ */
+export function startStandby(primary: PrivateServer): Standby {
+  const run = pgProgram();
+  const dir = serverDir("candlekeep-standby-");
+  // -R writes standby.signal and primary_conninfo: the copy starts as a standby streaming from the primary.
+  run("pg_basebackup", ["-D", path.join(dir, "data"), "-h", primary.socketDir, "-U", "postgres", "-R", "-X", "stream", "--no-sync"]);
+  const server = startServerIn(dir, run);
+  return {
+    urlOf(testDb) {
+      const url = new URL(testDb.url ?? "");
+      url.searchParams.set("host", dir);
+      return url.toString();
+    },
+    stop: () => server.stop(),
   };
 }
 

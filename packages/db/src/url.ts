@@ -41,8 +41,11 @@ const EXAMPLE = "postgresql://user:password@host:5432/dbname";
 const ENCODING_HINT =
   "percent-encode special characters in the user or password (@ → %40, : → %3A, / → %2F, # → %23, ? → %3F, % → %25)";
 
+/** A problem found while parsing; parseDatabaseUrl names the setting it came from. */
+class UrlProblem extends Error {}
+
 function fail(problem: string): never {
-  throw new InvalidDatabaseUrlError(`Invalid DATABASE_URL: ${problem}.`);
+  throw new UrlProblem(problem);
 }
 
 /** Masks the values of secret-looking query parameters (`?password=…`, `sslpassword=…`). */
@@ -161,9 +164,19 @@ function queryParameters(query: string): Map<string, string> {
 
 /**
  * Validates a PostgreSQL URL and returns its parts. Every rejection is one line
- * that names the problem and the fix, and never contains the password.
+ * that names `setting` (where the URL came from), the problem and the fix, and
+ * never contains the password.
  */
-export function parseDatabaseUrl(raw: string): DatabaseUrl {
+export function parseDatabaseUrl(raw: string, setting = "DATABASE_URL"): DatabaseUrl {
+  try {
+    return parseUrl(raw);
+  } catch (error) {
+    if (error instanceof UrlProblem) throw new InvalidDatabaseUrlError(`Invalid ${setting}: ${error.message}.`);
+    throw error;
+  }
+}
+
+function parseUrl(raw: string): DatabaseUrl {
   const text = raw.trim();
   if (text === "") {
     fail(`it is empty; unset it to use the embedded database, or set it to ${EXAMPLE}`);

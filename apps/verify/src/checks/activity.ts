@@ -14,17 +14,17 @@ const ago = (nowMs: number, thenMs: number) => {
  * newest account snapshot. Quiet coins are a warning, not a failure: a bot that
  * was stopped on purpose leaves a sound database.
  */
-export const activityCheck: Check = async ({ db, config, nowMs, trackedCoins }) => {
+export const activityCheck: Check = async ({ readDb, config, nowMs, trackedCoins }) => {
   const { symbols, source } = await trackedCoins();
   if (symbols.length === 0) return { status: "warn", summary: `no coins to check: ${source}` };
   const minutes = config.activityMinutes;
   const since = nowMs - minutes * 60_000;
-  const traces = await latestEventPerSymbol(db, "DECISION_TRACE", symbols);
+  const traces = await latestEventPerSymbol(readDb, "DECISION_TRACE", symbols);
   const latest = new Map(traces.map((e) => [e.symbol ?? "", e.time.getTime()]));
   const quiet = symbols.filter((s) => (latest.get(s) ?? Number.NEGATIVE_INFINITY) < since);
   const never = quiet.filter((s) => !latest.has(s));
-  const positions = await listOpenPositions(db, { exchange: config.exchange });
-  const [snapshot] = await accountHistory(db, { exchange: config.exchange, limit: 1 });
+  const positions = await listOpenPositions(readDb, { exchange: config.exchange });
+  const [snapshot] = await accountHistory(readDb, { exchange: config.exchange, limit: 1 });
 
   const parts = [
     `${symbols.length - quiet.length}/${symbols.length} coins with a decision trace in the last ${minutes} min`,

@@ -37,6 +37,7 @@ describe.each(DATABASE_KINDS)("the books check on the %s engine", (kind) => {
     const balances = options.balances;
     const ctx: CheckContext = {
       db,
+      readDb: db,
       config: configFor(db.testDb, { EXCHANGE: "sim", ...env }, options.argv),
       nowMs: NOW,
       logger: silentLogger,

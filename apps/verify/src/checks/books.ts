@@ -11,12 +11,12 @@ import type { Check, CheckStatus } from "../check";
  * unsettled; paper: the cash is the starting balance plus the ledger's fills;
  * live: the open positions are on the exchange (read with EXCHANGE_API_KEY/SECRET).
  */
-export const booksCheck: Check = async ({ db, config, nowMs, exchangeBalances }) => {
+export const booksCheck: Check = async ({ readDb, config, nowMs, exchangeBalances }) => {
   const { exchange, tradingMode: mode } = config;
   const [backing, orders, account] = await Promise.all([
-    positionsBacked(db, exchange),
-    unsettledOrders(db, { exchange, mode, minutes: config.unsettledMinutes, nowMs }),
-    mode === "paper" ? paperCash(db, { exchange, quoteCurrency: config.quoteCurrency }) : liveHoldings(db, { exchange, balances: exchangeBalances, keysSet: config.exchangeKeys !== undefined }),
+    positionsBacked(readDb, exchange),
+    unsettledOrders(readDb, { exchange, mode, minutes: config.unsettledMinutes, nowMs }),
+    mode === "paper" ? paperCash(readDb, { exchange, quoteCurrency: config.quoteCurrency }) : liveHoldings(readDb, { exchange, balances: exchangeBalances, keysSet: config.exchangeKeys !== undefined }),
   ]);
   const parts: BooksPart[] = [account, backing, orders];
   const failures = parts.flatMap((p) => p.failures);

@@ -1,5 +1,5 @@
 import { TIMEFRAMES, TIMEFRAME_MS, silentLogger } from "@candlekeep/core";
-import { saveCandles, type SqlRunner } from "@candlekeep/db";
+import { saveCandles, type Database, type SqlRunner } from "@candlekeep/db";
 import { DATABASE_KINDS, openTestDatabase } from "@candlekeep/db/testing";
 import type { CheckContext } from "../check";
 import { freshCandles, configFor } from "../test-helpers";
@@ -57,9 +57,11 @@ describe.each(DATABASE_KINDS)("coverage of 500 coins on the %s engine", (kind) =
 
   function context(symbols: string[]): CheckContext & { counter: { queries: number } } {
     const counter = { queries: 0 };
+    const counted: Database = { ...db, sql: countingRunner(db.sql, counter), session: (fn) => db.session((connection) => fn(countingRunner(connection, counter))) };
     return {
       counter,
-      db: { ...db, sql: countingRunner(db.sql, counter), session: (fn) => db.session((connection) => fn(countingRunner(connection, counter))) },
+      db: counted,
+      readDb: counted,
       config: configFor(db.testDb, { EXCHANGE: "sim" }),
       nowMs: NOW,
       logger: silentLogger,

@@ -18,13 +18,13 @@ const iso = (ms: number) => new Date(ms).toISOString().replace(/:\d\d\.\d{3}Z$/,
  * Check 5: every tracked coin × timeframe has candles, the newest is fresh, and
  * the recent window has no holes. One grouped query for all series.
  */
-export const coverageCheck: Check = async ({ db, config, nowMs, trackedCoins }) => {
+export const coverageCheck: Check = async ({ readDb, config, nowMs, trackedCoins }) => {
   const tracked = await trackedCoins();
   const { timeframes, staleAfterPeriods: staleAfter, gapWindowCandles } = config;
   if (tracked.symbols.length === 0) {
     return { status: "fail", summary: `no coins to check: ${tracked.source}. Pass --symbols or set SYMBOLS to the bot's coins.` };
   }
-  const coverage = await candleCoverage(db, { exchange: config.exchange, symbols: tracked.symbols, timeframes, windowCandles: gapWindowCandles, nowMs });
+  const coverage = await candleCoverage(readDb, { exchange: config.exchange, symbols: tracked.symbols, timeframes, windowCandles: gapWindowCandles, nowMs });
   const states = coverage.map((s) => ({ ...s, state: seriesState(s, staleAfter, nowMs) }));
   const empty = states.filter((s) => s.state === "empty");
   const stale = states.filter((s) => s.state === "stale");

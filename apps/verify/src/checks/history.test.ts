@@ -43,6 +43,7 @@ describe.each(DATABASE_KINDS)("the history check on the %s engine", (kind) => {
 
   const context = (db: Database, exchange: string, logger = silentLogger): CheckContext => ({
     db,
+    readDb: db,
     config: configFor(testDb, { EXCHANGE: exchange, TIMEFRAMES: TIMEFRAMES.join(",") }),
     nowMs: NOW,
     logger,

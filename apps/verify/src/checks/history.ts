@@ -7,7 +7,9 @@ import { listSome, plural, type Check } from "../check";
  * incremental history audit (the first run reads every candle, later runs what
  * is new). Reports the gaps older than the coverage check's recent window
  * (--gap-window), which that check counts, with the backfill that repairs them;
- * ranges the exchange has no data for are listed, not warned about.
+ * ranges the exchange has no data for are listed, not warned about. Runs on
+ * DATABASE_URL's database even with a read replica: the audit records what it
+ * read (series_audit, candle_gaps), and a replica cannot be written.
  */
 
 const DAY_MS = 86_400_000;

@@ -25,6 +25,7 @@ const context = (db: Database, testDb: TestDatabase, env: Record<string, string>
   logger: silentLogger,
   trackedCoins: async () => ({ symbols: [], source: "test" }),
   exchangeBalances: undefined,
+  readDb: db,
 });
 
 const SERVER_OFF_LINE =

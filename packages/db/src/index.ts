@@ -100,3 +100,5 @@ export { latestCandleTime } from "./latest-candle-time";
 export { acquireBotLock, BotAlreadyRunningError, type BotLock, type BotLockOptions } from "./bot-lock";
 export { trackedCoins, DEFAULT_TOP_COINS, type TrackedCoins } from "./tracked-coins";
 export { tableStorageHealth, type TableStorageHealth, type IndexHealth } from "./storage-health";
+export { openPrismaClient, type PrismaClientOptions, type OpenPrismaClient } from "./open-prisma-client";
+export type { PrismaClient } from "./generated/prisma/client";

@@ -104,3 +104,5 @@ export { trackedCoins, DEFAULT_TOP_COINS, type TrackedCoins } from "./tracked-co
 export { tableStorageHealth, type TableStorageHealth, type IndexHealth } from "./storage-health";
 export { databaseGrowth, tableGrowth, GROWTH_WINDOW_DAYS, type DatabaseGrowth, type TableGrowth, type TableGrowthSpec } from "./table-growth";
 export { storageOutlook, STORAGE_LOW_DAYS, type StorageOutlook } from "./storage-outlook";
+export { openPrismaClient, type PrismaClientOptions, type OpenPrismaClient } from "./open-prisma-client";
+export type { PrismaClient } from "./generated/prisma/client";

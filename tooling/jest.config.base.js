@@ -1,6 +1,7 @@
 // Shared jest settings: ts-jest over CommonJS, workspace packages resolved to
-// their TypeScript sources (no build needed to test), ESM-only libraries
-// (trading-signals, ccxt's @noble/@scure) transpiled to CommonJS for the test runtime.
+// their TypeScript sources (no build needed to test). ESM-only libraries
+// (trading-signals, ccxt's @noble/@scure) are required as ESM natively: Node.js 24
+// can, and jest then evaluates them as modules (transpiled to CommonJS, they failed).
 const path = require("node:path");
 
 /** @param {string} packageDir */
@@ -13,8 +14,7 @@ module.exports = function jestConfig(packageDir) {
     transform: {
       "^.+\\.[tj]s$": ["ts-jest", { tsconfig: { ...require(path.join(root, "tsconfig.base.json")).compilerOptions, module: "commonjs", moduleResolution: "node10", allowJs: true, isolatedModules: true } }],
     },
-    // ESM-only libraries: trading-signals, and @noble/@scure which ccxt's CommonJS build requires.
-    transformIgnorePatterns: ["/node_modules/(?!(\\.pnpm/(trading-signals|@noble\\+[a-z0-9-]+|@scure\\+[a-z0-9-]+)[^/]*/node_modules/)?(trading-signals|@noble|@scure)/)"],
+    transformIgnorePatterns: ["/node_modules/"],
     moduleNameMapper: {
       // The generated Prisma client imports its siblings as "./x.js" (ESM style) while the files are .ts.
       "^(\\.{1,2}/.*)\\.js$": "$1",

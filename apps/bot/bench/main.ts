@@ -16,6 +16,7 @@ const BENCHMARKS = [
   // gc() before each memory sample.
   { file: "memory.ts", node: ["--expose-gc"] },
   { file: "repair.ts", node: [] },
+  { file: "retention.ts", node: [] },
 ] as const;
 
 function run(args: readonly string[]): Promise<void> {

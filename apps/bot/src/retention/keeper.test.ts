@@ -1,16 +1,16 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { TIMEFRAME_MS, alignToTimeframe } from "@candlekeep/core";
 import { auditHistory, latestEventPerSymbol, listCandleGaps, recordEvents, seriesAuditStates, type Database, type EventInput } from "@candlekeep/db";
-import { openOnTestDatabase } from "@candlekeep/db/testing";
+import { createEmbeddedTestDatabase, openOnTestDatabase } from "@candlekeep/db/testing";
 import { keepHistory } from "../history/keeper";
 import { repairHistory } from "../history/repair";
 import type { BotRuntime } from "../runtime";
-import type { TestBot } from "../testing/bot";
+import { startTestBot, type TestBot } from "../testing/bot";
 import { recordCandleRequests } from "../testing/candle-requests";
 import { spawnBot } from "../testing/process";
 import { useServerTestBot } from "../testing/server-bot";
 import type { Action } from "../strategy/types";
-import { keepRetention } from "./keeper";
+import { keepRetention, retentionPass } from "./keeper";
 
 /** The running bot's retention in the background (in process, PostgreSQL server, the sim). */
 
@@ -184,4 +184,32 @@ describe("the background retention", () => {
     expect(oldest["BTC/USDT 15m"]).toBe(Math.ceil((until - 2 * DAY) / STEP) * STEP);
     expect(oldest["BTC/USDT 1h"]).toBeLessThanOrEqual(until - 5 * DAY);
   }, 60_000);
+
+  it("passes on the embedded engine too: the traces and candles past their retention go, the rest stays, and the tables are vacuumed", async () => {
+    const testDb = createEmbeddedTestDatabase();
+    const bot = await startTestBot({ CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT", TIMEFRAMES: "15m,1h", EVENT_RETENTION_DAYS: "30", CANDLE_RETENTION_DAYS: "15m:2", SIM_REPLAY_CANDLES: "800" }, { backfill: false });
+    try {
+      const rt = bot.runtime;
+      await repairHistory(rt, backfillDays(rt, 5));
+      const embedded = await bot.database.get();
+      const now = rt.market.now();
+      const old = Array.from({ length: 20 }, (_, day) => event("DECISION_TRACE", "BTC/USDT", now - (31 + day) * DAY, { action: "NO_SIGNAL" }));
+      await recordEvents(embedded, [...old, event("ORDER", "BTC/USDT", now - 40 * DAY), event("DECISION_TRACE", "BTC/USDT", now - DAY, { action: "NO_SIGNAL" })]);
+      const before = await oldestCandles(embedded);
+
+      // As if 10,000 rows had gone from each table since its last VACUUM.
+      const report = await retentionPass(rt, { signal: new AbortController().signal, unvacuumed: { system_events: 10_000, candles: 10_000 } });
+      expect(report).toMatchObject({ tracesRemoved: old.length, vacuumed: ["system_events", "candles"], stopped: false });
+      const firstKept = Math.ceil((now - 2 * DAY) / STEP) * STEP;
+      // Five days of 15m candles stored without a hole: every one before the first kept goes.
+      expect(report.candlesRemoved["15m"]).toBe((firstKept - (before["BTC/USDT 15m"] ?? firstKept)) / STEP);
+      expect(await eventCounts(embedded, now - 30 * DAY)).toEqual({ "ORDER old": 1, "DECISION_TRACE new": 1, "STARTUP new": 1, "PAPER_ACCOUNT new": 1 });
+      const after = await oldestCandles(embedded);
+      expect(after["BTC/USDT 15m"]).toBe(firstKept);
+      expect(after["BTC/USDT 1h"]).toBe(before["BTC/USDT 1h"]);
+    } finally {
+      await bot.stop();
+      await testDb.drop();
+    }
+  }, 120_000);
 });

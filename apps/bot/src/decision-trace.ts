@@ -13,10 +13,11 @@ export interface TraceContext {
 
 /**
  * A DECISION_TRACE event's payload: the decision and what explains it, each said once. The reasons
- * state every indicator value the strategy used (and a BUY's take-profit and stop-loss), so no
- * separate indicator object repeats them; what is the same on every trace (the strategy's timeframe
- * and settings) is in the run's STARTUP event; what is usual (no outcome, the last price equal to
- * the decision's) is left out. The dashboard reads action, price and reasons.
+ * state every indicator value the strategy used (a BUY's take-profit and stop-loss, a held
+ * position's entry and change), so no separate indicator or position object repeats them (the
+ * position itself is in its table and POSITION_* events); what is the same on every trace (the
+ * strategy's timeframe and settings) is in the run's STARTUP event; what is usual (no outcome, the
+ * last price equal to the decision's) is left out. The dashboard reads action, price and reasons.
  */
 export interface TracePayload {
   action: Action;

@@ -17,6 +17,7 @@ const BENCHMARKS = [
   { file: "memory.ts", node: ["--expose-gc"] },
   { file: "repair.ts", node: [] },
   { file: "startup.ts", node: [] },
+  { file: "retention.ts", node: [] },
 ] as const;
 
 function run(args: readonly string[]): Promise<void> {

@@ -4,7 +4,7 @@ import { TICK_PHASES } from "./tick";
 
 /**
  * Keeps `pnpm bench` working: type-checks the bot's benchmarks, runs them (tick,
- * memory, repair, startup) in their --smoke mode (tiny sizes) end to end and checks that every
+ * memory, repair, startup, retention) in their --smoke mode (tiny sizes) end to end and checks that every
  * figure came out.
  * It asserts no time and no size: those are measured by `pnpm bench`, not by CI.
  */
@@ -38,9 +38,24 @@ const EXPECTED: Record<string, string[]> = {
     "backfill.5.cpu.bot",
     "backfill.5.cpu.postgres",
   ],
+  retention: [
+    "trace.bytes.payload",
+    "trace.bytes.row",
+    "trace.bytes.disk",
+    "candle.bytes.row",
+    "candle.bytes.disk",
+    "retention.delete.day",
+    "retention.delete.statement",
+    "retention.vacuum.day",
+    "retention.drop.day",
+    "tick.base",
+    "tick.duringPass",
+    "read.latest.plain",
+    "read.latest.partitioned",
+  ],
 };
 
-it("runs the tick, memory, repair and start-up benchmarks in --smoke mode and reports every figure", async () => {
+it("runs the tick, memory, repair, start-up and retention benchmarks in --smoke mode and reports every figure", async () => {
   const results = await runSmokeBenchmark((out) => [
     // esbuild bundles the benchmarks without checking their types: check them here.
     [process.execPath, [require.resolve("typescript/bin/tsc"), "-p", "bench/tsconfig.json"], PACKAGE_DIR],

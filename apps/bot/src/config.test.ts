@@ -96,4 +96,32 @@ describe("loadConfig", () => {
   it("rejects a strategy timeframe that is not tracked", () => {
     expect(problemsOf({ TIMEFRAMES: "1h,4h" })).toContain("STRATEGY_TIMEFRAME 15m must be one of the tracked TIMEFRAMES (1h, 4h)");
   });
+
+  it("keeps 90 days of decision traces and every candle unless told otherwise; 0 keeps everything", () => {
+    expect(loadConfig({}, [], false).retention).toEqual({ traceDays: 90, candleDays: {} });
+    expect(loadConfig({ EVENT_RETENTION_DAYS: "0", CANDLE_RETENTION_DAYS: " 15m:365, 1h : 1095,4h:0 " }, [], false).retention).toEqual({ traceDays: 0, candleDays: { "15m": 365, "1h": 1095 } });
+    // A timeframe the bot does not track may be named: its stored candles age out too.
+    expect(loadConfig({ TIMEFRAMES: "15m", CANDLE_RETENTION_DAYS: "1d:30" }, [], false).retention.candleDays).toEqual({ "1d": 30 });
+  });
+
+  it("refuses retention settings it cannot follow, saying how to write them", () => {
+    expect(problemsOf({ EVENT_RETENTION_DAYS: "-1" })).toEqual(["EVENT_RETENTION_DAYS must be at least 0 (0 keeps everything)"]);
+    expect(problemsOf({ EVENT_RETENTION_DAYS: "ninety" })).toEqual(["EVENT_RETENTION_DAYS must be a whole number of days (0 keeps everything)"]);
+    expect(problemsOf({ EVENT_RETENTION_DAYS: "1.5" })).toEqual(["EVENT_RETENTION_DAYS must be a whole number of days (0 keeps everything)"]);
+    expect(problemsOf({ CANDLE_RETENTION_DAYS: "15m,5m:30,1h:30,1h:60,4h:-2,1d:x" })).toEqual([
+      'CANDLE_RETENTION_DAYS has "15m", not timeframe:days; write pairs like 15m:365,1h:1095 (a timeframe left out is kept whole)',
+      'CANDLE_RETENTION_DAYS names unknown timeframe "5m"; use 15m, 1h, 4h, 1d',
+      "CANDLE_RETENTION_DAYS names 1h twice; give each timeframe once",
+      'CANDLE_RETENTION_DAYS gives 4h "-2" days; use a whole number from 0 (keep every 4h candle) to 36500',
+      'CANDLE_RETENTION_DAYS gives 1d "x" days; use a whole number from 0 (keep every 1d candle) to 36500',
+    ]);
+    expect(problemsOf({ CANDLE_RETENTION_DAYS: " , " })).toEqual(["CANDLE_RETENTION_DAYS is blank; unset it to keep every candle, or write timeframe:days pairs like 15m:365,1h:1095"]);
+  });
+
+  it("refuses a candle retention shorter than the HISTORY_CANDLES the bot loads at start of a tracked timeframe", () => {
+    expect(problemsOf({ CANDLE_RETENTION_DAYS: "1d:200" })).toEqual([
+      "CANDLE_RETENTION_DAYS keeps 1d candles 200 days, fewer than the 300 HISTORY_CANDLES the bot loads (300 days of 1d); keep 1d:300 or more, or lower HISTORY_CANDLES",
+    ]);
+    expect(loadConfig({ CANDLE_RETENTION_DAYS: "1d:200", HISTORY_CANDLES: "200" }, [], false).retention.candleDays).toEqual({ "1d": 200 });
+  });
 });

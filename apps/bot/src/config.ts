@@ -2,6 +2,7 @@ import { z } from "zod";
 import {
   InvalidSettingsError,
   TIMEFRAMES,
+  TIMEFRAME_MS,
   booleanSetting,
   defaultLogFormat,
   isTimeframe,
@@ -73,12 +74,25 @@ export interface BotConfig {
   };
   /** The running bot audits its stored history (and fetches what is missing) this often. */
   history: { auditIntervalMs: number };
+  /** What the running bot removes in the background: decision traces and candles older than these many days. */
+  retention: RetentionConfig;
   /** `dashboard`: the read-only dashboard on the same port (off by default). */
   server: { port: number; host: string; dashboard: { enabled: boolean; token: string | undefined } };
   log: { level: LogLevel; format: LogFormat };
   /** The bound of the whole shutdown; past it a watchdog ends the process (exit 3). */
   shutdownTimeoutMs: number;
 }
+
+export interface RetentionConfig {
+  /** Days of decision traces kept (exchange time); 0 keeps them all. Other events are never removed. */
+  traceDays: number;
+  /** Days of candles kept per timeframe; a timeframe not named (or 0) is kept whole. */
+  candleDays: Partial<Record<Timeframe, number>>;
+}
+
+/** The longest retention accepted: a hundred years is "keep", said another way. */
+const MAX_RETENTION_DAYS = 36_500;
+const DAY_MS = 86_400_000;
 
 const positiveInt = (name: string, min = 1, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce
@@ -92,6 +106,53 @@ const fraction = (name: string, max = 1) =>
     .number({ message: `${name} must be a number` })
     .gt(0, `${name} must be greater than 0`)
     .max(max, `${name} must be at most ${max}`);
+
+const retentionDays = (name: string) =>
+  z.coerce
+    .number({ message: `${name} must be a whole number of days (0 keeps everything)` })
+    .int(`${name} must be a whole number of days (0 keeps everything)`)
+    .min(0, `${name} must be at least 0 (0 keeps everything)`)
+    .max(MAX_RETENTION_DAYS, `${name} must be at most ${MAX_RETENTION_DAYS} days (0 keeps everything)`);
+
+const CANDLE_RETENTION_EXAMPLE = "15m:365,1h:1095";
+
+/** `15m:365,1h:1095`: days of candles kept per timeframe; a timeframe left out is kept whole. */
+const candleRetentionSetting = z
+  .string()
+  .trim()
+  .transform((value, ctx): Partial<Record<Timeframe, number>> => {
+    const days: Partial<Record<Timeframe, number>> = {};
+    const items = value.split(",").map((item) => item.trim()).filter(Boolean);
+    if (items.length === 0) ctx.addIssue({ code: "custom", message: `CANDLE_RETENTION_DAYS is blank; unset it to keep every candle, or write timeframe:days pairs like ${CANDLE_RETENTION_EXAMPLE}` });
+    for (const item of items) {
+      const pair = /^([^:\s]+)\s*:\s*(\S+)$/.exec(item);
+      const timeframe = pair?.[1] ?? "";
+      const count = Number(pair?.[2]);
+      if (!pair) ctx.addIssue({ code: "custom", message: `CANDLE_RETENTION_DAYS has "${item}", not timeframe:days; write pairs like ${CANDLE_RETENTION_EXAMPLE} (a timeframe left out is kept whole)` });
+      else if (!isTimeframe(timeframe)) ctx.addIssue({ code: "custom", message: `CANDLE_RETENTION_DAYS names unknown timeframe "${timeframe}"; use ${TIMEFRAMES.join(", ")}` });
+      else if (days[timeframe] !== undefined) ctx.addIssue({ code: "custom", message: `CANDLE_RETENTION_DAYS names ${timeframe} twice; give each timeframe once` });
+      else if (!Number.isInteger(count) || count < 0 || count > MAX_RETENTION_DAYS) {
+        ctx.addIssue({ code: "custom", message: `CANDLE_RETENTION_DAYS gives ${timeframe} "${pair[2]}" days; use a whole number from 0 (keep every ${timeframe} candle) to ${MAX_RETENTION_DAYS}` });
+      } else days[timeframe] = count;
+    }
+    return Object.fromEntries(Object.entries(days).filter(([, count]) => count > 0));
+  });
+
+/**
+ * Candle retention that would delete candles the bot needs: each tracked timeframe keeps at least
+ * the HISTORY_CANDLES it loads at start (else start-up would fetch what the next pass deletes).
+ */
+function candleRetentionProblems(candleDays: Partial<Record<Timeframe, number>>, timeframes: readonly Timeframe[], historyCandles: number): string[] {
+  const problems: string[] = [];
+  for (const timeframe of timeframes) {
+    const days = candleDays[timeframe];
+    const needed = Math.ceil((historyCandles * TIMEFRAME_MS[timeframe]) / DAY_MS);
+    if (days !== undefined && days < needed) {
+      problems.push(`CANDLE_RETENTION_DAYS keeps ${timeframe} candles ${days} days, fewer than the ${historyCandles} HISTORY_CANDLES the bot loads (${needed} days of ${timeframe}); keep ${timeframe}:${needed} or more, or lower HISTORY_CANDLES`);
+    }
+  }
+  return problems;
+}
 
 const botEnvSchema = sharedSettingsSchema.extend({
   TICK_INTERVAL_MS: positiveInt("TICK_INTERVAL_MS", 0).optional(),
@@ -125,6 +186,8 @@ const botEnvSchema = sharedSettingsSchema.extend({
   DASHBOARD_TOKEN: dashboardTokenSetting.optional(),
   SHUTDOWN_TIMEOUT_MS: positiveInt("SHUTDOWN_TIMEOUT_MS", 1000, 600_000).default(20_000),
   HISTORY_AUDIT_INTERVAL_MS: positiveInt("HISTORY_AUDIT_INTERVAL_MS", 1000, 7 * 86_400_000).default(3_600_000),
+  EVENT_RETENTION_DAYS: retentionDays("EVENT_RETENTION_DAYS").default(90),
+  CANDLE_RETENTION_DAYS: candleRetentionSetting.optional(),
   NODE_ENV: z.string().optional(),
 });
 
@@ -250,6 +313,8 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
   if (problems.length === 0 && s.HISTORY_CANDLES < lookbackCandles(params)) {
     problems.push(`HISTORY_CANDLES (${s.HISTORY_CANDLES}) must be at least ${lookbackCandles(params)} for these strategy periods`);
   }
+  const candleDays = s.CANDLE_RETENTION_DAYS ?? {};
+  problems.push(...candleRetentionProblems(candleDays, s.TIMEFRAMES, s.HISTORY_CANDLES));
   if (s.DASHBOARD_ENABLED && s.DASHBOARD_TOKEN === undefined && !isLoopbackHost(s.HOST)) {
     problems.push(`DASHBOARD_ENABLED=true with HOST=${s.HOST} would expose the dashboard without a token; set DASHBOARD_TOKEN (e.g. \`openssl rand -hex 24\`) or HOST=127.0.0.1`);
   }
@@ -288,6 +353,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
       accountSnapshotIntervalMs: s.ACCOUNT_SNAPSHOT_INTERVAL_MS,
     },
     history: { auditIntervalMs: s.HISTORY_AUDIT_INTERVAL_MS },
+    retention: { traceDays: s.EVENT_RETENTION_DAYS, candleDays },
     server: { port: s.PORT, host: s.HOST, dashboard: { enabled: s.DASHBOARD_ENABLED, token: s.DASHBOARD_TOKEN } },
     log: { level: s.LOG_LEVEL, format: s.LOG_FORMAT ?? defaultLogFormat({ NODE_ENV: s.NODE_ENV }, isTty) },
     shutdownTimeoutMs: s.SHUTDOWN_TIMEOUT_MS,

@@ -1,5 +1,49 @@
 import type { EventInput, StoredEvent } from "@candlekeep/db";
+import type { PositionOutcome } from "./positions/manager";
 import type { Action, Decision } from "./strategy/types";
+
+/** What the tick adds to a decision's trace: the coin's latest price and what the position manager did with the decision. */
+export interface TraceContext {
+  /** The latest close of the smallest tracked timeframe (the decision's price is its candle's close). */
+  lastPrice: number;
+  outcome: PositionOutcome["kind"];
+  /** Why nothing was done with the decision (e.g. an order value below the market's minimum). */
+  skipped?: string;
+}
+
+/**
+ * A DECISION_TRACE event's payload: the decision and what explains it, each said once. The reasons
+ * state every indicator value the strategy used (a BUY's take-profit and stop-loss, a held
+ * position's entry and change), so no separate indicator or position object repeats them (the
+ * position itself is in its table and POSITION_* events); what is the same on every trace (the
+ * strategy's timeframe and settings) is in the run's STARTUP event; what is usual (no outcome, the
+ * last price equal to the decision's) is left out. The dashboard reads action, price and reasons.
+ */
+export interface TracePayload {
+  action: Action;
+  /** The coin's previous traced action, when this one differs. */
+  changedFrom?: Action;
+  price: number;
+  /** Open time (ISO) of the candle decided on. */
+  candleTime: string;
+  reasons: string[];
+  lastPrice?: number;
+  outcome?: Exclude<PositionOutcome["kind"], "none">;
+  skipped?: string;
+}
+
+export function tracePayload(decision: Decision, context: TraceContext, changedFrom: Action | undefined): TracePayload {
+  return {
+    action: decision.action,
+    ...(changedFrom === undefined ? {} : { changedFrom }),
+    price: decision.price,
+    candleTime: new Date(decision.candleTime).toISOString(),
+    reasons: decision.reasons,
+    ...(context.lastPrice === decision.price ? {} : { lastPrice: context.lastPrice }),
+    ...(context.outcome === "none" ? {} : { outcome: context.outcome }),
+    ...(context.skipped === undefined ? {} : { skipped: context.skipped }),
+  };
+}
 
 /**
  * Decides which DECISION_TRACE events to record: one per coin per interval of
@@ -22,7 +66,7 @@ export class DecisionTraceThrottle {
   }
 
   /** The event to record for this decision, or undefined when throttled. */
-  trace(symbol: string, decision: Decision, now: number, context: Record<string, unknown>): EventInput | undefined {
+  trace(symbol: string, decision: Decision, now: number, context: TraceContext): EventInput | undefined {
     const previous = this.last.get(symbol);
     const changed = previous !== undefined && previous.action !== decision.action;
     if (previous && !changed && now - previous.time < this.intervalMs) return undefined;
@@ -34,17 +78,7 @@ export class DecisionTraceThrottle {
       // One trace per coin per tick (exchange time): a replay of a tick after a crash is not stored
       // twice, even when it decides differently (e.g. with the position it opened the first time).
       eventKey: `${this.exchange}:decision:${symbol}:${now}`,
-      payload: {
-        action: decision.action,
-        changedFrom: changed ? previous.action : undefined,
-        price: decision.price,
-        candleTime: new Date(decision.candleTime).toISOString(),
-        reasons: decision.reasons,
-        indicators: decision.indicators,
-        takeProfit: decision.takeProfit,
-        stopLoss: decision.stopLoss,
-        ...context,
-      },
+      payload: tracePayload(decision, context, changed ? previous.action : undefined),
     };
   }
 }

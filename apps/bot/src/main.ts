@@ -6,6 +6,8 @@ import { repairFields, repairHistory } from "./history/repair";
 import { loadRecentHistory } from "./history/resume";
 import { EXIT_CODES, Lifecycle, signalExitCode } from "./lifecycle";
 import { runLoop, shutdown } from "./loop";
+import { firstKeptCandle } from "./retention/cutoffs";
+import { keepRetention } from "./retention/keeper";
 import type { BotRuntime } from "./runtime";
 import { startServer } from "./server";
 import { UnknownExchangeError, UnsupportedExchangeError, UnsupportedTimeframeError } from "./exchange/ccxt";
@@ -89,6 +91,7 @@ async function run(config: BotConfig, logger: Logger, life: Lifecycle): Promise<
  */
 async function runBackfill(runtime: BotRuntime, command: { days: number; json: boolean }, life: Lifecycle): Promise<Ending> {
   const now = runtime.market.now();
+  warnBeyondRetention(runtime, command.days, now);
   const report = await repairHistory(runtime, {
     startFor: (tf) => now - command.days * 86_400_000 - TIMEFRAME_MS[tf],
     after: true,
@@ -101,9 +104,24 @@ async function runBackfill(runtime: BotRuntime, command: { days: number; json: b
   return report.failed.length > 0 ? { code: EXIT_CODES.failed, reason: "backfill failed" } : { code: EXIT_CODES.done, reason: "backfill finished" };
 }
 
+/** `backfill --days N` reaching past CANDLE_RETENTION_DAYS: the repair stops at the retention (the next pass would delete the rest), said once per timeframe. */
+function warnBeyondRetention(runtime: BotRuntime, days: number, now: number): void {
+  for (const timeframe of runtime.timeframes) {
+    const firstKept = firstKeptCandle(runtime.config.retention, timeframe, now);
+    if (firstKept === undefined || now - days * 86_400_000 - TIMEFRAME_MS[timeframe] >= firstKept) continue;
+    runtime.logger.warn("backfill --days reaches past CANDLE_RETENTION_DAYS: this timeframe is loaded back to its retention only", {
+      timeframe,
+      days,
+      retentionDays: runtime.config.retention.candleDays[timeframe],
+      from: new Date(firstKept).toISOString(),
+    });
+  }
+}
+
 /**
  * The bot: health endpoint, the recent history, then ticks until --ticks are done or a stop is
- * requested, with the rest of the history audited and repaired in the background meanwhile.
+ * requested, with the rest of the history audited and repaired, and what the retention no longer
+ * keeps removed, in the background meanwhile.
  */
 async function runBot(runtime: BotRuntime, config: BotConfig, ticks: number | undefined, life: Lifecycle, server: { app?: FastifyInstance }): Promise<Ending> {
   const stopped = (): Ending => ({ code: EXIT_CODES.done, reason: "signal" });
@@ -117,12 +135,15 @@ async function runBot(runtime: BotRuntime, config: BotConfig, ticks: number | un
   runtime.logger.info("bot running", { coins: runtime.symbols.length, tickIntervalMs: config.tick.intervalMs, port: typeof address === "object" && address ? address.port : config.server.port });
   // The background repair ends with the loop (--ticks done) or a stop, whichever comes first.
   const loopEnded = new AbortController();
-  const history = keepHistory(runtime, { intervalMs: config.history.auditIntervalMs, signal: AbortSignal.any([life.stopping, loopEnded.signal]) });
+  const background = AbortSignal.any([life.stopping, loopEnded.signal]);
+  const history = keepHistory(runtime, { intervalMs: config.history.auditIntervalMs, signal: background });
+  const retention = keepRetention(runtime, { signal: background });
   // A stop lets the current tick finish, within the shutdown's bound for the final writes.
   const loop = await life.settle(runLoop(runtime, { ticks, signal: life.stopping }));
   if (loop === undefined) runtime.logger.error("the current tick did not finish in time; shutting down without it");
   loopEnded.abort();
   if ((await life.settle(history)) === undefined) runtime.logger.error("the background history repair did not stop in time; shutting down without it");
+  if ((await life.settle(retention)) === undefined) runtime.logger.error("the background retention pass did not stop in time; shutting down without it");
   return life.stopping.aborted ? stopped() : { code: EXIT_CODES.done, reason: "ticks done" };
 }
 

@@ -102,6 +102,9 @@ export async function startBot(config: BotConfig, logger: Logger, options: Start
         mode: config.trading.mode,
         coins: runtime.symbols.length,
         timeframes: runtime.timeframes,
+        // What every decision trace of this run was made with, recorded once rather than on each trace.
+        strategy: { timeframe: config.strategy.timeframe, ...config.strategy.params },
+        decisionTraceIntervalMs: config.tick.decisionTraceIntervalMs,
         openPositions: runtime.positions.all().length,
         database: db.kind,
         pid: process.pid,

@@ -163,16 +163,7 @@ async function decideCoin(rt: BotRuntime, symbol: string, now: number, equity: n
     report.closed += 1;
     rt.metrics.tradesClosed.inc({ reason: outcome.trade.exitReason });
   }
-  const position = rt.positions.get(symbol);
-  const trace = rt.traces.trace(symbol, decision, now, {
-    timeframe: strategyTf,
-    lastPrice: price,
-    outcome: outcome.kind,
-    ...(outcome.kind === "none" && outcome.reason ? { skipped: outcome.reason } : {}),
-    position: position
-      ? { side: position.side, quantity: position.quantity, entryPrice: position.entryPrice, takeProfit: position.takeProfit, stopLoss: position.stopLoss, unrealizedPnl: (price - position.entryPrice) * position.quantity }
-      : null,
-  });
+  const trace = rt.traces.trace(symbol, decision, now, { lastPrice: price, outcome: outcome.kind, ...(outcome.kind === "none" && outcome.reason ? { skipped: outcome.reason } : {}) });
   if (trace) rt.pendingEvents.push(trace);
 }
 

@@ -33,7 +33,7 @@ export interface Figure {
   label: string;
   /** Median of the timed runs (or the single measured value). */
   value: number;
-  unit: "ms" | "MB" | "MB/tick" | "rows";
+  unit: "ms" | "MB" | "MB/tick" | "rows" | "bytes";
   p95?: number;
   /** The value divided by a reference measured in the same run, with the reference's name. */
   ratio?: { value: number; to: string };
@@ -192,6 +192,7 @@ export function saveSection(file: string, section: Section, machine: Partial<Mac
 function formatValue(value: number, unit: Figure["unit"]): string {
   if (unit === "ms") return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(value < 10 ? 2 : 1)} ms`;
   if (unit === "rows") return `${value.toLocaleString("en-US")} rows`;
+  if (unit === "bytes") return `${Math.round(value).toLocaleString("en-US")} bytes`;
   return `${value.toFixed(1)} ${unit}`;
 }
 

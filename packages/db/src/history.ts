@@ -500,6 +500,39 @@ export async function markRangeUnavailable(db: HistoryDb, range: CandleRange): P
   });
 }
 
+/**
+ * What the audit knows of a timeframe's series once retention removed their candles older than
+ * `before`: gaps that end before it are forgotten, one reaching past it starts at its first kept
+ * candle slot, and each series' audited range starts at its oldest stored candle (a series audited
+ * only before it is forgotten, and audited afresh from what is stored). Under the audit's lock, after
+ * the candles are deleted: an audit that read a series' ends before they went writes them first, and
+ * is corrected here.
+ */
+export async function forgetHistoryBefore(db: HistoryDb, options: { exchange: string; timeframe: Timeframe; before: number }): Promise<void> {
+  const s = selection({ exchange: options.exchange, timeframes: [options.timeframe] }, "forgetHistoryBefore");
+  if (!Number.isSafeInteger(options.before)) throw new InvalidHistoryRequestError(`forgetHistoryBefore: before ${options.before} is not a time; pass epoch milliseconds.`);
+  const step = TIMEFRAME_MS[options.timeframe];
+  const firstKept = Math.ceil(options.before / step) * step;
+  const series = "c.exchange = a.exchange AND c.symbol = a.symbol AND c.timeframe = a.timeframe";
+  await exclusively(db, s.exchange, () =>
+    db.sql.query(
+      `WITH trimmed AS (
+         UPDATE candle_gaps SET from_time = ${TS("$3::int8")}, missing = (${MS("to_time")} - $3::int8) / $4::int8 + 1
+         WHERE exchange = $1 AND timeframe = $2 AND from_time < ${TS("$3::int8")} AND to_time >= ${TS("$3::int8")}
+       ), removed AS (
+         DELETE FROM candle_gaps WHERE exchange = $1 AND timeframe = $2 AND to_time < ${TS("$3::int8")}
+       ), forgotten AS (
+         DELETE FROM series_audit WHERE exchange = $1 AND timeframe = $2 AND audited_until < ${TS("$3::int8")}
+       ), moved AS (
+         UPDATE series_audit a SET first_open_time = greatest(a.first_open_time, (SELECT min(c.open_time) FROM candles c WHERE ${series}))
+         WHERE a.exchange = $1 AND a.timeframe = $2 AND a.first_open_time < ${TS("$3::int8")} AND a.audited_until >= ${TS("$3::int8")}
+       )
+       SELECT 1`,
+      [s.exchange, options.timeframe, firstKept, step],
+    ),
+  );
+}
+
 /** Per series: audit watermark state (for verify/dashboard to show "complete up to"). */
 export async function seriesAuditStates(db: Pick<Database, "sql">, options: SeriesSelection): Promise<SeriesAuditState[]> {
   const s = selection(options, "seriesAuditStates");

@@ -72,6 +72,7 @@ export {
   auditHistory,
   listCandleGaps,
   markRangeUnavailable,
+  forgetHistoryBefore,
   seriesAuditStates,
   InvalidHistoryRequestError,
   type CandleGap,
@@ -81,6 +82,7 @@ export {
   type AuditHistoryOptions,
   type CandleRange,
 } from "./history";
+export { removeDecisionTraces, removeCandles, vacuumTable, RETENTION_BATCH_ROWS, type RetentionOptions, type RemovedRows, type RetentionTable } from "./retention";
 export { serverInfo, tableColumns, enumTypes, embeddedDatabaseExists, type ServerInfo, type ColumnInfo } from "./inspect";
 export {
   compareSchemaWithDatabase,

@@ -56,6 +56,26 @@ describe("repairRanges", () => {
     ]);
   });
 
+  it("fetches nothing before the oldest candle the retention keeps: ranges reaching past it are cut there, those wholly before it left out", () => {
+    const ranges = repairRanges({
+      ...scope,
+      symbols: ["BTC/USDT"],
+      audited: [btc],
+      gaps: [gap(back(95), back(93)), gap(back(80), back(70))],
+      startFor: () => back(140),
+      after: true,
+      firstKept: () => back(75),
+    });
+    expect(ranges).toEqual([
+      { symbol: "BTC/USDT", timeframe: "15m", kind: "gap", from: back(75), to: back(70) },
+      { symbol: "BTC/USDT", timeframe: "15m", kind: "after", from: back(9), to: back(1) },
+    ]);
+    // A timeframe the retention keeps whole is planned as before.
+    expect(repairRanges({ ...scope, symbols: ["BTC/USDT"], audited: [btc], gaps: [gap(back(95), back(93))], after: false, firstKept: () => undefined })).toEqual([
+      { symbol: "BTC/USDT", timeframe: "15m", kind: "gap", from: back(95), to: back(93) },
+    ]);
+  });
+
   it("fetches an empty series whole with a start, and leaves it alone without one", () => {
     const withStart = repairRanges({ ...scope, audited: [btc], gaps: [], startFor: () => back(50), after: true });
     expect(withStart.filter((range) => range.symbol === "ETH/USDT")).toEqual([{ symbol: "ETH/USDT", timeframe: "15m", kind: "after", from: back(50), to: back(1) }]);

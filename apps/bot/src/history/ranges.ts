@@ -103,12 +103,24 @@ export interface RepairPlanInput {
   startFor?: (timeframe: Timeframe) => number;
   /** Closed candles after the newest stored too (a running bot's ticks fetch those themselves). */
   after: boolean;
+  /** The oldest open time CANDLE_RETENTION_DAYS keeps per timeframe (undefined: all): nothing before it is fetched, as the next retention pass would delete it. */
+  firstKept?: (timeframe: Timeframe) => number | undefined;
+}
+
+/** `ranges` less what lies before the oldest candle the retention keeps on their timeframe. */
+function withinRetention(ranges: FetchRange[], firstKept: RepairPlanInput["firstKept"]): FetchRange[] {
+  if (!firstKept) return ranges;
+  return ranges.flatMap((range) => {
+    const first = firstKept(range.timeframe);
+    if (first === undefined || range.from >= first) return [range];
+    return range.to < first ? [] : [{ ...range, from: first }];
+  });
 }
 
 /**
  * The ranges a repair fetches: per series, what is missing before its first stored candle (back
  * to startFor), each known gap, and the closed candles after its newest stored one, less the
- * ranges the exchange is known not to have.
+ * ranges the exchange is known not to have and what the retention would delete.
  */
 export function repairRanges(input: RepairPlanInput): FetchRange[] {
   const audited = new Map(input.audited.map((series) => [seriesKey(series.symbol, series.timeframe), series]));
@@ -131,7 +143,7 @@ export function repairRanges(input: RepairPlanInput): FetchRange[] {
       if (input.after) ranges.push(...rangesOf(symbol, timeframe, "after", { from: series.auditedUntil + step, to: lastClosed }, unavailable));
     }
   }
-  return ranges;
+  return withinRetention(ranges, input.firstKept);
 }
 
 export interface ResumePlan {

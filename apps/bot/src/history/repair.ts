@@ -1,6 +1,7 @@
 import type { Timeframe } from "@candlekeep/core";
 import { auditHistory, seriesAuditStates, type Database, type HistoryAuditResult } from "@candlekeep/db";
 import { backfill, untilAnswered, type BackfillReport } from "../backfill";
+import { firstKeptCandle } from "../retention/cutoffs";
 import type { BotRuntime } from "../runtime";
 import { knownGaps, recordUnavailable } from "./gaps";
 import { candlesIn, repairRanges, type RangeKind } from "./ranges";
@@ -61,8 +62,9 @@ export function repairFields(report: RepairReport): Record<string, number | unde
  * Fetches only what is missing of the tracked series: the audit (incremental: it reads what is new
  * since the last one) finds the gaps between stored candles; the ranges are those gaps, what lies
  * before the first stored candle (back to startFor) and after the newest (when `after`), less what
- * the exchange is known not to have. The written candles are audited again, so the gaps filled leave
- * the list, and the stretches the exchange skipped are recorded as unavailable.
+ * the exchange is known not to have and what CANDLE_RETENTION_DAYS no longer keeps. The written
+ * candles are audited again, so the gaps filled leave the list, and the stretches the exchange
+ * skipped are recorded as unavailable.
  */
 export async function repairHistory(rt: BotRuntime, options: RepairOptions): Promise<RepairReport> {
   const signal = options.signal ?? new AbortController().signal;
@@ -92,7 +94,8 @@ export async function repairHistory(rt: BotRuntime, options: RepairOptions): Pro
     plan: async (db, now) => {
       const audited = await seriesAuditStates(db, scope);
       const gaps = await knownGaps(db, rt, { unavailableOnly: false });
-      const ranges = repairRanges({ ...scope, audited, gaps, now, after: options.after, ...(options.startFor ? { startFor: options.startFor } : {}) });
+      const firstKept = (timeframe: Timeframe) => firstKeptCandle(rt.config.retention, timeframe, now);
+      const ranges = repairRanges({ ...scope, audited, gaps, now, after: options.after, firstKept, ...(options.startFor ? { startFor: options.startFor } : {}) });
       for (const range of ranges) report.rangesFound[range.kind] += 1;
       report.rangesFound.total = ranges.length;
       return ranges;

@@ -212,7 +212,8 @@ export const decide: DecideFn = (closedCandles, position, params) => {
   const stopLoss = price - params.stopLossAtr * atr;
   if (!(atr > 0)) return signal("NO_SIGNAL", [trend, momentum, `${volatility}: no volatility to set take-profit and stop-loss from`]);
   if (!(stopLoss > 0)) return signal("NO_SIGNAL", [trend, momentum, `${volatility}: stop-loss ${num(stopLoss)} would be at or below 0`]);
-  const levels = `take-profit ${num(takeProfit)} = price + ${num(params.takeProfitAtr)}×atr, stop-loss ${num(stopLoss)} = price − ${num(params.stopLossAtr)}×atr`;
+  // The ATR multiples are settings, the same on every decision (the STARTUP event records them).
+  const levels = `take-profit ${num(takeProfit)}, stop-loss ${num(stopLoss)}`;
   return signal("BUY", [trend, momentum, volatility, levels], { takeProfit, stopLoss });
 };
 

@@ -196,11 +196,16 @@ export async function runBotToExit(env: Record<string, string>, args: readonly s
 }
 
 /**
- * Waits for the bot's first background history audit to finish (it runs after the first tick): from
- * then on the bot is in its steady state, ticking alone, for a fault a test injects.
+ * Waits for the bot's first background history audit and its first retention pass to finish (both
+ * run after the first tick; the pass with the default EVENT_RETENTION_DAYS): from then on the bot is
+ * in its steady state, ticking alone, for a fault a test injects. Resolves with the audit's line.
  */
-export function historyAudited(bot: BotProcess, options?: WaitOptions): Promise<LogLine> {
-  return bot.waitFor("the first background history audit", (l) => l.message === "history audit: nothing missing" || l.message === "history audit found missing candles; repaired", options);
+export async function historyAudited(bot: BotProcess, options?: WaitOptions): Promise<LogLine> {
+  const [audited] = await Promise.all([
+    bot.waitFor("the first background history audit", (l) => l.message === "history audit: nothing missing" || l.message === "history audit found missing candles; repaired", options),
+    bot.waitFor("the first retention pass", (l) => l.message === "retention pass", options),
+  ]);
+  return audited;
 }
 
 /** The number of the last tick `bot` logged (0 before the first). */

@@ -43,10 +43,8 @@ export interface SaveCandlesOptions {
    * transactions of half the rows each. The first starts at once; the second
    * when the first is done or when this settles, whichever comes first, on a
    * connection of its own. The bot settles it when its decisions are done: from
-   * then on its core is free, and PostgreSQL can upsert on both (500-coin ticks,
-   * two runs each: −9 and −12 ms at a real exchange's cadence, −1.7 and −3.4 ms
-   * on catch-up ticks; both halves from the start competed with the decisions
-   * and made catch-up ticks slower).
+   * then on its core is free, and PostgreSQL can upsert on both (both halves at
+   * once would compete with the decisions; figures in docs/performance.md).
    * If either half fails the write fails; the caller keeps the whole batch,
    * and re-sending the half that was written changes nothing.
    */
@@ -166,9 +164,8 @@ ${ON_CONFLICT_UPDATE}`;
 // A batch of long runs of new candles (a backfill loading history): the upsert's
 // conflict check is an index probe per row, most of its cost. A series of the
 // batch with no stored candle at or after its oldest row (one probe per series)
-// can only bring new keys: its rows are inserted plainly, the others upserted.
-// 600,000 new rows in batches of 20,000: the server's CPU 4.0 → 2.4 s (grouping
-// the rows by their text columns on the server instead cost 0.9 s of that).
+// can only bring new keys: its rows are inserted plainly, the others upserted
+// (the probe per row was most of a backfill's server time).
 // The upsert goes first: the plain insert then still finds the same series new.
 // Another session inserting one of those keys meanwhile fails the write (a
 // unique violation): the caller keeps the batch, and its retry upserts.

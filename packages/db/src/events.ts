@@ -66,8 +66,7 @@ const PLAIN_JSON_MAX_DEPTH = 32;
  * it: primitives other than BigInt, arrays, Dates, and plain objects without a
  * toJSON of their own, nested at most PLAIN_JSON_MAX_DEPTH deep (so a cycle is
  * never plain). Decision traces are plain, and the replacer is a JavaScript
- * call for every value: the text of 500 traces took 1.8 ms with it, 1.1 ms
- * with this walk first.
+ * call for every value, which this walk spares them.
  */
 function isPlainJson(value: unknown, depth: number): boolean {
   if (typeof value === "bigint") return false;

@@ -108,9 +108,8 @@ export function toPosition(row: StoredPositionRow): OpenPosition {
 
 // One statement, written here rather than through Prisma's upsert: an entry
 // saves its position twice (the intent, then the fill) one entry after another
-// in the tick, and Prisma's client-side work made each write cost ~1.5 ms of the
-// tick's decisions (in the 500-coin benchmark, each tick given at random to
-// either version: tick −2…−4 ms). Amounts travel as their shortest decimal text
+// in the tick, and Prisma's client-side work per write showed in the tick's
+// decisions. Amounts travel as their shortest decimal text
 // (what the bot computed) into exact numeric columns.
 const SAVE_POSITION = `
 INSERT INTO positions (exchange, symbol, side, quantity, entry_price, take_profit, stop_loss, entry_order_id, opened_at, updated_at, metadata, entry_fee)

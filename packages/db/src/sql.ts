@@ -57,8 +57,7 @@ export function distinctValuesCte(name: string, table: string, column: string, w
  * server compiles a query whose estimated cost passes jit_above_cost (100,000 by
  * default) and inlines and optimises past 500,000, and reads over thousands of
  * series through index range scans are estimated that high while they run in
- * milliseconds: compiling took 18 ms of the coverage of 2,000 series (EXPLAIN
- * ANALYZE), and ~190 ms when it passed the inlining threshold. The embedded
+ * milliseconds, so compiling would cost more than the query. The embedded
  * engine has no JIT, and its one connection is shared: no transaction there.
  */
 export async function readWithoutJit<Row extends object>(db: Pick<Database, "kind" | "sql" | "session">, text: string, params: readonly unknown[]): Promise<Row[]> {

@@ -7,9 +7,8 @@ export type CandleKeyFields = Pick<CandleInput, "exchange" | "symbol" | "timefra
  * Values keyed by a candle's primary key (exchange, symbol, timeframe, open
  * time), in maps nested field by field, so a lookup builds no key text. The
  * rows of a batch share a few hundred exchange, symbol and timeframe strings,
- * whose hashes V8 computes once; a text key per row was built and hashed anew
- * each time (~0.2 µs a row, twice per candle of a 500-coin tick: queued, then
- * written).
+ * whose hashes V8 computes once; a text key per row would be built and hashed
+ * anew twice per candle (queued, then written).
  */
 export class CandleMap<V> {
   private readonly byExchange = new Map<string, Map<string, Map<string, Map<number, V>>>>();

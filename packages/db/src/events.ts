@@ -187,10 +187,9 @@ async function insertViaJson(sql: SqlRunner, rows: readonly StorableEvent[]): Pr
 
 // Server engine: binary COPY into a per-connection staging table, then one
 // insert from it, as one script in one message (runCopyScriptOnPool), like the
-// candle write. Measured against the JSON array (500 decision traces): the
-// server parses each payload once instead of the whole array and then each
-// element again, and this process builds no 300 KB string: ~15% less time per
-// write. Rows are inserted in the order given (a staging table is read back in
+// candle write: the server parses each payload once instead of the whole JSON
+// array and then each element again, and this process builds no big string.
+// Rows are inserted in the order given (a staging table is read back in
 // the order it was filled), so ids follow the batch's order on both paths.
 const CREATE_EVENTS_STAGING = `CREATE TEMP TABLE IF NOT EXISTS events_staging (
   time timestamptz, type text, symbol text, level text, payload jsonb, event_key text

@@ -465,9 +465,9 @@ export class SimExchange implements MarketData {
   /**
    * A buffer for one more day: the least recently used day's when the cache is full (its coin
    * forgets it), else a new one. Room stays for today and yesterday of every coin in use, so a
-   * tick never thrashes. Recycling instead of allocating: a 500-coin backfill generates ~150,000
-   * days, and that many short-lived 3 KB buffers (freed only at the next GC) fragmented the malloc
-   * heap, which kept ~50 MB of RSS after start-up. A full cache gives up its least recently used
+   * tick never thrashes. Recycling instead of allocating: a backfill generates many days, and
+   * that many short-lived buffers (freed only at the next GC) fragment the malloc heap, which
+   * keeps the RSS high after start-up. A full cache gives up its least recently used
    * quarter of the history allowance at once: the map's deleted entries, which each search for the
    * oldest one walked past again, are passed once per batch instead of once per day.
    */

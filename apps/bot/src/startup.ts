@@ -1,3 +1,4 @@
+// Start-up: connect, take the bot lock, resolve the tracked market and restore the runtime from the database.
 import { SIM_DEFAULT_SYMBOLS, UserFacingError, type Logger } from "@candlekeep/core";
 import {
   acquireBotLock,

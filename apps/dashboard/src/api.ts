@@ -1,3 +1,4 @@
+// The dashboard's read-only JSON API (/api/*) over packages/db reads, answering during a database outage.
 import { performance } from "node:perf_hooks";
 import { TIMEFRAME_MS, alignToTimeframe, candlesBehind, describeError, isTimeframe, redactText, seriesFreshness, type Freshness, type Logger, type Timeframe } from "@candlekeep/core";
 import {

@@ -1,3 +1,4 @@
+// The dashboard package's public face: the plugin the bot and the standalone server register, and its API types.
 export { registerDashboard, DEFAULT_WEB_DIR, type DashboardOptions } from "./dashboard";
 export { dashboardApi, BadRequestError, type DashboardSource, type LiveStatus } from "./api";
 export type * from "./api-types";

@@ -1,3 +1,4 @@
+// @candlekeep/core's public face: domain types and helpers shared by the bot, verify and the dashboard.
 export type { Candle } from "./candle";
 export { TIMEFRAMES, TIMEFRAME_MS, isTimeframe, alignToTimeframe, type Timeframe } from "./timeframes";
 export { REDACTED, isSecretKey, redactText, redactValue, scrubSecrets } from "./redact";

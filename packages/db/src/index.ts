@@ -1,3 +1,4 @@
+// @candlekeep/db's public face: the only way into the database (connection, migrations, one module per table).
 export { createDb, openDatabase, DEFAULT_POOL_MAX, DEFAULT_QUERY_TIMEOUT_MS, type Database, type SessionOptions, type DatabaseKind, type DbOptions, type LazyDatabase } from "./connect";
 export { parseDatabaseUrl, redactDatabaseUrl, type DatabaseUrl, type SslMode } from "./url";
 export { readReplicaSettings, readReplicaProblem, DATABASE_READ_URL } from "./read-replica";

@@ -1,3 +1,4 @@
+// Positions and their orders: entries, exits and stops through the order ledger (see PositionManager).
 import {
   applyEntryProgress,
   applyExitProgress,

@@ -16,7 +16,7 @@ export interface AccountSnapshot {
 
 // One statement per call, written here rather than through Prisma's createMany:
 // the bot saves a snapshot every tick, and Prisma compiled and ran each one in
-// this process (~1 ms of the 500-coin tick's CPU). Amounts travel as their
+// this process, on the tick's CPU. Amounts travel as their
 // shortest decimal text (what the bot computed) into exact numeric columns.
 const INSERT_SNAPSHOTS = `
 INSERT INTO account_state (time, exchange, currency, free, used, total, equity)
@@ -57,8 +57,7 @@ export function saveAccountState(db: Pick<Database, "sql" | "logger">, snapshots
 
 // Per currency (one, or each the exchange has), its newest snapshots through the
 // (exchange, currency, time) index, merged: sorting every snapshot of an exchange
-// instead took ~230 ms for 500,000 (a year of one a minute) on each dashboard
-// refresh and verify run.
+// instead grew with the history, on each dashboard refresh and verify run.
 const ACCOUNT_HISTORY = `WITH RECURSIVE ${distinctValuesCte("currencies", "account_state", "currency", "exchange = $1")}
 SELECT time, exchange, currency, free, used, total, equity FROM currencies
 CROSS JOIN LATERAL (

@@ -8,8 +8,8 @@ import type pg from "pg";
  *
  * Why one message: run statement by statement, each round trip of a write
  * waits for this process's event loop to send the next one, and during a tick
- * that loop is busy deciding for hundreds of coins (measured: the upsert began
- * 18–42 ms after its write started). Here the server runs the whole script as
+ * that loop is busy deciding for hundreds of coins (the upsert began tens of
+ * milliseconds after its write started). Here the server runs the whole script as
  * soon as it has the data. A multi-statement Query is one implicit transaction:
  * all of it commits or none, and a failure leaves the connection idle.
  *

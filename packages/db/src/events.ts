@@ -274,8 +274,8 @@ WHERE type = $1 AND ($2::text IS NULL OR symbol = $2)
 ORDER BY time DESC, id DESC LIMIT $3`;
 
 // Without one, no index is ordered by time alone (one more index would slow every
-// write of the decision traces), and sorting every stored event took ~170 ms for
-// 1,000,000 on each dashboard refresh. So: the types, found by skipping through the
+// write of the decision traces), and sorting every stored event grew with the
+// history, on each dashboard refresh. So: the types, found by skipping through the
 // (type, time) index, then each one's newest rows as above, merged. A handful of types.
 const LATEST_OF_EVERY_TYPE = `WITH RECURSIVE ${distinctValuesCte("types", "system_events", "type")}
 SELECT ${EVENT_COLUMNS} FROM types

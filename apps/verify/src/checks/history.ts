@@ -1,4 +1,4 @@
-import { TIMEFRAME_MS, type Logger, type Timeframe } from "@candlekeep/core";
+import { recentWindowStart, type Logger } from "@candlekeep/core";
 import { auditHistory, listCandleGaps, seriesAuditStates, type CandleGap } from "@candlekeep/db";
 import { listSome, plural, type Check } from "../check";
 
@@ -19,11 +19,6 @@ const BACKFILL_MAX_DAYS = 3650;
 const PROGRESS_STEP_PERCENT = 5;
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/:\d\d\.\d{3}Z$/, "Z");
-/** The open time of the first candle inside the recent window, on the timeframe's grid (as the coverage check counts it). */
-const windowStart = (timeframe: Timeframe, windowCandles: number, nowMs: number) => {
-  const step = TIMEFRAME_MS[timeframe];
-  return Math.ceil((nowMs - windowCandles * step) / step) * step;
-};
 const describeGap = (gap: CandleGap) => `${gap.symbol} ${gap.timeframe} ${iso(gap.fromTime)} … ${iso(gap.toTime)} (${gap.missing} missing)`;
 const gapData = (gap: CandleGap) => ({ symbol: gap.symbol, timeframe: gap.timeframe, from: new Date(gap.fromTime).toISOString(), to: new Date(gap.toTime).toISOString(), missing: gap.missing });
 
@@ -56,7 +51,7 @@ export const historyCheck: Check = async ({ db, config, nowMs, logger, trackedCo
   const known = await listCandleGaps(db, { ...selection, includeUnavailable: true });
   const states = await seriesAuditStates(db, selection);
 
-  const old = known.filter((gap) => !gap.unavailable && gap.fromTime < windowStart(gap.timeframe, gapWindowCandles, nowMs));
+  const old = known.filter((gap) => !gap.unavailable && gap.fromTime < recentWindowStart(nowMs, gap.timeframe, gapWindowCandles));
   const unavailable = known.filter((gap) => gap.unavailable);
   const missing = old.reduce((sum, gap) => sum + gap.missing, 0);
   const oldest = old.reduce((min, gap) => Math.min(min, gap.fromTime), Number.POSITIVE_INFINITY);

@@ -1,4 +1,4 @@
-import type { Timeframe } from "@candlekeep/core";
+import type { Candle, Timeframe } from "@candlekeep/core";
 import type pg from "pg";
 import type { Database } from "./connect";
 import { BinaryCopyWriter, BOOL_FIELD_BYTES, COPY_BINARY_HEADER, COPY_BINARY_TRAILER, FLOAT8_FIELD_BYTES, INT4_FIELD_BYTES, ROW_HEADER_BYTES, textFieldBytes, TIMESTAMPTZ_FIELD_BYTES } from "./copy-binary";
@@ -22,6 +22,19 @@ export interface SeriesColumns {
   readonly close: ArrayLike<number>;
   readonly volume: ArrayLike<number>;
   readonly isClosed: ArrayLike<number>;
+}
+
+/** Candle `i` of a series held as columns, as an object (for the few readers that want objects). */
+export function seriesCandleAt(series: SeriesColumns, i: number): Candle {
+  return {
+    openTime: series.openTime[i] as number,
+    open: series.open[i] as number,
+    high: series.high[i] as number,
+    low: series.low[i] as number,
+    close: series.close[i] as number,
+    volume: series.volume[i] as number,
+    isClosed: series.isClosed[i] === 1,
+  };
 }
 
 /** Rows per statement: keeps parameter arrays modest while one round trip carries thousands. */

@@ -1,7 +1,7 @@
 import { isTimeframe, TIMEFRAME_MS, type Candle, type Timeframe } from "@candlekeep/core";
 import type { Database } from "./connect";
 import { CandleMap } from "./candle-map";
-import { writeCandleSeries, type SaveCandlesOptions, type SeriesColumns } from "./candle-write";
+import { seriesCandleAt, writeCandleSeries, type SaveCandlesOptions, type SeriesColumns } from "./candle-write";
 import { PG_EPOCH_MS } from "./copy-binary";
 
 /** A candle as the bot hands it to the database: the candle and the series it belongs to. */
@@ -269,18 +269,7 @@ export async function latestCandlesPerSeries(
   const candles: StoredCandle[] = [];
   for (const series of await latestSeriesCandles(db, options)) {
     for (let i = 0; i < series.length; i += 1) {
-      candles.push({
-        exchange: series.exchange,
-        symbol: series.symbol,
-        timeframe: series.timeframe,
-        openTime: series.openTime[i] as number,
-        open: series.open[i] as number,
-        high: series.high[i] as number,
-        low: series.low[i] as number,
-        close: series.close[i] as number,
-        volume: series.volume[i] as number,
-        isClosed: series.isClosed[i] === 1,
-      });
+      candles.push({ exchange: series.exchange, symbol: series.symbol, timeframe: series.timeframe, ...seriesCandleAt(series, i) });
     }
   }
   return candles;

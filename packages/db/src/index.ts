@@ -24,7 +24,7 @@ export {
   type RejectedCandle,
   type SaveCandlesResult,
 } from "./candles";
-export { writeCandleSeries, CANDLE_CHUNK_ROWS, type SaveCandlesOptions, type SeriesColumns } from "./candle-write";
+export { writeCandleSeries, seriesCandleAt, CANDLE_CHUNK_ROWS, type SaveCandlesOptions, type SeriesColumns } from "./candle-write";
 export { CandleMap, type CandleKeyFields } from "./candle-map";
 export {
   savePosition,

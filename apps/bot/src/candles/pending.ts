@@ -1,5 +1,5 @@
 import type { Candle, Timeframe } from "@candlekeep/core";
-import type { SeriesColumns } from "@candlekeep/db";
+import { seriesCandleAt, type SeriesColumns } from "@candlekeep/db";
 
 /**
  * One series' candles waiting for the database, as columns in open-time order,
@@ -44,19 +44,6 @@ class PendingSeries implements SeriesColumns {
     this.volume[i] = candle.volume;
     this.isClosed[i] = candle.isClosed ? 1 : 0;
     return added;
-  }
-
-  /** Candle `i` as an object (a merge, not the hot path). */
-  candle(i: number): Candle {
-    return {
-      openTime: this.openTime[i] as number,
-      open: this.open[i] as number,
-      high: this.high[i] as number,
-      low: this.low[i] as number,
-      close: this.close[i] as number,
-      volume: this.volume[i] as number,
-      isClosed: this.isClosed[i] === 1,
-    };
   }
 
   private columns(): number[][] {
@@ -107,7 +94,7 @@ export class PendingCandles {
   /** Sets every candle of `newer` over these: what a failed write's batch becomes when candles were queued meanwhile. */
   setAll(newer: PendingCandles): void {
     for (const series of newer.series()) {
-      for (let i = 0; i < series.length; i += 1) this.set(series.symbol, series.timeframe, series.candle(i));
+      for (let i = 0; i < series.length; i += 1) this.set(series.symbol, series.timeframe, seriesCandleAt(series, i));
     }
   }
 

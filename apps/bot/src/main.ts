@@ -1,8 +1,8 @@
 import type { FastifyInstance } from "fastify";
-import { TIMEFRAME_MS, UserFacingError, createLogger, describeError, redactText, type Logger } from "@candlekeep/core";
+import { UserFacingError, createLogger, describeError, redactText, type Logger } from "@candlekeep/core";
 import { loadConfig, USAGE, type BotConfig } from "./config";
 import { keepHistory } from "./history/keeper";
-import { repairFields, repairHistory } from "./history/repair";
+import { daysBack, repairFields, repairHistory } from "./history/repair";
 import { loadRecentHistory } from "./history/resume";
 import { EXIT_CODES, Lifecycle, signalExitCode } from "./lifecycle";
 import { runLoop, shutdown } from "./loop";
@@ -93,7 +93,7 @@ async function runBackfill(runtime: BotRuntime, command: { days: number; json: b
   const now = runtime.market.now();
   warnBeyondRetention(runtime, command.days, now);
   const report = await repairHistory(runtime, {
-    startFor: (tf) => now - command.days * 86_400_000 - TIMEFRAME_MS[tf],
+    startFor: daysBack(now, command.days),
     after: true,
     tty: Boolean(process.stderr.isTTY) && !command.json,
     signal: life.stopping,
@@ -106,9 +106,10 @@ async function runBackfill(runtime: BotRuntime, command: { days: number; json: b
 
 /** `backfill --days N` reaching past CANDLE_RETENTION_DAYS: the repair stops at the retention (the next pass would delete the rest), said once per timeframe. */
 function warnBeyondRetention(runtime: BotRuntime, days: number, now: number): void {
+  const startFor = daysBack(now, days);
   for (const timeframe of runtime.timeframes) {
     const firstKept = firstKeptCandle(runtime.config.retention, timeframe, now);
-    if (firstKept === undefined || now - days * 86_400_000 - TIMEFRAME_MS[timeframe] >= firstKept) continue;
+    if (firstKept === undefined || startFor(timeframe) >= firstKept) continue;
     runtime.logger.warn("backfill --days reaches past CANDLE_RETENTION_DAYS: this timeframe is loaded back to its retention only", {
       timeframe,
       days,

@@ -6,13 +6,12 @@ import type { TestBot } from "../testing/bot";
 import { useServerTestBot } from "../testing/server-bot";
 import { simCandleMismatches } from "../testing/sim-truth";
 import { keepHistory } from "./keeper";
-import { repairHistory } from "./repair";
+import { daysBack, repairHistory } from "./repair";
 
 /** The running bot's history kept complete in the background (in process, PostgreSQL server, the sim). */
 
 const SYMBOLS = ["BTC/USDT", "ETH/USDT"];
 const STEP = TIMEFRAME_MS["15m"];
-const DAY = 86_400_000;
 /** The farthest back the sim may start (SIM_REPLAY_CANDLES' bound). */
 const FAR_BACK = 10_000;
 const REPAIRED = "history audit found missing candles; repaired";
@@ -46,7 +45,7 @@ describe("the background history keeper", () => {
     // History stored up to a sim clock FAR_BACK candles ago; the bot comes back eight days of market later.
     const before = await testBot.start({ SYMBOLS: SYMBOLS.join(","), SIM_REPLAY_CANDLES: String(FAR_BACK) }, { backfill: false });
     const now = before.runtime.market.now();
-    await repairHistory(before.runtime, { startFor: (tf) => now - 3 * DAY - TIMEFRAME_MS[tf], after: true, tty: false });
+    await repairHistory(before.runtime, { startFor: daysBack(now, 3), after: true, tty: false });
     const bot = await testBot.start({ SYMBOLS: SYMBOLS.join(","), SIM_REPLAY_CANDLES: String(FAR_BACK - 8 * 96) });
     const stop = new AbortController();
     const keeping = keepHistory(bot.runtime, { intervalMs: 3_600_000, signal: stop.signal });

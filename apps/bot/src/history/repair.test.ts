@@ -6,7 +6,7 @@ import { recordCandleRequests, type CandleRequest } from "../testing/candle-requ
 import { spawnBot } from "../testing/process";
 import { useServerTestBot } from "../testing/server-bot";
 import { simCandleMismatches } from "../testing/sim-truth";
-import { repairHistory, type RepairOptions, type RepairReport } from "./repair";
+import { daysBack, repairHistory, type RepairOptions, type RepairReport } from "./repair";
 
 /** `backfill --days N` as a repair: the audit finds what is missing, and only that is fetched (PostgreSQL server, the sim). */
 
@@ -16,7 +16,7 @@ const SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"];
 /** The options `backfill --days N` runs the repair with, at the sim's (frozen: no ticks) clock. */
 function backfillDays(rt: BotRuntime, days: number): RepairOptions {
   const now = rt.market.now();
-  return { startFor: (tf) => now - days * DAY - TIMEFRAME_MS[tf], after: true, tty: false };
+  return { startFor: daysBack(now, days), after: true, tty: false };
 }
 
 /** A run of missing candles of one series: `count` candles from the one `back` candles before the forming one. */

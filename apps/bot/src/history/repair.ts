@@ -1,10 +1,17 @@
-import type { Timeframe } from "@candlekeep/core";
+import { TIMEFRAME_MS, type Timeframe } from "@candlekeep/core";
 import { auditHistory, seriesAuditStates, type Database, type HistoryAuditResult } from "@candlekeep/db";
 import { backfill, untilAnswered, type BackfillReport } from "../backfill";
 import { firstKeptCandle } from "../retention/cutoffs";
 import type { BotRuntime } from "../runtime";
 import { knownGaps, recordUnavailable } from "./gaps";
 import { candlesIn, repairRanges, type RangeKind } from "./ranges";
+
+const DAY_MS = 86_400_000;
+
+/** `backfill --days N`'s startFor: N days before `now`, and one candle more, so the candle open then is whole. */
+export function daysBack(now: number, days: number): (timeframe: Timeframe) => number {
+  return (timeframe) => now - days * DAY_MS - TIMEFRAME_MS[timeframe];
+}
 
 export interface RepairOptions {
   /** `backfill --days N`: the oldest open time wanted per timeframe (what lies before the first stored candle, and empty series whole). */

@@ -1,10 +1,10 @@
-import { SIM_DEFAULT_SYMBOLS, TIMEFRAMES, TIMEFRAME_MS } from "@candlekeep/core";
+import { SIM_DEFAULT_SYMBOLS, TIMEFRAMES } from "@candlekeep/core";
 import { listCandleGaps, type Database } from "@candlekeep/db";
 import { createServerTestDatabase, openOnTestDatabase, type TestDatabase } from "@candlekeep/db/testing";
 import { startTestBot } from "../testing/bot";
 import { latestTick, numberField, spawnBot, type BotProcess, type LogLine } from "../testing/process";
 import { simCandleMismatches } from "../testing/sim-truth";
-import { repairHistory } from "./repair";
+import { daysBack, repairHistory } from "./repair";
 
 /**
  * Resume from what is stored (real bot processes, PostgreSQL server, the sim): a bot down for a
@@ -17,7 +17,6 @@ import { repairHistory } from "./repair";
  * the market went on while no bot ran.
  */
 
-const DAY = 86_400_000;
 const STEPS_PER_DAY = 96;
 /** The farthest back the sim may start (SIM_REPLAY_CANDLES' bound). */
 const FAR_BACK = 10_000;
@@ -44,7 +43,7 @@ describe("resume after downtime (real bot process, PostgreSQL server)", () => {
     const bot = await startTestBot({ DATABASE_URL: testDb.url, CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: symbols.join(","), SIM_REPLAY_CANDLES: String(FAR_BACK) }, { backfill: false });
     try {
       const now = bot.runtime.market.now();
-      const report = await repairHistory(bot.runtime, { startFor: (tf) => now - days * DAY - TIMEFRAME_MS[tf], after: true, tty: false });
+      const report = await repairHistory(bot.runtime, { startFor: daysBack(now, days), after: true, tty: false });
       expect(report).toMatchObject({ failed: [], stopped: false });
     } finally {
       await bot.stop();

@@ -3,7 +3,7 @@ import { TIMEFRAME_MS, alignToTimeframe } from "@candlekeep/core";
 import { auditHistory, latestEventPerSymbol, listCandleGaps, recordEvents, seriesAuditStates, type Database, type EventInput } from "@candlekeep/db";
 import { createEmbeddedTestDatabase, openOnTestDatabase } from "@candlekeep/db/testing";
 import { keepHistory } from "../history/keeper";
-import { repairHistory } from "../history/repair";
+import { daysBack, repairHistory } from "../history/repair";
 import type { BotRuntime } from "../runtime";
 import { startTestBot, type TestBot } from "../testing/bot";
 import { recordCandleRequests } from "../testing/candle-requests";
@@ -52,7 +52,7 @@ async function oldestCandles(db: Database): Promise<Record<string, number>> {
 /** `backfill --days N` as the repair runs it, at the sim's clock. */
 const backfillDays = (rt: BotRuntime, days: number) => {
   const now = rt.market.now();
-  return { startFor: (tf: keyof typeof TIMEFRAME_MS) => now - days * DAY - TIMEFRAME_MS[tf], after: true, tty: false };
+  return { startFor: daysBack(now, days), after: true, tty: false };
 };
 
 describe("the background retention", () => {

@@ -3,7 +3,8 @@ import { saveCandles, type CandleInput } from "./candles";
 import { latestEventPerSymbol, recordEvents, type EventInput } from "./events";
 import { auditHistory, listCandleGaps, markRangeUnavailable, seriesAuditStates, type CandleGap } from "./history";
 import { removeCandles, removeDecisionTraces, vacuumTable } from "./retention";
-import { DATABASE_KINDS, openTestDatabase } from "./testing";
+import { useTestDatabase, type SuiteDatabase } from "./test-database-hooks";
+import { captureLogger, DATABASE_KINDS } from "./testing";
 
 const NOW = Date.UTC(2026, 5, 1, 12, 7);
 const DAY = 86_400_000;
@@ -49,16 +50,8 @@ const gap = (exchange: string, symbol: string, timeframe: Timeframe, from: numbe
 });
 
 describe.each(DATABASE_KINDS)("retention on the %s engine", (kind) => {
-  let db: Awaited<ReturnType<typeof openTestDatabase>>;
-  beforeAll(async () => {
-    db = await openTestDatabase(kind);
-  });
-  afterAll(async () => {
-    await db.close();
-  });
-  beforeEach(async () => {
-    await db.sql.exec("TRUNCATE system_events, candles, candle_gaps, series_audit RESTART IDENTITY");
-  });
+  let db: SuiteDatabase;
+  useTestDatabase(kind, { logger: captureLogger(), tables: "system_events, candles, candle_gaps, series_audit", opened: (opened) => (db = opened) });
 
   async function eventCounts(): Promise<Record<string, number>> {
     const result = await db.sql.query<{ type: string; old: boolean; n: string | number }>(

@@ -1,4 +1,5 @@
 import { TIMEFRAME_MS, type Candle } from "@candlekeep/core";
+import { seriesCandleAt } from "@candlekeep/db";
 import { PendingCandles } from "./pending";
 
 const STEP = TIMEFRAME_MS["15m"];
@@ -13,15 +14,7 @@ function candle(index: number, overrides: Partial<Candle> = {}): Candle {
 function held(pending: PendingCandles, symbol: string): Candle[] {
   const series = pending.series().find((s) => s.symbol === symbol);
   if (!series) return [];
-  return Array.from({ length: series.length }, (_, i) => ({
-    openTime: series.openTime[i] as number,
-    open: series.open[i] as number,
-    high: series.high[i] as number,
-    low: series.low[i] as number,
-    close: series.close[i] as number,
-    volume: series.volume[i] as number,
-    isClosed: series.isClosed[i] === 1,
-  }));
+  return Array.from({ length: series.length }, (_, i) => seriesCandleAt(series, i));
 }
 
 describe("PendingCandles", () => {

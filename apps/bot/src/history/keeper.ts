@@ -1,6 +1,6 @@
 import { describeError } from "@candlekeep/core";
 import { CandleManager } from "../candles/manager";
-import { pause } from "../loop";
+import { everyIntervalAfterFirstTick } from "../background";
 import type { BotRuntime } from "../runtime";
 import { repairFields, repairHistory, type RepairReport } from "./repair";
 
@@ -11,8 +11,6 @@ import { repairFields, repairHistory, type RepairReport } from "./repair";
 const BACKGROUND_CONCURRENCY = 2;
 /** The repair's own pending batch: bounded, so an outage pauses its fetching instead of growing memory. */
 const BACKGROUND_MAX_PENDING = 50_000;
-/** How often the keeper looks whether the first tick has run. */
-const FIRST_TICK_POLL_MS = 250;
 
 /**
  * The running bot's history in the background, after the first ticks: the stored history is audited
@@ -24,17 +22,11 @@ const FIRST_TICK_POLL_MS = 250;
  */
 export async function keepHistory(rt: BotRuntime, options: { intervalMs: number; signal: AbortSignal }): Promise<void> {
   const { signal } = options;
-  while (rt.status.ticks === 0 && !signal.aborted) await pause(FIRST_TICK_POLL_MS, signal);
   const repairing = repairRuntime(rt);
-  for (let pass = 0; !signal.aborted; pass += 1) {
-    if (pass === 0) rt.logger.info("resuming history in the background: auditing what is stored, then fetching what is missing", { series: rt.symbols.length * rt.timeframes.length });
-    try {
-      reportPass(rt, await repairHistory(repairing, { after: false, tty: false, signal, concurrency: BACKGROUND_CONCURRENCY, name: "history repair" }));
-    } catch (error) {
-      if (!signal.aborted) rt.logger.error("history repair failed; it runs again at the next audit", { error: describeError(error) });
-    }
-    await pause(options.intervalMs, signal);
-  }
+  await everyIntervalAfterFirstTick(rt, { ...options, failure: "history repair failed; it runs again at the next audit" }, async (round) => {
+    if (round === 0) rt.logger.info("resuming history in the background: auditing what is stored, then fetching what is missing", { series: rt.symbols.length * rt.timeframes.length });
+    reportPass(rt, await repairHistory(repairing, { after: false, tty: false, signal, concurrency: BACKGROUND_CONCURRENCY, name: "history repair" }));
+  });
   await writeLeftovers(repairing);
 }
 

@@ -1,14 +1,12 @@
 import { performance } from "node:perf_hooks";
-import { TIMEFRAMES, describeError, type Timeframe } from "@candlekeep/core";
+import { TIMEFRAMES, type Timeframe } from "@candlekeep/core";
 import { removeCandles, removeDecisionTraces, vacuumTable, type RetentionTable } from "@candlekeep/db";
-import { pause } from "../loop";
+import { everyIntervalAfterFirstTick } from "../background";
 import type { BotRuntime } from "../runtime";
 import { firstKeptCandle, traceCutoff } from "./cutoffs";
 
 /** How often the running bot removes what its retention no longer keeps. */
 export const RETENTION_INTERVAL_MS = 3_600_000;
-/** How often the pass looks whether the first tick has run. */
-const FIRST_TICK_POLL_MS = 250;
 const PROGRESS_LOG_MS = 5000;
 /**
  * Rows deleted from a table (over passes) before it is vacuumed: the space waiting for reuse stays
@@ -42,17 +40,12 @@ export async function keepRetention(rt: BotRuntime, options: { intervalMs?: numb
   const { signal } = options;
   const { retention } = rt.config;
   if (retention.traceDays === 0 && Object.keys(retention.candleDays).length === 0) return;
-  while (rt.status.ticks === 0 && !signal.aborted) await pause(FIRST_TICK_POLL_MS, signal);
   const unvacuumed: Unvacuumed = { system_events: 0, candles: 0 };
-  while (!signal.aborted) {
-    try {
-      const report = await retentionPass(rt, { signal, unvacuumed });
-      rt.logger.info(report.stopped ? "retention pass stopped by the shutdown; the next start continues it" : "retention pass", { ...report });
-    } catch (error) {
-      if (!signal.aborted) rt.logger.error("retention pass failed; it runs again in an hour", { error: describeError(error) });
-    }
-    await pause(options.intervalMs ?? RETENTION_INTERVAL_MS, signal);
-  }
+  const every = { intervalMs: options.intervalMs ?? RETENTION_INTERVAL_MS, signal, failure: "retention pass failed; it runs again in an hour" };
+  await everyIntervalAfterFirstTick(rt, every, async () => {
+    const report = await retentionPass(rt, { signal, unvacuumed });
+    rt.logger.info(report.stopped ? "retention pass stopped by the shutdown; the next start continues it" : "retention pass", { ...report });
+  });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { latestEventPerSymbol, removeDecisionTraces, vacuumTable, type Database } from "@candlekeep/db";
+import { latestDecisionTracePerSymbol, removeDecisionTraces, vacuumTable, type Database } from "@candlekeep/db";
 import { median, parseBenchArgs, report, runMain, timingFigure, withRatio, type Figure } from "../../../packages/db/bench/harness";
 import { forgetLogLines, startBenchBot, type BenchBot } from "./setup";
 
@@ -8,7 +8,7 @@ import { forgetLogLines, startBenchBot, type BenchBot } from "./setup";
  * removing a day of decision traces costs on a table holding `days` of them at `coins` coins (one
  * trace per coin every 5 minutes, the bot's own payloads): by batched deletes (what the bot does),
  * with a VACUUM after, and, for comparison, by dropping the day's partition of the same traces in
- * a table partitioned by day. The tick is measured while the day is deleted and vacuumed, as a
+ * a table partitioned by day (decision_traces' key holds the time, so the same key serves both). The tick is measured while the day is deleted and vacuumed, as a
  * ratio to ticks without it (the bot at a real exchange's cadence, one minute of market per tick),
  * and the read of every coin's newest trace (the throttle's restore, verify's activity check) on
  * both layouts.
@@ -53,14 +53,15 @@ runMain(async () => {
     const figures: Figure[] = [...(await rowBytes(db))];
     const firstDay = Math.floor(bench.bot.runtime.market.now() / DAY) * DAY - sizes.days * DAY;
     const symbols = bench.bot.runtime.symbols;
+    const exchange = bench.bot.runtime.market.id;
     await db.sql.exec(`CREATE TABLE bench_trace_payloads AS
-      SELECT (row_number() OVER (ORDER BY id) - 1)::int AS n, payload FROM system_events WHERE type = 'DECISION_TRACE' ORDER BY id LIMIT ${PAYLOAD_SAMPLES}`);
+      SELECT (row_number() OVER (ORDER BY time, symbol) - 1)::int AS n, payload FROM decision_traces ORDER BY time, symbol LIMIT ${PAYLOAD_SAMPLES}`);
 
-    const partitioned = await measurePartitions(db, sizes, firstDay, symbols);
-    const filled = await fillTraces(db, "system_events", sizes, firstDay, symbols);
+    const partitioned = await measurePartitions(db, sizes, firstDay, exchange, symbols);
+    const filled = await fillTraces(db, "decision_traces", sizes, firstDay, exchange, symbols);
     figures.push(await diskBytesPerTrace(db, sizes));
-    const plainRead = await timeLatestRead(db, "system_events", symbols, options.repeat);
-    const deletes = await measureDeletes(bench, db, sizes, firstDay);
+    const plainRead = await timeLatestRead(db, "decision_traces", exchange, symbols, options.repeat);
+    const deletes = await measureDeletes(bench, db, sizes, firstDay, exchange);
 
     const latestPlain = timingFigure("read.latest.plain", `every coin's newest trace (the throttle's restore), one table`, plainRead);
     const tickBase = timingFigure("tick.base", `tick, ${sizes.coins} coins, one minute of market per tick, no retention pass`, deletes.ticksWithout);
@@ -91,7 +92,7 @@ runMain(async () => {
 /** Average bytes of a decision trace (its payload, its row) and of a candle row, as the bot wrote them. */
 async function rowBytes(db: Database): Promise<Figure[]> {
   const traces = await db.sql.query<{ payload: string | number; row: string | number }>(
-    "SELECT avg(pg_column_size(payload)) AS payload, avg(pg_column_size(e.*)) AS row FROM system_events e WHERE type = 'DECISION_TRACE'",
+    "SELECT avg(pg_column_size(payload)) AS payload, avg(pg_column_size(t.*)) AS row FROM decision_traces t",
   );
   const candles = await db.sql.query<{ row: string | number; disk: string | number }>(
     "SELECT avg(pg_column_size(c.*)) AS row, pg_total_relation_size('candles')::float8 / count(*) AS disk FROM candles c",
@@ -105,15 +106,15 @@ async function rowBytes(db: Database): Promise<Figure[]> {
 }
 
 async function diskBytesPerTrace(db: Database, sizes: Sizes): Promise<Figure> {
-  const result = await db.sql.query<{ disk: string | number }>("SELECT pg_total_relation_size('system_events')::float8 / count(*) AS disk FROM system_events");
+  const result = await db.sql.query<{ disk: string | number }>("SELECT pg_total_relation_size('decision_traces')::float8 / count(*) AS disk FROM decision_traces");
   return { id: "trace.bytes.disk", label: `decision trace: table and indexes per row (${sizes.days} days stored)`, value: Number(result.rows[0]?.disk), unit: "bytes" };
 }
 
 /**
  * `days` of traces from `firstDay` into `table`, a day per statement: every coin every 5 minutes,
- * the bot's own payloads cycled, keys as the bot makes them. Says how far it got every 10 days.
+ * the bot's own payloads cycled. Says how far it got every 10 days.
  */
-async function fillTraces(db: Database, table: string, sizes: Sizes, firstDay: number, symbols: readonly string[]): Promise<{ rows: number; ms: number }> {
+async function fillTraces(db: Database, table: string, sizes: Sizes, firstDay: number, exchange: string, symbols: readonly string[]): Promise<{ rows: number; ms: number }> {
   const started = performance.now();
   let rows = 0;
   for (let day = 0; day < sizes.days; day += 1) {
@@ -121,13 +122,13 @@ async function fillTraces(db: Database, table: string, sizes: Sizes, firstDay: n
     const result = await db.session(
       (connection) =>
         connection.query(
-          `INSERT INTO ${table} (time, type, symbol, level, payload, event_key)
-           SELECT t.time, 'DECISION_TRACE', s.symbol, 'info', p.payload, 'sim:decision:' || s.symbol || ':' || t.ms
+          `INSERT INTO ${table} (exchange, symbol, time, level, payload)
+           SELECT $3, s.symbol, t.time, 'info', p.payload
            FROM generate_series($1::int8, $1::int8 + ${DAY - TRACE_EVERY_MS}, ${TRACE_EVERY_MS}) AS t0(ms)
            CROSS JOIN LATERAL (SELECT t0.ms, timestamptz 'epoch' + t0.ms * interval '1 millisecond' AS time) AS t
            CROSS JOIN unnest($2::text[]) WITH ORDINALITY AS s(symbol, n)
            JOIN bench_trace_payloads p ON p.n = (s.n + t.ms / ${TRACE_EVERY_MS}) % (SELECT count(*) FROM bench_trace_payloads)`,
-          [from, [...symbols]],
+          [from, [...symbols], exchange],
         ),
       { queryTimeoutMs: 0 },
     );
@@ -138,16 +139,16 @@ async function fillTraces(db: Database, table: string, sizes: Sizes, firstDay: n
   return { rows, ms: performance.now() - started };
 }
 
-/** Every coin's newest trace in one query (latestEventPerSymbol's), timed `repeat` times after one untimed. */
-async function timeLatestRead(db: Database, table: string, symbols: readonly string[], repeat: number): Promise<number[]> {
+/** Every coin's newest trace in one query (latestDecisionTracePerSymbol's), timed `repeat` times after one untimed. */
+async function timeLatestRead(db: Database, table: string, exchange: string, symbols: readonly string[], repeat: number): Promise<number[]> {
   const read = () =>
-    table === "system_events"
-      ? latestEventPerSymbol(db, "DECISION_TRACE", symbols)
+    table === "decision_traces"
+      ? latestDecisionTracePerSymbol(db, { exchange, symbols })
       : db.sql.query(
-          `SELECT e.* FROM unnest($1::text[]) WITH ORDINALITY AS s(symbol, position)
-           CROSS JOIN LATERAL (SELECT * FROM ${table} WHERE symbol = s.symbol AND type = 'DECISION_TRACE' ORDER BY time DESC, id DESC LIMIT 1) AS e
+          `SELECT t.* FROM unnest($2::text[]) WITH ORDINALITY AS s(symbol, position)
+           CROSS JOIN LATERAL (SELECT * FROM ${table} WHERE exchange = $1 AND symbol = s.symbol ORDER BY time DESC LIMIT 1) AS t
            ORDER BY s.position`,
-          [[...symbols]],
+          [exchange, [...symbols]],
         );
   await read();
   const samples: number[] = [];
@@ -160,25 +161,19 @@ async function timeLatestRead(db: Database, table: string, symbols: readonly str
 }
 
 /**
- * The same traces in a table partitioned by day (unique keys must hold the partition's time), its
- * oldest partitions dropped one per repetition, the newest-trace read timed; then dropped whole.
+ * The same traces in a table partitioned by day, with decision_traces' columns and key, its oldest
+ * partitions dropped one per repetition, the newest-trace read timed; then dropped whole.
  */
-async function measurePartitions(db: Database, sizes: Sizes, firstDay: number, symbols: readonly string[]): Promise<{ dropMs: number[]; readMs: number[] }> {
-  await db.sql.exec(`CREATE TABLE ${PARTITIONED} (
-    id bigserial NOT NULL, time timestamptz(3) NOT NULL, type text NOT NULL, symbol text, level text NOT NULL DEFAULT 'info',
-    payload jsonb NOT NULL DEFAULT '{}', event_key text,
-    PRIMARY KEY (id, time), UNIQUE (event_key, time)
-  ) PARTITION BY RANGE (time)`);
-  await db.sql.exec(`CREATE INDEX ON ${PARTITIONED} (symbol, type, time DESC)`);
-  await db.sql.exec(`CREATE INDEX ON ${PARTITIONED} (type, time DESC)`);
+async function measurePartitions(db: Database, sizes: Sizes, firstDay: number, exchange: string, symbols: readonly string[]): Promise<{ dropMs: number[]; readMs: number[] }> {
+  await db.sql.exec(`CREATE TABLE ${PARTITIONED} (LIKE decision_traces INCLUDING DEFAULTS, PRIMARY KEY (exchange, symbol, time)) PARTITION BY RANGE (time)`);
   for (let day = 0; day < sizes.days; day += 1) {
     const from = new Date(firstDay + day * DAY).toISOString();
     const to = new Date(firstDay + (day + 1) * DAY).toISOString();
     await db.sql.exec(`CREATE TABLE ${PARTITIONED}_${day} PARTITION OF ${PARTITIONED} FOR VALUES FROM ('${from}') TO ('${to}')`);
   }
   try {
-    await fillTraces(db, PARTITIONED, sizes, firstDay, symbols);
-    const readMs = await timeLatestRead(db, PARTITIONED, symbols, sizes.repeat);
+    await fillTraces(db, PARTITIONED, sizes, firstDay, exchange, symbols);
+    const readMs = await timeLatestRead(db, PARTITIONED, exchange, symbols, sizes.repeat);
     const dropMs: number[] = [];
     for (let day = 0; day < sizes.repeat; day += 1) {
       const started = performance.now();
@@ -203,7 +198,7 @@ interface DeleteFigures {
  * Per repetition: ticks without a pass, then the oldest day deleted (removeDecisionTraces, as the
  * pass does) and the table vacuumed while the bot ticks back to back.
  */
-async function measureDeletes(bench: BenchBot, db: Database, sizes: Sizes, firstDay: number): Promise<DeleteFigures> {
+async function measureDeletes(bench: BenchBot, db: Database, sizes: Sizes, firstDay: number, exchange: string): Promise<DeleteFigures> {
   const figures: DeleteFigures = { deleteMs: [], longestStatementMs: [], vacuumMs: [], ticksWithout: [], ticksDuring: [] };
   const tick = async (into: number[]) => {
     const started = performance.now();
@@ -221,6 +216,7 @@ async function measureDeletes(bench: BenchBot, db: Database, sizes: Sizes, first
         let longest = 0;
         const started = last;
         await removeDecisionTraces(db, {
+          exchange,
           before: firstDay + (day + 1) * DAY,
           onProgress: () => {
             const now = performance.now();
@@ -231,7 +227,7 @@ async function measureDeletes(bench: BenchBot, db: Database, sizes: Sizes, first
         figures.deleteMs.push(performance.now() - started);
         figures.longestStatementMs.push(longest);
         const vacuumStarted = performance.now();
-        await vacuumTable(db, "system_events");
+        await vacuumTable(db, "decision_traces");
         figures.vacuumMs.push(performance.now() - vacuumStarted);
       } finally {
         finished = true;

@@ -1,3 +1,4 @@
+import type { DecisionTraceInput } from "@candlekeep/db";
 import { DecisionTraceThrottle, type TraceContext } from "./decision-trace";
 import type { Action, Decision } from "./strategy/types";
 
@@ -23,9 +24,11 @@ describe("DecisionTraceThrottle", () => {
     const before = new DecisionTraceThrottle("sim", 5 * MIN).trace("BTC/USDT", decision("BUY"), T0, CONTEXT);
     // After the restart the position opened the first time is held, and the same tick decides otherwise.
     const replay = new DecisionTraceThrottle("sim", 5 * MIN).trace("BTC/USDT", decision("NO_SIGNAL"), T0, CONTEXT);
-    expect(replay?.eventKey).toBe(before?.eventKey);
+    const key = (trace: DecisionTraceInput | undefined) => trace && `${trace.exchange} ${trace.symbol} ${trace.time.toISOString()}`;
+    expect(key(before)).toBe(`sim BTC/USDT ${new Date(T0).toISOString()}`);
+    expect(key(replay)).toBe(key(before));
     const later = new DecisionTraceThrottle("sim", 5 * MIN).trace("BTC/USDT", decision("NO_SIGNAL"), T0 + MIN, CONTEXT);
-    expect(later?.eventKey).not.toBe(before?.eventKey);
+    expect(key(later)).not.toBe(key(before));
   });
 
   it("stores the decision and its reasons once: no indicator object, no levels beside the reasons, nothing usual", () => {

@@ -1,4 +1,4 @@
-import type { EventInput, StoredEvent } from "@candlekeep/db";
+import type { DecisionTraceInput, StoredDecisionTrace } from "@candlekeep/db";
 import type { PositionOutcome } from "./positions/manager";
 import type { Action, Decision } from "./strategy/types";
 
@@ -12,7 +12,7 @@ export interface TraceContext {
 }
 
 /**
- * A DECISION_TRACE event's payload: the decision and what explains it, each said once. The reasons
+ * A decision trace's payload: the decision and what explains it, each said once. The reasons
  * state every indicator value the strategy used (a BUY's take-profit and stop-loss, a held
  * position's entry and change), so no separate indicator or position object repeats them (the
  * position itself is in its table and POSITION_* events); what is the same on every trace (the
@@ -46,7 +46,7 @@ export function tracePayload(decision: Decision, context: TraceContext, changedF
 }
 
 /**
- * Decides which DECISION_TRACE events to record: one per coin per interval of
+ * Decides which decision traces to record: one per coin per interval of
  * exchange time, and at once whenever a coin's decision changes.
  */
 export class DecisionTraceThrottle {
@@ -58,26 +58,25 @@ export class DecisionTraceThrottle {
   ) {}
 
   /** Resumes from the newest stored trace of each coin, so a restart does not re-record at once. */
-  restore(events: readonly StoredEvent[]): void {
-    for (const event of events) {
-      const action = actionOf(event.payload);
-      if (event.symbol && action) this.last.set(event.symbol, { time: event.time.getTime(), action });
+  restore(traces: readonly StoredDecisionTrace[]): void {
+    for (const trace of traces) {
+      const action = actionOf(trace.payload);
+      if (action) this.last.set(trace.symbol, { time: trace.time.getTime(), action });
     }
   }
 
-  /** The event to record for this decision, or undefined when throttled. */
-  trace(symbol: string, decision: Decision, now: number, context: TraceContext): EventInput | undefined {
+  /** The trace to record for this decision, or undefined when throttled. */
+  trace(symbol: string, decision: Decision, now: number, context: TraceContext): DecisionTraceInput | undefined {
     const previous = this.last.get(symbol);
     const changed = previous !== undefined && previous.action !== decision.action;
     if (previous && !changed && now - previous.time < this.intervalMs) return undefined;
     this.last.set(symbol, { time: now, action: decision.action });
+    // Keyed by coin and tick (exchange time): a replay of a tick after a crash is not stored twice,
+    // even when it decides differently (e.g. with the position it opened the first time).
     return {
-      type: "DECISION_TRACE",
+      exchange: this.exchange,
       symbol,
       time: new Date(now),
-      // One trace per coin per tick (exchange time): a replay of a tick after a crash is not stored
-      // twice, even when it decides differently (e.g. with the position it opened the first time).
-      eventKey: `${this.exchange}:decision:${symbol}:${now}`,
       payload: tracePayload(decision, context, changed ? previous.action : undefined),
     };
   }

@@ -17,7 +17,7 @@ describe("DatabaseOutage", () => {
     const { outage, logger, status, advance } = setup();
     for (let tick = 0; tick < 70; tick += 1) {
       outage.candleWriteFailed(new Error("connect ECONNREFUSED"), 100 + tick);
-      outage.eventsDropped([{ type: "DECISION_TRACE" }, { type: "DECISION_TRACE" }, { type: "ORDER" }], "connect ECONNREFUSED");
+      outage.eventsDropped({ events: [{ type: "ORDER" }], traces: 2 }, "connect ECONNREFUSED");
       outage.writeFailed("account snapshot", new Error("connect ECONNREFUSED"));
       advance(1000);
     }
@@ -73,7 +73,7 @@ describe("DatabaseOutage", () => {
   it("when candles are written fine, logs other failing writes at most once per interval each", () => {
     const { outage, logger, advance } = setup();
     for (let tick = 0; tick < 40; tick += 1) {
-      outage.eventsDropped([{ type: "DECISION_TRACE" }], "value too long");
+      outage.eventsDropped({ events: [], traces: 1 }, "value too long");
       outage.writeFailed("account snapshot", new Error("numeric field overflow"));
       advance(1000);
     }

@@ -1,5 +1,5 @@
 import { describeError, type Logger } from "@candlekeep/core";
-import { isWriteOutage, type EventInput } from "@candlekeep/db";
+import { DECISION_TRACE, isWriteOutage, type EventInput } from "@candlekeep/db";
 import type { BotStatus } from "./runtime";
 
 /** How often an ongoing database problem is logged. */
@@ -104,9 +104,10 @@ export class DatabaseOutage {
     this.clearCoins();
   }
 
-  /** Non-critical events were not recorded (dropped); `reason` is the database's error. */
-  eventsDropped(events: readonly EventInput[], reason: string): void {
-    for (const event of events) this.dropped.set(event.type, (this.dropped.get(event.type) ?? 0) + 1);
+  /** Non-critical events and decision traces were not recorded (dropped); `reason` is the database's error. */
+  eventsDropped(dropped: { events: readonly EventInput[]; traces: number }, reason: string): void {
+    for (const event of dropped.events) this.dropped.set(event.type, (this.dropped.get(event.type) ?? 0) + 1);
+    if (dropped.traces > 0) this.dropped.set(DECISION_TRACE, (this.dropped.get(DECISION_TRACE) ?? 0) + dropped.traces);
     if (this.down || !this.due("events", this.clock())) return;
     this.logger.warn("events not recorded (non-critical, dropped)", { ...this.droppedFields(), error: reason });
     this.dropped.clear();
@@ -154,6 +155,6 @@ export class DatabaseOutage {
   private droppedFields(): { eventsDropped: number; decisionTracesDropped: number } {
     let total = 0;
     for (const count of this.dropped.values()) total += count;
-    return { eventsDropped: total, decisionTracesDropped: this.dropped.get("DECISION_TRACE") ?? 0 };
+    return { eventsDropped: total, decisionTracesDropped: this.dropped.get(DECISION_TRACE) ?? 0 };
   }
 }

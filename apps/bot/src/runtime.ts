@@ -1,4 +1,4 @@
-import type { BotLock, Database, EventInput } from "@candlekeep/db";
+import type { BotLock, Database, DecisionTraceInput, EventInput } from "@candlekeep/db";
 import type { Logger, Timeframe } from "@candlekeep/core";
 import type { CandleManager } from "./candles/manager";
 import type { BotConfig } from "./config";
@@ -28,8 +28,9 @@ export interface BotRuntime {
   status: BotStatus;
   /** Reports failing database writes (once per interval during an outage). */
   outage: DatabaseOutage;
-  /** Events waiting to be recorded (non-critical; dropped, counted, if the database is down). */
+  /** Events and decision traces waiting to be recorded (non-critical; dropped, counted, if the database is down). */
   pendingEvents: EventInput[];
+  pendingTraces: DecisionTraceInput[];
 }
 
 export interface BotStatus {

@@ -4,7 +4,7 @@ import {
   acquireBotLock,
   createDb,
   latestCandleTime,
-  latestEventPerSymbol,
+  latestDecisionTracePerSymbol,
   latestSeriesCandles,
   latestTradeEntries,
   listOpenPositions,
@@ -287,7 +287,7 @@ async function restore(opened: Opened): Promise<BotRuntime> {
   await settleUnsettledOrders(positions, db, logger);
 
   const traces = new DecisionTraceThrottle(exchangeId, config.tick.decisionTraceIntervalMs);
-  traces.restore(await latestEventPerSymbol(db, "DECISION_TRACE", symbols));
+  traces.restore(await latestDecisionTracePerSymbol(db, { exchange: exchangeId, symbols }));
 
   logger.info("bot state restored", { exchange: exchangeId, coins: symbols.length, timeframes, openPositions: managed.length, mode: config.trading.mode });
   const status = newStatus();
@@ -308,6 +308,7 @@ async function restore(opened: Opened): Promise<BotRuntime> {
     status,
     outage: new DatabaseOutage(logger, status),
     pendingEvents: [],
+    pendingTraces: [],
   };
 }
 

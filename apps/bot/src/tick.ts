@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { TIMEFRAME_MS, describeError, silentLogger, type Timeframe } from "@candlekeep/core";
-import { BotAlreadyRunningError, isWriteOutage, recordEvents, saveAccountState, type EventInput } from "@candlekeep/db";
+import { BotAlreadyRunningError, isWriteOutage, recordDecisionTraces, recordEvents, saveAccountState } from "@candlekeep/db";
 import type { FlushResult } from "./candles/manager";
 import { balanceOf } from "./exchange/balance";
 import type { Balance, ExchangeCandle } from "./exchange/types";
@@ -23,6 +23,7 @@ export interface TickReport {
   flushInFlight: boolean;
   opened: number;
   closed: number;
+  /** Events and decision traces sent to the database this tick, and how many of them were dropped. */
   events: number;
   eventsDropped: number;
   durationMs: number;
@@ -164,7 +165,7 @@ async function decideCoin(rt: BotRuntime, symbol: string, now: number, equity: n
     rt.metrics.tradesClosed.inc({ reason: outcome.trade.exitReason });
   }
   const trace = rt.traces.trace(symbol, decision, now, { lastPrice: price, outcome: outcome.kind, ...(outcome.kind === "none" && outcome.reason ? { skipped: outcome.reason } : {}) });
-  if (trace) rt.pendingEvents.push(trace);
+  if (trace) rt.pendingTraces.push(trace);
 }
 
 /** Queues a series' fetched candles for the write, counting and logging what was refused. */
@@ -267,24 +268,27 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
 }
 
 async function flushEvents(rt: BotRuntime, report: TickReport): Promise<void> {
-  const events: EventInput[] = rt.pendingEvents.splice(0);
-  report.events = events.length;
-  if (events.length === 0) return;
-  // recordEvents logs each failure; the outage report logs them once per interval instead.
+  const events = rt.pendingEvents.splice(0);
+  const traces = rt.pendingTraces.splice(0);
+  report.events = events.length + traces.length;
+  if (report.events === 0) return;
+  // recordEvents and recordDecisionTraces log each failure; the outage report logs them once per interval instead.
   let reason = "";
   const quiet = { ...silentLogger, warn: (message: string, meta?: Record<string, unknown>) => void (reason = typeof meta?.error === "string" ? meta.error : message) };
-  let dropped: number;
+  let dropped: { events: number; traces: number };
   try {
     const db = await rt.db();
-    dropped = await recordEvents({ sql: db.sql, pool: db.pool, logger: quiet }, events);
+    const writer = { sql: db.sql, pool: db.pool, logger: quiet };
+    const [eventsDropped, tracesDropped] = await Promise.all([recordEvents(writer, events), recordDecisionTraces(writer, traces)]);
+    dropped = { events: eventsDropped, traces: tracesDropped };
   } catch (error) {
-    dropped = events.length; // the database could not even be opened
+    dropped = { events: events.length, traces: traces.length }; // the database could not even be opened
     reason = describeError(error);
   }
-  report.eventsDropped = dropped;
-  if (dropped > 0) {
-    rt.metrics.eventsDropped.inc(dropped);
-    rt.outage.eventsDropped(events, reason);
+  report.eventsDropped = dropped.events + dropped.traces;
+  if (report.eventsDropped > 0) {
+    rt.metrics.eventsDropped.inc(report.eventsDropped);
+    rt.outage.eventsDropped({ events: dropped.events > 0 ? events : [], traces: dropped.traces }, reason);
   }
 }
 

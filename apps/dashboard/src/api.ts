@@ -9,6 +9,11 @@ import {
   isFinalOrderStatus,
   latestCandlesPerSeries,
   latestEvents,
+  latestDecisionTraces,
+  newestDecisionTraceTime,
+  DECISION_TRACE,
+  type StoredDecisionTrace,
+  type StoredEvent,
   listCandleGaps,
   listOpenPositions,
   listOrders,
@@ -156,6 +161,19 @@ function storageJson(growth: DatabaseGrowth, measuredAt: number, budgetBytes: nu
 }
 
 /** "BTC-USDT" and "btc/usdt" both name BTC/USDT: a dash is easier to put in a URL than %2F, and no symbol contains one. */
+/** A decision trace in the events API's shape: its key (exchange, coin, time) as its id. */
+const traceAsEvent = (trace: StoredDecisionTrace): StoredEvent => ({
+  id: `${trace.exchange}:${trace.symbol}:${trace.time.getTime()}`,
+  time: trace.time,
+  type: DECISION_TRACE,
+  symbol: trace.symbol,
+  level: trace.level,
+  payload: trace.payload,
+});
+
+/** The later of two times, either possibly missing. */
+const latestOf = (a: Date | undefined, b: Date | undefined): Date | undefined => (a === undefined || (b !== undefined && b > a) ? b : a);
+
 const normalizeSymbol = (raw: string) => raw.trim().toUpperCase().replace(/-/g, "/");
 
 /** The code of a database error (SQLSTATE or node's), or its name: all the page is told about a failed read. */
@@ -304,7 +322,9 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
     app.get<{ Params: { symbol: string } }>("/api/coins/:symbol/events", async (request) => {
       const query = parse(eventsQuery, request.query);
       const symbol = await trackedSymbol(request.params.symbol);
-      const events = await read((db) => latestEvents(db, { symbol, type: query.type, limit: query.limit }));
+      const events = await read((db) =>
+        query.type === DECISION_TRACE ? latestDecisionTraces(db, { exchange: source.exchange, symbol, limit: query.limit }).then((traces) => traces.map(traceAsEvent)) : latestEvents(db, { symbol, type: query.type, limit: query.limit }),
+      );
       return { symbol, type: query.type, events };
     });
 
@@ -418,15 +438,16 @@ export function dashboardApi(source: DashboardSource): FastifyPluginAsync {
     });
 
     async function readSystem(db: Database) {
-      const [migrations, errors, newest, orders, storageNow] = await Promise.all([
+      const [migrations, errors, newest, newestTrace, orders, storageNow] = await Promise.all([
         migrationStatus(db, { migrationsDir: source.migrationsDir }),
         latestEvents(db, { type: "ERROR", limit: 20 }),
         latestEvents(db, { limit: 1 }),
+        newestDecisionTraceTime(db, source.exchange),
         countUnsettledOrders(db, { exchange: source.exchange }),
         storageFigures(db),
       ]);
       return {
-        lastEventAt: newest[0]?.time.toISOString() ?? null,
+        lastEventAt: latestOf(newest[0]?.time, newestTrace)?.toISOString() ?? null,
         orders,
         migrations: {
           upToDate: migrations.pending.length + migrations.failed.length + migrations.modified.length === 0,

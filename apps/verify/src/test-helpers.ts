@@ -8,7 +8,7 @@ import {
   applyEntryProgress,
   paperAccountEventKey,
   recordEvent,
-  recordEvents,
+  recordDecisionTraces,
   recordOrderIntent,
   saveAccountState,
   saveCandles,
@@ -77,9 +77,9 @@ export async function fillLikeTheBot(db: Database, options: { symbols: readonly 
   const exchange = options.exchange ?? "sim";
   const saved = await saveCandles(db, freshCandles({ ...options, exchange }), options.nowMs);
   if (saved.rejected.length > 0) throw new Error(`test candles rejected: ${saved.rejected[0]?.reason}`);
-  const dropped = await recordEvents(
+  const dropped = await recordDecisionTraces(
     db,
-    options.symbols.map((symbol) => ({ type: "DECISION_TRACE", symbol, time: new Date(options.nowMs - 60_000), payload: { exchange, action: "NO_SIGNAL", reasons: ["test"] } })),
+    options.symbols.map((symbol) => ({ exchange, symbol, time: new Date(options.nowMs - 60_000), payload: { action: "NO_SIGNAL", reasons: ["test"] } })),
   );
   if (dropped > 0) throw new Error("test decision traces were not stored");
   await openPaperAccount(db, exchange, new Date(options.nowMs - 7_200_000));
@@ -181,9 +181,9 @@ export function copyMigrations(): { dir: string; remove(): void } {
   return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Rows in the six tables, to prove a run left them as they were. */
+/** Rows in the tables the bot writes, to prove a run left them as they were. */
 export async function rowCounts(db: Pick<Database, "sql">): Promise<Record<string, number>> {
-  const tables = ["candles", "system_events", "positions", "trades", "orders", "account_state"];
+  const tables = ["candles", "decision_traces", "system_events", "positions", "trades", "orders", "account_state"];
   const counts: Record<string, number> = {};
   for (const table of tables) {
     const result = await db.sql.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${table}`);

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { describeError } from "@candlekeep/core";
 import type pg from "pg";
 import type { Database } from "./connect";
-import { BinaryCopyWriter, COPY_BINARY_HEADER, COPY_BINARY_TRAILER, jsonbFieldBytes, ROW_HEADER_BYTES, textFieldBytes, TIMESTAMPTZ_FIELD_BYTES } from "./copy-binary";
+import { binaryCopyChunks, type CopyColumn } from "./copy-binary";
 import { runCopyScriptOnPool } from "./copy-script";
 import { distinctValuesCte, type SqlRunner } from "./sql";
 
@@ -91,7 +91,7 @@ function isPlainJson(value: unknown, depth: number): boolean {
  * U+FFFD. An escape counts only after an even number of backslashes, so the text
  * "\\u0000" (a literal backslash) is left alone.
  */
-function jsonbSafe(json: string): string {
+export function jsonbSafe(json: string): string {
   // Nearly every payload has no escape at all: skip the regular expression.
   if (!json.includes("\\u")) return json;
   return json.replace(/(?<!\\)((?:\\\\)*)\\u(0000|d[89a-f][0-9a-f]{2})/gi, (_match, backslashes: string, code: string) =>
@@ -129,6 +129,12 @@ export const MAX_EVENT_TEXT_CHARS = 200;
 const MAX_EVENT_KEY_CHARS = 400;
 const LATEST_EVENT_TIME = Date.UTC(9999, 11, 31);
 
+/** `time` in epoch ms when it is a date between 1970 and 9999, else `nowMs`. */
+export function storableTimeMs(time: Date | undefined, nowMs: number): number {
+  const timeMs = time instanceof Date ? time.getTime() : Number.NaN;
+  return timeMs >= 0 && timeMs <= LATEST_EVENT_TIME ? timeMs : nowMs;
+}
+
 /** An event with every field made storable, as both write paths send it. */
 interface StorableEvent {
   timeMs: number;
@@ -141,7 +147,7 @@ interface StorableEvent {
 }
 
 /** Text PostgreSQL stores: over-long text cut with a trailing "…", NUL characters (which text refuses) removed. */
-function storableText(value: string, max: number): string {
+export function storableText(value: string, max: number): string {
   const text = value.length <= max ? value : `${value.slice(0, max - 1)}…`;
   return text.includes("\0") ? text.replaceAll("\0", "") : text;
 }
@@ -155,10 +161,9 @@ function storableText(value: string, max: number): string {
  * encoding replaces it.)
  */
 function storableEvent(event: EventInput, nowMs: number): StorableEvent {
-  const timeMs = event.time instanceof Date ? event.time.getTime() : Number.NaN;
   const key = event.eventKey ?? null;
   return {
-    timeMs: timeMs >= 0 && timeMs <= LATEST_EVENT_TIME ? timeMs : nowMs,
+    timeMs: storableTimeMs(event.time, nowMs),
     type: storableText(String(event.type), MAX_EVENT_TEXT_CHARS),
     symbol: event.symbol == null ? null : storableText(String(event.symbol), MAX_EVENT_TEXT_CHARS),
     level: storableText(String(event.level ?? "info"), MAX_EVENT_TEXT_CHARS),
@@ -199,40 +204,19 @@ const INSERT_EVENTS_FROM_STAGING = `INSERT INTO system_events (time, type, symbo
 SELECT time, type, symbol, level, payload, event_key FROM events_staging
 ON CONFLICT (event_key) DO NOTHING`;
 const EVENTS_COPY_SCRIPT = [CREATE_EVENTS_STAGING, COPY_EVENTS_STAGING, INSERT_EVENTS_FROM_STAGING].join(";\n");
-const EVENT_COPY_FIELDS = 6;
 /** Events per buffer written to the COPY stream (payloads are at most 64 KiB each). */
 const EVENT_COPY_CHUNK_ROWS = 500;
-
-const byteLength = (text: string | null): number => (text === null ? 0 : Buffer.byteLength(text));
-
-function* eventCopyChunks(rows: readonly StorableEvent[]): Generator<Buffer> {
-  yield COPY_BINARY_HEADER;
-  for (let start = 0; start < rows.length; start += EVENT_COPY_CHUNK_ROWS) {
-    const sized = rows.slice(start, start + EVENT_COPY_CHUNK_ROWS).map((row) => ({
-      row,
-      bytes: { type: byteLength(row.type), symbol: byteLength(row.symbol), level: byteLength(row.level), payload: byteLength(row.payload), eventKey: byteLength(row.eventKey) },
-    }));
-    let size = 0;
-    for (const { bytes } of sized) {
-      size += ROW_HEADER_BYTES + TIMESTAMPTZ_FIELD_BYTES + textFieldBytes(bytes.type) + textFieldBytes(bytes.symbol) + textFieldBytes(bytes.level) + jsonbFieldBytes(bytes.payload) + textFieldBytes(bytes.eventKey);
-    }
-    const out = new BinaryCopyWriter(size);
-    for (const { row, bytes } of sized) {
-      out.row(EVENT_COPY_FIELDS);
-      out.timestamptz(row.timeMs);
-      out.text(row.type, bytes.type);
-      out.text(row.symbol, bytes.symbol);
-      out.text(row.level, bytes.level);
-      out.jsonb(row.payload, bytes.payload);
-      out.text(row.eventKey, bytes.eventKey);
-    }
-    yield out.finish();
-  }
-  yield COPY_BINARY_TRAILER;
-}
+const EVENT_COPY_COLUMNS: readonly CopyColumn<StorableEvent>[] = [
+  { type: "timestamptz", of: (row) => row.timeMs },
+  { type: "text", of: (row) => row.type },
+  { type: "text", of: (row) => row.symbol },
+  { type: "text", of: (row) => row.level },
+  { type: "jsonb", of: (row) => row.payload },
+  { type: "text", of: (row) => row.eventKey },
+];
 
 async function insertViaCopy(pool: pg.Pool, rows: readonly StorableEvent[]): Promise<void> {
-  await runCopyScriptOnPool(pool, EVENTS_COPY_SCRIPT, eventCopyChunks(rows));
+  await runCopyScriptOnPool(pool, EVENTS_COPY_SCRIPT, binaryCopyChunks(rows, EVENT_COPY_COLUMNS, EVENT_COPY_CHUNK_ROWS));
 }
 
 /**

@@ -67,6 +67,15 @@ export {
 export { openPaperAccount, paperAccountStart, paperAccountEventKey, PAPER_ACCOUNT_EVENT, type PaperAccount, type PaperAccountStart } from "./paper-account";
 export { positionBacking, newestFilledOrder, type PositionBacking } from "./books";
 export { recordEvent, recordEvents, latestEvents, latestEventPerSymbol, eventPayloadJson, MAX_EVENT_PAYLOAD_BYTES, type EventInput, type EventLevel, type EventType, type StoredEvent } from "./events";
+export {
+  recordDecisionTraces,
+  latestDecisionTraces,
+  latestDecisionTracePerSymbol,
+  newestDecisionTraceTime,
+  DECISION_TRACE,
+  type DecisionTraceInput,
+  type StoredDecisionTrace,
+} from "./decision-traces";
 export { saveAccountState, accountHistory, type AccountSnapshot } from "./account";
 export { candleCoverage, type SeriesCoverage, type CoverageQuery } from "./coverage";
 export {

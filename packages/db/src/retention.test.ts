@@ -1,6 +1,7 @@
 import { alignToTimeframe, TIMEFRAME_MS, type Timeframe } from "@candlekeep/core";
 import { saveCandles, type CandleInput } from "./candles";
-import { latestEventPerSymbol, recordEvents, type EventInput } from "./events";
+import { latestDecisionTracePerSymbol, recordDecisionTraces, type DecisionTraceInput } from "./decision-traces";
+import { recordEvents, type EventInput } from "./events";
 import { auditHistory, listCandleGaps, markRangeUnavailable, seriesAuditStates, type CandleGap } from "./history";
 import { removeCandles, removeDecisionTraces, vacuumTable } from "./retention";
 import { useTestDatabase, type SuiteDatabase } from "./test-database-hooks";
@@ -12,19 +13,18 @@ const HOUR = 3_600_000;
 const SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"];
 
 /** A decision trace of about the size the bot writes. */
-const trace = (symbol: string, time: number): EventInput => ({
-  type: "DECISION_TRACE",
+const trace = (symbol: string, time: number, exchange = "test"): DecisionTraceInput => ({
+  exchange,
   symbol,
   time: new Date(time),
-  eventKey: `test:decision:${symbol}:${time}`,
   payload: { action: "NO_SIGNAL", price: 101.5, candleTime: new Date(time).toISOString(), reasons: ["emaFast 101.2 > emaSlow 99.8 (+1.40%, uptrend)", "rsi 72.1 above entry band 45..70", "atr 1.2 (1.18% of price)"] },
 });
 
 /** One trace per symbol every `stepMs` from `from` (inclusive) to `to` (exclusive). */
-function traces(from: number, to: number, stepMs: number): EventInput[] {
-  const events: EventInput[] = [];
-  for (let time = from; time < to; time += stepMs) for (const symbol of SYMBOLS) events.push(trace(symbol, time));
-  return events;
+function traces(from: number, to: number, stepMs: number, exchange = "test"): DecisionTraceInput[] {
+  const rows: DecisionTraceInput[] = [];
+  for (let time = from; time < to; time += stepMs) for (const symbol of SYMBOLS) rows.push(trace(symbol, time, exchange));
+  return rows;
 }
 
 const openAt = (timeframe: Timeframe, ago: number) => alignToTimeframe(NOW, timeframe) - ago * TIMEFRAME_MS[timeframe];
@@ -51,53 +51,64 @@ const gap = (exchange: string, symbol: string, timeframe: Timeframe, from: numbe
 
 describe.each(DATABASE_KINDS)("retention on the %s engine", (kind) => {
   let db: SuiteDatabase;
-  useTestDatabase(kind, { logger: captureLogger(), tables: "system_events, candles, candle_gaps, series_audit", opened: (opened) => (db = opened) });
+  useTestDatabase(kind, { logger: captureLogger(), tables: "decision_traces, system_events, candles, candle_gaps, series_audit", opened: (opened) => (db = opened) });
 
-  async function eventCounts(): Promise<Record<string, number>> {
-    const result = await db.sql.query<{ type: string; old: boolean; n: string | number }>(
-      "SELECT type, time < timestamptz 'epoch' + $1::int8 * interval '1 millisecond' AS old, count(*) AS n FROM system_events GROUP BY 1, 2 ORDER BY 1, 2",
+  /** Rows per table, exchange and side of the cutoff, e.g. "decision_traces test old" or "system_events ORDER old". */
+  async function rowCounts(): Promise<Record<string, number>> {
+    const result = await db.sql.query<{ key: string; n: string | number }>(
+      `SELECT 'decision_traces ' || exchange || CASE WHEN time < timestamptz 'epoch' + $1::int8 * interval '1 millisecond' THEN ' old' ELSE ' new' END AS key, count(*) AS n FROM decision_traces GROUP BY 1
+       UNION ALL
+       SELECT 'system_events ' || type || CASE WHEN time < timestamptz 'epoch' + $1::int8 * interval '1 millisecond' THEN ' old' ELSE ' new' END, count(*) FROM system_events GROUP BY 1
+       ORDER BY 1`,
       [NOW - 90 * DAY],
     );
-    return Object.fromEntries(result.rows.map((row) => [`${row.type} ${row.old ? "old" : "new"}`, Number(row.n)]));
+    return Object.fromEntries(result.rows.map((row) => [row.key, Number(row.n)]));
   }
 
-  it("removes the decision traces older than the cutoff in statements of batchRows, and no other event, old as it may be", async () => {
+  it("removes the exchange's decision traces older than the cutoff in statements of at most batchRows, and nothing else, old as it may be", async () => {
     const cutoff = NOW - 90 * DAY;
     const old = traces(cutoff - 2 * DAY, cutoff, 2 * HOUR);
     const kept = traces(cutoff, NOW, 12 * HOUR);
-    const others: EventInput[] = ["ORDER", "POSITION_OPENED", "POSITION_CLOSED", "ERROR", "STARTUP", "PAPER_ACCOUNT"].map((type, i) => ({ type, symbol: SYMBOLS[i % SYMBOLS.length], time: new Date(cutoff - 10 * DAY), payload: { n: i } }));
-    expect(await recordEvents(db, [...old, ...kept, ...others])).toBe(0);
-    const before = await eventCounts();
+    const otherExchange = traces(cutoff - 2 * DAY, cutoff, 2 * HOUR, "other");
+    const events: EventInput[] = ["ORDER", "POSITION_OPENED", "POSITION_CLOSED", "ERROR", "STARTUP", "PAPER_ACCOUNT"].map((type, i) => ({ type, symbol: SYMBOLS[i % SYMBOLS.length], time: new Date(cutoff - 10 * DAY), payload: { n: i } }));
+    expect(await recordDecisionTraces(db, [...old, ...kept, ...otherExchange])).toBe(0);
+    expect(await recordEvents(db, events)).toBe(0);
+    const before = await rowCounts();
+    expect(before["decision_traces test old"]).toBe(old.length);
 
-    const removed = await removeDecisionTraces(db, { before: cutoff, batchRows: 7 });
-    // 72 old traces: ten full statements and a last one of two.
-    expect(removed).toEqual({ rows: old.length, statements: Math.ceil(old.length / 7), stopped: false });
-    expect(await eventCounts()).toEqual(Object.fromEntries(Object.entries(before).filter(([key]) => key !== "DECISION_TRACE old")));
+    const perStatement: number[] = [];
+    const removed = await removeDecisionTraces(db, { exchange: "test", before: cutoff, batchRows: 7, onProgress: (rows) => perStatement.push(rows - perStatement.reduce((a, b) => a + b, 0)) });
+    expect(removed).toMatchObject({ rows: old.length, stopped: false });
+    expect(removed.statements).toBe(perStatement.length);
+    expect(Math.max(...perStatement)).toBeLessThanOrEqual(7);
+    expect(await rowCounts()).toEqual(Object.fromEntries(Object.entries(before).filter(([key]) => key !== "decision_traces test old")));
     // The throttle's restore still finds each coin's newest trace.
-    const newest = await latestEventPerSymbol(db, "DECISION_TRACE", SYMBOLS);
-    expect(newest.map((event) => [event.symbol, event.time.getTime()])).toEqual(SYMBOLS.map((symbol) => [symbol, kept[kept.length - 1]?.time?.getTime()]));
+    const newest = await latestDecisionTracePerSymbol(db, { exchange: "test", symbols: SYMBOLS });
+    expect(newest.map((row) => [row.symbol, row.time.getTime()])).toEqual(SYMBOLS.map((symbol) => [symbol, kept[kept.length - 1]?.time.getTime()]));
     // Nothing is older now: a second pass removes nothing.
-    expect(await removeDecisionTraces(db, { before: cutoff })).toEqual({ rows: 0, statements: 1, stopped: false });
+    expect(await removeDecisionTraces(db, { exchange: "test", before: cutoff })).toEqual({ rows: 0, statements: 1, stopped: false });
   });
 
   it("stops between statements when its signal aborts, and a later pass removes the rest", async () => {
     const cutoff = NOW - 90 * DAY;
-    await recordEvents(db, traces(cutoff - DAY, cutoff, HOUR));
+    await recordDecisionTraces(db, traces(cutoff - DAY, cutoff, HOUR));
     const stop = new AbortController();
-    const first = await removeDecisionTraces(db, { before: cutoff, batchRows: 10, signal: stop.signal, onProgress: () => stop.abort() });
-    expect(first).toEqual({ rows: 10, statements: 1, stopped: true });
-    expect(await removeDecisionTraces(db, { before: cutoff, batchRows: 10 })).toMatchObject({ rows: 24 * SYMBOLS.length - 10, stopped: false });
-    expect(await eventCounts()).toEqual({});
+    const first = await removeDecisionTraces(db, { exchange: "test", before: cutoff, batchRows: 10, signal: stop.signal, onProgress: () => stop.abort() });
+    // Ten rows shared among three coins: three each.
+    expect(first).toEqual({ rows: 9, statements: 1, stopped: true });
+    expect(await rowCounts()).toEqual({ "decision_traces test old": 24 * SYMBOLS.length - 9 });
+    expect(await removeDecisionTraces(db, { exchange: "test", before: cutoff, batchRows: 10 })).toMatchObject({ rows: 24 * SYMBOLS.length - 9, stopped: false });
+    expect(await rowCounts()).toEqual({});
   });
 
   it("reuses the space of removed traces once vacuumed: the table does not grow when as many new ones come in", async () => {
     const cutoff = NOW - 90 * DAY;
-    await recordEvents(db, traces(cutoff - 1000 * HOUR, cutoff, HOUR));
-    const size = async () => Number((await db.sql.query<{ bytes: string | number }>("SELECT pg_relation_size('system_events') AS bytes")).rows[0]?.bytes);
+    await recordDecisionTraces(db, traces(cutoff - 1000 * HOUR, cutoff, HOUR));
+    const size = async () => Number((await db.sql.query<{ bytes: string | number }>("SELECT pg_relation_size('decision_traces') AS bytes")).rows[0]?.bytes);
     const full = await size();
-    expect((await removeDecisionTraces(db, { before: cutoff })).rows).toBe(3000);
-    await vacuumTable(db, "system_events");
-    await recordEvents(db, traces(cutoff, cutoff + 1000 * HOUR, HOUR));
+    expect((await removeDecisionTraces(db, { exchange: "test", before: cutoff })).rows).toBe(3000);
+    await vacuumTable(db, "decision_traces");
+    await recordDecisionTraces(db, traces(cutoff, cutoff + 1000 * HOUR, HOUR));
     expect(await size()).toBeLessThanOrEqual(full);
   });
 

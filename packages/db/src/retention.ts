@@ -8,13 +8,10 @@ import { distinctValuesCte, type SqlResult } from "./sql";
  * thousand rows per statement, each statement its own short transaction, so no lock is held for
  * long and the ticks' writes go on between them; VACUUM (vacuumTable) then makes the space reusable.
  *
- * Not time partitions dropped whole: system_events holds every event type in one table, and its
- * idempotency (ON CONFLICT (event_key), the paper account's one opening event, an order's one
- * POSITION_OPENED) needs unique keys that a partitioned table allows only with the partition's
- * time in them; the existing table would have to be copied into partitions at deploy; every read
- * of a coin's newest trace would probe each partition; and a partition's drop locks the whole table.
- * The drop is much faster than a day's delete, but the delete runs beside the ticks at about their
- * usual time, an hour's worth at a time (figures in docs/performance.md, 2026-12-05).
+ * Not time partitions dropped whole: every read of a coin's newest trace would probe each
+ * partition, and a partition's drop locks the whole table. The drop is much faster than a day's
+ * delete, but the delete runs beside the ticks at about their usual time, an hour's worth at a time
+ * (figures in docs/performance.md). decision_traces' key holds the time, so partitioning stays open.
  */
 
 /** Rows per delete statement, each its own short transaction. */
@@ -44,62 +41,71 @@ function batchRows(options: RetentionOptions): number {
   return rows;
 }
 
-// Oldest first through the (type, time) index, each statement from where the last one ended: a
-// statement never walks the index entries of rows deleted before it (they stay until a VACUUM).
-const DELETE_TRACES = `WITH batch AS (
-  SELECT id FROM system_events
-  WHERE type = 'DECISION_TRACE' AND time >= coalesce(${TS("$1::int8")}, timestamptz '-infinity') AND time < ${TS("$2::int8")}
-  ORDER BY time LIMIT $3
-), deleted AS (
-  DELETE FROM system_events e USING batch WHERE e.id = batch.id RETURNING e.time
-)
-SELECT count(*)::int AS rows, ${MS("max(time)")} AS last_ms FROM deleted`;
+/** What a batched delete walks: one table's rows of one exchange, per symbol (and timeframe) oldest first through its primary key. */
+interface SeriesTable {
+  table: "candles" | "decision_traces";
+  timeColumn: "open_time" | "time";
+  /** Candles: one timeframe's series. */
+  timeframe?: Timeframe;
+}
 
-interface TraceBatch {
-  rows: number;
-  /** The newest time deleted: the next statement starts there. */
-  last_ms: string | number | null;
+// Per symbol its oldest rows through the primary key, at most $4 each, every symbol in one statement.
+function deleteOldestSql({ table, timeColumn, timeframe }: SeriesTable): string {
+  const sameTimeframe = (alias: string) => (timeframe === undefined ? "" : `AND ${alias}timeframe = $6`);
+  return `WITH batch AS (
+  SELECT s.symbol, r.${timeColumn} FROM unnest($2::text[], $3::int8[]) AS s(symbol, after_ms)
+  CROSS JOIN LATERAL (
+    SELECT ${timeColumn} FROM ${table}
+    WHERE exchange = $1 AND symbol = s.symbol ${sameTimeframe("")} AND ${timeColumn} > coalesce(${TS("s.after_ms")}, timestamptz '-infinity') AND ${timeColumn} < ${TS("$5::int8")}
+    ORDER BY ${timeColumn} LIMIT $4
+  ) AS r
+), deleted AS (
+  DELETE FROM ${table} d USING batch b
+  WHERE d.exchange = $1 AND d.symbol = b.symbol ${sameTimeframe("d.")} AND d.${timeColumn} = b.${timeColumn}
+  RETURNING d.symbol, d.${timeColumn}
+)
+SELECT symbol, count(*)::int AS rows, ${MS(`max(${timeColumn})`)} AS last_ms FROM deleted GROUP BY symbol`;
 }
 
 /**
- * Deletes DECISION_TRACE events whose time is before `before` (epoch ms), oldest first, in
- * statements of `batchRows`. No other event type is touched.
+ * Deletes the rows of `series` of `exchange` older than `before` (epoch ms), every symbol's, in
+ * statements of at most `batchRows` shared among the symbols still holding old rows; each
+ * statement continues each symbol from where the last one ended, so it never walks the index
+ * entries of rows deleted before it (they stay until a VACUUM).
  */
-export async function removeDecisionTraces(db: Pick<Database, "sql">, options: RetentionOptions & { before: number }): Promise<RemovedRows> {
+async function removeOldest(db: Pick<Database, "sql">, series: SeriesTable, options: RetentionOptions & { exchange: string; before: number }): Promise<RemovedRows> {
   const limit = batchRows(options);
+  const sql = deleteOldestSql(series);
   const removed: RemovedRows = { rows: 0, statements: 0, stopped: false };
-  let from: number | null = null;
-  for (;;) {
+  // Symbols still holding old rows, each with the time its next statement starts after.
+  let pending = new Map<string, number | null>((await storedSymbols(db, series.table, options.exchange)).map((symbol) => [symbol, null]));
+  while (pending.size > 0) {
     if (options.signal?.aborted) return { ...removed, stopped: true };
-    const result: SqlResult<TraceBatch> = await db.sql.query<TraceBatch>(DELETE_TRACES, [from, options.before, limit]);
-    const row: TraceBatch | undefined = result.rows[0];
+    const perSymbol = Math.max(1, Math.floor(limit / pending.size));
+    const parameters: unknown[] = [options.exchange, [...pending.keys()], [...pending.values()], perSymbol, options.before];
+    if (series.timeframe !== undefined) parameters.push(series.timeframe);
+    const result = await db.sql.query<{ symbol: string; rows: number; last_ms: string | number }>(sql, parameters);
     removed.statements += 1;
-    removed.rows += row?.rows ?? 0;
+    const next = new Map<string, number | null>();
+    for (const row of result.rows) {
+      removed.rows += row.rows;
+      if (row.rows >= perSymbol) next.set(row.symbol, Number(row.last_ms));
+    }
     options.onProgress?.(removed.rows);
-    if (!row || row.rows < limit || row.last_ms === null) return removed;
-    from = Number(row.last_ms);
+    pending = next;
   }
+  return removed;
 }
 
-// Per symbol its oldest candles through the primary key, at most $5 each, every symbol in one statement.
-const DELETE_CANDLES = `WITH batch AS (
-  SELECT s.symbol, c.open_time FROM unnest($2::text[], $4::int8[]) AS s(symbol, after_ms)
-  CROSS JOIN LATERAL (
-    SELECT open_time FROM candles
-    WHERE exchange = $1 AND symbol = s.symbol AND timeframe = $3 AND open_time > coalesce(${TS("s.after_ms")}, timestamptz '-infinity') AND open_time < ${TS("$6::int8")}
-    ORDER BY open_time LIMIT $5
-  ) AS c
-), deleted AS (
-  DELETE FROM candles d USING batch b
-  WHERE d.exchange = $1 AND d.symbol = b.symbol AND d.timeframe = $3 AND d.open_time = b.open_time
-  RETURNING d.symbol, d.open_time
-)
-SELECT symbol, count(*)::int AS rows, ${MS("max(open_time)")} AS last_ms FROM deleted GROUP BY symbol`;
-
-/** Every symbol with candles of `exchange`, found by skipping through the primary key. */
-async function storedSymbols(db: Pick<Database, "sql">, exchange: string): Promise<string[]> {
-  const result = await db.sql.query<{ value: string | null }>(`WITH RECURSIVE ${distinctValuesCte("symbols", "candles", "symbol", "exchange = $1")} SELECT value FROM symbols WHERE value IS NOT NULL`, [exchange]);
+/** Every symbol with rows of `exchange` in `table`, found by skipping through the primary key. */
+async function storedSymbols(db: Pick<Database, "sql">, table: SeriesTable["table"], exchange: string): Promise<string[]> {
+  const result = await db.sql.query<{ value: string | null }>(`WITH RECURSIVE ${distinctValuesCte("symbols", table, "symbol", "exchange = $1")} SELECT value FROM symbols WHERE value IS NOT NULL`, [exchange]);
   return result.rows.flatMap((row) => (row.value === null ? [] : [row.value]));
+}
+
+/** Deletes the decision traces of `exchange` from before `before` (epoch ms), oldest first, in statements of `batchRows`. */
+export function removeDecisionTraces(db: Pick<Database, "sql">, options: RetentionOptions & { exchange: string; before: number }): Promise<RemovedRows> {
+  return removeOldest(db, { table: "decision_traces", timeColumn: "time" }, options);
 }
 
 /**
@@ -111,37 +117,14 @@ export async function removeCandles(
   db: Pick<Database, "kind" | "sql" | "session" | "logger">,
   options: RetentionOptions & { exchange: string; timeframe: Timeframe; before: number },
 ): Promise<RemovedRows> {
-  const limit = batchRows(options);
   if (TIMEFRAME_MS[options.timeframe] === undefined) throw new RangeError(`unknown timeframe ${String(options.timeframe)}`);
-  const removed: RemovedRows = { rows: 0, statements: 0, stopped: false };
-  // Symbols still holding old candles, each with the open time its next statement starts after.
-  let pending = new Map<string, number | null>((await storedSymbols(db, options.exchange)).map((symbol) => [symbol, null]));
-  while (pending.size > 0) {
-    if (options.signal?.aborted) return { ...removed, stopped: true };
-    const perSymbol = Math.max(1, Math.floor(limit / pending.size));
-    const result = await db.sql.query<{ symbol: string; rows: number; last_ms: string | number }>(DELETE_CANDLES, [
-      options.exchange,
-      [...pending.keys()],
-      options.timeframe,
-      [...pending.values()],
-      perSymbol,
-      options.before,
-    ]);
-    removed.statements += 1;
-    const next = new Map<string, number | null>();
-    for (const row of result.rows) {
-      removed.rows += row.rows;
-      if (row.rows >= perSymbol) next.set(row.symbol, Number(row.last_ms));
-    }
-    options.onProgress?.(removed.rows);
-    pending = next;
-  }
-  await forgetHistoryBefore(db, { exchange: options.exchange, timeframe: options.timeframe, before: options.before });
+  const removed = await removeOldest(db, { table: "candles", timeColumn: "open_time", timeframe: options.timeframe }, options);
+  if (!removed.stopped) await forgetHistoryBefore(db, { exchange: options.exchange, timeframe: options.timeframe, before: options.before });
   return removed;
 }
 
 /** The tables retention deletes from. */
-export type RetentionTable = "system_events" | "candles";
+export type RetentionTable = "decision_traces" | "candles";
 
 /**
  * VACUUM of a table retention deleted from: the deleted rows' space is reused by the next inserts
@@ -150,7 +133,7 @@ export type RetentionTable = "system_events" | "candles";
  * a statement bound, as a large table takes a while.
  */
 export async function vacuumTable(db: Pick<Database, "kind" | "sql" | "session">, table: RetentionTable): Promise<void> {
-  const statement = `VACUUM ${table === "candles" ? "candles" : "system_events"}`;
+  const statement = `VACUUM ${table === "candles" ? "candles" : "decision_traces"}`;
   if (db.kind === "server") await db.session((connection) => connection.exec(statement), { queryTimeoutMs: 0 });
   else await db.sql.exec(statement);
 }

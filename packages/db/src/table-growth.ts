@@ -29,6 +29,7 @@ export type TableGrowthSpec = GrowingTable | BoundedTable;
 export const SCHEMA_TABLES: readonly TableGrowthSpec[] = [
   // A candle's own time: a backfill writes years of candles in minutes, while the bot adds one per series and period.
   { table: "candles", timeColumn: "open_time" },
+  { table: "decision_traces", timeColumn: "time" },
   { table: "system_events", timeColumn: "time" },
   { table: "trades", timeColumn: "exit_time" },
   { table: "positions", bounded: "one row per open position" },

@@ -153,7 +153,8 @@ FROM generate_series(0, ${total - 1}) AS i`;
 /** Rows a day that growthSeedSql writes into each table it fills, and the days its rows span there. */
 export const SEEDED_GROWTH = {
   candles: { rowsPerDay: 240, rows: 7_200, windowDays: 7 },
-  system_events: { rowsPerDay: 1_010, rows: 30_300, windowDays: 7 },
+  decision_traces: { rowsPerDay: 1_000, rows: 30_000, windowDays: 7 },
+  system_events: { rowsPerDay: 10, rows: 300, windowDays: 7 },
   account_state: { rowsPerDay: 1_440, rows: 4_320, windowDays: 3 },
   candle_gaps: { rowsPerDay: 1, rows: 14, windowDays: 7 },
 } as const;
@@ -173,8 +174,8 @@ SELECT 'sim', s.symbol, tf.timeframe, ${now} - (i + 1) * tf.step, 100, 101, 99, 
 FROM (VALUES ('GROW/USDT'), ('MORE/USDT')) AS s(symbol)
 CROSS JOIN (VALUES ('15m', interval '15 minutes', 96), ('1h', interval '1 hour', 24)) AS tf(timeframe, step, per_day)
 CROSS JOIN LATERAL generate_series(0, 30 * tf.per_day - 1) AS i;
-INSERT INTO system_events (time, type, symbol, level, payload)
-SELECT ${now} - (i + 1) * interval '86.4 seconds', 'DECISION_TRACE', 'GROW/USDT', 'info', '{"action":"NO_SIGNAL","reasons":["seeded"]}'
+INSERT INTO decision_traces (exchange, symbol, time, level, payload)
+SELECT 'sim', 'GROW/USDT', ${now} - (i + 1) * interval '86.4 seconds', 'info', '{"action":"NO_SIGNAL","reasons":["seeded"]}'
 FROM generate_series(0, 29999) AS i;
 INSERT INTO system_events (time, type, level, payload)
 SELECT ${now} - (i + 1) * interval '2.4 hours', 'ERROR', 'error', '{"message":"seeded"}'

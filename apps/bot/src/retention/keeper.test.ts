@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { TIMEFRAME_MS, alignToTimeframe } from "@candlekeep/core";
-import { auditHistory, latestEventPerSymbol, listCandleGaps, recordEvents, seriesAuditStates, type Database, type EventInput } from "@candlekeep/db";
+import { auditHistory, latestDecisionTracePerSymbol, listCandleGaps, recordDecisionTraces, recordEvents, seriesAuditStates, type Database, type DecisionTraceInput, type EventInput } from "@candlekeep/db";
 import { createEmbeddedTestDatabase, openOnTestDatabase } from "@candlekeep/db/testing";
 import { keepHistory } from "../history/keeper";
 import { daysBack, repairHistory } from "../history/repair";
@@ -31,11 +31,13 @@ async function logged(bot: TestBot, message: string, from = 0): Promise<Record<s
 }
 
 const event = (type: string, symbol: string | null, time: number, payload: object = {}): EventInput => ({ type, symbol, time: new Date(time), payload });
+const trace = (symbol: string, time: number): DecisionTraceInput => ({ exchange: "sim", symbol, time: new Date(time), payload: { action: "NO_SIGNAL" } });
 
-/** Events per type, and whether older than `cutoff`. */
+/** Events per type (decision traces as DECISION_TRACE), and whether older than `cutoff`. */
 async function eventCounts(db: Database, cutoff: number): Promise<Record<string, number>> {
   const result = await db.sql.query<{ type: string; old: boolean; n: string | number }>(
-    "SELECT type, time < timestamptz 'epoch' + $1::int8 * interval '1 millisecond' AS old, count(*) AS n FROM system_events GROUP BY 1, 2 ORDER BY 1, 2",
+    `SELECT type, time < timestamptz 'epoch' + $1::int8 * interval '1 millisecond' AS old, count(*) AS n
+     FROM (SELECT type, time FROM system_events UNION ALL SELECT 'DECISION_TRACE', time FROM decision_traces) AS e GROUP BY 1, 2 ORDER BY 1, 2`,
     [cutoff],
   );
   return Object.fromEntries(result.rows.map((row) => [`${row.type} ${row.old ? "old" : "new"}`, Number(row.n)]));
@@ -68,10 +70,11 @@ describe("the background retention", () => {
     const now = bot.runtime.market.now();
     const cutoff = now - 30 * DAY;
     db = await openOnTestDatabase(testBot.database);
-    const old = [...SYMBOLS, "GONE/USDT"].flatMap((symbol) => Array.from({ length: 10 }, (_, day) => event("DECISION_TRACE", symbol, cutoff - (day + 1) * DAY, { action: "NO_SIGNAL" })));
+    const old = [...SYMBOLS, "GONE/USDT"].flatMap((symbol) => Array.from({ length: 10 }, (_, day) => trace(symbol, cutoff - (day + 1) * DAY)));
     const others = ["ORDER", "POSITION_OPENED", "POSITION_CLOSED", "ERROR", "STARTUP", "COIN_DELISTED"].map((type) => event(type, "BTC/USDT", cutoff - 5 * DAY));
-    const recent = SYMBOLS.map((symbol) => event("DECISION_TRACE", symbol, cutoff + DAY, { action: "NO_SIGNAL" }));
-    expect(await recordEvents(db, [...old, ...others, ...recent])).toBe(0);
+    const recent = SYMBOLS.map((symbol) => trace(symbol, cutoff + DAY));
+    expect(await recordDecisionTraces(db, [...old, ...recent])).toBe(0);
+    expect(await recordEvents(db, others)).toBe(0);
 
     const stop = new AbortController();
     const keeping = keepRetention(bot.runtime, { signal: stop.signal });
@@ -95,13 +98,13 @@ describe("the background retention", () => {
     expect(counts["STARTUP new"]).toBe(1);
 
     // A restart resumes the throttle from each coin's newest trace: an unchanged decision is not recorded again within the interval.
-    const newest = await latestEventPerSymbol(db, "DECISION_TRACE", SYMBOLS);
+    const newest = await latestDecisionTracePerSymbol(db, { exchange: "sim", symbols: SYMBOLS });
     expect(newest.map((e) => [e.symbol, e.time.getTime()])).toEqual(SYMBOLS.map((symbol) => [symbol, bot.runtime.market.now()]));
     const restarted = await testBot.start({ SYMBOLS: SYMBOLS.join(","), EVENT_RETENTION_DAYS: "30", DECISION_TRACE_INTERVAL_MS: String(DAY) }, { backfill: false });
     for (const stored of newest) {
       const action = (stored.payload as { action: Action }).action;
       const decision = { action, reasons: [], price: 1, candleTime: 0, indicators: { emaFast: null, emaSlow: null, rsi: null, atr: null }, takeProfit: null, stopLoss: null };
-      expect(restarted.runtime.traces.trace(stored.symbol ?? "", decision, stored.time.getTime() + STEP, { lastPrice: 1, outcome: "none" })).toBeUndefined();
+      expect(restarted.runtime.traces.trace(stored.symbol, decision, stored.time.getTime() + STEP, { lastPrice: 1, outcome: "none" })).toBeUndefined();
     }
   }, 120_000);
 
@@ -109,7 +112,7 @@ describe("the background retention", () => {
     const bot = await testBot.start({ SYMBOLS: "BTC/USDT", EVENT_RETENTION_DAYS: "0" });
     db = await openOnTestDatabase(testBot.database);
     const ancient = bot.runtime.market.now() - 5000 * DAY;
-    await recordEvents(db, [event("DECISION_TRACE", "BTC/USDT", ancient, { action: "NO_SIGNAL" })]);
+    await recordDecisionTraces(db, [trace("BTC/USDT", ancient)]);
     const stop = new AbortController();
     // Resolves at once: nothing to remove, ever.
     await keepRetention(bot.runtime, { intervalMs: 10, signal: stop.signal });
@@ -193,13 +196,14 @@ describe("the background retention", () => {
       await repairHistory(rt, backfillDays(rt, 5));
       const embedded = await bot.database.get();
       const now = rt.market.now();
-      const old = Array.from({ length: 20 }, (_, day) => event("DECISION_TRACE", "BTC/USDT", now - (31 + day) * DAY, { action: "NO_SIGNAL" }));
-      await recordEvents(embedded, [...old, event("ORDER", "BTC/USDT", now - 40 * DAY), event("DECISION_TRACE", "BTC/USDT", now - DAY, { action: "NO_SIGNAL" })]);
+      const old = Array.from({ length: 20 }, (_, day) => trace("BTC/USDT", now - (31 + day) * DAY));
+      await recordDecisionTraces(embedded, [...old, trace("BTC/USDT", now - DAY)]);
+      await recordEvents(embedded, [event("ORDER", "BTC/USDT", now - 40 * DAY)]);
       const before = await oldestCandles(embedded);
 
       // As if 10,000 rows had gone from each table since its last VACUUM.
-      const report = await retentionPass(rt, { signal: new AbortController().signal, unvacuumed: { system_events: 10_000, candles: 10_000 } });
-      expect(report).toMatchObject({ tracesRemoved: old.length, vacuumed: ["system_events", "candles"], stopped: false });
+      const report = await retentionPass(rt, { signal: new AbortController().signal, unvacuumed: { decision_traces: 10_000, candles: 10_000 } });
+      expect(report).toMatchObject({ tracesRemoved: old.length, vacuumed: ["decision_traces", "candles"], stopped: false });
       const firstKept = Math.ceil((now - 2 * DAY) / STEP) * STEP;
       // Five days of 15m candles stored without a hole: every one before the first kept goes.
       expect(report.candlesRemoved["15m"]).toBe((firstKept - (before["BTC/USDT 15m"] ?? firstKept)) / STEP);

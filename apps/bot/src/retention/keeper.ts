@@ -40,7 +40,7 @@ export async function keepRetention(rt: BotRuntime, options: { intervalMs?: numb
   const { signal } = options;
   const { retention } = rt.config;
   if (retention.traceDays === 0 && Object.keys(retention.candleDays).length === 0) return;
-  const unvacuumed: Unvacuumed = { system_events: 0, candles: 0 };
+  const unvacuumed: Unvacuumed = { decision_traces: 0, candles: 0 };
   const every = { intervalMs: options.intervalMs ?? RETENTION_INTERVAL_MS, signal, failure: "retention pass failed; it runs again in an hour" };
   await everyIntervalAfterFirstTick(rt, every, async () => {
     const report = await retentionPass(rt, { signal, unvacuumed });
@@ -69,9 +69,9 @@ export async function retentionPass(rt: BotRuntime, options: { signal: AbortSign
   const before = traceCutoff(rt.config.retention, now);
   if (before !== undefined) {
     report.tracesBefore = new Date(before).toISOString();
-    const removed = await removeDecisionTraces(db, { before, signal, onProgress: progress("decision traces") });
+    const removed = await removeDecisionTraces(db, { exchange: rt.market.id, before, signal, onProgress: progress("decision traces") });
     report.tracesRemoved = removed.rows;
-    unvacuumed.system_events += removed.rows;
+    unvacuumed.decision_traces += removed.rows;
     report.stopped = removed.stopped;
   }
   for (const timeframe of TIMEFRAMES) {
@@ -82,7 +82,7 @@ export async function retentionPass(rt: BotRuntime, options: { signal: AbortSign
     unvacuumed.candles += removed.rows;
     report.stopped = removed.stopped;
   }
-  for (const table of ["system_events", "candles"] as const) {
+  for (const table of ["decision_traces", "candles"] as const) {
     if (unvacuumed[table] < VACUUM_AFTER_ROWS || signal.aborted) continue;
     await vacuumTable(db, table);
     unvacuumed[table] = 0;

@@ -1,4 +1,4 @@
-import { accountHistory, latestEventPerSymbol, listOpenPositions } from "@candlekeep/db";
+import { accountHistory, latestDecisionTracePerSymbol, listOpenPositions } from "@candlekeep/db";
 import { amount, listSome, plural, type Check } from "../check";
 
 const ago = (nowMs: number, thenMs: number) => {
@@ -9,7 +9,7 @@ const ago = (nowMs: number, thenMs: number) => {
 };
 
 /**
- * Check 6: is the bot working? The newest DECISION_TRACE per tracked coin (the
+ * Check 6: is the bot working? The newest decision trace per tracked coin (the
  * bot records one per coin at least every 5 minutes), open positions and the
  * newest account snapshot. Quiet coins are a warning, not a failure: a bot that
  * was stopped on purpose leaves a sound database.
@@ -19,8 +19,8 @@ export const activityCheck: Check = async ({ readDb, config, nowMs, trackedCoins
   if (symbols.length === 0) return { status: "warn", summary: `no coins to check: ${source}` };
   const minutes = config.activityMinutes;
   const since = nowMs - minutes * 60_000;
-  const traces = await latestEventPerSymbol(readDb, "DECISION_TRACE", symbols);
-  const latest = new Map(traces.map((e) => [e.symbol ?? "", e.time.getTime()]));
+  const traces = await latestDecisionTracePerSymbol(readDb, { exchange: config.exchange, symbols });
+  const latest = new Map(traces.map((trace) => [trace.symbol, trace.time.getTime()]));
   const quiet = symbols.filter((s) => (latest.get(s) ?? Number.NEGATIVE_INFINITY) < since);
   const never = quiet.filter((s) => !latest.has(s));
   const positions = await listOpenPositions(readDb, { exchange: config.exchange });

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { SIM_DEFAULT_SYMBOLS, TIMEFRAME_MS, TIMEFRAMES, silentLogger } from "@candlekeep/core";
-import { accountHistory, candleCoverage, latestEvents, listOpenPositions, listOrders, listTrades, openDatabase, recentCandles, recordOrderIntent, saveAccountState, savePosition, type Database } from "@candlekeep/db";
+import { accountHistory, candleCoverage, latestDecisionTraces, latestEvents, listOpenPositions, listOrders, listTrades, openDatabase, recentCandles, recordOrderIntent, saveAccountState, savePosition, type Database } from "@candlekeep/db";
 import { createEmbeddedTestDatabase, createServerTestDatabase, entryIntent, type TestDatabase } from "@candlekeep/db/testing";
 import { balanceOf } from "./exchange/balance";
 import { SimExchange } from "./exchange/sim";
@@ -46,12 +46,12 @@ describe("bot on the simulated exchange (PostgreSQL server)", () => {
     }
     expect(await storedForming(db)).toEqual([]);
 
-    const traces = await latestEvents(db, { type: "DECISION_TRACE", limit: 10_000 });
+    const traces = (await Promise.all(SIM_DEFAULT_SYMBOLS.map((symbol) => latestDecisionTraces(db, { exchange: "sim", symbol, limit: 10_000 })))).flat();
     const bySymbol = new Map<string, { time: number; action: string }[]>();
-    for (const event of [...traces].reverse()) {
-      const list = bySymbol.get(event.symbol ?? "") ?? [];
-      list.push({ time: event.time.getTime(), action: (event.payload as { action: string }).action });
-      bySymbol.set(event.symbol ?? "", list);
+    for (const trace of [...traces].reverse()) {
+      const list = bySymbol.get(trace.symbol) ?? [];
+      list.push({ time: trace.time.getTime(), action: (trace.payload as { action: string }).action });
+      bySymbol.set(trace.symbol, list);
     }
     expect([...bySymbol.keys()].sort()).toEqual([...SIM_DEFAULT_SYMBOLS].sort());
     expect(traces.some((e) => (e.payload as { action: string }).action === "NO_SIGNAL")).toBe(true);

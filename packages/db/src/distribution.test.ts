@@ -9,16 +9,12 @@ import { openTestDatabase } from "./testing";
  * column: each node or partition checks its own rows. Read from the migrated
  * database's catalogue (pg_index), so every migration is held to it.
  *
- * - candles, candle_gaps, series_audit: by `symbol` (Citus), every query of the
- *   bot names a coin; candles also holds its time (open_time) in its key, so a
- *   hypertable works as well.
- * - system_events: by `time`. Its symbol is nullable and holds NULLs (the paper
- *   account, start-ups, errors): Citus cannot distribute on that. What grows is
- *   decision traces, ~33 rows/s at 10,000 coins, a rate one node takes; what
- *   needs splitting is their volume over time (retention, compression), which is
- *   time partitioning, and that needs the time in every unique key.
- * - orders, trades, positions, account_state stay whole: they grow with trades
- *   (bounded by the account's cash), not with coins.
+ * - candles, candle_gaps, series_audit, decision_traces: by `symbol` (Citus),
+ *   every query of the bot names a coin; candles and decision_traces also hold
+ *   their time in their keys, so time partitions or a hypertable work as well
+ *   (decision traces are the fastest-growing rows: retention by partition).
+ * - system_events, orders, trades, positions, account_state stay whole: they grow
+ *   with trades and starts (bounded by the account's cash), not with coins.
  */
 
 interface UniqueKey {
@@ -66,15 +62,17 @@ describe("the large tables stay distributable: every unique key holds the distri
     ["candles", "open_time"],
     ["candle_gaps", "symbol"],
     ["series_audit", "symbol"],
+    ["decision_traces", "symbol"],
+    ["decision_traces", "time"],
   ])("%s: every unique key holds %s", async (table, column) => {
     expect(await keysWithout(db, table, column)).toEqual([]);
   });
 
-  it("system_events: a time-partitioned layout needs time in every unique key; today its id key and its event_key key lack it (the migration: docs/scaling.md)", async () => {
-    expect(await keysWithout(db, "system_events", "time")).toEqual([
-      "system_events: unique key system_events_event_key_key (event_key) lacks time",
-      "system_events: primary key system_events_pkey (id) lacks time",
-    ]);
+  it("the large tables are the ones that grow with coins and time: system_events holds no decision trace, only the audit trail", async () => {
+    // What the migration moved: a database migrated with traces in system_events keeps none there.
+    const traces = await db.sql.query<{ n: string | number }>("SELECT count(*) AS n FROM system_events WHERE type = 'DECISION_TRACE'");
+    expect(Number(traces.rows[0]?.n)).toBe(0);
+    expect((await uniqueKeys(db, "decision_traces")).map((key) => `${key.name} (${key.columns.join(", ")})`)).toEqual(["decision_traces_pkey (exchange, symbol, time)"]);
   });
 
   it("names a key that breaks the rule, expression and INCLUDE columns as such", async () => {

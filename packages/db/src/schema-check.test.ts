@@ -53,7 +53,7 @@ describe("parsePrismaSchema", () => {
   });
 
   it("finds the eight models of the repository's schema", () => {
-    expect(parsePrismaSchema(SCHEMA).models.map((m) => m.table).sort()).toEqual(["account_state", "candle_gaps", "candles", "orders", "positions", "series_audit", "system_events", "trades"]);
+    expect(parsePrismaSchema(SCHEMA).models.map((m) => m.table).sort()).toEqual(["account_state", "candle_gaps", "candles", "decision_traces", "orders", "positions", "series_audit", "system_events", "trades"]);
   });
 });
 
@@ -82,8 +82,8 @@ describe.each(DATABASE_KINDS)("compareSchemaWithDatabase on the %s engine", (kin
   it("finds no problems on a freshly migrated database: every model field has a compatible column", async () => {
     const result = await compareSchemaWithDatabase(db);
     expect(result.problems).toEqual([]);
-    expect(result.tables).toBe(8);
-    expect(result.columns).toBe(94);
+    expect(result.tables).toBe(9);
+    expect(result.columns).toBe(99);
   });
 
   it("reports a dropped column as missing, naming the table, column and model field", async () => {

@@ -178,12 +178,13 @@ function tampered(from: string | RegExp, to: string): Schema {
 }
 
 describe("the test's schema.prisma parser", () => {
-  it("reads the eight models with their tables, mapped columns, optional fields, native types and enums", () => {
+  it("reads the nine models with their tables, mapped columns, optional fields, native types and enums", () => {
     const schema = parseSchema(SCHEMA);
     expect(schema.models.map((m) => `${m.name}→${m.table}`).sort()).toEqual([
       "AccountState→account_state",
       "CandleGap→candle_gaps",
       "Candle→candles",
+      "DecisionTrace→decision_traces",
       "Order→orders",
       "Position→positions",
       "SeriesAudit→series_audit",
@@ -253,8 +254,8 @@ describe.each(DATABASE_KINDS)("schema.prisma against the migrated %s database", 
   });
 
   it("would fail if a column were added by a migration without a field", () => {
-    const schema = tampered(/\n {2}level +String +@default\("info"\)/, "");
-    expect(drift(schema, columns)).toEqual(["system_events.level has no field in model SystemEvent"]);
+    const schema = tampered(/\n {2}level +String +@default\("info"\)/g, "");
+    expect(drift(schema, columns)).toEqual(["decision_traces.level has no field in model DecisionTrace", "system_events.level has no field in model SystemEvent"]);
   });
 
   it("would fail if a field's type, precision, nullability or enum changed without a migration", () => {

@@ -150,36 +150,31 @@ function timeIndex(indexes: readonly IndexRow[], timeColumn: string): { name: st
 }
 
 /**
- * SQL giving the oldest time of `table` and the rows at or after
- * greatest($1, that oldest time). With leading `groups`, their distinct values
- * are found by skipping through the index (one probe each), and each group's
- * oldest row and recent rows are ranges of it.
+ * SQL giving the oldest time of `table` (`oldest_ms`), or with `since` ($1) the rows at or after
+ * it (`rows`). With leading `groups`, their distinct values are found by skipping through the index
+ * (one probe each), and each group's oldest row and recent rows are ranges of it. Two statements,
+ * so the count is planned knowing `since`: with it unknown, the planner guessed a third of the
+ * table and read all of it instead of the index's recent range.
  */
-function recentRowsSql(table: string, timeColumn: string, groups: readonly string[]): string {
+function growthSql(table: string, timeColumn: string, groups: readonly string[], read: "oldest" | "rows"): string {
   const t = quoteIdentifier(table);
   const time = `r.${quoteIdentifier(timeColumn)}`;
-  const tail = (oldest: string, recent: string) => `${oldest},
-since AS (SELECT greatest($1::timestamptz, oldest.time) AS time, oldest.time AS oldest FROM oldest)
-SELECT (extract(epoch FROM since.oldest) * 1000)::float8 AS oldest_ms,
-  (extract(epoch FROM since.time) * 1000)::float8 AS since_ms,
-  (${recent})::float8 AS rows
-FROM since`;
+  const oldestMs = (expression: string) => `(extract(epoch FROM ${expression}) * 1000)::float8 AS oldest_ms`;
   if (groups.length === 0) {
-    return `WITH ${tail(`oldest AS (SELECT min(${time}) AS time FROM ${t} AS r)`, `SELECT count(*) FROM ${t} AS r WHERE ${time} >= since.time`)}`;
+    return read === "oldest" ? `SELECT ${oldestMs(`min(${time})`)} FROM ${t} AS r` : `SELECT count(*)::float8 AS rows FROM ${t} AS r WHERE ${time} >= $1::timestamptz`;
   }
   const quoted = groups.map(quoteIdentifier);
   const list = (alias: string) => quoted.map((c) => `${alias}.${c}`).join(", ");
   const sameGroup = quoted.map((c) => `r.${c} = prefixes.${c}`).join(" AND ");
-  return `WITH RECURSIVE prefixes AS (
+  const prefixes = `WITH RECURSIVE prefixes AS (
   (SELECT ${list("r")} FROM ${t} AS r ORDER BY ${list("r")} LIMIT 1)
   UNION ALL
   SELECT ${list("next")} FROM prefixes AS previous
   CROSS JOIN LATERAL (SELECT ${list("r")} FROM ${t} AS r WHERE (${list("r")}) > (${list("previous")}) ORDER BY ${list("r")} LIMIT 1) AS next
-),
-${tail(
-  `oldest AS (SELECT min(first.time) AS time FROM prefixes CROSS JOIN LATERAL (SELECT min(${time}) AS time FROM ${t} AS r WHERE ${sameGroup}) AS first)`,
-  `SELECT coalesce(sum(recent.rows), 0) FROM prefixes CROSS JOIN LATERAL (SELECT count(*) AS rows FROM ${t} AS r WHERE ${sameGroup} AND ${time} >= since.time) AS recent`,
-)}`;
+)`;
+  return read === "oldest"
+    ? `${prefixes} SELECT ${oldestMs("min(first.time)")} FROM prefixes CROSS JOIN LATERAL (SELECT min(${time}) AS time FROM ${t} AS r WHERE ${sameGroup}) AS first`
+    : `${prefixes} SELECT coalesce(sum(recent.rows), 0)::float8 AS rows FROM prefixes CROSS JOIN LATERAL (SELECT count(*) AS rows FROM ${t} AS r WHERE ${sameGroup} AND ${time} >= $1::timestamptz) AS recent`;
 }
 
 async function countRows(db: Pick<Database, "kind" | "sql" | "session">, table: string, size: SizeRow, exactCountMaxBytes: number): Promise<{ rows: number; source: RowsSource }> {
@@ -209,21 +204,23 @@ async function measureGrowth(
   if (index === undefined && sizes.heapBytes > options.exactCountMaxBytes) {
     return { kind: "unmeasured", reason: `no index holds ${spec.timeColumn} to count the recent rows by, and the table is too big to read whole on every run` };
   }
-  const windowStart = new Date(options.nowMs - options.windowDays * DAY_MS);
-  const [row] = await readWithoutJit<{ oldest_ms: number | null; since_ms: number; rows: number }>(db, recentRowsSql(spec.table, spec.timeColumn, index?.groups ?? []), [windowStart]);
-  const oldestMs = row?.oldest_ms ?? null;
+  const groups = index?.groups ?? [];
+  const [oldest] = await readWithoutJit<{ oldest_ms: number | null }>(db, growthSql(spec.table, spec.timeColumn, groups, "oldest"), []);
+  const oldestMs = oldest?.oldest_ms ?? null;
   const common = { kind: "measured" as const, timeColumn: spec.timeColumn, index: index?.name };
-  if (row === undefined || oldestMs === null) return { ...common, since: null, windowDays: 0, rows: 0, rowsPerDay: 0, bytesPerDay: 0 };
-  const spanMs = options.nowMs - Number(row.since_ms);
+  if (oldestMs === null) return { ...common, since: null, windowDays: 0, rows: 0, rowsPerDay: 0, bytesPerDay: 0 };
+  const sinceMs = Math.max(options.nowMs - options.windowDays * DAY_MS, Number(oldestMs));
+  const spanMs = options.nowMs - sinceMs;
   if (spanMs < MIN_GROWTH_SPAN_MS) {
     return { kind: "unmeasured", reason: `its rows span ${minutes(options.nowMs - oldestMs)}: growth is measured once they span an hour` };
   }
-  const rows = Number(row.rows);
+  const [counted] = await readWithoutJit<{ rows: number }>(db, growthSql(spec.table, spec.timeColumn, groups, "rows"), [new Date(sinceMs)]);
+  const rows = Number(counted?.rows ?? 0);
   const windowDays = spanMs / DAY_MS;
   const rowsPerDay = rows / windowDays;
   // Statistics may lag behind the rows just counted: never more bytes per row than the table holds.
   const bytesPerRow = sizes.bytes / Math.max(1, sizes.rows, rows);
-  return { ...common, since: new Date(Number(row.since_ms)), windowDays, rows, rowsPerDay, bytesPerDay: rowsPerDay * bytesPerRow };
+  return { ...common, since: new Date(sinceMs), windowDays, rows, rowsPerDay, bytesPerDay: rowsPerDay * bytesPerRow };
 }
 
 /** The size, rows and growth per day of one table (in the current schema). */

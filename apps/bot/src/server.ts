@@ -63,6 +63,7 @@ export async function startServer(rt: BotRuntime, options: BotConfig["server"]):
         coins: () => Promise.resolve({ symbols: rt.symbols, source: "the running bot's coins" }),
         staleAfterPeriods: DEFAULT_STALE_AFTER_PERIODS,
         gapWindowCandles: DEFAULT_GAP_WINDOW_CANDLES,
+        storageBudgetBytes: options.dashboard.storageBudgetBytes,
         // Freshness against the exchange's clock: the simulated one replays from the past towards the wall clock.
         now: () => rt.market.now(),
         live: () => ({

@@ -93,6 +93,14 @@ describe("loadConfig", () => {
     expect(problemsOf({ HISTORY_AUDIT_INTERVAL_MS: "hourly" })).toEqual(["HISTORY_AUDIT_INTERVAL_MS must be a number"]);
   });
 
+  it("reads DATABASE_STORAGE_BUDGET as a size, as verify and the standalone dashboard do, and names a malformed one", () => {
+    expect(loadConfig({}, [], false).server.dashboard.storageBudgetBytes).toBeUndefined();
+    expect(loadConfig({ DATABASE_STORAGE_BUDGET: "" }, [], false).server.dashboard.storageBudgetBytes).toBeUndefined();
+    expect(loadConfig({ DATABASE_STORAGE_BUDGET: "10GB" }, [], false).server.dashboard.storageBudgetBytes).toBe(10 * 1024 ** 3);
+    expect(problemsOf({ DATABASE_STORAGE_BUDGET: "10" })).toEqual(["DATABASE_STORAGE_BUDGET needs a unit, such as 10GB or 500MB, not a bare number (B, kB, MB, GB, TB; 1 GB = 1024 MB)"]);
+    expect(problemsOf({ DATABASE_STORAGE_BUDGET: "ten gigabytes" })).toEqual(["DATABASE_STORAGE_BUDGET must be a size such as 10GB or 500MB (B, kB, MB, GB, TB; 1 GB = 1024 MB)"]);
+  });
+
   it("rejects a strategy timeframe that is not tracked", () => {
     expect(problemsOf({ TIMEFRAMES: "1h,4h" })).toContain("STRATEGY_TIMEFRAME 15m must be one of the tracked TIMEFRAMES (1h, 4h)");
   });

@@ -4,6 +4,7 @@ import {
   TIMEFRAMES,
   TIMEFRAME_MS,
   booleanSetting,
+  byteSizeSetting,
   defaultLogFormat,
   isTimeframe,
   presentSettings,
@@ -76,8 +77,11 @@ export interface BotConfig {
   history: { auditIntervalMs: number };
   /** What the running bot removes in the background: decision traces and candles older than these many days. */
   retention: RetentionConfig;
-  /** `dashboard`: the read-only dashboard on the same port (off by default). */
-  server: { port: number; host: string; dashboard: { enabled: boolean; token: string | undefined } };
+  /**
+   * `dashboard`: the read-only dashboard on the same port (off by default); its system panel shows the
+   * days of growth left in `storageBudgetBytes` (DATABASE_STORAGE_BUDGET), as the standalone one's does.
+   */
+  server: { port: number; host: string; dashboard: { enabled: boolean; token: string | undefined; storageBudgetBytes: number | undefined } };
   log: { level: LogLevel; format: LogFormat };
   /** The bound of the whole shutdown; past it a watchdog ends the process (exit 3). */
   shutdownTimeoutMs: number;
@@ -184,6 +188,7 @@ const botEnvSchema = sharedSettingsSchema.extend({
   HOST: z.string().trim().min(1).default("0.0.0.0"),
   DASHBOARD_ENABLED: booleanSetting("DASHBOARD_ENABLED").default(false),
   DASHBOARD_TOKEN: dashboardTokenSetting.optional(),
+  DATABASE_STORAGE_BUDGET: byteSizeSetting("DATABASE_STORAGE_BUDGET").optional(),
   SHUTDOWN_TIMEOUT_MS: positiveInt("SHUTDOWN_TIMEOUT_MS", 1000, 600_000).default(20_000),
   HISTORY_AUDIT_INTERVAL_MS: positiveInt("HISTORY_AUDIT_INTERVAL_MS", 1000, 7 * 86_400_000).default(3_600_000),
   EVENT_RETENTION_DAYS: retentionDays("EVENT_RETENTION_DAYS").default(90),
@@ -354,7 +359,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
     },
     history: { auditIntervalMs: s.HISTORY_AUDIT_INTERVAL_MS },
     retention: { traceDays: s.EVENT_RETENTION_DAYS, candleDays },
-    server: { port: s.PORT, host: s.HOST, dashboard: { enabled: s.DASHBOARD_ENABLED, token: s.DASHBOARD_TOKEN } },
+    server: { port: s.PORT, host: s.HOST, dashboard: { enabled: s.DASHBOARD_ENABLED, token: s.DASHBOARD_TOKEN, storageBudgetBytes: s.DATABASE_STORAGE_BUDGET } },
     log: { level: s.LOG_LEVEL, format: s.LOG_FORMAT ?? defaultLogFormat({ NODE_ENV: s.NODE_ENV }, isTty) },
     shutdownTimeoutMs: s.SHUTDOWN_TIMEOUT_MS,
   };

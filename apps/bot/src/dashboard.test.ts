@@ -21,9 +21,18 @@ describe("the dashboard served by the bot (DASHBOARD_ENABLED=true)", () => {
 
   beforeAll(async () => {
     testDb = await createServerTestDatabase();
-    bot = await startTestBot({ DATABASE_URL: testDb.url, CANDLEKEEP_DATA_DIR: testDb.dataDir, SYMBOLS: "BTC/USDT,ETH/USDT,SOL/USDT" });
+    bot = await startTestBot({
+      DATABASE_URL: testDb.url,
+      CANDLEKEEP_DATA_DIR: testDb.dataDir,
+      SYMBOLS: "BTC/USDT,ETH/USDT,SOL/USDT",
+      HOST: "127.0.0.1",
+      DASHBOARD_ENABLED: "true",
+      DASHBOARD_TOKEN: TOKEN,
+      DATABASE_STORAGE_BUDGET: "1TB",
+    });
     await bot.ticks(3);
-    server = await startServer(bot.runtime, { host: "127.0.0.1", port: 0, dashboard: { enabled: true, token: TOKEN } });
+    // The server options the bot's settings gave, as main.ts passes them.
+    server = await startServer(bot.runtime, bot.runtime.config.server);
     const address = server.server.address();
     base = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
   });
@@ -48,6 +57,15 @@ describe("the dashboard served by the bot (DASHBOARD_ENABLED=true)", () => {
     expect(body.bot).toMatchObject({ ticks: 3, pendingCandles: 0 });
     expect(body.bot?.lastTickAt).not.toBeNull();
     expect(body.bot?.lastFlushAt).not.toBeNull();
+  });
+
+  it("shows on the system panel the days of growth left in DATABASE_STORAGE_BUDGET, as the standalone dashboard does", async () => {
+    const { body } = await get<SystemResponse>("/api/system");
+    const storage = body.storage;
+    const budgetBytes = 1024 ** 4;
+    expect(storage?.bytesPerDay).toBeGreaterThan(0);
+    const leftBytes = budgetBytes - (storage?.databaseBytes ?? 0);
+    expect(storage?.budget).toEqual({ bytes: budgetBytes, leftBytes, daysLeft: expect.closeTo(leftBytes / (storage?.bytesPerDay ?? 1), 6), state: "ok", lowDays: 30 });
   });
 
   it("lists on /healthz the orders whose outcome is not settled yet", async () => {

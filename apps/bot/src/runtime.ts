@@ -37,7 +37,7 @@ export interface BotStatus {
   startedAt: Date;
   ticks: number;
   lastTickAt: Date | undefined;
-  /** Last sign of life of the work loop: a finished tick or a backfilled series. */
+  /** Last sign of life of the work loop (/healthz's stall rule): a finished tick, a series of the start-up backfill, a retry of it waiting out the database. */
   lastProgressAt: Date;
   lastTickMs: number | undefined;
   lastFlushAt: Date | undefined;

@@ -11,12 +11,14 @@ const MAX_TICK_ALLOWANCE_MS = 5 * 60_000;
 const STALL_SLACK_MS = 10_000;
 
 /**
- * How long the loop may go without progress (a finished tick, a backfilled
- * series) before /healthz answers 503: the wait for the next tick (one
- * interval), the time that tick may take (one more interval, at most 5
- * minutes), and 10 s of slack. About two intervals: 2 min 10 s at the default
- * 60 s, 10.2 s at 100 ms; an hourly tick is stalled 5 min 10 s after it was
- * due, not hours later.
+ * How long the loop may go without progress (a finished tick, a series of the
+ * start-up backfill, a retry of it waiting out the database) before /healthz
+ * answers 503: the wait for the next tick (at most one interval: ticks start an
+ * interval apart), the time that tick may take (one more interval, at most 5
+ * minutes), and 10 s of slack. So interval + min(interval, 5 min) + 10 s: two
+ * intervals + 10 s up to a 5-minute interval (2 min 10 s at the default 60 s,
+ * 10.2 s at 100 ms), one interval + 5 min 10 s above it (1 h 5 min 10 s at an
+ * hourly tick), not two hours.
  */
 export function stallAfterMs(intervalMs: number): number {
   return intervalMs + Math.min(intervalMs, MAX_TICK_ALLOWANCE_MS) + STALL_SLACK_MS;
@@ -63,6 +65,7 @@ export async function startServer(rt: BotRuntime, options: BotConfig["server"]):
         coins: () => Promise.resolve({ symbols: rt.symbols, source: "the running bot's coins" }),
         staleAfterPeriods: DEFAULT_STALE_AFTER_PERIODS,
         gapWindowCandles: DEFAULT_GAP_WINDOW_CANDLES,
+        storageBudgetBytes: options.dashboard.storageBudgetBytes,
         // Freshness against the exchange's clock: the simulated one replays from the past towards the wall clock.
         now: () => rt.market.now(),
         live: () => ({

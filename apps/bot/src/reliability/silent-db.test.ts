@@ -112,7 +112,7 @@ describe("database connections that go silent (real bot processes, PostgreSQL th
     expect(said).toContain("bot lock connection lost");
     expect(said.some((m) => m?.startsWith("a database connection went silent") === true)).toBe(true);
     expect(said).toContain("the bot lock was still held by this bot's own lost connection; that session was ended");
-    // /healthz: 503 "stalled" after two intervals (+10 s) without a tick, with the outage reported; 200 once ticking again.
+    // /healthz: 503 "stalled" once more than two 200 ms intervals + 10 s (10.4 s) pass without a finished tick, with the outage reported; 200 once ticking again.
     const stalled = health.answers.filter((a) => a.status === 503);
     expect(stalled.length).toBeGreaterThan(0);
     expect(stalled[0]?.body.status).toBe("stalled");

@@ -429,7 +429,7 @@ function tableLines(storage: StorageJson): string {
 /** How long DATABASE_STORAGE_BUDGET lasts, and whether that is worth a look (past it, or under its low mark). */
 function budgetText(storage: StorageJson): [string, boolean] {
   const budget = storage.budget;
-  if (budget === null) return ["none set (DATABASE_STORAGE_BUDGET, read by the standalone dashboard and verify)", false];
+  if (budget === null) return ["none set (DATABASE_STORAGE_BUDGET, e.g. 10GB)", false];
   if (budget.state === "exceeded") return [`past the ${bytes(budget.bytes)} budget by ${bytes(-budget.leftBytes)}`, true];
   if (budget.daysLeft === null) return [`${bytes(budget.leftBytes)} left of ${bytes(budget.bytes)}; not growing`, false];
   const days = budget.daysLeft >= 10 ? Math.floor(budget.daysLeft) : budget.daysLeft.toFixed(1);

@@ -56,9 +56,14 @@ async function run(config: BotConfig, logger: Logger, life: Lifecycle): Promise<
   }
   let started: StartedBot;
   try {
-    // A signal during start-up ends a wait for the bot lock; startBot closes what it opened when it fails (under the watchdog).
+    // A signal during start-up ends the connection retries and a wait for the bot lock; startBot closes what it opened when it fails (under the watchdog).
     started = await startBot(config, logger, { signal: life.stopping, onFailure: () => life.begin() });
   } catch (error) {
+    if (life.signal !== undefined) {
+      // Stopped on request before the bot ran: nothing was accepted, so nothing is lost.
+      logger.info("stopped during start-up", { signal: life.signal, while: redactText(describeError(error)) });
+      return { code: EXIT_CODES.done, reason: "signal during start-up" };
+    }
     // One clear line for what the operator can fix; details only at debug level.
     logger.error(error instanceof UserFacingError ? error.message : `start-up failed: ${describeError(error)}`);
     logger.debug("start-up failure details", { stack: redactText(error instanceof Error ? (error.stack ?? "") : "") });

@@ -43,7 +43,7 @@ export interface StartedBot {
 }
 
 export interface StartOptions {
-  /** Ends a wait for the bot lock (the process is stopping). */
+  /** Ends the connection retries and a wait for the bot lock (the process is stopping). */
   signal?: AbortSignal;
   /** Start-up failed and is about to close what it opened: the caller's shutdown (and its bound) begins. */
   onFailure?: () => void;
@@ -87,6 +87,7 @@ export async function startBot(config: BotConfig, logger: Logger, options: Start
     caCert: config.database.caCert,
     poolMax: config.database.poolMax,
     retry: { retries: config.database.connectRetries, initialDelayMs: 1000 },
+    signal: options.signal,
     dataDir: config.database.dataDir,
     autoMigrate: config.database.autoMigrate,
     logger,

@@ -59,6 +59,8 @@ export interface DbOptions {
    */
   checkMigrations?: boolean;
   retry?: RetryPolicy;
+  /** Server: ends the connection retries at once when it aborts (a stop requested while the database is down). */
+  signal?: AbortSignal | undefined;
   logger: Logger;
   /** Where migrations live; defaults to the repository's prisma/migrations. */
   migrationsDir?: string;
@@ -364,7 +366,7 @@ async function openServer(url: DatabaseUrl, options: DbOptions): Promise<Databas
         client.release();
       },
       options.retry ?? DEFAULT_RETRY,
-      { isRetryable: isRetryableConnectError, logger: options.logger, what: `connecting to ${url.redacted}` },
+      { isRetryable: isRetryableConnectError, logger: options.logger, what: `connecting to ${url.redacted}`, signal: options.signal },
     );
   } catch (error) {
     await pool.end().catch(() => undefined);

@@ -11,20 +11,22 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY: RetryPolicy = { retries: 5, initialDelayMs: 1000 };
 
 /**
- * Runs `attempt` until it succeeds, `isRetryable` says no, or the retries are used up.
- * Resolves with the result; rejects with the last error and the number of attempts made.
+ * Runs `attempt` until it succeeds, `isRetryable` says no, the retries are used up, or `signal`
+ * aborts (it ends the wait before the next attempt: a stop requested while the database is down
+ * must not wait out the retries). Resolves with the result; rejects with the last error and the
+ * number of attempts made.
  */
 export async function withRetry<T>(
   attempt: () => Promise<T>,
   policy: RetryPolicy,
-  options: { isRetryable: (error: unknown) => boolean; logger: Logger; what: string },
+  options: { isRetryable: (error: unknown) => boolean; logger: Logger; what: string; signal?: AbortSignal | undefined },
 ): Promise<T> {
   let delay = policy.initialDelayMs;
   for (let tried = 1; ; tried += 1) {
     try {
       return await attempt();
     } catch (error) {
-      if (tried > policy.retries || !options.isRetryable(error)) {
+      if (tried > policy.retries || !options.isRetryable(error) || options.signal?.aborted) {
         throw new RetryExhaustedError(error, tried);
       }
       options.logger.warn(`${options.what} failed, retrying`, {
@@ -32,7 +34,8 @@ export async function withRetry<T>(
         retryInMs: delay,
         error: error instanceof Error ? error.message : String(error),
       });
-      await sleep(delay);
+      const stopped = await sleep(delay, false, { signal: options.signal }).catch(() => true);
+      if (stopped) throw new RetryExhaustedError(error, tried);
       delay *= 2;
     }
   }

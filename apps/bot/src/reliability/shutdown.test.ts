@@ -103,6 +103,38 @@ describe("process lifecycle (real bot process, PostgreSQL server)", () => {
     expect(bot.lines.at(-1)).toMatchObject({ message: "shutdown finished", fields: { exitCode: 0, reason: "signal" } });
   }, 60_000);
 
+  it("SIGTERM while the database is down at start stops the connection retries at once: exit 0, not the watchdog's 3", async () => {
+    // A port nothing listens on: each attempt is refused at once, and the retries would wait 1 + 2 + 4 + 8 + 16 s.
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const { port } = closed.address() as net.AddressInfo;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const bot = start({ DATABASE_URL: `postgresql://postgres:s3cret@127.0.0.1:${port}/candlekeep`, DATABASE_CONNECT_RETRIES: "5", SHUTDOWN_TIMEOUT_MS: "20000" });
+    await bot.waitFor("a retry", (l) => String(l.message).endsWith("failed, retrying"));
+    bot.child.kill("SIGTERM");
+    const { code, ms } = await exitOf(bot);
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(5000);
+    expect(bot.lines.filter((l) => String(l.message).endsWith("failed, retrying"))).toHaveLength(1);
+    expect(bot.lines.find((l) => l.message === "stopped during start-up")?.fields).toMatchObject({ signal: "SIGTERM" });
+    expect(bot.lines.some((l) => l.level === "error")).toBe(false);
+    expect(bot.lines.at(-1)).toMatchObject({ message: "shutdown finished", fields: { exitCode: 0, reason: "signal during start-up" } });
+    expect(bot.stdout() + bot.stderr()).not.toContain("s3cret");
+  }, 60_000);
+
+  it("SIGTERM while waiting for another bot's lock stops the wait at once: exit 0", async () => {
+    const first = start({ TICK_INTERVAL_MS: "200" });
+    await first.waitFor("a tick", (l) => l.message === "tick");
+    const second = start({ BOT_LOCK_WAIT_MS: "60000" });
+    await second.waitFor("waiting for the lock", (l) => l.message === "another bot holds the bot lock; waiting for it to stop");
+    second.child.kill("SIGTERM");
+    const { code, ms } = await exitOf(second);
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(5000);
+    expect(second.lines.at(-1)).toMatchObject({ message: "shutdown finished", fields: { exitCode: 0, reason: "signal during start-up" } });
+    expect(first.running).toBe(true);
+  }, 60_000);
+
   it("a shutdown that hangs (its candle write held by a lock the database never grants) is ended by the watchdog: exit 3 within SHUTDOWN_TIMEOUT_MS, one line naming the stage", async () => {
     const bot = start({ SHUTDOWN_TIMEOUT_MS: "3000", CANDLE_WRITE_TIMEOUT_MS: "600000", SIM_REPLAY_CANDLES: "10000" });
     await bot.waitForTick(3);

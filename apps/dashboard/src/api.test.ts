@@ -1,5 +1,5 @@
 import { TIMEFRAME_MS, alignToTimeframe, type Timeframe } from "@candlekeep/core";
-import { auditHistory, databaseGrowth, markRangeUnavailable } from "@candlekeep/db";
+import { auditHistory, databaseGrowth, markRangeUnavailable, recordDecisionTraces, recordEvent } from "@candlekeep/db";
 import { growthSeedSql, openTestDatabase, SEEDED_GROWTH } from "@candlekeep/db/testing";
 import Fastify, { type FastifyInstance } from "fastify";
 import { dashboardApi, MAX_GAP_RANGES, STORAGE_REFRESH_MS } from "./api";
@@ -82,10 +82,35 @@ describe("the dashboard API on a real database", () => {
   });
 
   it("lists a coin's latest decision traces, newest first", async () => {
-    const { body } = await get<EventsResponse>("/api/coins/SOL-USDT/events?limit=2");
-    expect(body.events).toHaveLength(2);
-    expect(body.events.map((e) => e.type)).toEqual(["DECISION_TRACE", "DECISION_TRACE"]);
+    const { body } = await get<EventsResponse>("/api/coins/SOL-USDT/events?type=DECISION_TRACE&limit=2");
+    expect(body.events.map((e) => [e.id, e.type, e.time])).toEqual([
+      [`sim:SOL/USDT:${NOW}`, "DECISION_TRACE", new Date(NOW).toISOString()],
+      [`sim:SOL/USDT:${NOW - TIMEFRAME_MS["15m"]}`, "DECISION_TRACE", new Date(NOW - TIMEFRAME_MS["15m"]).toISOString()],
+    ]);
     expect(body.events[0]?.payload).toMatchObject({ action: "BUY", reasons: ["reason 0 for SOL/USDT"] });
+  });
+
+  it("gives a coin's decision traces by default, its exchange's only, newest first: another exchange's trace of the coin is not shown", async () => {
+    const quarter = TIMEFRAME_MS["15m"];
+    // Newer than every trace of sim's, on binance: another bot's, not the dashboard's.
+    expect(await recordDecisionTraces(db, [{ exchange: "binance", symbol: "BTC/USDT", time: new Date(NOW + 60_000), payload: { action: "SELL", reasons: ["binance's bot"] } }])).toBe(0);
+    // A trace as events were written before traces had their own table: system_events holds none of the dashboard's traces.
+    expect(await recordEvent(db, { type: "DECISION_TRACE", symbol: "BTC/USDT", time: new Date(NOW - 60_000), payload: { action: "SELL", reasons: ["an event, not a trace"] } })).toBe(true);
+    const { status, body } = await get<EventsResponse>("/api/coins/BTC-USDT/events");
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ symbol: "BTC/USDT", type: "DECISION_TRACE" });
+    expect(body.events).toEqual(
+      [0, 1, 2].map((i) => ({
+        id: `sim:BTC/USDT:${NOW - i * quarter}`,
+        time: new Date(NOW - i * quarter).toISOString(),
+        type: "DECISION_TRACE",
+        symbol: "BTC/USDT",
+        level: "info",
+        payload: { action: i === 0 ? "BUY" : "NO_SIGNAL", price: 100 + i, reasons: [`reason ${i} for BTC/USDT`] },
+      })),
+    );
+    // The system panel's last event is sim's newest trace, not binance's.
+    expect((await get<SystemResponse>("/api/system")).body.lastEventAt).toBe(new Date(NOW).toISOString());
   });
 
   it("values open positions at the last stored price", async () => {
@@ -226,11 +251,14 @@ describe("the system panel's storage figures", () => {
 
   it(`reads them at most once every ${STORAGE_REFRESH_MS / 1000} s: rows added since are not counted until the next read`, async () => {
     const first = await system();
-    await db.sql.exec(`INSERT INTO system_events (time, type, level, payload) SELECT timestamptz '${new Date(SEEDED_AT - 60_000).toISOString()}', 'DECISION_TRACE', 'info', '{}' FROM generate_series(1, 7000)`);
+    // A bot's traces of another coin, one a second over the last two hours: the table that grows fastest.
+    await db.sql.exec(
+      `INSERT INTO decision_traces (exchange, symbol, time, level, payload) SELECT 'sim', 'ADDED/USDT', timestamptz '${new Date(SEEDED_AT).toISOString()}' - i * interval '1 second', 'info', '{}' FROM generate_series(1, 7000) AS i`,
+    );
     try {
       expect((await system()).storage).toEqual(first.storage);
     } finally {
-      await db.sql.exec("DELETE FROM system_events WHERE payload = '{}'");
+      await db.sql.exec("DELETE FROM decision_traces WHERE symbol = 'ADDED/USDT'");
     }
   });
 });

@@ -2,13 +2,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { TIMEFRAME_MS, alignToTimeframe } from "@candlekeep/core";
-import { auditHistory, recordEvents } from "@candlekeep/db";
+import { auditHistory, recordDecisionTraces, recordEvents, type DecisionTraceInput } from "@candlekeep/db";
 import { openTestDatabase } from "@candlekeep/db/testing";
 import Fastify, { type FastifyInstance } from "fastify";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { buildWeb } from "./build-web";
 import { registerDashboard } from "./dashboard";
-import { COINS, PARTIAL_COIN, STALE_COIN, TIMEFRAMES, fillDatabase, fixtureSource } from "./testing/fixture";
+import { COINS, EXCHANGE, PARTIAL_COIN, STALE_COIN, TIMEFRAMES, fillDatabase, fixtureSource } from "./testing/fixture";
 
 /**
  * The page in a real browser: Debian's chromium driven by playwright-core (no
@@ -190,14 +190,21 @@ describe("the dashboard page in chromium", () => {
   it("shows any stored payload as text: odd decision traces and errors break nothing and inject no HTML", async () => {
     const now = Date.now();
     const injection = `<img src="x" onerror="document.body.dataset.injected='yes'">`;
-    await recordEvents(db, [
-      { type: "DECISION_TRACE", symbol: "SOL/USDT", time: new Date(now + 60_000), payload: { action: "NO_SIGNAL", price: 101, reasons: [{ toString: "x" }, injection, null, 7, ["nested"]] } },
-      { type: "DECISION_TRACE", symbol: "SOL/USDT", time: new Date(now + 120_000), payload: { action: { toString: "x" }, price: "NaN", reasons: { valueOf: 1 } } },
-      { type: "DECISION_TRACE", symbol: "SOL/USDT", time: new Date(now + 180_000), payload: `<b>${injection}</b>` },
-      { type: "DECISION_TRACE", symbol: "SOL/USDT", time: new Date(now + 240_000), payload: [1, { toString: "x" }] },
-      { type: "ERROR", symbol: "SOL/USDT", level: "error", time: new Date(now + 60_000), payload: { message: { toString: "x" }, detail: injection } },
-      { type: "ERROR", symbol: null, level: "error", time: new Date(now + 120_000), payload: { error: injection } },
-    ]);
+    const traces: DecisionTraceInput[] = [
+      { exchange: EXCHANGE, symbol: "SOL/USDT", time: new Date(now + 60_000), payload: { action: "NO_SIGNAL", price: 101, reasons: [{ toString: "x" }, injection, null, 7, ["nested"]] } },
+      { exchange: EXCHANGE, symbol: "SOL/USDT", time: new Date(now + 120_000), payload: { action: { toString: "x" }, price: "NaN", reasons: { valueOf: 1 } } },
+      { exchange: EXCHANGE, symbol: "SOL/USDT", time: new Date(now + 180_000), payload: `<b>${injection}</b>` },
+      { exchange: EXCHANGE, symbol: "SOL/USDT", time: new Date(now + 240_000), payload: [1, { toString: "x" }] },
+      // Another exchange's bot: not this page's.
+      { exchange: "binance", symbol: "SOL/USDT", time: new Date(now + 300_000), payload: { action: "BUY", price: 102, reasons: ["binance's bot"] } },
+    ];
+    expect(await recordDecisionTraces(db, traces)).toBe(0);
+    expect(
+      await recordEvents(db, [
+        { type: "ERROR", symbol: "SOL/USDT", level: "error", time: new Date(now + 60_000), payload: { message: { toString: "x" }, detail: injection } },
+        { type: "ERROR", symbol: null, level: "error", time: new Date(now + 120_000), payload: { error: injection } },
+      ]),
+    ).toBe(0);
     const { page, problems } = await openWithProblems(await serve(fixtureSource(db, now)));
     await page.locator(`#grid tr.coin[data-symbol="SOL/USDT"] th`).click();
     await page.waitForSelector("#events[data-symbol='SOL/USDT'] tbody tr");
@@ -211,7 +218,8 @@ describe("the dashboard page in chromium", () => {
     expect(events).toContain('null; 7; ["nested"]');
     expect(events).toContain(`<b>${injection}</b>`);
     expect(events).toContain('[1,{"toString":"x"}]');
-    // The 3 fixture traces and the 4 odd ones.
+    expect(events).not.toContain("binance's bot");
+    // The 3 fixture traces and the 4 odd ones, all of the page's exchange.
     expect(await page.locator("#events tbody tr").count()).toBe(7);
     const errors = (await page.locator("#errors tbody").textContent()) ?? "";
     expect(errors).toContain('{"toString":"x"}');
@@ -228,9 +236,9 @@ describe("the dashboard page in chromium", () => {
     await budget.waitFor();
     expect(await size.textContent()).toMatch(/^\d+(\.\d)? MB, growing ~\d+(\.\d)? (B|kB|MB)\/day$/);
     const tables = ((await size.getAttribute("title")) ?? "").split("\n");
-    expect(tables.map((line) => line.split(":")[0])).toEqual(["candles", "system_events", "trades", "positions", "orders", "account_state", "series_audit", "candle_gaps"]);
+    expect(tables.map((line) => line.split(":")[0])).toEqual(["candles", "decision_traces", "system_events", "trades", "positions", "orders", "account_state", "series_audit", "candle_gaps"]);
     expect(tables[0]).toMatch(/^candles: \d+ kB, 2\d{3} rows, \+\d+ rows\/day \(~\d+ kB\/day\)$/);
-    expect(tables[3]).toMatch(/^positions: \d+ kB, 1 rows, growth: one row per open position$/);
+    expect(tables[4]).toMatch(/^positions: \d+ kB, 1 rows, growth: one row per open position$/);
     expect(await budget.textContent()).toMatch(/^past the 1 MB budget by \d+(\.\d)? MB$/);
     expect(await budget.getAttribute("class")).toBe("bad");
     await page.close();

@@ -3,7 +3,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { TIMEFRAMES, silentLogger } from "@candlekeep/core";
-import { saveCandles } from "@candlekeep/db";
+import { recordDecisionTraces, saveCandles } from "@candlekeep/db";
 import { DATABASE_KINDS, type TestDatabase } from "@candlekeep/db/testing";
 import type { CheckResult } from "./check";
 import type { VerifyConfig } from "./config";
@@ -46,8 +46,8 @@ describe.each(DATABASE_KINDS)("verify on the %s engine", (kind) => {
     expect(statuses(report)).toEqual({ connection: "pass", migrations: "pass", schema: "pass", roundtrip: "pass", coverage: "pass", history: "pass", activity: "pass", books: "pass", storage });
     expect(report).toMatchObject({ status: storage === "warn" ? "warn" : "pass", exitCode: 0 });
     expect(check(report, "connection").summary).toMatch(kind === "server" ? /^PostgreSQL 15\.\d+ at postgresql:\/\/postgres@127\.0\.0\.1:5432\/candlekeep_test_\w+; round trip/ : /^PostgreSQL [\d.]+ \(PGlite [\d.]+\), embedded database in .*pgdata; round trip/);
-    expect(check(report, "migrations").summary).toBe("5 of 5 migrations applied; none pending, failed or changed");
-    expect(check(report, "schema").summary).toBe("8 tables, 94 columns match schema.prisma");
+    expect(check(report, "migrations").summary).toBe("6 of 6 migrations applied; none pending, failed or changed");
+    expect(check(report, "schema").summary).toBe("9 tables, 99 columns match schema.prisma");
     expect(check(report, "coverage").summary).toBe("3 coins × 4 timeframes on sim: all 12 series fresh (≤ 2 candles behind), no gaps in the last 96 candles");
     expect(check(report, "history").summary).toBe("3 coins × 4 timeframes on sim: no gaps older than the last 96 candles in the 12 series audited");
     expect(check(report, "activity").summary).toMatch(/^3\/3 coins with a decision trace in the last 15 min; 1 open position; last account snapshot \S+ \(just now\)$/);
@@ -55,7 +55,9 @@ describe.each(DATABASE_KINDS)("verify on the %s engine", (kind) => {
     expect(await withDatabase(healthy, rowCounts)).toEqual(before);
   });
 
-  it("fails coverage naming a coin with no candles, and only coverage and activity notice", async () => {
+  it("fails coverage naming a coin with no candles, and only coverage and activity notice; another exchange's trace of the coin is no activity", async () => {
+    // A trace of NEW/USDT a minute ago on binance: verify checks sim's bot.
+    expect(await withDatabase(healthy, (db) => recordDecisionTraces(db, [{ exchange: "binance", symbol: "NEW/USDT", time: new Date(NOW - 60_000), payload: { action: "NO_SIGNAL", reasons: ["another exchange"] } }]))).toBe(0);
     const report = await run(configFor(healthy, env, ["--symbols", "BTC/USDT,NEW/USDT", "--only", "coverage,activity"]));
     expect(statuses(report)).toEqual({ connection: "pass", coverage: "fail", activity: "warn" });
     expect(report.exitCode).toBe(1);
@@ -63,6 +65,7 @@ describe.each(DATABASE_KINDS)("verify on the %s engine", (kind) => {
     expect(coverage.summary).toBe("2 coins × 4 timeframes on sim: 4 with no candles of 8 series — no candles: NEW/USDT (all timeframes)");
     expect(coverage.details).toContain("no candles (4 series): NEW/USDT (all timeframes)");
     expect(check(report, "activity").details).toContain("never a decision trace: NEW/USDT");
+    expect(check(report, "activity").data).toMatchObject({ exchange: "sim", quietCoins: ["NEW/USDT"], latestDecisionTrace: { "NEW/USDT": null } });
   });
 
   it("fails coverage naming a stale coin, by the documented rule: more than --stale-after candles behind the forming one", async () => {
@@ -150,9 +153,9 @@ describe.each(DATABASE_KINDS)("verify on the %s engine", (kind) => {
   it("reports every migration pending on an empty database instead of migrating it", async () => {
     const empty = await createMigratedDatabase(kind);
     try {
-      await withDatabase(empty, (db) => db.sql.exec(`DROP TABLE candles, trades, positions, orders, system_events, account_state, series_audit, candle_gaps, "_prisma_migrations"; DROP TYPE position_side, exit_reason, order_status, order_side, order_purpose, trading_mode`));
+      await withDatabase(empty, (db) => db.sql.exec(`DROP TABLE candles, decision_traces, trades, positions, orders, system_events, account_state, series_audit, candle_gaps, "_prisma_migrations"; DROP TYPE position_side, exit_reason, order_status, order_side, order_purpose, trading_mode`));
       const report = await run(configFor(empty, env, ["--only", "migrations"]));
-      expect(check(report, "migrations")).toMatchObject({ status: "fail", summary: "5 pending migrations: 20261125000000_init, 20261125150000_candles_fillfactor, 20261203100000_trades_exit_time_index, 20261205000000_order_ledger, 20261205100000_history_audit" });
+      expect(check(report, "migrations")).toMatchObject({ status: "fail", summary: "6 pending migrations: 20261125000000_init, 20261125150000_candles_fillfactor, 20261203100000_trades_exit_time_index, 20261205000000_order_ledger, 20261205100000_history_audit, 20261205200000_decision_traces" });
       const after = await run(configFor(empty, env, ["--only", "migrations"]));
       expect(check(after, "migrations").status).toBe("fail");
     } finally {

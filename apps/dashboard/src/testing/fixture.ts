@@ -3,24 +3,25 @@ import {
   applyEntryProgress,
   applyExitProgress,
   markOrder,
-  recordEvents,
+  recordDecisionTraces,
+  recordEvent,
   recordOrderIntent,
   saveAccountState,
   saveCandles,
   type CandleInput,
   type Database,
-  type EventInput,
+  type DecisionTraceInput,
   type OrderIntent,
   type OrderProgress,
 } from "@candlekeep/db";
 import type { DashboardSource } from "../api";
 
 /**
- * Test support: a database holding what a short bot run leaves behind (candles
- * for every coin × timeframe, decision traces, orders with the closed trade and
- * the open position they filled, an order still unsettled and one unknown,
- * account snapshots, an ERROR event), with one coin gone stale on purpose and
- * one timeframe of another missing. Not used by production code.
+ * Test support: a database holding what a short bot run on EXCHANGE leaves
+ * behind (candles for every coin × timeframe, decision traces, orders with the
+ * closed trade and the open position they filled, an order still unsettled and
+ * one unknown, account snapshots, an ERROR event), with one coin gone stale on
+ * purpose and one timeframe of another missing. Not used by production code.
  */
 
 export const EXCHANGE = "sim";
@@ -85,14 +86,12 @@ export async function fillDatabase(db: Database, nowMs: number): Promise<void> {
   await markOrder(db, await order("SOL/USDT", "cksol1", 1, 3), { status: "sent", error: null });
   await markOrder(db, await order(PARTIAL_COIN, "ckada1", 2, 40), { status: "unknown", error: "exchange timeout" });
 
-  const events: EventInput[] = [];
-  for (const symbol of COINS) {
-    for (let i = 0; i < 3; i += 1) {
-      events.push({ type: "DECISION_TRACE", symbol, time: new Date(nowMs - i * quarter), payload: { action: i === 0 ? "BUY" : "NO_SIGNAL", price: 100 + i, reasons: [`reason ${i} for ${symbol}`] } });
-    }
-  }
-  events.push({ type: "ERROR", symbol: "SOL/USDT", level: "error", time: new Date(nowMs - quarter), payload: { message: "fetchOHLCV failed: exchange timeout" } });
-  await recordEvents(db, events);
+  // Three traces a coin, the newest (a BUY) at nowMs.
+  const traces: DecisionTraceInput[] = COINS.flatMap((symbol) =>
+    Array.from({ length: 3 }, (_, i) => ({ exchange: EXCHANGE, symbol, time: new Date(nowMs - i * quarter), payload: { action: i === 0 ? "BUY" : "NO_SIGNAL", price: 100 + i, reasons: [`reason ${i} for ${symbol}`] } })),
+  );
+  if ((await recordDecisionTraces(db, traces)) > 0) throw new Error("fixture decision traces were not stored");
+  if (!(await recordEvent(db, { type: "ERROR", symbol: "SOL/USDT", level: "error", time: new Date(nowMs - quarter), payload: { message: "fetchOHLCV failed: exchange timeout" } }))) throw new Error("fixture ERROR event was not stored");
   await saveAccountState(
     db,
     Array.from({ length: 10 }, (_, i) => ({ time: new Date(nowMs - (10 - i) * quarter), exchange: EXCHANGE, currency: "USDT", free: 9000, used: 1000, total: 10_000 + i, equity: 10_000 + i * 3 })),

@@ -140,7 +140,8 @@ describe.each(DATABASE_KINDS)("the storage check's growth on the %s engine", (ki
     const size = String.raw`(\d+ kB|\d+(\.\d)? MB)`;
     expect(details).toEqual([
       expect.stringMatching(new RegExp(`^candles: ${size}, 7200 rows, \\+240 rows/day \\(~\\d+ kB/day, over the last 7 days, by open_time\\)$`)),
-      expect.stringMatching(new RegExp(`^system_events: ${size}, 30300 rows, \\+1010 rows/day \\(~\\d+ kB/day, over the last 7 days, by time\\)$`)),
+      expect.stringMatching(new RegExp(`^decision_traces: ${size}, 30000 rows, \\+1000 rows/day \\(~\\d+ kB/day, over the last 7 days, by time\\)$`)),
+      expect.stringMatching(new RegExp(`^system_events: ${size}, 300 rows, \\+10 rows/day \\(~\\d+ k?B/day, over the last 7 days, by time\\)$`)),
       expect.stringMatching(new RegExp(`^trades: ${size}, 0 rows; no rows yet$`)),
       expect.stringMatching(new RegExp(`^positions: ${size}, 0 rows; not growing with time: one row per open position$`)),
       expect.stringMatching(new RegExp(`^orders: ${size}, 0 rows; no rows yet$`)),

@@ -160,7 +160,6 @@ function storageJson(growth: DatabaseGrowth, measuredAt: number, budgetBytes: nu
   };
 }
 
-/** "BTC-USDT" and "btc/usdt" both name BTC/USDT: a dash is easier to put in a URL than %2F, and no symbol contains one. */
 /** A decision trace in the events API's shape: its key (exchange, coin, time) as its id. */
 const traceAsEvent = (trace: StoredDecisionTrace): StoredEvent => ({
   id: `${trace.exchange}:${trace.symbol}:${trace.time.getTime()}`,
@@ -174,6 +173,7 @@ const traceAsEvent = (trace: StoredDecisionTrace): StoredEvent => ({
 /** The later of two times, either possibly missing. */
 const latestOf = (a: Date | undefined, b: Date | undefined): Date | undefined => (a === undefined || (b !== undefined && b > a) ? b : a);
 
+/** "BTC-USDT" and "btc/usdt" both name BTC/USDT: a dash is easier to put in a URL than %2F, and no symbol contains one. */
 const normalizeSymbol = (raw: string) => raw.trim().toUpperCase().replace(/-/g, "/");
 
 /** The code of a database error (SQLSTATE or node's), or its name: all the page is told about a failed read. */

@@ -12,7 +12,7 @@ export type EventLevel = "debug" | "info" | "warn" | "error";
  * Known event types; others are allowed (the audit trail grows with the bot). COIN_DELISTED: an open
  * position's coin the exchange no longer lists, reported once; the bot leaves that position alone.
  */
-export type EventType = "DECISION_TRACE" | "ORDER" | "ERROR" | "STARTUP" | "SHUTDOWN" | "POSITION_OPENED" | "POSITION_CLOSED" | "COIN_DELISTED" | (string & {});
+export type EventType = "ORDER" | "ERROR" | "STARTUP" | "SHUTDOWN" | "POSITION_OPENED" | "POSITION_CLOSED" | "COIN_DELISTED" | (string & {});
 
 export interface EventInput {
   type: EventType;
@@ -65,7 +65,7 @@ const PLAIN_JSON_MAX_DEPTH = 32;
  * True when JSON.stringify gives the same text without payloadReplacer as with
  * it: primitives other than BigInt, arrays, Dates, and plain objects without a
  * toJSON of their own, nested at most PLAIN_JSON_MAX_DEPTH deep (so a cycle is
- * never plain). Decision traces are plain, and the replacer is a JavaScript
+ * never plain). Decision traces and most events are plain, and the replacer is a JavaScript
  * call for every value, which this walk spares them.
  */
 function isPlainJson(value: unknown, depth: number): boolean {
@@ -257,9 +257,9 @@ const LATEST_OF_TYPE = `SELECT ${EVENT_COLUMNS} FROM system_events
 WHERE type = $1 AND ($2::text IS NULL OR symbol = $2)
 ORDER BY time DESC, id DESC LIMIT $3`;
 
-// Without one, no index is ordered by time alone (one more index would slow every
-// write of the decision traces), and sorting every stored event grew with the
-// history, on each dashboard refresh. So: the types, found by skipping through the
+// Without one, no index is ordered by time alone (one more index on every event
+// written), and sorting every stored event grew with the history, on each
+// dashboard refresh. So: the types, found by skipping through the
 // (type, time) index, then each one's newest rows as above, merged. A handful of types.
 const LATEST_OF_EVERY_TYPE = `WITH RECURSIVE ${distinctValuesCte("types", "system_events", "type")}
 SELECT ${EVENT_COLUMNS} FROM types

@@ -7,13 +7,14 @@ import type { CoverageResponse } from "./api-types";
 import { COINS, fillDatabase } from "./testing/fixture";
 
 /**
- * The standalone dashboard as a real process (src/main.ts through tsx, the
- * workspace packages from their built dist/): its exit code for bad settings,
- * and which embedded database it opens.
+ * The standalone dashboard as a real process (dist/main.js with plain node, as
+ * `pnpm --filter dashboard start` runs it; the test task builds it first): its exit
+ * code for bad settings, and which embedded database it opens.
  */
 
 const APP_DIR = path.resolve(__dirname, "..");
-const TSX = path.join(APP_DIR, "node_modules", ".bin", "tsx");
+/** `pnpm --filter dashboard start`'s command (package.json), run directly so the test sees the process's own exit code. */
+const START = ["--enable-source-maps", "dist/main.js"];
 
 interface Run {
   code: number | null;
@@ -26,16 +27,20 @@ interface Run {
  */
 function runDashboard(env: Record<string, string>, until?: RegExp): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(TSX, ["src/main.ts"], {
+    const child = spawn(process.execPath, START, {
       cwd: APP_DIR,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? os.tmpdir(), DASHBOARD_PORT: "0", LOG_FORMAT: "json", ...env },
       stdio: ["ignore", "ignore", "pipe"],
     });
     const guard = setTimeout(() => child.kill("SIGKILL"), 50_000);
     let stderr = "";
+    let stopping = false;
     child.stderr.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();
-      if (until?.test(stderr)) child.kill("SIGTERM");
+      // Once: a second SIGTERM (on the next chunk of output) would end the process by the signal itself, before its handler's exit code.
+      if (stopping || !until?.test(stderr)) return;
+      stopping = true;
+      child.kill("SIGTERM");
     });
     child.on("close", (code) => {
       clearTimeout(guard);
@@ -50,7 +55,7 @@ function runDashboard(env: Record<string, string>, until?: RegExp): Promise<Run>
  */
 function startDashboard(env: Record<string, string>): Promise<{ port: number; started: Record<string, unknown>; stop: () => Promise<void> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(TSX, ["src/main.ts"], {
+    const child = spawn(process.execPath, START, {
       cwd: APP_DIR,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? os.tmpdir(), DASHBOARD_PORT: "0", LOG_FORMAT: "json", ...env },
       stdio: ["ignore", "ignore", "pipe"],

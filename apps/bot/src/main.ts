@@ -13,11 +13,12 @@ import { startServer } from "./server";
 import { UnknownExchangeError, UnsupportedExchangeError, UnsupportedTimeframeError } from "./exchange/ccxt";
 import { MissingApiKeysError } from "./exchange/live";
 import { startBot, UnknownSymbolsError, type StartedBot } from "./startup";
+import { TradingModeConflictError } from "./trading-mode";
 
 /** Exit codes: see EXIT_CODES (lifecycle.ts) and README's Exit codes. */
 
 /** Start-up failures that only a configuration change fixes, found once the exchange is known (exit 2). */
-const CONFIGURATION_ERRORS = [UnknownExchangeError, UnsupportedExchangeError, UnsupportedTimeframeError, MissingApiKeysError, UnknownSymbolsError];
+const CONFIGURATION_ERRORS = [UnknownExchangeError, UnsupportedExchangeError, UnsupportedTimeframeError, MissingApiKeysError, UnknownSymbolsError, TradingModeConflictError];
 
 /** How a run ended: its exit code and the reason recorded in the SHUTDOWN event and the last log line. */
 interface Ending {

@@ -1,6 +1,17 @@
 import { TIMEFRAMES, TIMEFRAME_MS, UserFacingError, alignToTimeframe, silentLogger, type Timeframe } from "@candlekeep/core";
-import { closePositionWithTrade, latestCandlesPerSeries, latestEvents, listOpenPositions, saveCandles, savePosition, type Database, type PositionInput } from "@candlekeep/db";
-import { openOnTestDatabase } from "@candlekeep/db/testing";
+import {
+  applyEntryProgress,
+  closePositionWithTrade,
+  latestCandlesPerSeries,
+  latestEvents,
+  listOpenPositions,
+  recordOrderIntent,
+  saveCandles,
+  savePosition,
+  type Database,
+  type PositionInput,
+} from "@candlekeep/db";
+import { entryIntent, openOnTestDatabase } from "@candlekeep/db/testing";
 import { loadRecentHistory } from "./history/resume";
 import { loadConfig } from "./config";
 import { CcxtMarketData, UnsupportedTimeframeError } from "./exchange/ccxt";
@@ -8,6 +19,7 @@ import { TEST_API_KEY, TEST_SECRET, exchangeInfoWith, recorded, spotMarketLike, 
 import { MissingApiKeysError } from "./exchange/live";
 import { startBot } from "./startup";
 import { useServerTestBot } from "./testing/server-bot";
+import { TradingModeConflictError } from "./trading-mode";
 
 /** What start-up makes of the market and of what the database holds (PostgreSQL server). */
 
@@ -156,6 +168,61 @@ describe("live trading at start", () => {
     await bot.runtime.broker.balances();
     // The broker read the account through the stub (a second exchange would have gone to the network) without loading markets again.
     expect(stub.calls.map((call) => call.path).filter((path) => path === "/api/v3/exchangeInfo" || path === "/api/v3/account")).toEqual(["/api/v3/exchangeInfo", "/api/v3/account"]);
+  });
+});
+
+describe("one trading mode per exchange and database", () => {
+  const testBot = useServerTestBot();
+  const live = { EXCHANGE: "binance", TRADING_MODE: "live", EXCHANGE_API_KEY: TEST_API_KEY, EXCHANGE_API_SECRET: TEST_SECRET, SYMBOLS: "BTC/USDT,ETH/USDT" };
+  const paper = { EXCHANGE: "binance", TRADING_MODE: "paper", SYMBOLS: "BTC/USDT,ETH/USDT" };
+  const binance = (withKeys: boolean) => {
+    const stub = stubbedBinance({ withKeys });
+    return new CcxtMarketData(stub.exchange, { logger: silentLogger, ...(withKeys ? { secrets: [TEST_API_KEY, TEST_SECRET] } : {}) });
+  };
+  const refusal = (settings: Record<string, string>, withKeys: boolean) =>
+    testBot.start(settings, { market: binance(withKeys), backfill: false }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+
+  /** Writes an entry order of `mode` on binance, filled into a position unless `filled` is false. */
+  async function entry(mode: "paper" | "live", symbol: string, clientOrderId: string, filled = true): Promise<void> {
+    const db = await openOnTestDatabase(testBot.database, { autoMigrate: true });
+    try {
+      const { order } = await recordOrderIntent(db, entryIntent(symbol, clientOrderId, { exchange: "binance", mode }));
+      if (!filled) return;
+      const progress = { status: "filled" as const, exchangeOrderId: "1", filledAmount: 1, averagePrice: 100, filledCost: 100, feeQuote: 0.1, feeBase: 0, fees: [], error: null, time: new Date(0) };
+      await applyEntryProgress(db, order, progress, {});
+    } finally {
+      await db.close();
+    }
+  }
+
+  it("refuses TRADING_MODE=live while the database holds the exchange's open paper positions, naming them and what to do; paper goes on managing them", async () => {
+    await entry("paper", "BTC/USDT", "ckpaperbtc");
+    await entry("paper", "ETH/USDT", "ckpapereth");
+    const error = await refusal(live, true);
+    expect(error).toBeInstanceOf(TradingModeConflictError);
+    expect(error instanceof Error ? error.message : "").toBe(
+      "TRADING_MODE=live, but this database holds 2 open paper positions (BTC/USDT, ETH/USDT) on binance: a live bot would trade them as if the exchange account held them. " +
+        "Give live trading a database of its own (DATABASE_URL, or CANDLEKEEP_DATA_DIR for the embedded one), or run TRADING_MODE=paper until they are closed.",
+    );
+    const bot = await testBot.start(paper, { market: binance(false), backfill: false });
+    expect(bot.runtime.positions.all().map((position) => position.symbol).sort()).toEqual(["BTC/USDT", "ETH/USDT"]);
+  });
+
+  it("refuses TRADING_MODE=paper while a live order is unsettled or a live position open; another exchange's do not count", async () => {
+    await entry("live", "ETH/USDT", "cklivepending", false);
+    await entry("live", "BTC/USDT", "cklivebtc");
+    const error = await refusal(paper, false);
+    expect(error).toBeInstanceOf(TradingModeConflictError);
+    expect(error instanceof Error ? error.message : "").toBe(
+      "TRADING_MODE=paper, but this database holds 1 open live position (BTC/USDT) and 1 unsettled live order (ETH/USDT cklivepending) on binance: a paper bot would settle them on paper while they stay open on the exchange. " +
+        "Run TRADING_MODE=live (with the exchange's keys) to manage them, or give paper trading a database of its own (DATABASE_URL, or CANDLEKEEP_DATA_DIR for the embedded one).",
+    );
+    // The sim's paper account on the same database is another exchange: it starts.
+    const sim = await testBot.start({ SYMBOLS: "BTC/USDT" }, { backfill: false });
+    expect(sim.runtime.broker.mode).toBe("paper");
   });
 });
 

@@ -36,6 +36,7 @@ import { createMetrics } from "./metrics";
 import { DatabaseOutage } from "./outage";
 import { PositionManager } from "./positions/manager";
 import { newStatus, type BotRuntime } from "./runtime";
+import { assertOneTradingMode } from "./trading-mode";
 
 export interface StartedBot {
   runtime: BotRuntime;
@@ -254,6 +255,7 @@ async function restore(opened: Opened): Promise<BotRuntime> {
   const { config, logger, db, getDb, lock } = opened;
   const exchangeId = config.exchange.id;
   const timeframes = config.exchange.timeframes;
+  await assertOneTradingMode(db, { exchange: exchangeId, mode: config.trading.mode });
   const openPositions = await listOpenPositions(db, { exchange: exchangeId });
   const { market, advanceClock, replaying, symbols, delisted } = await trackMarket(opened, openPositions);
   await reportDelisted(db, logger, market, delisted);

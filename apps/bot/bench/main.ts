@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { build } from "esbuild";
-import { parseBenchArgs, runMain } from "../../../packages/db/bench/harness";
+import { parseBenchArgs, runMain, USAGE } from "../../../packages/db/bench/harness";
+import { DAYS_USAGE, retentionDays, takeDaysFlag } from "./retention-options";
 
 /**
  * `pnpm bench` for the bot: each benchmark bundled the way `build` bundles the
@@ -12,13 +13,34 @@ import { parseBenchArgs, runMain } from "../../../packages/db/bench/harness";
  */
 
 const BENCHMARKS = [
-  { file: "tick.ts", node: [] },
+  { name: "tick", node: [] },
   // gc() before each memory sample.
-  { file: "memory.ts", node: ["--expose-gc"] },
-  { file: "repair.ts", node: [] },
-  { file: "startup.ts", node: [] },
-  { file: "retention.ts", node: [] },
+  { name: "memory", node: ["--expose-gc"] },
+  { name: "repair", node: [] },
+  { name: "startup", node: [] },
+  { name: "retention", node: [] },
 ] as const;
+type Benchmark = (typeof BENCHMARKS)[number]["name"];
+const NAMES = BENCHMARKS.map((b) => b.name);
+
+const BOT_USAGE = `${USAGE}
+  --only NAME run one benchmark: ${NAMES.join(", ")} (default: all)
+${DAYS_USAGE}`;
+
+/** `--only NAME` taken out of `argv`, and the other arguments. */
+function takeOnlyFlag(argv: readonly string[]): { only: Benchmark | undefined; rest: string[] } {
+  let only: Benchmark | undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i] ?? "";
+    if (arg === "--only") {
+      const name = argv[(i += 1)];
+      only = NAMES.find((n) => n === name);
+      if (only === undefined) throw new Error(`--only takes ${NAMES.join(", ")} (got ${name ?? "nothing"})\n${BOT_USAGE}`);
+    } else rest.push(arg);
+  }
+  return { only, rest };
+}
 
 function run(args: readonly string[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -29,11 +51,15 @@ function run(args: readonly string[]): Promise<void> {
 }
 
 runMain(async () => {
-  const args = process.argv.slice(2);
-  parseBenchArgs(args); // a bad flag fails here, before anything is built
+  // A bad flag fails here, before anything is built.
+  const { only, rest } = takeOnlyFlag(process.argv.slice(2));
+  const { days, rest: shared } = takeDaysFlag(rest);
+  const options = parseBenchArgs(shared);
+  const benchmarks = BENCHMARKS.filter((b) => only === undefined || b.name === only);
+  if (benchmarks.some((b) => b.name === "retention")) retentionDays(days, options);
   const outdir = path.resolve(__dirname, "../dist/bench");
   await build({
-    entryPoints: BENCHMARKS.map((b) => path.join(__dirname, b.file)),
+    entryPoints: benchmarks.map((b) => path.join(__dirname, `${b.name}.ts`)),
     bundle: true,
     platform: "node",
     target: "node24",
@@ -42,7 +68,9 @@ runMain(async () => {
     outdir,
     logLevel: "warning",
   });
-  for (const benchmark of BENCHMARKS) {
-    await run([...benchmark.node, "--enable-source-maps", path.join(outdir, benchmark.file.replace(/\.ts$/, ".js")), ...args]);
+  for (const benchmark of benchmarks) {
+    // --days is the retention benchmark's alone; the others take the shared flags.
+    const args = benchmark.name === "retention" && days !== undefined ? [...shared, "--days", days] : shared;
+    await run([...benchmark.node, "--enable-source-maps", path.join(outdir, `${benchmark.name}.js`), ...args]);
   }
 });

@@ -7,9 +7,9 @@ import { USAGE, type BenchOptions } from "../../../packages/db/bench/harness";
  */
 
 /**
- * Half a year at 500 coins (26 M traces): a year (~36 GB a layout, an hour of filling each) outgrows
- * this machine's disk beside the other work on it. A day's delete reads the same rows whatever the
- * table's size; its B-tree descents are one level shorter at most.
+ * Half a year at 500 coins (26 M traces, ~12 GB a layout at the 452 bytes a trace measured on
+ * 2026-12-05, docs/performance.md). A day's delete reads the same rows whatever the table's size;
+ * its B-tree descents are one level shorter at most.
  */
 export const FULL_DAYS = 180;
 const SMOKE_DAYS = 3;

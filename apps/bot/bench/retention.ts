@@ -15,7 +15,7 @@ import { forgetLogLines, startBenchBot, type BenchBot } from "./setup";
  * both layouts.
  *
  * The two layouts are filled one after the other (the partitioned copy is dropped first), so the
- * disk holds one of them at a time: ~100 MB a day at 500 coins.
+ * disk holds one of them at a time: ~65 MB a day at 500 coins.
  */
 
 const DAY = 86_400_000;

@@ -1,6 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { latestDecisionTracePerSymbol, removeDecisionTraces, vacuumTable, type Database } from "@candlekeep/db";
 import { median, parseBenchArgs, report, runMain, timingFigure, withRatio, type Figure } from "../../../packages/db/bench/harness";
+import { retentionDays, takeDaysFlag } from "./retention-options";
 import { forgetLogLines, startBenchBot, type BenchBot } from "./setup";
 
 /**
@@ -14,7 +15,7 @@ import { forgetLogLines, startBenchBot, type BenchBot } from "./setup";
  * both layouts.
  *
  * The two layouts are filled one after the other (the partitioned copy is dropped first), so the
- * disk holds one of them at a time: ~100 MB a day at 500 coins.
+ * disk holds one of them at a time: ~65 MB a day at 500 coins.
  */
 
 const DAY = 86_400_000;
@@ -22,12 +23,6 @@ const TRACE_EVERY_MS = 5 * 60_000;
 /** Distinct payloads (the bot's own traces) cycled through the filled days. */
 const PAYLOAD_SAMPLES = 1000;
 const PARTITIONED = "bench_traces_by_day";
-/**
- * Half a year at 500 coins (26 M traces): a year (~36 GB a layout, an hour of filling each) outgrows
- * this machine's disk beside the other work on it. A day's delete reads the same rows whatever the
- * table's size; its B-tree descents are one level shorter at most.
- */
-const FULL_DAYS = 180;
 
 interface Sizes {
   coins: number;
@@ -40,11 +35,12 @@ interface Sizes {
 }
 
 runMain(async () => {
-  const options = parseBenchArgs(process.argv.slice(2));
+  const args = takeDaysFlag(process.argv.slice(2));
+  const options = parseBenchArgs(args.rest);
+  const days = retentionDays(args.days, options);
   const sizes: Sizes = options.smoke
-    ? { coins: 5, days: 3, repeat: 1, baselineTicks: 2, warmupTicks: 5 }
-    : { coins: 500, days: FULL_DAYS, repeat: options.repeat, baselineTicks: 15, warmupTicks: 10 };
-  if (sizes.repeat >= sizes.days) throw new Error(`--repeat must be below the ${sizes.days} days stored: each repetition removes one`);
+    ? { coins: 5, days, repeat: options.repeat, baselineTicks: 2, warmupTicks: 5 }
+    : { coins: 500, days, repeat: options.repeat, baselineTicks: 15, warmupTicks: 10 };
   const bench = await startBenchBot({ coins: sizes.coins, history: options.smoke ? 100 : 300, ticks: 10_000, stepMinutes: 1, caughtUp: true });
   try {
     const db = await bench.bot.database.get();
@@ -77,7 +73,7 @@ runMain(async () => {
     );
     report(options, {
       name: "retention",
-      title: "Trace and candle bytes, and retention on half a year of traces (apps/bot)",
+      title: `Trace and candle bytes, and retention on ${sizes.days} days of traces (apps/bot)`,
       measuredAt: new Date().toISOString(),
       smoke: options.smoke,
       repetitions: sizes.repeat,

@@ -31,6 +31,7 @@ describe("loadConfig", () => {
       unsettledMinutes: 10,
       storageBudgetBytes: undefined,
       output: "table",
+      fullAudit: false,
       log: { level: "info", format: "json" },
     });
     expect(SIM_DEFAULT_SYMBOLS).toHaveLength(20);
@@ -42,9 +43,10 @@ describe("loadConfig", () => {
     expect(fromEnv).toMatchObject({ exchange: "binance", tradingMode: "live", quoteCurrency: "USDC", symbols: { kind: "top", count: 50 }, symbolsFromFlag: false, timeframes: ["15m", "1h"], log: { format: "pretty" } });
     expect(fromEnv.database.url).toBe("postgresql://u:p@db:5432/ck");
 
-    const argv = ["--", "--json", "--only", "coverage,schema", "--symbols", "btc/usdt, ETH/USDT", "--stale-after=3", "--gap-window", "10", "--activity-minutes", "30", "--unsettled-minutes", "60", "--retries", "0"];
+    const argv = ["--", "--json", "--only", "coverage,schema", "--symbols", "btc/usdt, ETH/USDT", "--stale-after=3", "--gap-window", "10", "--activity-minutes", "30", "--unsettled-minutes", "60", "--retries", "0", "--full-audit"];
     expect(loadConfig(env, argv, false)).toMatchObject({
       output: "json",
+      fullAudit: true,
       checks: ["connection", "schema", "coverage"],
       symbols: { kind: "list", symbols: ["BTC/USDT", "ETH/USDT"] },
       symbolsFromFlag: true,

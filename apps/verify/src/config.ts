@@ -66,15 +66,18 @@ export interface VerifyConfig {
   /** DATABASE_STORAGE_BUDGET in bytes: the storage check says how many days of growth are left in it. */
   storageBudgetBytes: number | undefined;
   output: "table" | "json";
+  /** --full-audit: the history check reads every stored candle again, not only those new since the last audit. */
+  fullAudit: boolean;
   log: { level: LogLevel; format: LogFormat };
 }
 
-export const USAGE = `Usage: pnpm --filter verify start -- [--json] [--only CHECK[,CHECK]] [--symbols A/B,C/D]
+export const USAGE = `Usage: pnpm --filter verify start -- [--json] [--only CHECK[,CHECK]] [--symbols A/B,C/D] [--full-audit]
                                     [--stale-after PERIODS] [--gap-window CANDLES] [--activity-minutes N] [--unsettled-minutes N] [--retries N]
 Checks: ${CHECK_NAMES.join(", ")}.
 Reads the bot's settings from the environment (DATABASE_URL, CANDLEKEEP_DATA_DIR, EXCHANGE, SYMBOLS, TIMEFRAMES, TRADING_MODE, QUOTE_CURRENCY,
 DATABASE_STORAGE_BUDGET for the days of growth left,
 and live: EXCHANGE_API_KEY, EXCHANGE_API_SECRET to compare the open positions with the account's balances; see README).
+--full-audit: the history check reads every stored candle again (after candles were deleted by hand or restored from an older backup).
 Exit code: 0 when no check fails (warnings allowed), 1 when one fails, 2 for bad usage or settings.
 With the embedded database (DATABASE_URL unset), stop the bot first: the embedded engine is meant for one process at a time.
 DATABASE_READ_URL: a read replica for the read-only checks (coverage, activity, books); see README.`;
@@ -84,6 +87,7 @@ const wholeNumber = (flag: string, min: number, max: number) =>
 
 const flagsSchema = z.object({
   json: z.boolean(),
+  fullAudit: z.boolean(),
   only: z
     .string()
     .optional()
@@ -122,12 +126,13 @@ const VALUE_FLAGS: Readonly<Record<string, "only" | "symbols" | "staleAfter" | "
 
 interface ParsedArgs {
   json: boolean;
+  fullAudit: boolean;
   values: Partial<Record<(typeof VALUE_FLAGS)[string], string>>;
   problems: string[];
 }
 
 function parseArgs(argv: readonly string[]): ParsedArgs {
-  const parsed: ParsedArgs = { json: false, values: {}, problems: [] };
+  const parsed: ParsedArgs = { json: false, fullAudit: false, values: {}, problems: [] };
   const args = argv.filter((arg) => arg !== "--"); // pnpm passes a literal "--" through
   for (let i = 0; i < args.length; i += 1) {
     const arg = args[i] as string;
@@ -135,6 +140,10 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
     const flag = eq < 0 ? arg : arg.slice(0, eq);
     if (flag === "--json" && eq < 0) {
       parsed.json = true;
+      continue;
+    }
+    if (flag === "--full-audit" && eq < 0) {
+      parsed.fullAudit = true;
       continue;
     }
     const key = VALUE_FLAGS[flag];
@@ -168,7 +177,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
   // --symbols overrides SYMBOLS and is validated by the same rule, so both say the same thing about a bad coin.
   const merged = presentSettings({ ...env, ...(symbolsFlag === undefined ? {} : { SYMBOLS: symbolsFlag }) });
   const settings = envSchema.extend(readReplicaSettings).safeParse(merged);
-  const flags = flagsSchema.safeParse({ json: args.json, ...flagValues });
+  const flags = flagsSchema.safeParse({ json: args.json, fullAudit: args.fullAudit, ...flagValues });
   if (!settings.success) problems.push(...settingsProblems(settings.error).map((p) => (symbolsFlag !== undefined ? p.replace(/^SYMBOLS\b/, "--symbols (SYMBOLS)") : p)));
   if (!flags.success) problems.push(...settingsProblems(flags.error).map((p) => p.replace(/^(\w+): /, "")));
   const replicaProblem = settings.success ? readReplicaProblem(settings.data) : undefined;
@@ -202,6 +211,7 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
     unsettledMinutes: f.unsettledMinutes,
     storageBudgetBytes: s.DATABASE_STORAGE_BUDGET,
     output: f.json ? "json" : "table",
+    fullAudit: f.fullAudit,
     log: { level: s.LOG_LEVEL, format: s.LOG_FORMAT ?? defaultLogFormat({ NODE_ENV: s.NODE_ENV }, isTty) },
   };
 }

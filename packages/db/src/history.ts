@@ -59,6 +59,12 @@ export interface SeriesSelection {
 export interface AuditHistoryOptions extends SeriesSelection {
   /** Called after each read of a long audit: candle slots checked so far of those to check. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Read every stored candle of the selection again, not only those outside the audited range: the
+   * audit trusts that range, so candles removed behind it (by hand, or a restore from an older
+   * backup) are found only this way. Known gaps and unavailable ranges stay known.
+   */
+  full?: boolean;
 }
 
 export interface CandleRange {
@@ -355,7 +361,11 @@ async function gapTotals(db: HistoryDb, s: Selection): Promise<{ gaps: number; m
  */
 export async function auditHistory(db: HistoryDb, options: AuditHistoryOptions): Promise<HistoryAuditResult> {
   const s = selection(options, "auditHistory");
-  return exclusively(db, s.exchange, () => audit(db, s, options.onProgress));
+  return exclusively(db, s.exchange, async () => {
+    // Forgetting the watermarks makes the audit read each series as if never audited; a failed audit leaves them forgotten, which is safe.
+    if (options.full === true) await db.sql.query(`DELETE FROM series_audit WHERE ${SELECTED}`, selectionParams(s));
+    return audit(db, s, options.onProgress);
+  });
 }
 
 // Session advisory locks take two int4 keys: Candlekeep's namespace for the history audit, and the exchange.

@@ -35,16 +35,17 @@ describe.each(DATABASE_KINDS)("the history check on the %s engine", (kind) => {
       await fill(db, "gappy", { "BTC/USDT 15m": [200, 152, 151, 150], "BTC/USDT 1h": [250, 10] });
       // A run the exchange has no data for, and a stretch before the first candle (the coin's listing).
       await fill(db, "listing", { "ETH/USDT 1h": [159, 158, 157, 156, 155, 154, 153, 152, 151, 150] });
+      await fill(db, "restored");
     });
   });
   afterAll(async () => {
     await testDb.drop();
   });
 
-  const context = (db: Database, exchange: string, logger = silentLogger): CheckContext => ({
+  const context = (db: Database, exchange: string, logger = silentLogger, argv: readonly string[] = []): CheckContext => ({
     db,
     readDb: db,
-    config: configFor(testDb, { EXCHANGE: exchange, TIMEFRAMES: TIMEFRAMES.join(",") }),
+    config: configFor(testDb, { EXCHANGE: exchange, TIMEFRAMES: TIMEFRAMES.join(",") }, argv),
     nowMs: NOW,
     logger,
     trackedCoins: async () => ({ symbols: COINS, source: "test" }),
@@ -61,6 +62,23 @@ describe.each(DATABASE_KINDS)("the history check on the %s engine", (kind) => {
     const again = await withDatabase(testDb, (db) => historyCheck(context(db, "clean")));
     expect(again.status).toBe("pass");
     expect(again.data).toMatchObject({ audit: { series: 4, scannedCandles: 0 } });
+  });
+
+  it("finds candles removed behind the audited range only with --full-audit, which reads every candle again; the gap stays known after", async () => {
+    expect((await withDatabase(testDb, (db) => historyCheck(context(db, "restored")))).status).toBe("pass");
+    // As if restored from an older backup: candles the audit already counted are gone.
+    await withDatabase(testDb, (db) =>
+      db.sql.query("DELETE FROM candles WHERE exchange = 'restored' AND symbol = 'ETH/USDT' AND timeframe = '15m' AND open_time BETWEEN $1 AND $2", [new Date(openAt("15m", 202)), new Date(openAt("15m", 200))]),
+    );
+    const incremental = await withDatabase(testDb, (db) => historyCheck(context(db, "restored")));
+    expect(incremental.status).toBe("pass");
+    expect(incremental.data).toMatchObject({ audit: { scannedCandles: 0 } });
+
+    const full = await withDatabase(testDb, (db) => historyCheck(context(db, "restored", silentLogger, ["--full-audit"])));
+    expect(full.status).toBe("warn");
+    expect(full.data).toMatchObject({ audit: { series: 4, scannedCandles: 3 * 299 + 296 }, gaps: [{ symbol: "ETH/USDT", timeframe: "15m", ...range("15m", 202, 200), missing: 3 }], missingCandles: 3 });
+    const after = await withDatabase(testDb, (db) => historyCheck(context(db, "restored")));
+    expect(after.data).toMatchObject({ audit: { scannedCandles: 0 }, missingCandles: 3 });
   });
 
   it("warns about scattered old gaps with their exact ranges and the backfill reaching the oldest, leaving recent ones to the coverage check", async () => {

@@ -9,7 +9,8 @@ import { listSome, plural, type Check } from "../check";
  * (--gap-window), which that check counts, with the backfill that repairs them;
  * ranges the exchange has no data for are listed, not warned about. Runs on
  * DATABASE_URL's database even with a read replica: the audit records what it
- * read (series_audit, candle_gaps), and a replica cannot be written.
+ * read (series_audit, candle_gaps), and a replica cannot be written. --full-audit
+ * reads every stored candle again (candles removed behind the audited range).
  */
 
 const DAY_MS = 86_400_000;
@@ -47,7 +48,7 @@ export const historyCheck: Check = async ({ db, config, nowMs, logger, trackedCo
   const { timeframes, gapWindowCandles } = config;
   if (tracked.symbols.length === 0) return { status: "warn", summary: `no coins to check: ${tracked.source}` };
   const selection = { exchange: config.exchange, symbols: tracked.symbols, timeframes };
-  const audit = await auditHistory(db, { ...selection, onProgress: auditProgress(logger, config.exchange) });
+  const audit = await auditHistory(db, { ...selection, full: config.fullAudit, onProgress: auditProgress(logger, config.exchange) });
   const known = await listCandleGaps(db, { ...selection, includeUnavailable: true });
   const states = await seriesAuditStates(db, selection);
 

@@ -198,27 +198,27 @@ describe("one trading mode per exchange and database", () => {
     }
   }
 
-  it("refuses TRADING_MODE=live while the database holds the exchange's open paper positions, naming them and what to do; paper goes on managing them", async () => {
+  it("refuses TRADING_MODE=live on a database holding the exchange's paper trading, naming it and what to do; paper goes on with its positions", async () => {
     await entry("paper", "BTC/USDT", "ckpaperbtc");
     await entry("paper", "ETH/USDT", "ckpapereth");
+    await entry("paper", "SOL/USDT", "ckpaperpending", false);
     const error = await refusal(live, true);
     expect(error).toBeInstanceOf(TradingModeConflictError);
     expect(error instanceof Error ? error.message : "").toBe(
-      "TRADING_MODE=live, but this database holds 2 open paper positions (BTC/USDT, ETH/USDT) on binance: a live bot would trade them as if the exchange account held them. " +
-        "Give live trading a database of its own (DATABASE_URL, or CANDLEKEEP_DATA_DIR for the embedded one), or run TRADING_MODE=paper until they are closed.",
+      "TRADING_MODE=live, but this database holds binance's paper trading (3 orders, 2 open positions (BTC/USDT, ETH/USDT)): one database keeps one mode's orders, positions and balances per exchange, so paper and real money never mix. " +
+        "Give live trading a database of its own (DATABASE_URL, or CANDLEKEEP_DATA_DIR for the embedded one).",
     );
     const bot = await testBot.start(paper, { market: binance(false), backfill: false });
     expect(bot.runtime.positions.all().map((position) => position.symbol).sort()).toEqual(["BTC/USDT", "ETH/USDT"]);
   });
 
-  it("refuses TRADING_MODE=paper while a live order is unsettled or a live position open; another exchange's do not count", async () => {
+  it("refuses TRADING_MODE=paper on a database holding the exchange's live orders, even with no position open; another exchange's books do not count", async () => {
     await entry("live", "ETH/USDT", "cklivepending", false);
-    await entry("live", "BTC/USDT", "cklivebtc");
     const error = await refusal(paper, false);
     expect(error).toBeInstanceOf(TradingModeConflictError);
     expect(error instanceof Error ? error.message : "").toBe(
-      "TRADING_MODE=paper, but this database holds 1 open live position (BTC/USDT) and 1 unsettled live order (ETH/USDT cklivepending) on binance: a paper bot would settle them on paper while they stay open on the exchange. " +
-        "Run TRADING_MODE=live (with the exchange's keys) to manage them, or give paper trading a database of its own (DATABASE_URL, or CANDLEKEEP_DATA_DIR for the embedded one).",
+      "TRADING_MODE=paper, but this database holds binance's live trading (1 order): one database keeps one mode's orders, positions and balances per exchange, so paper and real money never mix. " +
+        "Give paper trading a database of its own (DATABASE_URL, or CANDLEKEEP_DATA_DIR for the embedded one), or run TRADING_MODE=live with the exchange's keys.",
     );
     // The sim's paper account on the same database is another exchange: it starts.
     const sim = await testBot.start({ SYMBOLS: "BTC/USDT" }, { backfill: false });

@@ -49,6 +49,7 @@ export {
   countExitOrders,
   listOrders,
   countUnsettledOrders,
+  countOrdersByMode,
   paperLedgerTotals,
   carryOverPositions,
   isFinalOrderStatus,

@@ -434,6 +434,16 @@ export async function countUnsettledOrders(db: Pick<Database, "sql">, filter: { 
   return { unknown: Number(row?.unknown ?? 0), unsettled: Number(row?.unsettled ?? 0) };
 }
 
+/** How many orders of an exchange each trading mode has, in the whole ledger. */
+export async function countOrdersByMode(db: Pick<Database, "sql">, filter: { exchange: string }): Promise<Record<TradingMode, number>> {
+  const result = await db.sql.query<{ paper: string | number; live: string | number }>(
+    `SELECT count(*) FILTER (WHERE mode = 'paper') AS paper, count(*) FILTER (WHERE mode = 'live') AS live FROM orders WHERE exchange = $1`,
+    [filter.exchange],
+  );
+  const row = result.rows[0];
+  return { paper: Number(row?.paper ?? 0), live: Number(row?.live ?? 0) };
+}
+
 // A position saved before the ledger existed has no entry order: one is written for it,
 // filled at its entry price, so the ledger backs it and a paper account holds its coins.
 const CARRY_OVER_POSITIONS = `

@@ -98,7 +98,7 @@ describe("crash mid-tick and restart (real bot process, PostgreSQL server)", () 
 
     // Events: one decision trace per coin and tick, one open/close event per order, and every recorded
     // opening belongs to a stored position or trade.
-    expect(await count(admin, "SELECT count(*) FROM decision_traces")).toBeGreaterThan(0);
+    expect(await count(admin, "SELECT count(*) AS n FROM decision_traces")).toBeGreaterThan(0);
     expect(await count(admin, "SELECT count(*) AS n FROM system_events WHERE type = 'DECISION_TRACE'")).toBe(0);
     expect(await count(admin, "SELECT count(*) - count(DISTINCT payload->>'orderId') AS n FROM system_events WHERE type = 'POSITION_OPENED'")).toBe(0);
     expect(await count(admin, "SELECT count(*) - count(DISTINCT event_key) AS n FROM system_events WHERE type = 'POSITION_CLOSED'")).toBe(0);

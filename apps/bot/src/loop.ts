@@ -33,6 +33,7 @@ export async function runLoop(rt: BotRuntime, options: { ticks: number | undefin
         exchangeTime: new Date(report.exchangeTime).toISOString(),
         coins: report.coins,
         failed: report.failed.length,
+        ...(report.delisted.length > 0 ? { delisted: report.delisted.length } : {}),
         candles: report.candlesAccepted,
         written: report.written,
         pending: rt.candles.pendingCount,

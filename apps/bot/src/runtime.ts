@@ -20,6 +20,7 @@ export interface BotRuntime {
   db: () => Promise<Database>;
   /** One bot per (database, exchange) may trade; lost during an outage, retaken after. */
   lock: BotLock;
+  /** The tracked coins; a coin the exchange delists while the bot runs leaves it, in place (delisted.ts). */
   symbols: string[];
   timeframes: Timeframe[];
   candles: CandleManager;

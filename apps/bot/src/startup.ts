@@ -26,6 +26,7 @@ import {
 import { CandleManager } from "./candles/manager";
 import type { BotConfig } from "./config";
 import { DecisionTraceThrottle } from "./decision-trace";
+import { delistedEvent, warnDelisted } from "./delisted";
 import { settleAll } from "./limit";
 import { createCcxtMarketData, type CcxtMarketData } from "./exchange/ccxt";
 import { LiveBroker, MissingApiKeysError } from "./exchange/live";
@@ -63,6 +64,8 @@ export interface StartOptions {
   simWallClock?: () => number;
   /** EXCHANGE=sim: coins it lists only from a later date (SimExchangeOptions.listedFrom): tests of history the exchange does not have. */
   simListedFrom?: Readonly<Record<string, number>>;
+  /** EXCHANGE=sim: coins it stops listing at a market time (SimExchangeOptions.delistedFrom): tests of a coin delisted while the bot runs. */
+  simDelistedFrom?: Readonly<Record<string, number>>;
 }
 
 /** Coins whose stored history is read per query at start-up. */
@@ -97,7 +100,7 @@ export async function startBot(config: BotConfig, logger: Logger, options: Start
   try {
     const db = await database.get();
     lock = await acquireBotLock(db, `candlekeep:${config.exchange.id}`, { waitMs: config.database.lockWaitMs, signal: options.signal });
-    const runtime = await restore({ config, logger, db, getDb: () => database.get(), lock, ccxtMarket, simStepMs: options.simStepMs, simWallClock: options.simWallClock, simListedFrom: options.simListedFrom });
+    const runtime = await restore({ config, logger, db, getDb: () => database.get(), lock, ccxtMarket, simStepMs: options.simStepMs, simWallClock: options.simWallClock, simListedFrom: options.simListedFrom, simDelistedFrom: options.simDelistedFrom });
     await recordEvent(db, {
       type: "STARTUP",
       payload: {
@@ -156,6 +159,7 @@ interface Opened {
   simStepMs: number | undefined;
   simWallClock: (() => number) | undefined;
   simListedFrom: Readonly<Record<string, number>> | undefined;
+  simDelistedFrom: Readonly<Record<string, number>> | undefined;
 }
 
 /** The market the bot trades and the coins it tracks on it. */
@@ -175,11 +179,12 @@ interface TrackedMarket {
  * SYMBOLS names on it, checked against its listing, plus any coin that still
  * has an open position and is still listed.
  */
-async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallClock, simListedFrom }: Opened, openPositions: readonly OpenPosition[]): Promise<TrackedMarket> {
+async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallClock, simListedFrom, simDelistedFrom }: Opened, openPositions: readonly OpenPosition[]): Promise<TrackedMarket> {
   const exchangeId = config.exchange.id;
   let market: MarketData;
   let advanceClock: (() => void) | undefined;
   let replaying = () => false;
+  // The runtime's own list, never SYMBOLS' array: it gains untracked positions' coins here and loses coins delisted while running.
   let symbols: string[];
   if (exchangeId === "sim") {
     const sim = new SimExchange({
@@ -189,16 +194,17 @@ async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallC
       ...(simStepMs === undefined ? {} : { stepMs: simStepMs }),
       ...(simWallClock === undefined ? {} : { wallClock: simWallClock }),
       ...(simListedFrom === undefined ? {} : { listedFrom: simListedFrom }),
+      ...(simDelistedFrom === undefined ? {} : { delistedFrom: simDelistedFrom }),
     });
     const selection = config.exchange.symbols;
-    symbols = selection?.kind === "top" ? await sim.topSymbols(selection.count, config.trading.quoteCurrency) : selection?.kind === "list" ? selection.symbols : [...SIM_DEFAULT_SYMBOLS];
+    symbols = selection?.kind === "top" ? await sim.topSymbols(selection.count, config.trading.quoteCurrency) : selection?.kind === "list" ? [...selection.symbols] : [...SIM_DEFAULT_SYMBOLS];
     market = sim;
     advanceClock = () => sim.advance();
     replaying = () => sim.replaying();
   } else {
     if (!ccxtMarket) throw new Error(`no market data for ${exchangeId}`);
     market = ccxtMarket;
-    symbols = config.exchange.symbols?.kind === "list" ? config.exchange.symbols.symbols : await market.topSymbols(config.exchange.symbols?.count ?? 20, config.trading.quoteCurrency);
+    symbols = config.exchange.symbols?.kind === "list" ? [...config.exchange.symbols.symbols] : await market.topSymbols(config.exchange.symbols?.count ?? 20, config.trading.quoteCurrency);
     if (symbols.length === 0) {
       throw new UnknownSymbolsError(`${exchangeId} trades no spot pair quoted in ${config.trading.quoteCurrency}. Set QUOTE_CURRENCY to a currency it quotes (e.g. USDT), or SYMBOLS to a list.`);
     }
@@ -229,25 +235,8 @@ async function trackMarket({ config, logger, db, ccxtMarket, simStepMs, simWallC
  * COIN_DELISTED event per position (its key makes a restart's report a no-op). The user settles it.
  */
 async function reportDelisted(db: Database, logger: Logger, market: MarketData, delisted: readonly OpenPosition[]): Promise<void> {
-  for (const position of delisted) {
-    logger.warn("the exchange no longer lists a coin with an open position: the coin is not fetched or traded, its position is left as saved for you to settle", {
-      exchange: market.id,
-      symbol: position.symbol,
-      quantity: position.quantity,
-      entryOrderId: position.entryOrderId,
-    });
-  }
-  await recordEvents(
-    db,
-    delisted.map((position) => ({
-      type: "COIN_DELISTED",
-      level: "warn",
-      symbol: position.symbol,
-      time: new Date(market.now()),
-      eventKey: `${market.id}:delisted:${position.entryOrderId}`,
-      payload: { side: position.side, quantity: position.quantity, entryPrice: position.entryPrice, openedAt: position.openedAt, entryOrderId: position.entryOrderId },
-    })),
-  );
+  for (const position of delisted) warnDelisted(logger, market.id, position.symbol, position);
+  await recordEvents(db, delisted.map((position) => delistedEvent(market.id, position, new Date(market.now()))));
 }
 
 /** The bot's runtime, resumed from what the database holds for the tracked market. */

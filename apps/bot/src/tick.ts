@@ -2,7 +2,9 @@ import { performance } from "node:perf_hooks";
 import { TIMEFRAME_MS, describeError, silentLogger, type Timeframe } from "@candlekeep/core";
 import { BotAlreadyRunningError, isWriteOutage, recordDecisionTraces, recordEvents, saveAccountState } from "@candlekeep/db";
 import type { FlushResult } from "./candles/manager";
+import { dropDelisted } from "./delisted";
 import { balanceOf } from "./exchange/balance";
+import { SymbolNotListedError } from "./exchange/retry";
 import type { Balance, ExchangeCandle } from "./exchange/types";
 import { settleAll } from "./limit";
 import type { PositionOutcome } from "./positions/manager";
@@ -13,6 +15,8 @@ export interface TickReport {
   exchangeTime: number;
   coins: number;
   failed: { symbol: string; error: string }[];
+  /** Coins whose fetch found them no longer listed by the exchange: not failures, dropped from the run (delisted.ts). */
+  delisted: { symbol: string; error: string }[];
   candlesAccepted: number;
   candlesRejected: number;
   candlesDeferred: number;
@@ -69,6 +73,7 @@ export async function runTick(rt: BotRuntime, options: TickOptions = {}): Promis
     exchangeTime: now,
     coins: rt.symbols.length,
     failed: [],
+    delisted: [],
     candlesAccepted: 0,
     candlesRejected: 0,
     candlesDeferred: 0,
@@ -98,9 +103,13 @@ export async function runTick(rt: BotRuntime, options: TickOptions = {}): Promis
   const candleWrite = flushCandles(rt, report, flushDeadline, new Promise<void>((resolve) => (decisionsDone = resolve)));
   const ready = rt.symbols.filter((symbol, index) => {
     const result = updated[index];
-    if (result?.status === "rejected") coinFailed(rt, report, symbol, result.reason);
+    // Only the exchange's "not listed" answer delists a coin: a network error, a rate limit or an exchange down fails it for this tick.
+    if (result?.status === "rejected" && result.reason instanceof SymbolNotListedError) report.delisted.push({ symbol, error: describeError(result.reason) });
+    else if (result?.status === "rejected") coinFailed(rt, report, symbol, result.reason);
     return result?.status === "fulfilled";
   });
+  // After `ready`, which pairs rt.symbols with `updated` by index.
+  dropDelisted(rt, report.delisted, now);
   const decided = await settleAll(ready, concurrency, (symbol) => decideCoin(rt, symbol, now, equity, trading, report));
   decided.forEach((result, index) => {
     if (result.status === "fulfilled") rt.metrics.coinsProcessed.inc();

@@ -2,7 +2,8 @@ import { UserFacingError, type Logger } from "@candlekeep/core";
 import ccxt from "ccxt";
 import { CcxtMarketData, UnknownExchangeError, UnsupportedTimeframeError, createCcxtExchange, createCcxtMarketData, toCandles } from "./ccxt";
 import { TEST_API_KEY, TEST_SECRET, exchangeInfoWith, failingThen, recorded, spotMarketLike, stubbedBinance, tickerLike } from "./fixtures/binance";
-import { ExchangeCallError } from "./retry";
+import { answerError } from "./fixtures/stub";
+import { ExchangeCallError, SymbolNotListedError } from "./retry";
 
 const HOUR = 3_600_000;
 const [firstKline, secondKline, thirdKline] = recorded.fetchOHLCV.httpResponse;
@@ -203,6 +204,25 @@ describe("CcxtMarketData fault handling", () => {
     });
     await expect(market.fetchTicker("BTC/USDT")).rejects.toThrow(/^binance fetchTicker BTC\/USDT failed: BadSymbol: /);
     expect(waits).toEqual([]);
+  });
+
+  it("takes binance's answer for a pair it no longer lists (-1121 Invalid symbol.) as a delisting, asked once; a timeout is no delisting", async () => {
+    const { market, route, calls, waits } = marketData();
+    // binance's documented error body; ccxt's binance maps code -1121 to BadSymbol (its exceptions' exact map).
+    route("GET /api/v3/klines", answerError(400, { code: -1121, msg: "Invalid symbol." }));
+    const attempt = market.fetchCandles("BTC/USDT", "15m", undefined, 10);
+    await expect(attempt).rejects.toBeInstanceOf(SymbolNotListedError);
+    await expect(attempt).rejects.toMatchObject({ exchange: "binance", operation: "fetchOHLCV", symbol: "BTC/USDT", transient: false });
+    await expect(attempt).rejects.toThrow(/^binance fetchOHLCV BTC\/USDT 15m failed: BadSymbol: binance .*Invalid symbol/);
+    expect(calls.filter((call) => call.path === "/api/v3/klines")).toHaveLength(1);
+    expect(waits).toEqual([]);
+
+    route("GET /api/v3/klines", () => {
+      throw new ccxt.RequestTimeout("binance GET https://api.binance.com/api/v3/klines request timed out (10000 ms)");
+    });
+    const timedOut: unknown = await market.fetchCandles("BTC/USDT", "15m", undefined, 10).catch((error: unknown) => error);
+    expect(timedOut).toBeInstanceOf(ExchangeCallError);
+    expect(timedOut).not.toBeInstanceOf(SymbolNotListedError);
   });
 
   it("never puts the API key or secret, or a request signature, in an error or a log line", async () => {

@@ -24,7 +24,7 @@ export function isTransientExchangeError(error: unknown): boolean {
 
 /** Failure of one exchange call, after any retries. */
 export class ExchangeCallError extends Error {
-  override readonly name = "ExchangeCallError";
+  override readonly name: string = "ExchangeCallError";
   constructor(
     message: string,
     readonly exchange: string,
@@ -34,6 +34,18 @@ export class ExchangeCallError extends Error {
     readonly transient: boolean,
   ) {
     super(message);
+  }
+}
+
+/**
+ * The exchange does not list the symbol (any more): ccxt's BadSymbol, e.g. binance's -1121 "Invalid
+ * symbol." for a pair it has removed. Not transient: asking again cannot succeed, so the running bot
+ * stops fetching and trading the coin (tick.ts) rather than failing it every tick.
+ */
+export class SymbolNotListedError extends ExchangeCallError {
+  override readonly name = "SymbolNotListedError";
+  constructor(message: string, exchange: string, operation: string, symbol: string, attempts = 1) {
+    super(message, exchange, operation, symbol, attempts, false);
   }
 }
 
@@ -79,12 +91,13 @@ export async function callWithRetry<T>(options: RetryOptions, what: CallDescript
   }
 }
 
-/** Wraps a failure of one call into an ExchangeCallError with a one-line, secret-free message. */
+/** Wraps a failure of one call into an ExchangeCallError with a one-line, secret-free message (a SymbolNotListedError for ccxt's BadSymbol on a symbol's call). */
 export function exchangeCallError(options: Pick<RetryOptions, "exchange" | "secrets">, what: CallDescription, error: unknown, attempts: number, transient: boolean): ExchangeCallError {
   const subject = [options.exchange, what.operation, what.symbol, what.detail].filter(Boolean).join(" ");
   const tries = attempts > 1 ? ` after ${attempts} attempts` : "";
   const hint = isCcxtError(error, "AuthenticationError") ? " (check EXCHANGE_API_KEY and EXCHANGE_API_SECRET)" : "";
   const reason = scrubSecrets(describeCcxtError(error), options.secrets ?? []);
+  if (what.symbol !== undefined && isCcxtError(error, "BadSymbol")) return new SymbolNotListedError(`${subject} failed${tries}: ${reason}`, options.exchange, what.operation, what.symbol, attempts);
   return new ExchangeCallError(`${subject} failed${tries}: ${reason}${hint}`, options.exchange, what.operation, what.symbol, attempts, transient);
 }
 

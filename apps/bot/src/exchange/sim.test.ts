@@ -1,4 +1,5 @@
 import { SIM_DEFAULT_SYMBOLS, TIMEFRAMES, TIMEFRAME_MS, type Timeframe } from "@candlekeep/core";
+import { SymbolNotListedError } from "./retry";
 import { SIM_LISTED_FROM, SimExchange, SimulatedExchangeError } from "./sim";
 import type { ExchangeCandle } from "./types";
 
@@ -241,6 +242,27 @@ describe("SimExchange markets", () => {
     await expect(sim.fetchCandles("BTCUSDT", "1h", undefined, 1)).rejects.toThrow(/sim does not list BTCUSDT; it lists BTC, ETH, .* OP and S021 … S5000, each quoted in USDT$/);
     await expect(sim.fetchTicker("FOO/BAR")).rejects.toThrow(/sim does not list FOO\/BAR/);
     await expect(sim.orderRules("FOO/USDT")).rejects.toThrow(/sim does not list FOO\/USDT/);
+    await expect(sim.fetchTicker("FOO/BAR")).rejects.toBeInstanceOf(SymbolNotListedError);
+  });
+
+  it("stops listing a coin at its delisting time: it leaves the listing and every call for it throws what ccxt's BadSymbol becomes", async () => {
+    let now = NOW;
+    const sim = new SimExchange({ seed: 1, startTime: NOW, wallClock: () => now, delistedFrom: { "ETH/USDT": NOW + M15 } });
+    await expect(sim.fetchCandles("ETH/USDT", "15m", undefined, 2)).resolves.toHaveLength(2);
+    await expect(sim.unknownSymbols(["BTC/USDT", "ETH/USDT"])).resolves.toEqual([]);
+    await expect(sim.topSymbols(3, "USDT")).resolves.toEqual(["BTC/USDT", "ETH/USDT", "SOL/USDT"]);
+
+    now += M15;
+    sim.advance();
+    const delisted = sim.fetchCandles("ETH/USDT", "1h", undefined, 2);
+    await expect(delisted).rejects.toBeInstanceOf(SymbolNotListedError);
+    await expect(delisted).rejects.toMatchObject({ exchange: "sim", operation: "fetchOHLCV", symbol: "ETH/USDT", transient: false });
+    await expect(delisted).rejects.toThrow(/^sim fetchOHLCV ETH\/USDT failed: sim no longer lists ETH\/USDT \(delisted at 2026-11-18T13:52:21\.500Z\)$/);
+    await expect(sim.fetchTicker("ETH/USDT")).rejects.toBeInstanceOf(SymbolNotListedError);
+    await expect(sim.orderRules("ETH/USDT")).rejects.toBeInstanceOf(SymbolNotListedError);
+    await expect(sim.unknownSymbols(["BTC/USDT", "ETH/USDT"])).resolves.toEqual(["ETH/USDT"]);
+    await expect(sim.topSymbols(3, "USDT")).resolves.toEqual(["BTC/USDT", "SOL/USDT", "BNB/USDT"]);
+    await expect(sim.fetchCandles("BTC/USDT", "15m", undefined, 2)).resolves.toHaveLength(2);
   });
 
   it("serves 500 coins × 4 timeframes × 300 candles with a bounded cache", async () => {

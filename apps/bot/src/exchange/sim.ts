@@ -1,4 +1,5 @@
 import { SIM_DEFAULT_SYMBOLS, TIMEFRAME_MS, alignToTimeframe, type Timeframe } from "@candlekeep/core";
+import { SymbolNotListedError } from "./retry";
 import type { ExchangeCandle, MarketData, OrderRules, Ticker } from "./types";
 
 /**
@@ -131,6 +132,12 @@ export interface SimExchangeOptions {
    * candles of them opening before their listing, so a backfill reaching further back finds none there.
    */
   listedFrom?: Readonly<Record<string, number>>;
+  /**
+   * Coins the sim stops listing at this market time (symbol → epoch ms): from then on it leaves them
+   * out of its listing and every call for them throws SymbolNotListedError, as a real exchange's
+   * "invalid symbol" answer does through ccxt (tests of a coin delisted while the bot runs).
+   */
+  delistedFrom?: Readonly<Record<string, number>>;
 }
 
 /** Thrown for a symbol under fault injection, like a network error would be. */
@@ -199,6 +206,7 @@ export class SimExchange implements MarketData {
   private readonly historyCacheDays: number;
   private readonly quoteCurrency: string;
   private readonly listedFrom: ReadonlyMap<string, number>;
+  private readonly delistedFrom: ReadonlyMap<string, number>;
   // Scratch buffers for generating one day; generation is synchronous, so sharing is safe.
   private readonly walk = new Float64Array(STEPS_PER_DAY + 1);
   private readonly stepSigma = new Float64Array(STEPS_PER_DAY);
@@ -218,6 +226,7 @@ export class SimExchange implements MarketData {
     this.historyCacheDays = options.historyCacheDays ?? DEFAULT_HISTORY_CACHE_DAYS;
     this.quoteCurrency = options.quoteCurrency ?? "USDT";
     this.listedFrom = new Map(Object.entries(options.listedFrom ?? {}));
+    this.delistedFrom = new Map(Object.entries(options.delistedFrom ?? {}));
   }
 
   now(): number {
@@ -254,14 +263,20 @@ export class SimExchange implements MarketData {
     const symbols: string[] = [];
     for (let rank = 1; symbols.length < wanted && rank <= SIM_MAX_SYMBOLS; rank += 1) {
       const base = DEFAULT_BASES[rank - 1] ?? syntheticBase(rank);
-      if (base !== quote) symbols.push(`${base}/${quote}`);
+      if (base !== quote && this.delistedAt(`${base}/${quote}`) === undefined) symbols.push(`${base}/${quote}`);
     }
     return symbols;
   }
 
-  /** Symbols outside the listing (simListing): another base or quote, lowercase, a contract's `:SETTLE`. */
+  /** Symbols outside the listing (simListing): another base or quote, lowercase, a contract's `:SETTLE`; and those delisted by now (delistedFrom). */
   async unknownSymbols(symbols: readonly string[]): Promise<string[]> {
-    return symbols.filter((symbol) => !this.lists(symbol));
+    return symbols.filter((symbol) => !this.lists(symbol) || this.delistedAt(symbol) !== undefined);
+  }
+
+  /** When the coin was delisted, if it is by now (delistedFrom). */
+  private delistedAt(symbol: string): number | undefined {
+    const from = this.delistedFrom.get(symbol);
+    return from !== undefined && this.time >= from ? from : undefined;
   }
 
   private lists(symbol: string): boolean {
@@ -270,7 +285,7 @@ export class SimExchange implements MarketData {
   }
 
   async fetchCandles(symbol: string, timeframe: Timeframe, since: number | undefined, limit: number): Promise<ExchangeCandle[]> {
-    const coin = this.coin(symbol);
+    const coin = this.coin(symbol, "fetchOHLCV");
     const step = TIMEFRAME_MS[timeframe];
     const now = this.time;
     const last = alignToTimeframe(now, timeframe);
@@ -291,7 +306,7 @@ export class SimExchange implements MarketData {
   }
 
   async fetchTicker(symbol: string): Promise<Ticker> {
-    const coin = this.coin(symbol);
+    const coin = this.coin(symbol, "fetchTicker");
     const now = this.time;
     const last = this.aggregate(coin, alignToTimeframe(now, "15m"), now, this.values).close;
     const bid = max(1 / coin.priceScale, floor(last * (1 - coin.halfSpread) * coin.priceScale) / coin.priceScale);
@@ -302,7 +317,7 @@ export class SimExchange implements MarketData {
 
   /** Like a large spot exchange's: amounts to 8 decimals, orders worth at least SIM_MIN_ORDER_COST. */
   async orderRules(symbol: string): Promise<OrderRules> {
-    this.coin(symbol);
+    this.coin(symbol, "orderRules");
     // The product is rounded to 15 digits first: 20530.27514788 × 10⁸ is 2053027514787.9998 in binary.
     const roundAmount = (amount: number) => floor(Number((amount * SIM_AMOUNT_SCALE).toPrecision(15))) / SIM_AMOUNT_SCALE;
     return { roundAmount, minAmount: 1 / SIM_AMOUNT_SCALE, minCost: SIM_MIN_ORDER_COST };
@@ -319,12 +334,17 @@ export class SimExchange implements MarketData {
     return this.days.size;
   }
 
-  private coin(symbol: string): CoinProfile {
+  /** The coin's profile; a coin the sim does not list (or no longer lists) throws what ccxt's BadSymbol becomes. */
+  private coin(symbol: string, operation: string): CoinProfile {
     if (this.failing.has(symbol)) throw new SimulatedExchangeError(`sim: simulated exchange failure for ${symbol}`);
+    const delistedAt = this.delistedAt(symbol);
+    if (delistedAt !== undefined) {
+      throw new SymbolNotListedError(`sim ${operation} ${symbol} failed: sim no longer lists ${symbol} (delisted at ${new Date(delistedAt).toISOString()})`, this.id, operation, symbol);
+    }
     let profile = this.profiles.get(symbol);
     if (!profile) {
       const match = SIM_SYMBOL.exec(symbol);
-      if (!match || !this.lists(symbol)) throw new Error(`sim does not list ${symbol}; it lists ${simListing(this.quoteCurrency)}`);
+      if (!match || !this.lists(symbol)) throw new SymbolNotListedError(`sim does not list ${symbol}; it lists ${simListing(this.quoteCurrency)}`, this.id, operation, symbol);
       profile = this.createProfile(symbol, match[1] ?? "", match[2] ?? "");
       this.profiles.set(symbol, profile);
     }

@@ -163,6 +163,13 @@ export class PositionManager {
     return [...this.open.values()];
   }
 
+  /** Stops managing the coin's open position (the exchange no longer lists the coin): returned, its row left in the database as saved. */
+  release(symbol: string): OpenPosition | undefined {
+    const position = this.open.get(symbol);
+    this.open.delete(symbol);
+    return position;
+  }
+
   /** Orders whose outcome is not settled yet (oldest first per coin). */
   unsettledOrders(): LedgerOrder[] {
     return [...this.unsettled.values()].flat();

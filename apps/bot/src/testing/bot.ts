@@ -17,7 +17,7 @@ export interface TestBot extends StartedBot {
   stop(): Promise<void>;
 }
 
-export interface TestBotOptions extends Pick<StartOptions, "market" | "simStepMs" | "simListedFrom"> {
+export interface TestBotOptions extends Pick<StartOptions, "market" | "simStepMs" | "simListedFrom" | "simDelistedFrom"> {
   backfill?: boolean;
   /**
    * EXCHANGE=sim: the sim caught up with a clock of the test's own, which each

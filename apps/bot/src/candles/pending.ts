@@ -4,7 +4,8 @@ import { seriesCandleAt, type SeriesColumns } from "@candlekeep/db";
 /**
  * One series' candles waiting for the database, as columns in open-time order,
  * at most one per open time. Candles mostly come newest last, so a set is an
- * append; one for an open time held replaces it in place.
+ * append; one for an open time held replaces it in place. The columns may hold
+ * stale entries past `length` once the batch is cleared for reuse.
  */
 class PendingSeries implements SeriesColumns {
   readonly openTime: number[] = [];
@@ -14,6 +15,7 @@ class PendingSeries implements SeriesColumns {
   readonly close: number[] = [];
   readonly volume: number[] = [];
   readonly isClosed: number[] = [];
+  private count = 0;
 
   constructor(
     readonly exchange: string,
@@ -22,20 +24,29 @@ class PendingSeries implements SeriesColumns {
   ) {}
 
   get length(): number {
-    return this.openTime.length;
+    return this.count;
   }
 
   has(openTime: number): boolean {
     const i = this.insertionPoint(openTime);
-    return this.openTime[i] === openTime;
+    return i < this.count && this.openTime[i] === openTime;
   }
 
   /** Holds `candle` at its open time; true when that open time was not held before. */
   set(candle: Candle): boolean {
-    const n = this.openTime.length;
+    const n = this.count;
     const i = n === 0 || candle.openTime > (this.openTime[n - 1] as number) ? n : this.insertionPoint(candle.openTime);
-    const added = this.openTime[i] !== candle.openTime;
-    if (added && i < n) for (const column of this.columns()) column.splice(i, 0, 0);
+    const added = i === n || this.openTime[i] !== candle.openTime;
+    if (added) {
+      if (i < n) {
+        for (const column of this.columns()) {
+          // Slot n first: copyWithin never lengthens an array.
+          column[n] = 0;
+          column.copyWithin(i + 1, i, n);
+        }
+      }
+      this.count = n + 1;
+    }
     this.openTime[i] = candle.openTime;
     this.open[i] = candle.open;
     this.high[i] = candle.high;
@@ -46,14 +57,19 @@ class PendingSeries implements SeriesColumns {
     return added;
   }
 
+  /** Holds nothing; the columns keep their room for the next batch. */
+  clear(): void {
+    this.count = 0;
+  }
+
   private columns(): number[][] {
     return [this.openTime, this.open, this.high, this.low, this.close, this.volume, this.isClosed];
   }
 
-  /** First index whose open time is ≥ `openTime` (binary search). */
+  /** First index below `length` whose open time is ≥ `openTime` (binary search). */
   private insertionPoint(openTime: number): number {
     let lo = 0;
-    let hi = this.openTime.length;
+    let hi = this.count;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if ((this.openTime[mid] as number) < openTime) lo = mid + 1;
@@ -64,11 +80,20 @@ class PendingSeries implements SeriesColumns {
 }
 
 /**
+ * Largest batch whose series are kept for reuse when it is cleared: a tick's
+ * batch, even at thousands of coins. A backfill's larger batches are let go,
+ * so their columns' room is not held for good.
+ */
+const REUSED_BATCH_MAX_CANDLES = 16_384;
+
+/**
  * Candles waiting for the database, per series, one per key (the last values
  * set win), handed to writeCandleSeries as they are held: as columns of
  * numbers, without an object or a map entry per candle (which, for a
  * backfill's hundreds of thousands of candles, cost more of the bot's time
- * than the write's encoding).
+ * than the write's encoding). A written batch is cleared and reused (`clear`):
+ * a tick's thousands of series with a candle or two each would otherwise
+ * allocate seven new arrays per series every tick.
  */
 export class PendingCandles {
   /** symbol → timeframe → series; nested so lookups build no key strings. */
@@ -96,6 +121,14 @@ export class PendingCandles {
     for (const series of newer.series()) {
       for (let i = 0; i < series.length; i += 1) this.set(series.symbol, series.timeframe, seriesCandleAt(series, i));
     }
+  }
+
+  /** Holds nothing again, keeping a tick-sized batch's series and their columns for the next batch. */
+  clear(): void {
+    if (this.count > REUSED_BATCH_MAX_CANDLES) this.bySymbol.clear();
+    else for (const byTimeframe of this.bySymbol.values()) for (const series of Object.values(byTimeframe)) series?.clear();
+    this.count = 0;
+    this.last = undefined;
   }
 
   /** The series holding candles, for writeCandleSeries. */

@@ -8,20 +8,30 @@ import { seriesCandleAt, type SeriesColumns } from "@candlekeep/db";
  * stale entries past `length` once the batch is cleared for reuse.
  */
 class PendingSeries implements SeriesColumns {
-  readonly openTime: number[] = [];
-  readonly open: number[] = [];
-  readonly high: number[] = [];
-  readonly low: number[] = [];
-  readonly close: number[] = [];
-  readonly volume: number[] = [];
-  readonly isClosed: number[] = [];
-  private count = 0;
+  readonly openTime: number[];
+  readonly open: number[];
+  readonly high: number[];
+  readonly low: number[];
+  readonly close: number[];
+  readonly volume: number[];
+  readonly isClosed: number[];
+  private count = 1;
 
+  /** Holds `first`: columns made from literals hold one candle, where a first push makes room for many, kept while the batch is reused. */
   constructor(
     readonly exchange: string,
     readonly symbol: string,
     readonly timeframe: Timeframe,
-  ) {}
+    first: Candle,
+  ) {
+    this.openTime = [first.openTime];
+    this.open = [first.open];
+    this.high = [first.high];
+    this.low = [first.low];
+    this.close = [first.close];
+    this.volume = [first.volume];
+    this.isClosed = [first.isClosed ? 1 : 0];
+  }
 
   get length(): number {
     return this.count;
@@ -113,7 +123,11 @@ export class PendingCandles {
   }
 
   set(symbol: string, timeframe: Timeframe, candle: Candle): void {
-    if (this.seriesFor(symbol, timeframe).set(candle)) this.count += 1;
+    const held = this.seriesFor(symbol, timeframe);
+    if (held === undefined) {
+      this.hold(new PendingSeries(this.exchange, symbol, timeframe, candle));
+      this.count += 1;
+    } else if (held.set(candle)) this.count += 1;
   }
 
   /** Sets every candle of `newer` over these: what a failed write's batch becomes when candles were queued meanwhile. */
@@ -140,16 +154,21 @@ export class PendingCandles {
     return all;
   }
 
-  private seriesFor(symbol: string, timeframe: Timeframe): PendingSeries {
+  private seriesFor(symbol: string, timeframe: Timeframe): PendingSeries | undefined {
     const last = this.last;
     if (last !== undefined && last.symbol === symbol && last.timeframe === timeframe) return last;
-    let bySymbol = this.bySymbol.get(symbol);
+    const series = this.bySymbol.get(symbol)?.[timeframe];
+    if (series !== undefined) this.last = series;
+    return series;
+  }
+
+  private hold(series: PendingSeries): void {
+    let bySymbol = this.bySymbol.get(series.symbol);
     if (!bySymbol) {
       bySymbol = {};
-      this.bySymbol.set(symbol, bySymbol);
+      this.bySymbol.set(series.symbol, bySymbol);
     }
-    const series = (bySymbol[timeframe] ??= new PendingSeries(this.exchange, symbol, timeframe));
+    bySymbol[series.timeframe] = series;
     this.last = series;
-    return series;
   }
 }

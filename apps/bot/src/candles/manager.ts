@@ -53,6 +53,8 @@ export class CandleManager {
   /** symbol → timeframe → series; nested so lookups in the tick's hot path build no key strings. */
   private readonly series = new Map<string, Partial<Record<Timeframe, CandleSeries>>>();
   private pending: PendingCandles;
+  /** A written batch, cleared, to become the next pending batch (PendingCandles.clear). */
+  private spare: PendingCandles | undefined;
   /** The batch being written and its outcome, while a write runs. */
   private writing: { batch: PendingCandles; done: Promise<FlushResult> } | undefined;
   private pendingFullLogged = false;
@@ -180,7 +182,8 @@ export class CandleManager {
     if (this.writing) return this.writing.done;
     if (this.pending.size === 0) return Promise.resolve({ written: 0, flushed: 0 });
     const batch = this.pending;
-    this.pending = new PendingCandles(this.options.exchange);
+    this.pending = this.spare ?? new PendingCandles(this.options.exchange);
+    this.spare = undefined;
     // write() settles asynchronously, so `writing` is always set before it is cleared.
     const done = this.write(db, batch, secondHalfFrom);
     this.writing = { batch, done };
@@ -204,11 +207,14 @@ export class CandleManager {
       // Every candle was validated as it was queued, and is held once per key.
       const written = await writeCandleSeries(db, batch.series(), options);
       this.writing = undefined;
+      const flushed = batch.size;
+      batch.clear();
+      this.spare = batch;
       if (this.pendingFullLogged && this.pending.size < this.options.maxPending) {
         this.pendingFullLogged = false;
         this.options.logger.info("pending candles written; fetching resumes", { written });
       }
-      return { written, flushed: batch.size };
+      return { written, flushed };
     } catch (error) {
       this.writing = undefined;
       batch.setAll(this.pending);

@@ -51,4 +51,24 @@ describe("PendingCandles", () => {
     expect(held(failed, "BTC/USDT")).toEqual([candle(0), candle(1), candle(2, { close: 104 }), candle(3)]);
     expect(held(failed, "SOL/USDT")).toEqual([candle(0)]);
   });
+
+  it("holds nothing once cleared, and the next candles set are held alone, in open-time order", () => {
+    const pending = new PendingCandles("sim");
+    for (const i of [0, 1, 2, 5, 6]) pending.set("BTC/USDT", "15m", candle(i));
+    pending.set("ETH/USDT", "1h", candle(0));
+    pending.clear();
+    expect(pending.size).toBe(0);
+    expect(pending.series()).toEqual([]);
+    expect(pending.has("BTC/USDT", "15m", T0)).toBe(false);
+
+    // Before, between and after what the columns held before the clear.
+    pending.set("BTC/USDT", "15m", candle(5, { close: 106.5 }));
+    pending.set("BTC/USDT", "15m", candle(3));
+    pending.set("BTC/USDT", "15m", candle(0, { isClosed: false }));
+    pending.set("BTC/USDT", "15m", candle(6));
+    expect(pending.size).toBe(4);
+    expect(held(pending, "BTC/USDT")).toEqual([candle(0, { isClosed: false }), candle(3), candle(5, { close: 106.5 }), candle(6)]);
+    expect(pending.has("BTC/USDT", "15m", T0 + STEP)).toBe(false);
+    expect(pending.series().map((s) => s.symbol)).toEqual(["BTC/USDT"]);
+  });
 });

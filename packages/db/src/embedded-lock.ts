@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import path from "node:path";
 import { DatabaseUnreachableError, errorCode } from "./errors";
 
 /**
@@ -107,7 +108,7 @@ const CLOCK_TICKS_PER_SECOND = 100;
 interface ProcessIdentity {
   startTicks: number;
   bootId: string | undefined;
-  /** Its command name (/proc/<pid>/comm), e.g. "node". */
+  /** The program it runs (its executable's file name, else /proc/<pid>/comm), e.g. "node". */
   command: string;
   /** Its start time, epoch ms. */
   startedAt: number;
@@ -125,9 +126,22 @@ function processIdentity(pid: number): ProcessIdentity | undefined {
     return {
       startTicks,
       bootId: readTrimmed("/proc/sys/kernel/random/boot_id"),
-      command: readTrimmed(`/proc/${pid}/comm`) ?? "",
+      command: executableName(pid) ?? readTrimmed(`/proc/${pid}/comm`) ?? "",
       startedAt: Number(bootTime ?? 0) * 1000 + (startTicks / CLOCK_TICKS_PER_SECOND) * 1000,
     };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The file name of the program `pid` runs (/proc/<pid>/exe), e.g. "node". Not its comm: Node.js 24 names
+ * its main thread "MainThread", which is what comm shows. Undefined when the link cannot be read
+ * (another user's process).
+ */
+function executableName(pid: number): string | undefined {
+  try {
+    return path.basename(fs.readlinkSync(`/proc/${pid}/exe`));
   } catch {
     return undefined;
   }

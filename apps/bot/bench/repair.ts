@@ -2,7 +2,8 @@ import { performance } from "node:perf_hooks";
 import { TIMEFRAME_MS, alignToTimeframe } from "@candlekeep/core";
 import { createServerTestDatabase } from "@candlekeep/db/testing";
 import { parseBenchArgs, report, runMain, withGoal, withRatio, type Figure } from "../../../packages/db/bench/harness";
-import { daysBack, repairHistory } from "../src/history/repair";
+import { repairHistory } from "../src/history/repair";
+import { backfillDays } from "../src/testing/backfill";
 import { startTestBot } from "../src/testing/bot";
 import { recordCandleRequests } from "../src/testing/candle-requests";
 import { TIMEFRAMES } from "./setup";
@@ -53,9 +54,8 @@ runMain(async () => {
 
       const recorded = recordCandleRequests(rt.market);
       rt.market = recorded.market;
-      const now = rt.market.now();
       const started = performance.now();
-      const repaired = await repairHistory(rt, { startFor: daysBack(now, days), after: true, tty: false });
+      const repaired = await repairHistory(rt, backfillDays(rt, days));
       const ms = performance.now() - started;
       if (repaired.failed.length > 0 || repaired.stopped || repaired.gapsLeft > 0) throw new Error(`the repair left gaps: ${JSON.stringify(repaired)}`);
       const ranges = repaired.rangesFound.total;

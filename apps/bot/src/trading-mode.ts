@@ -1,4 +1,4 @@
-import { UserFacingError } from "@candlekeep/core";
+import { UserFacingError, plural } from "@candlekeep/core";
 import { countOrdersByMode, positionBacking, type Database, type TradingMode } from "@candlekeep/db";
 
 /**
@@ -13,7 +13,6 @@ export class TradingModeConflictError extends UserFacingError {
 }
 
 const listed = (items: readonly string[]) => (items.length <= 5 ? items.join(", ") : `${items.slice(0, 5).join(", ")} and ${items.length - 5} more`);
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 /**
  * Refuses to start in `mode` while the database holds `exchange`'s orders or open positions of the

@@ -47,7 +47,7 @@ export function listSome(items: readonly string[], max = 10, separator = ", "): 
   return `${items.slice(0, max).join(separator)} … and ${items.length - max} more (--json lists all)`;
 }
 
-export const plural = (n: number, word: string, many = `${word}s`) => `${n} ${n === 1 ? word : many}`;
+export { plural } from "@candlekeep/core";
 
 /**
  * An amount or price as people read it: at most 8 decimals (the smallest unit of most coins),

@@ -31,3 +31,4 @@ export {
   type Freshness,
   type SeriesLastCandle,
 } from "./freshness";
+export { plural } from "./text";

@@ -2,22 +2,17 @@ import { TIMEFRAMES, TIMEFRAME_MS, alignToTimeframe, type Timeframe } from "@can
 import { listCandleGaps, type Database } from "@candlekeep/db";
 import { openOnTestDatabase } from "@candlekeep/db/testing";
 import type { BotRuntime } from "../runtime";
+import { backfillDays } from "../testing/backfill";
 import { recordCandleRequests, type CandleRequest } from "../testing/candle-requests";
 import { spawnBot } from "../testing/process";
 import { useServerTestBot } from "../testing/server-bot";
 import { simCandleMismatches } from "../testing/sim-truth";
-import { daysBack, repairHistory, type RepairOptions, type RepairReport } from "./repair";
+import { repairHistory, type RepairReport } from "./repair";
 
 /** `backfill --days N` as a repair: the audit finds what is missing, and only that is fetched (PostgreSQL server, the sim). */
 
 const DAY = 86_400_000;
 const SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"];
-
-/** The options `backfill --days N` runs the repair with, at the sim's (frozen: no ticks) clock. */
-function backfillDays(rt: BotRuntime, days: number): RepairOptions {
-  const now = rt.market.now();
-  return { startFor: daysBack(now, days), after: true, tty: false };
-}
 
 /** A run of missing candles of one series: `count` candles from the one `back` candles before the forming one. */
 interface Run {

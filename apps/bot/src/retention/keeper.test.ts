@@ -3,8 +3,8 @@ import { TIMEFRAME_MS, alignToTimeframe } from "@candlekeep/core";
 import { auditHistory, latestDecisionTracePerSymbol, listCandleGaps, recordDecisionTraces, recordEvents, seriesAuditStates, type Database, type DecisionTraceInput, type EventInput } from "@candlekeep/db";
 import { createEmbeddedTestDatabase, openOnTestDatabase } from "@candlekeep/db/testing";
 import { keepHistory } from "../history/keeper";
-import { daysBack, repairHistory } from "../history/repair";
-import type { BotRuntime } from "../runtime";
+import { repairHistory } from "../history/repair";
+import { backfillDays } from "../testing/backfill";
 import { startTestBot, type TestBot } from "../testing/bot";
 import { recordCandleRequests } from "../testing/candle-requests";
 import { spawnBot } from "../testing/process";
@@ -50,12 +50,6 @@ async function oldestCandles(db: Database): Promise<Record<string, number>> {
   );
   return Object.fromEntries(result.rows.map((row) => [`${row.symbol} ${row.timeframe}`, Number(row.first)]));
 }
-
-/** `backfill --days N` as the repair runs it, at the sim's clock. */
-const backfillDays = (rt: BotRuntime, days: number) => {
-  const now = rt.market.now();
-  return { startFor: daysBack(now, days), after: true, tty: false };
-};
 
 describe("the background retention", () => {
   const testBot = useServerTestBot();
